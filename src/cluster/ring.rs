@@ -1,0 +1,516 @@
+//! The consistent-hash ring: owns the mapping from a key to the cluster node that stores it.
+//!
+//! Every node of the cluster, in every version, must compute the same owner for the same key, so
+//! the hash scheme below is a **wire-compatibility contract**; changing any part of it moves keys
+//! between nodes. That is why the ring uses XXH64 with a fixed seed and never `ahash`, whose output
+//! differs across machines and versions (see the aHash README's non-goals).
+//!
+//! # Scheme (do not change)
+//! - Hash: `XXH64(bytes, seed = 0)`. A key's hash is `XXH64(key)`.
+//! - Node indices: node ids are sorted by their bytes (lexicographically); a node's index is its
+//!   position in that order, so every node agrees on indices regardless of config order.
+//! - Points: node `id` contributes `virtual_nodes` points; point `i` (`0 <= i < virtual_nodes`) has
+//!   hash `XXH64(format!("{id}#{i}"))`, `i` in decimal without padding, e.g. `node1#0`, `node1#149`.
+//!   Since `i` has no `#`, the last `#` splits the string, so distinct `(id, i)` give distinct bytes.
+//! - Order and collisions: points are sorted by `(hash, node id bytes)`; of several points with the
+//!   same hash only the first is kept, i.e. the lexicographically smaller node id wins.
+//! - Lookup: the owner of a key is the node of the first point with `hash >= key hash`, wrapping
+//!   to the first point when there is none. So a point owns the arc `(previous point, its hash]`.
+//! - Version: `XXH64` of, for each sorted node id, its byte length as `u64` little-endian followed
+//!   by its bytes, then `virtual_nodes` as `u32` little-endian.
+//!
+//! The ring is built once at startup and is immutable afterwards; lookups are a binary search over
+//! a flat sorted array and allocate nothing.
+
+use std::fmt;
+use std::fmt::Write as _;
+
+use xxhash_rust::xxh64::{xxh64, Xxh64};
+
+/// Upper bound on virtual nodes per node. Build time and memory grow linearly with it (16 bytes
+/// and one hash per point). A node's share deviates from fair by roughly `1/sqrt(virtual_nodes)`
+/// (about 1% at 10 000), so more only slows startup and lookups (deeper search, more cache misses).
+pub const MAX_VIRTUAL_NODES: u32 = 10_000;
+
+/// Upper bound on node count: a point stores its node index as `u16` to keep `Point` small, so
+/// indices must fit in it.
+pub const MAX_NODES: usize = u16::MAX as usize;
+
+/// Upper bound on total points (`nodes * virtual_nodes`): 2^24 points is 256 MiB of ring. The two
+/// per-factor limits alone would allow ~655M points (10 GiB), which must fail with a message at
+/// config load rather than with an out-of-memory abort while building.
+pub const MAX_POINTS: usize = 1 << 24;
+
+/// The seed of every ring hash; part of the wire contract.
+const SEED: u64 = 0;
+
+/// One virtual node: a position on the 64-bit circle and the index of the node that owns it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Point {
+    hash: u64,
+    node: u16,
+}
+
+/// An immutable consistent-hash ring over a fixed set of node ids.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Ring {
+    /// Node ids sorted by bytes; a node's index is its position here.
+    node_ids: Box<[Box<str>]>,
+    /// Points sorted by `(hash, node)`, at most one per hash value; never empty.
+    points: Box<[Point]>,
+    virtual_nodes: u32,
+}
+
+impl Ring {
+    /// `node_ids`: node ids (any order, must be unique, non-empty). Returns `Err(String)` naming the
+    /// problem. `virtual_nodes` must be in `1..=MAX_VIRTUAL_NODES`.
+    pub fn new(node_ids: &[&str], virtual_nodes: u32) -> Result<Ring, String> {
+        let ids = validate(node_ids, virtual_nodes)?;
+        let mut points = Vec::with_capacity(ids.len() * virtual_nodes as usize);
+        // One reused buffer for "{id}#{i}": startup code, but there is no reason to allocate per point.
+        let mut label = String::new();
+        for (idx, id) in ids.iter().enumerate() {
+            // `validate` bounds the node count by MAX_NODES, so the index fits in u16.
+            let node = u16::try_from(idx).map_err(|_| format!("too many nodes: {}", ids.len()))?;
+            for i in 0..virtual_nodes {
+                label.clear();
+                // Writing into a String cannot fail.
+                let _ = write!(label, "{id}#{i}");
+                points.push(Point {
+                    hash: xxh64(label.as_bytes(), SEED),
+                    node,
+                });
+            }
+        }
+        sort_and_dedup(&mut points);
+        Ok(Ring {
+            node_ids: ids.into_iter().map(Box::from).collect(),
+            points: points.into_boxed_slice(),
+            virtual_nodes,
+        })
+    }
+
+    /// Number of nodes in the ring.
+    pub fn node_count(&self) -> usize {
+        self.node_ids.len()
+    }
+
+    /// Id of the node at `idx`. Panics if `idx >= node_count()`: indices come from this ring
+    /// (`owner`, `index_of`), so an out-of-range one is a programming error.
+    pub fn node_id(&self, idx: usize) -> &str {
+        &self.node_ids[idx]
+    }
+
+    /// Index of `node_id`, or `None` if it is not in the ring.
+    pub fn index_of(&self, node_id: &str) -> Option<usize> {
+        self.node_ids
+            .binary_search_by(|id| id.as_ref().cmp(node_id))
+            .ok()
+    }
+
+    /// The ring hash of a key (XXH64, seed 0).
+    pub fn key_hash(key: &[u8]) -> u64 {
+        xxh64(key, SEED)
+    }
+
+    /// Owner of a key: index of the node.
+    pub fn owner(&self, key: &[u8]) -> usize {
+        let pos = self.position(Self::key_hash(key));
+        usize::from(self.points[pos].node)
+    }
+
+    /// Owner among live nodes: walk clockwise from the key's point and return the first point whose
+    /// node is `alive(idx)`; `None` if no node is alive. With all alive it equals `owner()`.
+    /// Cost: O(log points + skipped points); with no node alive it visits every point once.
+    pub fn owner_alive(&self, key: &[u8], alive: impl Fn(usize) -> bool) -> Option<usize> {
+        let start = self.position(Self::key_hash(key));
+        let (after, before) = self.points.split_at(start);
+        before
+            .iter()
+            .chain(after)
+            .map(|p| usize::from(p.node))
+            .find(|&idx| alive(idx))
+    }
+
+    /// Fraction (0..=1) of the 64-bit hash space owned by each node (sums to 1.0).
+    pub fn shares(&self) -> Vec<f64> {
+        self.shares_alive(|_| true)
+    }
+
+    /// Shares when only `alive` nodes count (dead nodes 0.0): a dead node's arcs go to the next live
+    /// point clockwise, as in `owner_alive`. All zeros when no node is alive.
+    pub fn shares_alive(&self, alive: impl Fn(usize) -> bool) -> Vec<f64> {
+        let live: Vec<bool> = (0..self.node_count()).map(&alive).collect();
+        let is_live = |p: &Point| live[usize::from(p.node)];
+        let mut owned = vec![0u128; self.node_count()];
+        if let Some(first) = self.points.iter().position(is_live) {
+            // Walk once around the circle from just after a live point back to it, carrying the
+            // arcs of dead points forward until the next live point takes them.
+            let len = self.points.len();
+            let mut pending: u128 = 0;
+            for step in 1..=len {
+                let j = (first + step) % len;
+                pending += self.arc_width(j);
+                if is_live(&self.points[j]) {
+                    owned[usize::from(self.points[j].node)] += pending;
+                    pending = 0;
+                }
+            }
+        }
+        // 2^64 as f64 is exact; the widths sum to it, so the fractions sum to 1.0 up to rounding.
+        let circle = (u64::MAX as f64) + 1.0;
+        owned.into_iter().map(|w| w as f64 / circle).collect()
+    }
+
+    /// A stable fingerprint (xxh64) of (sorted node ids, virtual_nodes) for operators to spot
+    /// config skew. Encoding in the module doc.
+    pub fn version(&self) -> u64 {
+        let mut hasher = Xxh64::new(SEED);
+        for id in self.node_ids.iter() {
+            // Length prefix: ["ab","c"] and ["a","bc"] must differ.
+            hasher.update(&(id.len() as u64).to_le_bytes());
+            hasher.update(id.as_bytes());
+        }
+        hasher.update(&self.virtual_nodes.to_le_bytes());
+        hasher.digest()
+    }
+
+    /// Index of the point owning `hash`: the first with `point.hash >= hash`, wrapping to 0.
+    fn position(&self, hash: u64) -> usize {
+        let pos = self.points.partition_point(|p| p.hash < hash);
+        if pos == self.points.len() {
+            0
+        } else {
+            pos
+        }
+    }
+
+    /// Size of the arc owned by point `j`, i.e. `(points[j-1].hash, points[j].hash]` on the circle.
+    /// u128 because a single point owns the whole circle, 2^64 values.
+    fn arc_width(&self, j: usize) -> u128 {
+        let here = u128::from(self.points[j].hash);
+        let prev = if j == 0 {
+            self.points[self.points.len() - 1].hash
+        } else {
+            self.points[j - 1].hash
+        };
+        let prev = u128::from(prev);
+        if j == 0 {
+            here + (1u128 << 64) - prev
+        } else {
+            here - prev
+        }
+    }
+}
+
+impl fmt::Debug for Ring {
+    /// Summary only: the point array has up to `MAX_POINTS` entries.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ring")
+            .field("node_ids", &self.node_ids)
+            .field("virtual_nodes", &self.virtual_nodes)
+            .field("points", &self.points.len())
+            .finish()
+    }
+}
+
+/// Checks the inputs of `Ring::new` and returns the node ids sorted by bytes.
+fn validate<'a>(node_ids: &[&'a str], virtual_nodes: u32) -> Result<Vec<&'a str>, String> {
+    if node_ids.is_empty() {
+        return Err("ring needs at least one node id".to_string());
+    }
+    if node_ids.len() > MAX_NODES {
+        return Err(format!(
+            "too many nodes: {} (max {MAX_NODES})",
+            node_ids.len()
+        ));
+    }
+    if virtual_nodes == 0 || virtual_nodes > MAX_VIRTUAL_NODES {
+        return Err(format!(
+            "virtual_nodes must be in 1..={MAX_VIRTUAL_NODES}, got {virtual_nodes}"
+        ));
+    }
+    let total = node_ids.len() * virtual_nodes as usize;
+    if total > MAX_POINTS {
+        return Err(format!(
+            "{} nodes x {virtual_nodes} virtual nodes = {total} ring points (max {MAX_POINTS})",
+            node_ids.len()
+        ));
+    }
+    let mut ids = node_ids.to_vec();
+    ids.sort_unstable();
+    if ids.first().is_some_and(|id| id.is_empty()) {
+        return Err("node id must not be empty".to_string());
+    }
+    if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(format!("duplicate node id {:?}", pair[0]));
+    }
+    Ok(ids)
+}
+
+/// Sorts by `(hash, node)` and keeps only the first point of each hash. Node indices follow the
+/// byte order of node ids, so on a collision the lexicographically smaller id wins.
+fn sort_and_dedup(points: &mut Vec<Point>) {
+    points.sort_unstable_by_key(|p| (p.hash, p.node));
+    points.dedup_by_key(|p| p.hash);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn shipped() -> Ring {
+        Ring::new(&["node1", "node2", "node3"], 150).expect("valid config")
+    }
+
+    /// Deterministic pseudo-random keys (splitmix64), so failures reproduce.
+    fn keys(n: usize, seed: u64) -> Vec<[u8; 8]> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = x;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                (z ^ (z >> 31)).to_le_bytes()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn xxh64_matches_published_reference_vectors() {
+        assert_eq!(Ring::key_hash(b""), 0xEF46_DB37_51D8_E999);
+        assert_eq!(Ring::key_hash(b"test"), 0x4FDC_CA5D_DB67_8139);
+        assert_eq!(Ring::key_hash(b"Hello World"), 0x6334_D207_1924_5BC2);
+    }
+
+    #[test]
+    fn golden_vectors_of_shipped_config() {
+        let r = shipped();
+        assert_eq!(r.version(), 0x406D_5F76_D48C_ADD0);
+        assert_eq!(r.points.len(), 450);
+        let first: Vec<(u64, u16)> = r.points[..3].iter().map(|p| (p.hash, p.node)).collect();
+        assert_eq!(
+            first,
+            [
+                (0x0132_2C36_816C_214A, 2),
+                (0x0435_D129_2F9D_7783, 0),
+                (0x06DB_CA79_F2CE_D4ED, 2),
+            ]
+        );
+        let owners = [
+            ("test", "node3"),
+            ("user:1", "node1"),
+            ("user:2", "node2"),
+            ("a", "node3"),
+            ("", "node3"),
+            ("hello", "node1"),
+            ("key-0", "node1"),
+            ("key-1", "node1"),
+            ("key-2", "node3"),
+            ("key-3", "node3"),
+            ("key-4", "node3"),
+            ("key-5", "node2"),
+            ("key-6", "node1"),
+            ("key-7", "node3"),
+            ("key-8", "node3"),
+            ("key-9", "node3"),
+        ];
+        for (key, node) in owners {
+            assert_eq!(r.node_id(r.owner(key.as_bytes())), node, "key {key:?}");
+        }
+    }
+
+    #[test]
+    fn node_indices_follow_byte_order_of_ids() {
+        let r = Ring::new(&["b", "node10", "a", "node9"], 4).expect("valid");
+        let ids: Vec<&str> = (0..r.node_count()).map(|i| r.node_id(i)).collect();
+        assert_eq!(ids, ["a", "b", "node10", "node9"]);
+        assert_eq!(r.index_of("node9"), Some(3));
+        assert_eq!(r.index_of("node1"), None);
+    }
+
+    #[test]
+    fn construction_order_does_not_matter() {
+        let a = Ring::new(&["node1", "node2", "node3", "x"], 50).expect("valid");
+        let b = Ring::new(&["x", "node3", "node1", "node2"], 50).expect("valid");
+        assert_eq!(a, b);
+        assert_eq!(a.version(), b.version());
+        assert_ne!(
+            a.version(),
+            Ring::new(&["node1", "node2", "node3", "x"], 51)
+                .expect("valid")
+                .version()
+        );
+        assert_ne!(
+            a.version(),
+            Ring::new(&["node1", "node2", "node3x"], 50)
+                .expect("valid")
+                .version()
+        );
+    }
+
+    #[test]
+    fn equal_hashes_keep_only_the_smaller_node() {
+        let mut points = vec![
+            Point { hash: 7, node: 2 },
+            Point { hash: 3, node: 1 },
+            Point { hash: 7, node: 0 },
+            Point { hash: 7, node: 1 },
+            Point { hash: 3, node: 1 },
+        ];
+        sort_and_dedup(&mut points);
+        assert_eq!(
+            points,
+            [Point { hash: 3, node: 1 }, Point { hash: 7, node: 0 }]
+        );
+    }
+
+    #[test]
+    fn lookup_wraps_and_arc_ends_are_inclusive() {
+        let r = shipped();
+        let last = r.points[r.points.len() - 1];
+        assert_eq!(r.position(last.hash), r.points.len() - 1);
+        assert_eq!(r.position(last.hash + 1), 0);
+        assert_eq!(r.position(u64::MAX), 0);
+        assert_eq!(r.position(0), 0);
+        assert_eq!(r.position(r.points[1].hash), 1);
+        assert_eq!(r.position(r.points[0].hash + 1), 1);
+    }
+
+    #[test]
+    fn single_node_owns_everything() {
+        let r = Ring::new(&["only"], 1).expect("valid");
+        assert_eq!(r.shares(), [1.0]);
+        assert_eq!(r.owner(b"anything"), 0);
+        assert_eq!(r.owner_alive(b"anything", |_| false), None);
+    }
+
+    #[test]
+    fn shares_and_key_spread_are_balanced() {
+        let r = shipped();
+        let shares = r.shares();
+        assert!(
+            (shares.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+            "{shares:?}"
+        );
+        let mut counts = [0usize; 3];
+        let sample = keys(30_000, 1);
+        for key in &sample {
+            counts[r.owner(key)] += 1;
+        }
+        for (share, count) in shares.iter().zip(counts) {
+            assert!((0.2..=0.47).contains(share), "{shares:?}");
+            let seen = count as f64 / sample.len() as f64;
+            assert!((seen / share - 1.0).abs() <= 0.15, "{shares:?} {counts:?}");
+        }
+    }
+
+    #[test]
+    fn shares_alive_gives_dead_arcs_to_live_nodes() {
+        let r = shipped();
+        let all = r.shares();
+        let without_1 = r.shares_alive(|i| i != 1);
+        assert_eq!(without_1[1], 0.0);
+        assert!((without_1.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        assert!(without_1[0] > all[0] && without_1[2] > all[2]);
+        assert_eq!(r.shares_alive(|i| i == 2), [0.0, 0.0, 1.0]);
+        assert_eq!(r.shares_alive(|_| false), [0.0; 3]);
+        // Same arcs as a ring built without the dead node (its points of live nodes are identical).
+        let smaller = Ring::new(&["node1", "node3"], 150).expect("valid").shares();
+        assert!(
+            (smaller[0] - without_1[0]).abs() < 1e-12 && (smaller[1] - without_1[2]).abs() < 1e-12
+        );
+    }
+
+    #[test]
+    fn owner_alive_none_when_all_dead() {
+        let r = shipped();
+        assert_eq!(r.owner_alive(b"test", |_| false), None);
+    }
+
+    #[test]
+    fn adding_a_node_moves_about_a_quarter_only_to_it() {
+        let three = shipped();
+        let four = Ring::new(&["node1", "node2", "node3", "node4"], 150).expect("valid");
+        let new = four.index_of("node4").expect("present");
+        let sample = keys(20_000, 2);
+        let mut moved = 0;
+        for key in &sample {
+            let (before, after) = (
+                three.node_id(three.owner(key)),
+                four.node_id(four.owner(key)),
+            );
+            if before != after {
+                assert_eq!(after, "node4");
+                moved += 1;
+            }
+        }
+        let moved = moved as f64 / sample.len() as f64;
+        assert!((0.17..=0.33).contains(&moved), "moved {moved}");
+        assert!(
+            (moved / four.shares()[new] - 1.0).abs() <= 0.1,
+            "moved {moved}"
+        );
+    }
+
+    #[test]
+    fn invalid_configs_are_rejected_with_reason() {
+        let err = |ids: &[&str], v| Ring::new(ids, v).expect_err("must be rejected");
+        assert!(err(&[], 10).contains("at least one"));
+        assert!(err(&["a", "b", "a"], 10).contains("duplicate node id \"a\""));
+        assert!(err(&["a", ""], 10).contains("empty"));
+        assert!(err(&["a"], 0).contains("virtual_nodes"));
+        assert!(err(&["a"], MAX_VIRTUAL_NODES + 1).contains("virtual_nodes"));
+        assert!(Ring::new(&["a"], MAX_VIRTUAL_NODES).is_ok());
+        let many: Vec<String> = (0..=MAX_NODES).map(|i| format!("n{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(err(&many, 1).contains("too many nodes"));
+        assert!(err(&many[..2000], MAX_VIRTUAL_NODES).contains("ring points"));
+        assert_eq!(
+            Ring::new(&many[..MAX_NODES], 1)
+                .expect("max nodes")
+                .node_count(),
+            MAX_NODES
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn owner_matches_linear_scan(key in proptest::collection::vec(any::<u8>(), 0..32),
+                                     vnodes in 1u32..40, n in 1usize..6) {
+            let ids: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let r = Ring::new(&ids, vnodes).expect("valid");
+            let h = Ring::key_hash(&key);
+            let p = r.points.iter().find(|p| p.hash >= h).unwrap_or(&r.points[0]);
+            prop_assert_eq!(r.owner(&key), usize::from(p.node));
+            prop_assert_eq!(r.owner_alive(&key, |_| true), Some(r.owner(&key)));
+        }
+
+        #[test]
+        fn dead_nodes_move_only_their_keys(key in proptest::collection::vec(any::<u8>(), 0..32),
+                                           dead in proptest::collection::vec(any::<bool>(), 5)) {
+            let ids = ["a", "b", "c", "d", "e"];
+            let r = Ring::new(&ids, 20).expect("valid");
+            let alive = |i: usize| !dead[i];
+            let owner = r.owner(&key);
+            let got = r.owner_alive(&key, alive);
+            if alive(owner) {
+                prop_assert_eq!(got, Some(owner));
+            }
+            // Equivalent to a ring of only the live nodes (same points for them).
+            let live: Vec<&str> = ids.iter().copied().filter(|id| alive(r.index_of(id).unwrap_or(0))).collect();
+            match got {
+                None => prop_assert!(live.is_empty()),
+                Some(idx) => {
+                    let small = Ring::new(&live, 20).expect("valid");
+                    prop_assert_eq!(r.node_id(idx), small.node_id(small.owner(&key)));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! Node configuration: the YAML schema (the seed's keys at the top level, further settings in one
+//! section each), defaults, validation, and the effective config printed at start-up.
+//!
+//! Loading never panics: every problem becomes a [`ConfigError`] naming the file, the key and the
+//! line, which `main` prints before exiting non-zero. Parsing and validation are separate steps:
+//! serde handles shapes, types, unknown and duplicate keys (with positions); `validate` checks
+//! ranges and cross-key rules afterwards and finds the offending line by scanning the text.
+
+mod address;
+mod error;
+mod sections;
+mod units;
+
+pub use address::{MAX_NODE_ID_BYTES, RESOLVE_TIMEOUT};
+pub use error::ConfigError;
+pub use sections::*;
+pub use units::{format_duration, format_size, parse_duration, parse_size};
+
+use error::Invalid;
+use sections::{check_range, check_size};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Ring points per node. 150 keeps every node's share of keys within a few percent of fair while
+/// the ring stays small (seed default; the ring's own ceiling is 10000).
+pub const DEFAULT_VIRTUAL_NODES: u32 = 150;
+/// More points than this only slow the ring build and lookups for no measurable balance gain.
+pub const VIRTUAL_NODES_RANGE: (u32, u32) = (1, 10_000);
+/// 0 = one worker per available CPU, the natural size for a thread-per-core server.
+pub const DEFAULT_THREADS: usize = 0;
+/// Each worker is a pinned runtime with a queue to every other worker (N² queues): past 1024 that
+/// mesh itself becomes the problem. Automatic detection is clamped to this too.
+pub const MAX_THREADS: usize = 1024;
+pub const DEFAULT_IO_DRIVER: IoDriver = IoDriver::Auto;
+/// 0 = no byte limit: the seed only bounds the entry count (`cache_size`).
+pub const DEFAULT_MAX_MEMORY: u64 = 0;
+/// memcached's key limit: long enough for any structured key, short enough to keep the index small.
+pub const DEFAULT_MAX_KEY_BYTES: usize = 250;
+/// Key lengths must fit 16 bits on the wire and in per-entry metadata.
+pub const MAX_KEY_BYTES_CEILING: usize = 65_535;
+/// memcached's default item limit: values are buffered whole, so they must stay modest.
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 1024 * 1024;
+/// A value is held whole in memory while it is received and forwarded; beyond 512 MiB a handful of
+/// concurrent uploads could exhaust the node.
+pub const MAX_VALUE_BYTES_CEILING: usize = 512 * 1024 * 1024;
+pub const DEFAULT_LOG_LEVEL: LogLevel = LogLevel::Info;
+/// Storage slab indices are u32 with `u32::MAX` reserved as NIL, so no shard can hold more entries.
+pub const MAX_CACHE_SIZE: usize = u32::MAX as usize - 1;
+/// The ring indexes nodes with u16 and holds nodes × virtual_nodes points; 1024 nodes × 10000 points
+/// is already ~160 MiB of ring, far past any cluster this design targets.
+pub const MAX_CLUSTER_NODES: usize = 1024;
+/// A config file is a few KiB; the cap keeps a mistaken path (a log, /dev/zero) from eating memory.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The io backend monoio should use. `Auto` tries io_uring and falls back to epoll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IoDriver {
+    Auto,
+    Uring,
+    Epoll,
+}
+
+/// Log verbosity, ordered from least to most verbose: `level <= config.log_level` means "print".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl IoDriver {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IoDriver::Auto => "auto",
+            IoDriver::Uring => "uring",
+            IoDriver::Epoll => "epoll",
+        }
+    }
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        }
+    }
+}
+
+impl fmt::Display for IoDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The validated configuration of one node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub node_id: String,
+    /// As written in the file, e.g. `":8001"`.
+    pub address: String,
+    /// `address` resolved at load time.
+    pub listen: SocketAddr,
+    /// Node id -> `host:port`; empty for a standalone node, otherwise contains `node_id`.
+    pub cluster_nodes: BTreeMap<String, String>,
+    /// Maximum entries for the whole node (split across worker threads).
+    pub cache_size: usize,
+    pub virtual_nodes: u32,
+    /// Worker threads, resolved (>= 1).
+    pub threads: usize,
+    /// Pin worker thread i to the i-th allowed CPU (thread-per-core).
+    pub pin_threads: bool,
+    pub io_driver: IoDriver,
+    /// Byte budget for keys + values + overhead for the whole node; 0 = no byte limit.
+    pub max_memory: u64,
+    pub max_key_bytes: usize,
+    pub max_value_bytes: usize,
+    pub log_level: LogLevel,
+    pub limits: LimitsConfig,
+    pub timeouts: TimeoutsConfig,
+    pub cluster: ClusterConfig,
+    pub storage: StorageConfig,
+    /// The file this was loaded from, or `"<string>"`.
+    pub source: String,
+}
+
+/// The file's schema. Also serialised by [`Config::to_yaml`], so field order is the file's order.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping of config keys (node_id, address, ...)"
+)]
+struct FileConfig {
+    node_id: String,
+    address: String,
+    #[serde(default, deserialize_with = "address::de_cluster_nodes")]
+    cluster_nodes: BTreeMap<String, String>,
+    cache_size: usize,
+    #[serde(default = "default_virtual_nodes")]
+    virtual_nodes: u32,
+    #[serde(default = "default_threads")]
+    threads: usize,
+    #[serde(default = "default_pin_threads")]
+    pin_threads: bool,
+    #[serde(default = "default_io_driver")]
+    io_driver: IoDriver,
+    #[serde(default = "default_max_memory", with = "units::size")]
+    max_memory: u64,
+    #[serde(default = "default_max_key_bytes")]
+    max_key_bytes: usize,
+    #[serde(default = "default_max_value_bytes", with = "units::size_usize")]
+    max_value_bytes: usize,
+    #[serde(default = "default_log_level")]
+    log_level: LogLevel,
+    #[serde(default, deserialize_with = "null_as_default")]
+    limits: LimitsConfig,
+    #[serde(default, deserialize_with = "null_as_default")]
+    timeouts: TimeoutsConfig,
+    #[serde(default, deserialize_with = "null_as_default")]
+    cluster: ClusterConfig,
+    #[serde(default, deserialize_with = "null_as_default")]
+    storage: StorageConfig,
+}
+
+fn default_virtual_nodes() -> u32 {
+    DEFAULT_VIRTUAL_NODES
+}
+fn default_threads() -> usize {
+    DEFAULT_THREADS
+}
+/// Pinning keeps each shard's data in one core's caches; turn it off when several nodes share
+/// a small machine (tests, laptops).
+fn default_pin_threads() -> bool {
+    true
+}
+fn default_io_driver() -> IoDriver {
+    DEFAULT_IO_DRIVER
+}
+fn default_max_memory() -> u64 {
+    DEFAULT_MAX_MEMORY
+}
+fn default_max_key_bytes() -> usize {
+    DEFAULT_MAX_KEY_BYTES
+}
+fn default_max_value_bytes() -> usize {
+    DEFAULT_MAX_VALUE_BYTES
+}
+fn default_log_level() -> LogLevel {
+    DEFAULT_LOG_LEVEL
+}
+
+/// A section written with nothing under it (`limits:`, everything commented out) means defaults.
+fn null_as_default<'de, D, T>(de: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(de)?.unwrap_or_default())
+}
+
+/// Whether the text holds no YAML content at all (serde would report a confusing missing field).
+fn is_blank(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .all(|l| l.is_empty() || l.starts_with('#') || l == "---" || l == "...")
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let source = path.display().to_string();
+        let mut text = String::new();
+        let read = std::fs::File::open(path).and_then(|file| {
+            file.take(MAX_CONFIG_FILE_BYTES + 1)
+                .read_to_string(&mut text)
+        });
+        if let Err(e) = read {
+            return Err(ConfigError::whole_file(
+                &source,
+                format!("cannot read file: {e}"),
+            ));
+        }
+        Config::from_yaml_str(&text, &source)
+    }
+
+    /// Parses and validates config text; `source` names it in errors (tests pass `"<string>"`).
+    pub fn from_yaml_str(text: &str, source: &str) -> Result<Config, ConfigError> {
+        if text.len() as u64 > MAX_CONFIG_FILE_BYTES {
+            let message = format!("file is larger than {}", format_size(MAX_CONFIG_FILE_BYTES));
+            return Err(ConfigError::whole_file(source, message));
+        }
+        if is_blank(text) {
+            let message =
+                "file is empty: expected a mapping of config keys (node_id, address, ...)";
+            return Err(ConfigError::whole_file(source, message));
+        }
+        let file: FileConfig =
+            serde_yaml::from_str(text).map_err(|e| ConfigError::from_yaml(&e, text, source))?;
+        validate(file, source).map_err(|invalid| ConfigError::from_invalid(invalid, text, source))
+    }
+
+    /// The effective configuration (every default filled in, `threads` resolved) as YAML that loads
+    /// back to the same `Config`; for `--print-config` and the start-up log.
+    pub fn to_yaml(&self) -> String {
+        let file = FileConfig {
+            node_id: self.node_id.clone(),
+            address: self.address.clone(),
+            cluster_nodes: self.cluster_nodes.clone(),
+            cache_size: self.cache_size,
+            virtual_nodes: self.virtual_nodes,
+            threads: self.threads,
+            pin_threads: self.pin_threads,
+            io_driver: self.io_driver,
+            max_memory: self.max_memory,
+            max_key_bytes: self.max_key_bytes,
+            max_value_bytes: self.max_value_bytes,
+            log_level: self.log_level,
+            limits: self.limits.clone(),
+            timeouts: self.timeouts.clone(),
+            cluster: self.cluster.clone(),
+            storage: self.storage.clone(),
+        };
+        let header = format!(
+            "# effective configuration of {:?} (defaults filled in)\n# address {:?} listens on {}\n",
+            self.source, self.address, self.listen
+        );
+        match serde_yaml::to_string(&file) {
+            Ok(body) => header + &body,
+            Err(e) => format!("{header}# cannot render the configuration: {e}\n"),
+        }
+    }
+
+    /// One line for the start-up log.
+    pub fn summary(&self) -> String {
+        let cluster = match self.cluster_nodes.len() {
+            0 => "standalone".to_owned(),
+            n => format!(
+                "{n} cluster nodes, {} virtual nodes each",
+                self.virtual_nodes
+            ),
+        };
+        let memory = match self.max_memory {
+            0 => "unlimited".to_owned(),
+            bytes => format_size(bytes),
+        };
+        format!(
+            "node {} listening on {} ({cluster}), {} threads, io_driver {}, cache_size {} entries, \
+             max_memory {memory}, log_level {}, config {}",
+            self.node_id,
+            self.listen,
+            self.threads,
+            self.io_driver,
+            self.cache_size,
+            self.log_level,
+            self.source
+        )
+    }
+}
+
+/// Range and cross-key checks, in file order; resolves `address` and `threads`.
+fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid> {
+    address::validate_node_id(&file.node_id).map_err(|m| Invalid::top("node_id", m))?;
+    let listen = address::resolve_listen(&file.address).map_err(|m| Invalid::top("address", m))?;
+    validate_cluster_nodes(&file.node_id, &file.cluster_nodes)?;
+    check_range(None, "cache_size", file.cache_size, (1, MAX_CACHE_SIZE))?;
+    check_range(
+        None,
+        "virtual_nodes",
+        file.virtual_nodes,
+        VIRTUAL_NODES_RANGE,
+    )?;
+    check_range(None, "threads", file.threads, (0, MAX_THREADS))?;
+    check_range(
+        None,
+        "max_key_bytes",
+        file.max_key_bytes,
+        (1, MAX_KEY_BYTES_CEILING),
+    )?;
+    let value_range = (1, MAX_VALUE_BYTES_CEILING);
+    check_size(None, "max_value_bytes", file.max_value_bytes, value_range)?;
+    file.limits.validate()?;
+    file.timeouts.validate()?;
+    file.cluster.validate()?;
+    file.storage.validate()?;
+    let threads = match file.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS)),
+        n => n,
+    };
+    Ok(Config {
+        node_id: file.node_id,
+        address: file.address,
+        listen,
+        cluster_nodes: file.cluster_nodes,
+        cache_size: file.cache_size,
+        virtual_nodes: file.virtual_nodes,
+        threads,
+        pin_threads: file.pin_threads,
+        io_driver: file.io_driver,
+        max_memory: file.max_memory,
+        max_key_bytes: file.max_key_bytes,
+        max_value_bytes: file.max_value_bytes,
+        log_level: file.log_level,
+        limits: file.limits,
+        timeouts: file.timeouts,
+        cluster: file.cluster,
+        storage: file.storage,
+        source: source.to_owned(),
+    })
+}
+
+fn validate_cluster_nodes(node_id: &str, nodes: &BTreeMap<String, String>) -> Result<(), Invalid> {
+    if nodes.len() > MAX_CLUSTER_NODES {
+        let message = format!(
+            "{} nodes is more than the maximum {MAX_CLUSTER_NODES}",
+            nodes.len()
+        );
+        return Err(Invalid::top("cluster_nodes", message));
+    }
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (id, addr) in nodes {
+        address::validate_node_id(id).map_err(|m| Invalid::at("cluster_nodes", id, m))?;
+        address::validate_peer_address(addr).map_err(|m| Invalid::at("cluster_nodes", id, m))?;
+        if let Some(other) = seen.insert(addr, id) {
+            let message = format!("address {addr:?} is also used by node `{other}`");
+            return Err(Invalid::at("cluster_nodes", id, message));
+        }
+    }
+    if !nodes.is_empty() && !nodes.contains_key(node_id) {
+        let ids: Vec<&str> = nodes.keys().map(String::as_str).collect();
+        let message = format!(
+            "node `{node_id}` is not listed in cluster_nodes ({}); every node must list itself",
+            ids.join(", ")
+        );
+        return Err(Invalid::top("node_id", message));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod error_tests;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,198 @@
+//! Whole-file tests: defaults, every key set, the shipped files, `to_yaml` and `summary`.
+//! Error classes are in `error_tests.rs`.
+
+use super::*;
+use std::time::Duration;
+
+pub(super) const FILE: &str = "config/test.yaml";
+
+/// The seed's node1.yaml (lines: 1 node_id, 2 address, 3 cluster_nodes, 4-6 nodes, 7 cache_size,
+/// 8 virtual_nodes).
+pub(super) const SEED: &str = "node_id: \"node1\"\naddress: \":8001\"\ncluster_nodes:\n  node1: \"localhost:8001\"\n  \
+                    node2: \"localhost:8002\"\n  node3: \"localhost:8003\"\ncache_size: 1000\nvirtual_nodes: 150\n";
+
+pub(super) fn shipped(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config")
+        .join(name)
+}
+
+#[test]
+fn minimal_file_takes_every_default() {
+    let c = Config::from_yaml_str("node_id: a\naddress: \":0\"\ncache_size: 1\n", "<string>")
+        .expect("minimal config");
+    assert!(c.cluster_nodes.is_empty());
+    assert_eq!(c.virtual_nodes, DEFAULT_VIRTUAL_NODES);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(c.threads, cpus.min(MAX_THREADS));
+    assert_eq!(c.io_driver, IoDriver::Auto);
+    assert_eq!(c.max_memory, 0);
+    assert_eq!((c.max_key_bytes, c.max_value_bytes), (250, 1 << 20));
+    assert_eq!(c.log_level, LogLevel::Info);
+    assert_eq!(c.limits, LimitsConfig::default());
+    assert_eq!(c.limits.max_header_bytes, 16 * 1024);
+    assert_eq!(c.timeouts, TimeoutsConfig::default());
+    assert_eq!(c.timeouts.idle, Duration::from_secs(60));
+    assert_eq!(c.cluster, ClusterConfig::default());
+    assert_eq!(c.cluster.connect_timeout, Duration::from_millis(200));
+    assert_eq!(c.storage, StorageConfig::default());
+    assert_eq!(c.source, "<string>");
+}
+
+#[test]
+fn every_value_can_be_set() {
+    let text = format!(
+        "{SEED}threads: 3\nio_driver: epoll\nmax_memory: 512MiB\nmax_key_bytes: 100\n\
+         max_value_bytes: 2KB\nlog_level: debug\nlimits:\n  max_header_bytes: 2KiB\n  \
+         max_target_bytes: 1000\n  max_connections: 5\n  max_pipeline: 1\ntimeouts:\n  header: 1\n  \
+         body: 2s\n  idle: 2m\n  write: 7s\n  shutdown: 9s\ncluster:\n  connect_timeout: 1s\n  \
+         request_timeout: 1s\n  pool_max_idle: 0\n  pool_max_total: 1\n  probe_interval: 3s\n  \
+         probe_timeout: 3s\n  fail_after: 5\n  recover_after: 2\nstorage:\n  sweep_interval: 1s\n  \
+         sweep_budget: 7\n"
+    );
+    let c = Config::from_yaml_str(&text, FILE).expect("valid");
+    assert_eq!(
+        (c.threads, c.io_driver, c.log_level),
+        (3, IoDriver::Epoll, LogLevel::Debug)
+    );
+    assert_eq!(
+        (c.max_memory, c.max_key_bytes, c.max_value_bytes),
+        (512 << 20, 100, 2000)
+    );
+    assert_eq!(c.limits.max_target_bytes, 1000);
+    assert_eq!(c.timeouts.header, Duration::from_millis(1));
+    assert_eq!(c.timeouts.idle, Duration::from_secs(120));
+    assert_eq!(
+        (
+            c.cluster.pool_max_idle,
+            c.cluster.fail_after,
+            c.cluster.recover_after
+        ),
+        (0, 5, 2)
+    );
+    assert_eq!(
+        (c.storage.sweep_interval, c.storage.sweep_budget),
+        (Duration::from_secs(1), 7)
+    );
+    // Sections written with nothing under them mean defaults.
+    let c = Config::from_yaml_str(&format!("{SEED}limits:\nstorage:\n"), FILE).expect("valid");
+    assert_eq!(
+        (c.limits, c.storage),
+        (LimitsConfig::default(), StorageConfig::default())
+    );
+}
+
+#[test]
+fn shipped_node_files_match_the_seed() {
+    for n in 1..=3u16 {
+        let path = shipped(&format!("node{n}.yaml"));
+        let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.node_id, format!("node{n}"));
+        assert_eq!(c.address, format!(":800{n}"));
+        assert_eq!(c.listen, SocketAddr::from(([0, 0, 0, 0], 8000 + n)));
+        let peers: Vec<(&str, &str)> = c
+            .cluster_nodes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let want = [
+            ("node1", "localhost:8001"),
+            ("node2", "localhost:8002"),
+            ("node3", "localhost:8003"),
+        ];
+        assert_eq!(peers, want);
+        assert_eq!((c.cache_size, c.virtual_nodes), (1000, 150));
+        assert_eq!(c.source, path.display().to_string());
+    }
+}
+
+#[test]
+fn example_file_documents_every_key_with_default_values() {
+    let path = shipped("example.yaml");
+    let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    // The file claims every optional key is at its default.
+    let minimal = format!(
+        "node_id: {}\naddress: \"{}\"\ncache_size: {}\n",
+        c.node_id, c.address, c.cache_size
+    );
+    let defaults = Config::from_yaml_str(&minimal, &c.source).expect("minimal");
+    assert_eq!(
+        Config {
+            cluster_nodes: defaults.cluster_nodes.clone(),
+            ..c.clone()
+        },
+        defaults
+    );
+    assert_eq!(c.cluster_nodes.len(), 3);
+    // Every key of the effective config appears in the example, each preceded by a comment line.
+    let text = std::fs::read_to_string(&path).expect("readable");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut section = None;
+    for line in c.to_yaml().lines().filter(|l| !l.starts_with('#')) {
+        let Some((key, _)) = line.trim().split_once(':') else {
+            continue;
+        };
+        let indented = line.starts_with(' ');
+        if !indented {
+            section = Some(key);
+        }
+        let path: Vec<&str> = match (indented, section) {
+            (true, Some("cluster_nodes")) => continue,
+            (true, Some(s)) => vec![s, key],
+            _ => vec![key],
+        };
+        let at = error::find_key_line(&text, &path, 0).unwrap_or(0);
+        assert!(
+            lines[at - 1].trim_start().starts_with(&format!("{key}:")),
+            "{path:?} missing"
+        );
+        assert!(
+            lines[at - 2].trim_start().starts_with('#'),
+            "{path:?} has no comment"
+        );
+    }
+}
+
+#[test]
+fn to_yaml_round_trips_and_summary_is_one_line() {
+    let text = format!("{SEED}max_memory: 3000\ntimeouts:\n  idle: 1500\n");
+    let c = Config::from_yaml_str(&text, FILE).expect("valid");
+    let yaml = c.to_yaml();
+    assert!(
+        yaml.contains("max_value_bytes: 1MiB") && yaml.contains("idle: 1500ms"),
+        "{yaml}"
+    );
+    assert_eq!(Config::from_yaml_str(&yaml, FILE), Ok(c.clone()));
+    let summary = c.summary();
+    assert!(!summary.contains('\n'));
+    for part in [
+        "node1",
+        "0.0.0.0:8001",
+        "3 cluster nodes",
+        "max_memory 3000",
+        FILE,
+    ] {
+        assert!(summary.contains(part), "{summary} lacks {part}");
+    }
+}
+
+#[test]
+fn enums_order_and_display() {
+    assert!(LogLevel::Error < LogLevel::Warn && LogLevel::Warn < LogLevel::Info);
+    assert!(LogLevel::Info < LogLevel::Debug);
+    let shown: Vec<String> = [
+        LogLevel::Error,
+        LogLevel::Warn,
+        LogLevel::Info,
+        LogLevel::Debug,
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_eq!(shown, ["error", "warn", "info", "debug"]);
+    let shown: Vec<String> = [IoDriver::Auto, IoDriver::Uring, IoDriver::Epoll]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(shown, ["auto", "uring", "epoll"]);
+}

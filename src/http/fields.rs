@@ -1,0 +1,296 @@
+//! Header-field semantics of a request head: message framing (`Content-Length`,
+//! `Transfer-Encoding`), `Host`, `Connection`, `Expect` and our cluster headers.
+//!
+//! httparse has already checked field syntax; this file decides what the fields *mean* and
+//! rejects every ambiguous combination, since a proxy pair that disagrees on framing is a
+//! request-smuggling hole (RFC 9112 §6.3, catalogue H01-H12, H31, H50-H56). One pass over
+//! the fields, no allocation; the verdicts are applied in a fixed order afterwards so the
+//! error for a given head does not depend on field order.
+
+use super::request::{Framing, Version};
+use super::syntax::{
+    is_pct_encoded_with, is_sub_delim, is_tchar, is_unreserved, list_members, parse_decimal,
+    trim_ows,
+};
+use super::{ParseError, MAX_REQUEST_ID_BYTES};
+
+/// What the server needs from the header fields; `request_id` borrows the caller's buffer.
+#[derive(Debug)]
+pub(crate) struct Fields<'b> {
+    pub framing: Framing,
+    pub keep_alive: bool,
+    pub expect_continue: bool,
+    pub forwarded: bool,
+    pub request_id: Option<&'b [u8]>,
+}
+
+/// Transfer-Encoding members seen across all TE field lines, in order (RFC 9110 §5.3:
+/// several lines are one comma-joined list).
+#[derive(Default)]
+struct TransferCodings {
+    present: bool,
+    members: usize,
+    chunked: usize,
+    last_is_chunked: bool,
+    other: bool,
+}
+
+impl TransferCodings {
+    fn add_line(&mut self, value: &[u8]) -> Result<(), ParseError> {
+        self.present = true;
+        for member in list_members(value) {
+            // A coding is a bare token; `chunked\x0b`, `\xa0chunked` or `gzip;q=1` are not
+            // (parameters are undefined for every coding we could accept).
+            if !member.iter().all(|&b| is_tchar(b)) {
+                return Err(ParseError::BadRequest("malformed Transfer-Encoding"));
+            }
+            self.members += 1;
+            self.last_is_chunked = member.eq_ignore_ascii_case(b"chunked");
+            if self.last_is_chunked {
+                self.chunked += 1;
+            } else {
+                self.other = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 9112 §6.1/§6.3: chunked exactly once and last; any other coding is not implemented.
+    fn framing(&self) -> Result<Framing, ParseError> {
+        if self.chunked > 1 {
+            return Err(ParseError::BadRequest("chunked applied more than once"));
+        }
+        if self.chunked == 1 && !self.last_is_chunked {
+            return Err(ParseError::BadRequest(
+                "chunked is not the final transfer coding",
+            ));
+        }
+        if self.other {
+            return Err(ParseError::NotImplemented("unsupported transfer coding"));
+        }
+        if self.members == 0 {
+            // Never fall back to Content-Length or "no body" (HTTP Garden server bug #21).
+            return Err(ParseError::BadRequest("empty Transfer-Encoding"));
+        }
+        Ok(Framing::Chunked)
+    }
+}
+
+/// Interpret the parsed header fields of a request with the given version.
+pub(crate) fn interpret<'b>(
+    headers: &[httparse::Header<'b>],
+    version: Version,
+    max_body_bytes: usize,
+) -> Result<Fields<'b>, ParseError> {
+    let mut content_length: Option<u64> = None;
+    let mut cl_lines = 0usize;
+    let mut te = TransferCodings::default();
+    let mut hosts = 0usize;
+    let (mut close, mut keep_alive_token) = (false, false);
+    let (mut expect_continue, mut expect_other) = (false, false);
+    let mut forwarded = false;
+    let mut request_id: Option<&'b [u8]> = None;
+
+    for h in headers {
+        let name = h.name.as_bytes();
+        let value = trim_ows(h.value);
+        if name.eq_ignore_ascii_case(b"content-length") {
+            cl_lines += 1;
+            // `5, 5` is not 1*DIGIT: rejected here rather than folded (catalogue H03).
+            let n = parse_decimal(value)
+                .ok_or(ParseError::BadRequest("invalid Content-Length value"))?;
+            content_length = Some(n);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            te.add_line(value)?;
+        } else if name.eq_ignore_ascii_case(b"host") {
+            hosts += 1;
+            if !is_valid_host(value) {
+                return Err(ParseError::BadRequest("invalid Host value"));
+            }
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in list_members(value) {
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case(b"expect") {
+            let mut members = 0;
+            for m in list_members(value) {
+                members += 1;
+                if m.eq_ignore_ascii_case(b"100-continue") {
+                    expect_continue = true;
+                } else {
+                    expect_other = true;
+                }
+            }
+            expect_other |= members == 0;
+        } else if name.eq_ignore_ascii_case(b"x-cache-forwarded") {
+            forwarded = true;
+        } else if name.eq_ignore_ascii_case(b"x-request-id") {
+            if request_id.is_some() {
+                // Two ids would make response correlation ambiguous (catalogue H75).
+                return Err(ParseError::BadRequest("duplicate X-Request-Id"));
+            }
+            if !is_valid_request_id(value) {
+                return Err(ParseError::BadRequest("invalid X-Request-Id value"));
+            }
+            request_id = Some(value);
+        }
+    }
+
+    if cl_lines > 1 {
+        return Err(ParseError::BadRequest("conflicting Content-Length headers"));
+    }
+    let framing = match (content_length, te.present) {
+        (Some(_), true) => {
+            return Err(ParseError::BadRequest(
+                "both Content-Length and Transfer-Encoding",
+            ))
+        }
+        (None, true) if version == Version::Http10 => {
+            return Err(ParseError::BadRequest("Transfer-Encoding on HTTP/1.0"))
+        }
+        (None, true) => te.framing()?,
+        (Some(n), false) => Framing::Length(n),
+        (None, false) => Framing::None,
+    };
+    match (version, hosts) {
+        (Version::Http11, 0) => return Err(ParseError::BadRequest("missing Host header")),
+        (_, 2..) => return Err(ParseError::BadRequest("duplicate Host headers")),
+        _ => {}
+    }
+    if let Framing::Length(n) = framing {
+        // Compared as u64 so a huge claim is rejected without ever being used as a size.
+        if n > max_body_bytes as u64 {
+            return Err(ParseError::PayloadTooLarge);
+        }
+    }
+    // RFC 9110 §10.1.1: a 1.0 server cannot know what Expect means; ignore it there.
+    let expect_continue = match version {
+        Version::Http10 => false,
+        Version::Http11 if expect_other => return Err(ParseError::ExpectationFailed),
+        Version::Http11 => expect_continue,
+    };
+    let keep_alive = match version {
+        Version::Http11 => !close,
+        Version::Http10 => keep_alive_token && !close,
+    };
+    Ok(Fields {
+        framing,
+        keep_alive,
+        expect_continue,
+        forwarded,
+        request_id,
+    })
+}
+
+/// RFC 9112 §3.2 + RFC 3986 §3.2.2: `uri-host [ ":" port ]`; empty is allowed.
+fn is_valid_host(v: &[u8]) -> bool {
+    let (host_ok, after) = match v.split_first() {
+        Some((b'[', rest)) => match rest.iter().position(|&b| b == b']') {
+            // IP-literal: IPv6address / IPvFuture, both within this byte class.
+            Some(end) => {
+                let inner = rest.get(..end).unwrap_or_default();
+                let ok = !inner.is_empty()
+                    && inner
+                        .iter()
+                        .all(|&b| is_unreserved(b) || is_sub_delim(b) || b == b':');
+                (ok, rest.get(end + 1..).unwrap_or_default())
+            }
+            None => (false, &[][..]),
+        },
+        _ => {
+            let end = v.iter().position(|&b| b == b':').unwrap_or(v.len());
+            let reg_name = v.get(..end).unwrap_or_default();
+            let ok = is_pct_encoded_with(reg_name, |b| is_unreserved(b) || is_sub_delim(b));
+            (ok, v.get(end..).unwrap_or_default())
+        }
+    };
+    let port_ok = match after.split_first() {
+        None => true,
+        Some((b':', port)) => port.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
+    };
+    host_ok && port_ok
+}
+
+/// Echoed to peers and clients, so only visible ASCII and bounded length.
+fn is_valid_request_id(v: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_BYTES).contains(&v.len()) && v.iter().all(|b| (0x21..=0x7e).contains(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_values() {
+        for ok in [
+            &b""[..],
+            b"a",
+            b"a:80",
+            b"a:",
+            b"[::1]",
+            b"[::1]:8080",
+            b"x%41y",
+            b"a.b-c_d~",
+        ] {
+            assert!(is_valid_host(ok), "{:?}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &b"a b"[..],
+            b"a@b",
+            b"a/b",
+            b"a:b",
+            b"a:1:2",
+            b"[::1",
+            b"[]",
+            b"[::1]x",
+            b"%zz",
+            b"\xff",
+        ] {
+            assert!(!is_valid_host(bad), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn request_id_values() {
+        assert!(is_valid_request_id(b"abc-123"));
+        assert!(!is_valid_request_id(b""));
+        assert!(!is_valid_request_id(b"a b"));
+        assert!(!is_valid_request_id(b"\xff"));
+        assert!(is_valid_request_id(&[b'a'; MAX_REQUEST_ID_BYTES]));
+        assert!(!is_valid_request_id(&[b'a'; MAX_REQUEST_ID_BYTES + 1]));
+    }
+
+    fn te(values: &[&[u8]]) -> Result<Framing, ParseError> {
+        let mut t = TransferCodings::default();
+        for v in values {
+            t.add_line(v)?;
+        }
+        t.framing()
+    }
+
+    #[test]
+    fn transfer_coding_lists() {
+        assert_eq!(te(&[b"chunked"]), Ok(Framing::Chunked));
+        assert_eq!(te(&[b"CHUNKED"]), Ok(Framing::Chunked));
+        assert_eq!(te(&[b",chunked,"]), Ok(Framing::Chunked));
+        assert!(matches!(
+            te(&[b"chunked", b"chunked"]),
+            Err(ParseError::BadRequest(_))
+        ));
+        assert!(matches!(
+            te(&[b"chunked, gzip"]),
+            Err(ParseError::BadRequest(_))
+        ));
+        assert!(matches!(
+            te(&[b"gzip", b"chunked"]),
+            Err(ParseError::NotImplemented(_))
+        ));
+        assert!(matches!(te(&[b""]), Err(ParseError::BadRequest(_))));
+        assert!(matches!(
+            te(&[b"chunked\x0b"]),
+            Err(ParseError::BadRequest(_))
+        ));
+    }
+}

@@ -1,0 +1,310 @@
+//! Request-head parsing: leading empty lines, the request line, limits, and the assembly
+//! of a [`Head`] of offsets into the caller's buffer.
+//!
+//! httparse does the byte-level syntax (methods, fields, line endings) on a stack array of
+//! [`MAX_HEADERS`]; this file adds what httparse leaves to us: the cap on leading empty
+//! lines, 414/431 while a head is still incomplete (so an endless line is cut early),
+//! known methods only, origin-form targets only, and the version split 400/505.
+
+use std::ops::Range;
+
+use super::fields;
+use super::syntax::{is_pchar_literal, is_pct_encoded_with};
+use super::{Limits, ParseError, Parsed, MAX_HEADERS, MAX_LEADING_EMPTY_LINES};
+
+/// Request methods we recognise (RFC 9110 §9); case-sensitive, anything else gets 501.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Put,
+    Post,
+    Delete,
+    Options,
+    Patch,
+    Connect,
+    Trace,
+}
+
+/// HTTP/1 versions we speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    Http10,
+    Http11,
+}
+
+/// How the body is delimited (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// Neither Content-Length nor Transfer-Encoding: the body is empty.
+    None,
+    /// Exactly this many bytes follow the head (already checked against `max_body_bytes`).
+    Length(u64),
+    /// Chunked: feed the bytes after the head to a `ChunkedDecoder`.
+    Chunked,
+}
+
+/// Everything the server needs from a request head, as offsets into the caller's buffer (no copies).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub method: Method,
+    pub version: Version,
+    /// Origin-form path without query, offsets into buf; `%XX` escapes are well-formed.
+    pub path: Range<usize>,
+    /// After '?', without '?'.
+    pub query: Option<Range<usize>>,
+    pub framing: Framing,
+    /// HTTP/1.1: true unless a Connection token `close`; 1.0: only with `keep-alive` (and no `close`).
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` on HTTP/1.1 (ignored on 1.0 per RFC 9110 §10.1.1).
+    pub expect_continue: bool,
+    /// Header `X-Cache-Forwarded` present (hop marker of our cluster).
+    pub forwarded: bool,
+    /// Value of `X-Request-Id` (visible ASCII, at most `MAX_REQUEST_ID_BYTES`).
+    pub request_id: Option<Range<usize>>,
+    /// Bytes of buf consumed by the head, incl. skipped leading empty lines.
+    pub head_len: usize,
+}
+
+/// Parse one request head at the start of `buf`. Pure. `Partial` when more bytes are needed
+/// (and none of the limits is already exceeded). Never panics on any input.
+pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, ParseError> {
+    let Some(skipped) = skip_leading_empty_lines(buf)? else {
+        return Ok(Parsed::Partial);
+    };
+    let rest = buf.get(skipped..).unwrap_or_default();
+    check_target_len(rest, limits.max_target_bytes)?;
+
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(rest) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
+            // The head needs at least one byte more than we allow.
+            return Err(ParseError::HeadersTooLarge);
+        }
+        Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
+        Err(e) => return Err(map_httparse_error(e, rest)),
+    };
+    let head_len = skipped + len;
+    if head_len > limits.max_head_bytes {
+        return Err(ParseError::HeadersTooLarge);
+    }
+
+    let method = req.method.map(str::as_bytes).unwrap_or_default();
+    let method = parse_method(method)?;
+    let version = match req.version {
+        Some(0) => Version::Http10,
+        Some(1) => Version::Http11,
+        _ => return Err(ParseError::BadRequest("malformed HTTP version")),
+    };
+    let target = req.path.map(str::as_bytes).unwrap_or_default();
+    let target_at = offset_in(buf, target)?;
+    let (path, query) = split_target(target, target_at)?;
+    let f = fields::interpret(req.headers, version, limits.max_body_bytes)?;
+    let request_id = match f.request_id {
+        Some(v) => {
+            let at = offset_in(buf, v)?;
+            Some(at..at + v.len())
+        }
+        None => None,
+    };
+    Ok(Parsed::Complete(Head {
+        method,
+        version,
+        path,
+        query,
+        framing: f.framing,
+        keep_alive: f.keep_alive,
+        expect_continue: f.expect_continue,
+        forwarded: f.forwarded,
+        request_id,
+        head_len,
+    }))
+}
+
+/// Skip up to [`MAX_LEADING_EMPTY_LINES`] CRLF/LF lines (RFC 9112 §2.2). `None` = need more.
+/// The cap stops an endless CRLF stream from holding the connection open (catalogue H27).
+fn skip_leading_empty_lines(buf: &[u8]) -> Result<Option<usize>, ParseError> {
+    let mut pos = 0;
+    let mut lines = 0;
+    loop {
+        match (buf.get(pos), buf.get(pos + 1)) {
+            (None, _) | (Some(b'\r'), None) => return Ok(None),
+            (Some(b'\n'), _) => pos += 1,
+            (Some(b'\r'), Some(b'\n')) => pos += 2,
+            (Some(b'\r'), Some(_)) => return Err(ParseError::BadRequest("bare CR in request")),
+            (Some(_), _) => return Ok(Some(pos)),
+        }
+        lines += 1;
+        if lines > MAX_LEADING_EMPTY_LINES {
+            return Err(ParseError::BadRequest(
+                "too many empty lines before request line",
+            ));
+        }
+    }
+}
+
+/// 414 as soon as the (possibly still incomplete) target is longer than allowed, so memory
+/// for an endless request line stays bounded by the target limit (catalogue H41).
+fn check_target_len(rest: &[u8], max_target: usize) -> Result<(), ParseError> {
+    if rest.len() <= max_target {
+        return Ok(()); // the target cannot be longer than the buffer: skip the scan
+    }
+    let is_end = |b: &u8| matches!(b, b' ' | b'\r' | b'\n');
+    let Some(method_end) = rest.iter().position(is_end) else {
+        return Ok(()); // still inside the method; the head limit bounds this case
+    };
+    if rest.get(method_end) != Some(&b' ') {
+        return Ok(()); // no target on this line: httparse reports the syntax error
+    }
+    let target = rest.get(method_end + 1..).unwrap_or_default();
+    let target_len = target.iter().position(is_end).unwrap_or(target.len());
+    if target_len > max_target {
+        return Err(ParseError::UriTooLong);
+    }
+    Ok(())
+}
+
+fn parse_method(m: &[u8]) -> Result<Method, ParseError> {
+    Ok(match m {
+        b"GET" => Method::Get,
+        b"HEAD" => Method::Head,
+        b"PUT" => Method::Put,
+        b"POST" => Method::Post,
+        b"DELETE" => Method::Delete,
+        b"OPTIONS" => Method::Options,
+        b"PATCH" => Method::Patch,
+        b"CONNECT" => Method::Connect,
+        b"TRACE" => Method::Trace,
+        // httparse only lets tchar tokens through, so this is a well-formed unknown method.
+        _ => return Err(ParseError::NotImplemented("unknown method")),
+    })
+}
+
+/// Origin-form only (RFC 9112 §3.2.1): `*`, authority- and absolute-form get 400, by choice
+/// (catalogue H38-H40). The path must be RFC 3986 `*( "/" / pchar )` with valid escapes;
+/// the query is passed through as opaque visible ASCII (httparse already excluded CTLs/SP).
+fn split_target(
+    target: &[u8],
+    at: usize,
+) -> Result<(Range<usize>, Option<Range<usize>>), ParseError> {
+    if target.first() != Some(&b'/') {
+        return Err(ParseError::BadRequest("request-target is not origin-form"));
+    }
+    if target.iter().any(|&b| b >= 0x80) {
+        // httparse lets raw UTF-8 through; RFC 3986 requires percent-encoding (H42).
+        return Err(ParseError::BadRequest("non-ASCII byte in request-target"));
+    }
+    if target.contains(&b'#') {
+        return Err(ParseError::BadRequest("fragment in request-target"));
+    }
+    let q = target.iter().position(|&b| b == b'?');
+    let path = target.get(..q.unwrap_or(target.len())).unwrap_or_default();
+    if !is_pct_encoded_with(path, |b| b == b'/' || is_pchar_literal(b)) {
+        return Err(ParseError::BadRequest("invalid byte or escape in path"));
+    }
+    let query = q.map(|q| at + q + 1..at + target.len());
+    Ok((at..at + path.len(), query))
+}
+
+/// Classify httparse's errors; only `Version` needs a second look at the bytes.
+fn map_httparse_error(e: httparse::Error, rest: &[u8]) -> ParseError {
+    match e {
+        httparse::Error::Version if is_http2_or_later(rest) => ParseError::VersionNotSupported,
+        // Includes `HTTP/1.2`: RFC 9110 §2.5 says treat as 1.1; we answer 400 (documented).
+        httparse::Error::Version => ParseError::BadRequest("malformed HTTP version"),
+        httparse::Error::TooManyHeaders => ParseError::TooManyHeaders,
+        httparse::Error::HeaderName => ParseError::BadRequest("invalid header field name"),
+        httparse::Error::HeaderValue => ParseError::BadRequest("invalid header field value"),
+        httparse::Error::NewLine => ParseError::BadRequest("invalid line ending"),
+        httparse::Error::Token | httparse::Error::Status => {
+            ParseError::BadRequest("malformed request line")
+        }
+    }
+}
+
+/// True when the request line's version is `HTTP/<major>` with major >= 2 (`HTTP/2.0`, the
+/// h2 preface `PRI * HTTP/2.0`, `HTTP/9.9`); it may still be incomplete.
+fn is_http2_or_later(rest: &[u8]) -> bool {
+    let line_end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+    let line = rest.get(..line_end).unwrap_or_default();
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let Some(version) = parts.nth(2) else {
+        return false;
+    };
+    let Some(after) = version.strip_prefix(b"HTTP/") else {
+        return false;
+    };
+    let digits = after.iter().take_while(|b| b.is_ascii_digit()).count();
+    let major = after.get(..digits).unwrap_or_default();
+    // Any digit run with a non-zero digit other than a lone `1` (leading zeros ignored).
+    let zeros = major.iter().take_while(|&&b| b == b'0').count();
+    let significant = major.get(zeros..).unwrap_or_default();
+    !significant.is_empty() && significant != b"1"
+}
+
+/// Offset of `sub` (a slice httparse returned) inside `buf`, by address arithmetic.
+fn offset_in(buf: &[u8], sub: &[u8]) -> Result<usize, ParseError> {
+    let at = (sub.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+    match at.checked_add(sub.len()) {
+        Some(end) if end <= buf.len() => Ok(at),
+        // Unreachable: httparse only returns subslices of its input. Fail closed anyway.
+        _ => Err(ParseError::BadRequest("internal: slice outside buffer")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lim() -> Limits {
+        Limits::default()
+    }
+
+    #[test]
+    fn simple_get_offsets() {
+        let buf = b"GET /k/a?x=1 HTTP/1.1\r\nHost: h\r\nX-Request-Id: r1\r\n\r\nrest";
+        let Ok(Parsed::Complete(h)) = parse_head(buf, &lim()) else {
+            panic!("not complete")
+        };
+        assert_eq!(&buf[h.path.clone()], b"/k/a");
+        assert_eq!(&buf[h.query.clone().unwrap()], b"x=1");
+        assert_eq!(&buf[h.request_id.clone().unwrap()], b"r1");
+        assert_eq!(h.head_len, buf.len() - 4);
+        assert_eq!(
+            (h.method, h.version, h.framing),
+            (Method::Get, Version::Http11, Framing::None)
+        );
+        assert!(h.keep_alive && !h.expect_continue && !h.forwarded);
+    }
+
+    #[test]
+    fn leading_empty_lines() {
+        assert_eq!(skip_leading_empty_lines(b""), Ok(None));
+        assert_eq!(skip_leading_empty_lines(b"\r"), Ok(None));
+        assert_eq!(skip_leading_empty_lines(b"\r\n\nG"), Ok(Some(3)));
+        assert!(skip_leading_empty_lines(b"\r\n\n\r\nG").is_err());
+        assert!(skip_leading_empty_lines(b"\rG").is_err());
+    }
+
+    #[test]
+    fn version_classes() {
+        assert!(is_http2_or_later(b"PRI * HTTP/2.0\r\n"));
+        assert!(is_http2_or_later(b"GET / HTTP/2"));
+        assert!(is_http2_or_later(b"GET / HTTP/10.0\r\n"));
+        assert!(!is_http2_or_later(b"GET / HTTP/1.2\r\n"));
+        assert!(!is_http2_or_later(b"GET / HTTP/01.1\r\n"));
+        assert!(!is_http2_or_later(b"GET / http/2.0\r\n"));
+        assert!(!is_http2_or_later(b"GET / HTTP/\r\n"));
+    }
+
+    #[test]
+    fn target_split() {
+        assert_eq!(split_target(b"/a?", 10), Ok((10..12, Some(13..13))));
+        assert_eq!(split_target(b"/a%2Fb", 0), Ok((0..6, None)));
+        assert!(split_target(b"/a%2", 0).is_err());
+        assert!(split_target(b"/a{b", 0).is_err());
+        assert_eq!(split_target(b"/a?b{|}", 0), Ok((0..2, Some(3..7))));
+    }
+}

@@ -1,0 +1,253 @@
+//! Response encoding into the connection's reusable write buffer, and the per-core `Date` cache.
+//!
+//! Every response this node sends goes through [`encode_head`], so framing headers are written in
+//! exactly one place: one `Content-Length` always (we never send chunked, so HTTP/1.0 clients are
+//! fine), `Connection: close` whenever the connection is about to close, and `Connection: keep-alive`
+//! only for HTTP/1.0 clients that asked for it.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Reason phrases for the statuses this server emits.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        417 => "Expectation Failed",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        507 => "Insufficient Storage",
+        508 => "Loop Detected",
+        _ => "Unknown",
+    }
+}
+
+pub const CONTENT_JSON: &str = "application/json";
+pub const CONTENT_PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// What the connection layer decided about the connection for this response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnHeader {
+    /// HTTP/1.1 persistent: no header needed.
+    Default,
+    /// HTTP/1.0 client that asked to keep the connection.
+    KeepAlive,
+    /// The server closes after this response.
+    Close,
+}
+
+/// Write a status line and headers (ending with the blank line) into `out`.
+/// `content_length: None` announces a chunked body (HTTP/1.1 clients only).
+/// `extra` headers are written verbatim as `name: value` lines.
+pub fn encode_head(
+    out: &mut Vec<u8>,
+    status: u16,
+    content_type: &str,
+    content_length: Option<usize>,
+    conn: ConnHeader,
+    date: &[u8],
+    extra: &[(&str, &[u8])],
+) {
+    let mut num = itoa::Buffer::new();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(num.format(status).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason(status).as_bytes());
+    out.extend_from_slice(b"\r\nDate: ");
+    out.extend_from_slice(date);
+    out.extend_from_slice(b"\r\nContent-Type: ");
+    out.extend_from_slice(content_type.as_bytes());
+    match content_length {
+        Some(len) => {
+            out.extend_from_slice(b"\r\nContent-Length: ");
+            out.extend_from_slice(num.format(len).as_bytes());
+        }
+        None => out.extend_from_slice(b"\r\nTransfer-Encoding: chunked"),
+    }
+    match conn {
+        ConnHeader::Default => {}
+        ConnHeader::KeepAlive => out.extend_from_slice(b"\r\nConnection: keep-alive"),
+        ConnHeader::Close => out.extend_from_slice(b"\r\nConnection: close"),
+    }
+    for (name, value) in extra {
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+    }
+    out.extend_from_slice(b"\r\n\r\n");
+}
+
+/// Append `s` as the inside of a JSON string (no quotes), escaping per RFC 8259.
+pub fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f | 0x7f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&s[start..i]);
+        if esc.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 0xf) as usize]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&s[start..]);
+}
+
+/// Length of `s` after [`json_escape`], without writing it.
+pub fn json_escaped_len(s: &[u8]) -> usize {
+    s.iter()
+        .map(|&b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' => 2,
+            0..=0x1f | 0x7f => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), 29 bytes, re-formatted at most once a second.
+/// One per core: no sharing, no lock (may_minihttp's shared `date.rs` is the counter-example).
+pub struct DateCache {
+    secs: u64,
+    text: [u8; 29],
+}
+
+impl Default for DateCache {
+    fn default() -> Self {
+        let mut d = DateCache {
+            secs: u64::MAX,
+            text: [b' '; 29],
+        };
+        d.refresh();
+        d
+    }
+}
+
+impl DateCache {
+    /// The current date header value; re-formats only when the second changed.
+    pub fn get(&mut self) -> &[u8] {
+        self.refresh();
+        &self.text
+    }
+
+    fn refresh(&mut self) {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if secs != self.secs {
+            self.secs = secs;
+            self.text = format_http_date(secs);
+        }
+    }
+}
+
+pub fn format_http_date(secs: u64) -> [u8; 29] {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs / 86_400;
+    let (y, m, d) = crate::log::civil_from_days(days as i64);
+    let s = secs % 86_400;
+    let text = format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[(days % 7) as usize],
+        d,
+        MONTHS[(m - 1) as usize],
+        y,
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    );
+    let mut out = [b' '; 29];
+    let n = text.len().min(29);
+    out[..n].copy_from_slice(&text.as_bytes()[..n]);
+    out
+}
+
+/// Append one chunk of a chunked response body (`len-hex CRLF data CRLF`); empty `data` is skipped
+/// because a zero-size chunk would end the body.
+pub fn encode_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The last chunk of a chunked body, with no trailers.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// Interim response for `Expect: 100-continue`.
+pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_date_matches_rfc_example() {
+        assert_eq!(
+            &format_http_date(784_111_777),
+            b"Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+    }
+
+    #[test]
+    fn head_has_one_content_length_and_close() {
+        let mut out = Vec::new();
+        encode_head(
+            &mut out,
+            404,
+            CONTENT_JSON,
+            Some(12),
+            ConnHeader::Close,
+            b"D",
+            &[("X-Cache-Node", b"n1")],
+        );
+        let text = String::from_utf8(out).expect("ascii");
+        assert_eq!(
+            text,
+            "HTTP/1.1 404 Not Found\r\nDate: D\r\nContent-Type: application/json\r\nContent-Length: 12\r\nConnection: close\r\nX-Cache-Node: n1\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn json_escape_controls_and_quotes() {
+        let mut out = Vec::new();
+        let input = b"a\"b\\c\n\x00\x7f\xc3\xa9";
+        json_escape(&mut out, input);
+        assert_eq!(out, b"a\\\"b\\\\c\\n\\u0000\\u007f\xc3\xa9".to_vec());
+        assert_eq!(json_escaped_len(input), out.len());
+        let parsed: String =
+            serde_json::from_slice(&[b"\"".as_slice(), &out, b"\""].concat()).expect("valid json");
+        assert_eq!(parsed.as_bytes(), input);
+    }
+}

@@ -1,0 +1,175 @@
+//! Byte classes and small grammar helpers shared by the request and chunked parsers
+//! (RFC 9110 §5.6, RFC 3986 §2). Pure, table-free `match`es: the compiler turns them into
+//! range checks, and keeping them in one place means the head and the trailer parsers
+//! cannot drift apart.
+
+/// `tchar` (RFC 9110 §5.6.2): the bytes allowed in methods, field names and coding names.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    matches!(b,
+        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9'
+        | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
+        | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
+}
+
+/// Field-value byte as httparse accepts it: HTAB, SP, VCHAR, obs-text (opaque, never UTF-8).
+/// Rejects NUL, other controls and DEL (RFC 9110 §5.5, catalogue H28).
+pub(crate) fn is_field_value_byte(b: u8) -> bool {
+    b == b'\t' || (0x20..=0x7e).contains(&b) || b >= 0x80
+}
+
+/// Value of one hex digit, `None` for anything else (no sign, no `0x`).
+pub(crate) fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// RFC 3986 `unreserved`.
+pub(crate) fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// RFC 3986 `sub-delims`.
+pub(crate) fn is_sub_delim(b: u8) -> bool {
+    matches!(
+        b,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+    )
+}
+
+/// RFC 3986 `pchar` minus `pct-encoded` (a `%` is checked separately with its two digits).
+pub(crate) fn is_pchar_literal(b: u8) -> bool {
+    is_unreserved(b) || is_sub_delim(b) || b == b':' || b == b'@'
+}
+
+/// True when `s` holds only valid `%XX` escapes and bytes for which `literal` holds.
+pub(crate) fn is_pct_encoded_with(s: &[u8], literal: fn(u8) -> bool) -> bool {
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        if b == b'%' {
+            let hi = s.get(i + 1).copied().and_then(hex_val);
+            let lo = s.get(i + 2).copied().and_then(hex_val);
+            if hi.is_none() || lo.is_none() {
+                return false;
+            }
+            i += 3;
+        } else if literal(b) {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// Strip optional whitespace (SP / HTAB) from both ends (RFC 9110 §5.6.3 OWS).
+pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// Members of a comma-separated list (RFC 9110 §5.6.1), OWS-trimmed, empty members skipped.
+pub(crate) fn list_members(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(trim_ows)
+        .filter(|m| !m.is_empty())
+}
+
+/// Decimal `1*DIGIT` with at most 19 digits (fits u64 without overflow checks); no sign,
+/// no whitespace, no underscores: Rust's `parse` would accept `+5` (hardening fact 2).
+pub(crate) fn parse_decimal(s: &[u8]) -> Option<u64> {
+    /// 19 decimal digits always fit in a u64 (max 9_999_999_999_999_999_999 < 2^64).
+    const MAX_DIGITS: usize = 19;
+    if s.is_empty() || s.len() > MAX_DIGITS || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(
+        s.iter()
+            .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0')),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tchar_excludes_separators_and_controls() {
+        for b in [
+            b' ', b'"', b'(', b')', b',', b'/', b':', b';', b'<', b'=', b'>', b'?', b'@',
+        ] {
+            assert!(!is_tchar(b), "{}", b as char);
+        }
+        for b in [0u8, 0x0b, 0x7f, 0xa0, 0xff] {
+            assert!(!is_tchar(b), "{b:#x}");
+        }
+        assert!(b"Aa0!#$%&'*+-.^_`|~".iter().all(|&b| is_tchar(b)));
+    }
+
+    #[test]
+    fn field_value_bytes() {
+        assert!(
+            is_field_value_byte(b'\t') && is_field_value_byte(b' ') && is_field_value_byte(0xff)
+        );
+        for b in [0u8, 1, 8, 0x0a, 0x0b, 0x0d, 0x1f, 0x7f] {
+            assert!(!is_field_value_byte(b), "{b:#x}");
+        }
+    }
+
+    #[test]
+    fn decimal_is_strict() {
+        assert_eq!(parse_decimal(b"0"), Some(0));
+        assert_eq!(parse_decimal(b"005"), Some(5));
+        assert_eq!(
+            parse_decimal(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        for bad in [
+            &b""[..],
+            b"+5",
+            b"-1",
+            b"-0",
+            b"0x10",
+            b"5_0",
+            b"1e3",
+            b"5 5",
+            b" 5",
+            b"10000000000000000000",
+        ] {
+            assert_eq!(
+                parse_decimal(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(parse_decimal("٥".as_bytes()), None);
+    }
+
+    #[test]
+    fn list_and_trim() {
+        let v: Vec<&[u8]> = list_members(b" ,a ,\tb,, c\t,").collect();
+        assert_eq!(v, vec![&b"a"[..], b"b", b"c"]);
+        assert_eq!(trim_ows(b" \t x \t"), b"x");
+        assert_eq!(trim_ows(b"  "), b"");
+    }
+
+    #[test]
+    fn pct_encoded() {
+        assert!(is_pct_encoded_with(b"a%2Fb%ff", is_pchar_literal));
+        for bad in [&b"%"[..], b"%4", b"%zz", b"%g0", b"a b", b"/"] {
+            assert!(!is_pct_encoded_with(bad, is_pchar_literal), "{:?}", bad);
+        }
+        assert_eq!(hex_val(b'F'), Some(15));
+        assert_eq!(hex_val(b'g'), None);
+    }
+}

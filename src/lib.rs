@@ -1,0 +1,48 @@
+//! # distributed-cache: a thread-per-core HTTP/1.1 cache node
+//!
+//! ```text
+//!            clients (curl, wrk, cache-client, peers)
+//!                 │  SO_REUSEPORT: the kernel spreads connections over the cores
+//!     ┌───────────┴───────────┬───────────────────────┐
+//!     ▼                       ▼                       ▼
+//!  core 0 (monoio rt)      core 1 (monoio rt)  ...  core N-1
+//!  accept → connection     accept → connection
+//!   parse (http) → route    parse (http) → route
+//!     │ key on this core?     │
+//!     ├─ yes: Shard 0 ◄───────┼── mesh message (owned key/value) ──┐
+//!     └─ no:  mesh ──────────►│ Shard 1                             │
+//!                             └── reply message back to core 0 ─────┘
+//!     │ key on another node? (cluster ring) → per-core keep-alive pool → owner node
+//! ```
+//!
+//! Each worker thread runs one monoio runtime pinned to a core, accepts its own connections and
+//! owns one shard of the LRU. No other core touches a shard: work for it arrives as a message in
+//! the core's mailbox ([`mesh`]) and the reply travels back the same way. Within a core
+//! everything is `Rc`/`Cell`; only the mailboxes and a few start-up facts are shared.
+//!
+//! Layers, dependencies pointing down: [`http`] (pure parsing and encoding) and [`storage`]
+//! (pure shard) know nothing of each other; [`router`] is the only module that knows HTTP,
+//! storage and placement; [`connection`] drives sockets; [`node`] wires threads together.
+
+pub mod admin;
+pub mod api;
+pub mod cluster;
+pub mod cluster_api;
+pub mod config;
+pub mod connection;
+pub mod http;
+pub mod json;
+pub mod log;
+pub mod mesh;
+pub mod metrics;
+pub mod node;
+pub mod ops;
+pub mod router;
+pub mod signals;
+pub mod startup;
+pub mod storage;
+pub mod util;
+pub mod worker;
+
+pub use config::Config;
+pub use node::Node;

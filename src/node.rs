@@ -1,0 +1,236 @@
+//! A running node: one pinned worker thread per core, each with its own monoio runtime, listener
+//! and shard, wired together by the mesh. [`Node`] is the handle `main` and the tests use.
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::{Config, IoDriver};
+use crate::mesh::Mesh;
+use crate::ops::Msg;
+use crate::worker::{self, Shared, Worker};
+
+/// io_uring submission queue size per core; 1024 in-flight ops is ample for thousands of
+/// connections per core (monoio's own default).
+const URING_ENTRIES: u32 = 1024;
+/// Fixed seeds for the key → core hash: every core of a process must agree (not across machines).
+const CORE_HASH_SEEDS: [u64; 4] = [
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7344,
+    0xa409_3822_299f_31d0,
+    0x082e_fa98_ec4e_6c89,
+];
+
+/// Why a node could not start (printed by `main`, returned to tests).
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub struct Node {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    driver: IoDriver,
+}
+
+/// The driver `auto` resolves to on this kernel.
+pub fn resolve_driver(d: IoDriver) -> Result<IoDriver, StartError> {
+    let uring = monoio::utils::detect_uring();
+    match d {
+        IoDriver::Auto if uring => Ok(IoDriver::Uring),
+        IoDriver::Auto | IoDriver::Epoll => Ok(IoDriver::Epoll),
+        IoDriver::Uring if uring => Ok(IoDriver::Uring),
+        IoDriver::Uring => Err(StartError(
+            "io_driver: uring requested but io_uring is not available on this kernel (or blocked by seccomp/memlock); use io_driver: auto or epoll".into(),
+        )),
+    }
+}
+
+/// Refuse a port another process already listens on. SO_REUSEPORT would otherwise let a second
+/// instance silently share the port; a probe bind without it fails with EADDRINUSE instead.
+/// Returns the concrete address (port 0 resolved to the kernel's choice, for tests).
+fn probe_bind(addr: SocketAddr) -> Result<SocketAddr, StartError> {
+    match StdListener::bind(addr) {
+        Ok(l) => l.local_addr().map_err(|e| StartError(format!("cannot read local address of {addr}: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(StartError(format!(
+            "bind {addr}: address already in use (another cache-node or program holds this port; see `ss -ltnp | grep :{}`)",
+            addr.port()
+        ))),
+        Err(e) => Err(StartError(format!("bind {addr}: {e}"))),
+    }
+}
+
+fn pin_to_cpu(core: usize) {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity/sched_setaffinity only read/write it.
+    unsafe {
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut allowed) != 0 {
+            return;
+        }
+        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &allowed))
+            .collect();
+        if cpus.is_empty() {
+            return;
+        }
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpus[core % cpus.len()], &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+impl Node {
+    /// Bind, spawn the workers and return once every core is accepting.
+    pub fn start(cfg: Config) -> Result<Node, StartError> {
+        let driver = resolve_driver(cfg.io_driver)?;
+        let local_addr = probe_bind(cfg.listen)?;
+        let cores = cfg.threads.max(1);
+        let shared = Arc::new(Shared {
+            mesh: Mesh::new(cores),
+            started: Instant::now(),
+            started_wall: SystemTime::now(),
+            draining: AtomicBool::new(false),
+            connections: AtomicUsize::new(0),
+            local_addr,
+            core_hasher: ahash::RandomState::with_seeds(
+                CORE_HASH_SEEDS[0],
+                CORE_HASH_SEEDS[1],
+                CORE_HASH_SEEDS[2],
+                CORE_HASH_SEEDS[3],
+            ),
+            cfg,
+        });
+        let (tx, rx) = mpsc::channel::<Result<(), String>>();
+        let mut threads = Vec::with_capacity(cores);
+        for core in 0..cores {
+            let shared = Arc::clone(&shared);
+            let tx = tx.clone();
+            let name = format!("{}-w{core}", shared.cfg.node_id);
+            let h = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || worker_thread(core, shared, driver, tx))
+                .map_err(|e| StartError(format!("cannot spawn worker thread {core}: {e}")))?;
+            threads.push(h);
+        }
+        drop(tx);
+        let mut failure = None;
+        for _ in 0..cores {
+            match rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    failure.get_or_insert(e);
+                }
+                Err(_) => {
+                    failure
+                        .get_or_insert_with(|| "a worker thread died during start-up".to_string());
+                    break;
+                }
+            }
+        }
+        let node = Node {
+            shared,
+            threads,
+            driver,
+        };
+        if let Some(e) = failure {
+            node.shutdown();
+            node.wait(Duration::from_secs(2));
+            return Err(StartError(e));
+        }
+        Ok(node)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    pub fn driver(&self) -> IoDriver {
+        self.driver
+    }
+
+    pub fn threads(&self) -> usize {
+        self.shared.mesh.cores()
+    }
+
+    /// Stop accepting, let in-flight requests finish, close idle connections.
+    pub fn shutdown(&self) {
+        if self.shared.draining.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        for core in 0..self.shared.mesh.cores() {
+            self.shared.mesh.send(core, Msg::Shutdown);
+        }
+    }
+
+    /// Wait for the workers to finish, at most `limit`; true when all did.
+    pub fn wait(self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.threads.iter().all(|t| t.is_finished()) {
+                for t in self.threads {
+                    let _ = t.join();
+                }
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+}
+
+fn worker_thread(
+    core: usize,
+    shared: Arc<Shared>,
+    driver: IoDriver,
+    ready: mpsc::Sender<Result<(), String>>,
+) {
+    crate::log::set_thread_node(&shared.cfg.node_id);
+    if shared.cfg.pin_threads {
+        pin_to_cpu(core);
+    }
+    let fut = worker_main(core, shared, ready.clone());
+    let built = match driver {
+        IoDriver::Uring => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .with_entries(URING_ENTRIES)
+            .enable_timer()
+            .build()
+            .map(|mut rt| rt.block_on(fut)),
+        _ => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .map(|mut rt| rt.block_on(fut)),
+    };
+    if let Err(e) = built {
+        let _ = ready.send(Err(format!(
+            "core {core}: cannot build the {driver} runtime: {e}"
+        )));
+    }
+}
+
+async fn worker_main(core: usize, shared: Arc<Shared>, ready: mpsc::Sender<Result<(), String>>) {
+    let addr = shared.local_addr;
+    let listener = match worker::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            let what = if e.kind() == std::io::ErrorKind::AddrInUse {
+                "address already in use".to_string()
+            } else {
+                e.to_string()
+            };
+            let _ = ready.send(Err(format!("core {core}: bind {addr}: {what}")));
+            return;
+        }
+    };
+    let w = Rc::new(Worker::new(core, shared));
+    let _ = ready.send(Ok(()));
+    drop(ready);
+    worker::run(w, listener).await;
+}

@@ -1,0 +1,400 @@
+//! One core's cache: hash index + LRU slab + TTL expiry + byte accounting + counters.
+//!
+//! A `Shard` is owned by exactly one core and never shared, so it has no locks and no `Rc`.
+//! The index is a `HashTable<u32>` of slot indices whose hashes are computed from the key bytes
+//! stored in the slab, so each key is stored once. Expiry is lazy (an expired entry is removed
+//! when a lookup meets it) plus active ([`Shard::sweep`] walks a bounded number of slots per call).
+//! Point operations are O(1) (amortised for index growth) and allocate only the entry's own data.
+
+use std::num::NonZeroU64;
+
+use hashbrown::HashTable;
+
+use super::lru::{Entry, LruSlab, MAX_KEY_LEN, MAX_SLOTS};
+
+/// Bytes charged per entry on top of key and value, so `max_bytes` tracks real memory.
+/// Estimate for 64-bit targets: slab slot 40 B (`Entry`, checked by a test) + index ~8 B (a `u32`
+/// plus a control byte per bucket, at a load factor between 7/8 and 7/16) + ~8 B allocator
+/// rounding of the data box + ~8 B amortised spare slab capacity after `Vec` doubling.
+pub const ENTRY_OVERHEAD_BYTES: u64 = 64;
+
+/// Fixed ahash seeds for [`Shard::new`]: the index hash never leaves the process, so a fixed seed
+/// is enough and keeps runs reproducible. Callers that hash untrusted keys and want hash-flooding
+/// resistance pass per-process random seeds to [`Shard::with_hash_seeds`].
+pub const DEFAULT_HASH_SEEDS: [u64; 4] = [
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7344,
+    0xa409_3822_299f_31d0,
+    0x082e_fa98_ec4e_6c89,
+];
+
+/// Slots (and index buckets) reserved by `new`: avoids the first few regrowths without committing
+/// memory for `max_entries` up front (a node runs one shard per core, most of them cold at start).
+const INITIAL_SLOTS: usize = 1024;
+
+/// `scan` examines at most this many slots per entry it may emit, so a batch over a sparse slab
+/// (many free or expired slots) still does bounded work and returns a cursor to resume from.
+const SCAN_SLOTS_PER_ENTRY: usize = 16;
+
+#[derive(Clone, Copy, Debug)]
+pub struct ShardLimits {
+    /// Most live entries; 0 = unlimited (still capped at the slab's `MAX_SLOTS`).
+    pub max_entries: usize,
+    /// Most accounted bytes (see [`ENTRY_OVERHEAD_BYTES`]); 0 = unlimited.
+    pub max_bytes: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    Replaced,
+    /// One entry alone exceeds `max_bytes` (or its key exceeds `MAX_KEY_LEN`). Nothing changed:
+    /// an existing entry under the key is kept, so a failed PUT has no effect.
+    TooLarge,
+}
+
+/// Plain counters, folded across cores at scrape time by the caller.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardStats {
+    /// `get` that returned a value.
+    pub hits: u64,
+    /// `get` that returned nothing (absent or expired).
+    pub misses: u64,
+    /// Live entries removed to make room for a `put`.
+    pub evictions: u64,
+    /// Expired entries removed, whoever found them (get, put, delete, sweep, retain, eviction).
+    pub expirations: u64,
+    /// Live entries now (gauge).
+    pub entries: u64,
+    /// Accounted bytes now (gauge).
+    pub bytes: u64,
+    /// `put` that stored a value (Created or Replaced).
+    pub sets: u64,
+    /// `delete` that removed a live entry.
+    pub deletes: u64,
+}
+
+pub struct Shard {
+    limits: ShardLimits,
+    /// Slot indices into `lru`, hashed by the key bytes stored there.
+    index: HashTable<u32>,
+    lru: LruSlab,
+    hasher: ahash::RandomState,
+    bytes: u64,
+    /// Counters only; `entries` and `bytes` are filled in by `stats()`.
+    counters: ShardStats,
+    /// Next slot `sweep` examines.
+    sweep_cursor: usize,
+}
+
+/// Accounted size of one entry. `usize -> u64` is lossless on every supported target.
+fn entry_bytes(data_len: usize) -> u64 {
+    data_len as u64 + ENTRY_OVERHEAD_BYTES
+}
+
+/// Absolute deadline for a TTL. The caller never passes `Some(0)` (an already-expired PUT is the
+/// caller's to turn into a delete); in release builds it is clamped to 1 ms so it stays defined.
+fn deadline(ttl_ms: Option<u64>, now_ms: u64) -> Option<NonZeroU64> {
+    debug_assert_ne!(ttl_ms, Some(0), "callers must not pass a zero TTL");
+    let ttl = ttl_ms?.max(1);
+    NonZeroU64::new(now_ms.saturating_add(ttl))
+}
+
+impl Shard {
+    pub fn new(limits: ShardLimits) -> Shard {
+        Shard::with_hash_seeds(limits, DEFAULT_HASH_SEEDS)
+    }
+
+    /// Like [`Shard::new`] with caller-chosen index hash seeds (e.g. random per process at startup).
+    pub fn with_hash_seeds(limits: ShardLimits, seeds: [u64; 4]) -> Shard {
+        let [k0, k1, k2, k3] = seeds;
+        let initial = match limits.max_entries {
+            0 => INITIAL_SLOTS,
+            max => max.min(INITIAL_SLOTS),
+        };
+        Shard {
+            limits,
+            index: HashTable::with_capacity(initial),
+            lru: LruSlab::with_capacity(initial),
+            hasher: ahash::RandomState::with_seeds(k0, k1, k2, k3),
+            bytes: 0,
+            counters: ShardStats::default(),
+            sweep_cursor: 0,
+        }
+    }
+
+    pub fn limits(&self) -> ShardLimits {
+        self.limits
+    }
+
+    /// Lookup; on hit moves to MRU and counts a hit; an expired entry is removed (counted as
+    /// expiration) and reported as a miss. Returns the value bytes and remaining TTL in ms
+    /// (None = no TTL).
+    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<(&[u8], Option<u64>)> {
+        let hash = self.hasher.hash_one(key);
+        let found = self.find(key, hash);
+        let Some((idx, expired)) = found.map(|i| (i, self.is_expired(i, now_ms))) else {
+            self.counters.misses += 1;
+            return None;
+        };
+        if expired {
+            self.remove_slot(idx, hash);
+            self.counters.expirations += 1;
+            self.counters.misses += 1;
+            return None;
+        }
+        self.lru.touch(idx);
+        self.counters.hits += 1;
+        let entry = self.lru.get(idx as usize)?;
+        Some((entry.value(), entry.remaining_ttl(now_ms)))
+    }
+
+    /// Insert or replace; `ttl_ms` None = no expiry. The caller never passes `Some(0)` (checked by
+    /// `debug_assert`; clamped to 1 ms in release). Evicts LRU entries (counted as evictions, or
+    /// expirations if already expired) until both limits hold. Replacing keeps one entry and moves
+    /// it to MRU; an expired entry under the key counts as absent, so the put reports Created.
+    pub fn put(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        ttl_ms: Option<u64>,
+        now_ms: u64,
+    ) -> PutOutcome {
+        let size = entry_bytes(key.len() + value.len());
+        let too_big = self.limits.max_bytes != 0 && size > self.limits.max_bytes;
+        if too_big || key.len() > MAX_KEY_LEN {
+            return PutOutcome::TooLarge;
+        }
+        let expires_at = deadline(ttl_ms, now_ms);
+        let hash = self.hasher.hash_one(key);
+        if let Some(idx) = self.find(key, hash) {
+            if !self.is_expired(idx, now_ms) {
+                self.replace(idx, value, expires_at, now_ms);
+                return PutOutcome::Replaced;
+            }
+            self.remove_slot(idx, hash);
+            self.counters.expirations += 1;
+        }
+        while self.needs_room_for(size) {
+            if !self.evict_lru(now_ms) {
+                break;
+            }
+        }
+        let Some(idx) = self.lru.push_front(key, value, expires_at) else {
+            // Unreachable: the key length was checked and `needs_room_for` keeps len < MAX_SLOTS.
+            return PutOutcome::TooLarge;
+        };
+        let (lru, hasher) = (&self.lru, &self.hasher);
+        self.index
+            .insert_unique(hash, idx, |&i| slot_hash(hasher, lru, i));
+        self.bytes += size;
+        self.counters.sets += 1;
+        PutOutcome::Created
+    }
+
+    /// Removes `key`; true when the key existed and was not expired (an expired one is removed and
+    /// counted as an expiration).
+    pub fn delete(&mut self, key: &[u8], now_ms: u64) -> bool {
+        let hash = self.hasher.hash_one(key);
+        let Some(idx) = self.find(key, hash) else {
+            return false;
+        };
+        let live = !self.is_expired(idx, now_ms);
+        self.remove_slot(idx, hash);
+        if live {
+            self.counters.deletes += 1;
+        } else {
+            self.counters.expirations += 1;
+        }
+        live
+    }
+
+    /// Active expiry: examines at most `budget` slots (and at most every slot once) starting from
+    /// an internal cursor that walks the slab round-robin; removes the expired ones and returns how
+    /// many it removed.
+    pub fn sweep(&mut self, now_ms: u64, budget: usize) -> usize {
+        let slots = self.lru.slot_count();
+        let mut removed = 0;
+        for _ in 0..budget.min(slots) {
+            if self.sweep_cursor >= slots {
+                self.sweep_cursor = 0;
+            }
+            let idx = self.sweep_cursor;
+            self.sweep_cursor += 1;
+            // `idx < slot_count <= MAX_SLOTS`, so it fits a u32.
+            if self.lru.get(idx).is_some_and(|e| e.is_expired(now_ms)) {
+                self.remove_slot_unhashed(idx as u32);
+                removed += 1;
+            }
+        }
+        self.counters.expirations += removed as u64;
+        removed
+    }
+
+    pub fn len(&self) -> usize {
+        self.lru.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lru.is_empty()
+    }
+
+    /// Accounted bytes: key + value + [`ENTRY_OVERHEAD_BYTES`] per live entry.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    pub fn stats(&self) -> ShardStats {
+        ShardStats {
+            entries: self.len() as u64,
+            bytes: self.bytes,
+            ..self.counters
+        }
+    }
+
+    /// Export in batches with a resumable cursor (a slab index; start at 0). Skips expired entries
+    /// (without removing them: `&self`). Calls `f(key, value, remaining_ttl_ms)` for up to `max`
+    /// live entries, examining at most `max * SCAN_SLOTS_PER_ENTRY` slots, and returns the cursor
+    /// to resume from, or None at the end. `max` must be > 0 to make progress. Entries put,
+    /// replaced or removed between batches may be missed or seen twice (slots are reused); with
+    /// no modifications every live entry is seen exactly once.
+    pub fn scan(
+        &self,
+        cursor: usize,
+        max: usize,
+        now_ms: u64,
+        mut f: impl FnMut(&[u8], &[u8], Option<u64>),
+    ) -> Option<usize> {
+        let slots = self.lru.slot_count();
+        let stop = cursor
+            .saturating_add(max.saturating_mul(SCAN_SLOTS_PER_ENTRY))
+            .min(slots);
+        let (mut pos, mut emitted) = (cursor, 0);
+        while pos < stop && emitted < max {
+            if let Some(e) = self.lru.get(pos).filter(|e| !e.is_expired(now_ms)) {
+                f(e.key(), e.value(), e.remaining_ttl(now_ms));
+                emitted += 1;
+            }
+            pos += 1;
+        }
+        (pos < slots).then_some(pos)
+    }
+
+    /// Keeps the entries whose key satisfies `keep` and removes the rest (used when ring ownership
+    /// changes); returns how many live entries it removed. Counters are left alone (the caller
+    /// records a migration), except that expired entries met on the way are dropped as
+    /// expirations. O(slots).
+    pub fn retain(&mut self, now_ms: u64, mut keep: impl FnMut(&[u8]) -> bool) -> usize {
+        let mut removed = 0;
+        for idx in 0..self.lru.slot_count() {
+            let Some(entry) = self.lru.get(idx) else {
+                continue;
+            };
+            let expired = entry.is_expired(now_ms);
+            if expired || !keep(entry.key()) {
+                self.remove_slot_unhashed(idx as u32);
+                if expired {
+                    self.counters.expirations += 1;
+                } else {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
+    /// Drops every entry; counters other than the gauges are kept (they are cumulative).
+    pub fn clear(&mut self) {
+        self.index.clear();
+        self.lru.clear();
+        self.bytes = 0;
+        self.sweep_cursor = 0;
+    }
+
+    fn find(&self, key: &[u8], hash: u64) -> Option<u32> {
+        let lru = &self.lru;
+        self.index
+            .find(hash, |&i| {
+                lru.get(i as usize).is_some_and(|e| e.key() == key)
+            })
+            .copied()
+    }
+
+    fn is_expired(&self, idx: u32, now_ms: u64) -> bool {
+        self.lru
+            .get(idx as usize)
+            .is_some_and(|e| e.is_expired(now_ms))
+    }
+
+    /// Whether a new entry of `size` bytes must wait for an eviction.
+    fn needs_room_for(&self, size: u64) -> bool {
+        let max_entries = match self.limits.max_entries {
+            0 => MAX_SLOTS,
+            max => max.min(MAX_SLOTS),
+        };
+        let max_bytes = self.limits.max_bytes;
+        self.len() >= max_entries || (max_bytes != 0 && self.bytes + size > max_bytes)
+    }
+
+    /// Replaces a live entry's value and TTL, moves it to MRU and evicts others if now over bytes.
+    fn replace(&mut self, idx: u32, value: &[u8], expires_at: Option<NonZeroU64>, now_ms: u64) {
+        if let Some(old_len) = self.lru.replace_value(idx, value, expires_at) {
+            let new_len = self.lru.get(idx as usize).map_or(old_len, Entry::data_len);
+            self.bytes = self.bytes - entry_bytes(old_len) + entry_bytes(new_len);
+        }
+        self.lru.touch(idx);
+        self.counters.sets += 1;
+        let max_bytes = self.limits.max_bytes;
+        // The replaced entry is MRU and fits alone, so this stops before reaching it.
+        while max_bytes != 0 && self.bytes > max_bytes && self.lru.lru() != Some(idx) {
+            if !self.evict_lru(now_ms) {
+                break;
+            }
+        }
+    }
+
+    /// Removes the LRU entry for space; false if the shard is empty.
+    fn evict_lru(&mut self, now_ms: u64) -> bool {
+        let Some(idx) = self.lru.lru() else {
+            return false;
+        };
+        if self.is_expired(idx, now_ms) {
+            self.counters.expirations += 1;
+        } else {
+            self.counters.evictions += 1;
+        }
+        self.remove_slot_unhashed(idx);
+        true
+    }
+
+    fn remove_slot_unhashed(&mut self, idx: u32) {
+        if let Some(hash) = self
+            .lru
+            .get(idx as usize)
+            .map(|e| self.hasher.hash_one(e.key()))
+        {
+            self.remove_slot(idx, hash);
+        }
+    }
+
+    /// Removes live slot `idx`, whose key hashes to `hash`, from the index, the slab and the bytes.
+    fn remove_slot(&mut self, idx: u32, hash: u64) {
+        if let Ok(found) = self.index.find_entry(hash, |&i| i == idx) {
+            found.remove();
+        }
+        if let Some(data) = self.lru.remove(idx) {
+            self.bytes -= entry_bytes(data.len());
+        }
+    }
+}
+
+fn slot_hash(hasher: &ahash::RandomState, lru: &LruSlab, idx: u32) -> u64 {
+    // Every indexed slot is live; a free one would hash as the empty key and only cost a probe.
+    hasher.hash_one(lru.get(idx as usize).map_or(&[][..], Entry::key))
+}
+
+// Unit tests, `check_invariants` and test helpers live beside this file (shard_tests.rs) to keep it
+// under the ~400-line guide; as a child module they still see private items.
+#[cfg(test)]
+#[path = "shard_tests.rs"]
+mod tests;

@@ -1,0 +1,174 @@
+//! Shared helpers for integration tests: start real nodes in-process on ephemeral ports and talk
+//! raw HTTP/1.1 to them.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use dcache::{Config, Node};
+
+/// Start a node from YAML (its `address` should use port 0).
+pub fn start(yaml: &str) -> Node {
+    let cfg = Config::from_yaml_str(yaml, "<test>").expect("valid test config");
+    Node::start(cfg).expect("node starts")
+}
+
+/// A single-node config on an ephemeral loopback port.
+pub fn single(threads: usize, extra: &str) -> String {
+    format!("node_id: \"t1\"\naddress: \"127.0.0.1:0\"\ncache_size: 1000\nthreads: {threads}\nio_driver: auto\n{extra}")
+}
+
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.set_nodelay(true).expect("nodelay");
+    s
+}
+
+/// A parsed response.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("response body is not JSON ({e}): {}", self.text()))
+    }
+    pub fn closes(&self) -> bool {
+        self.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
+    }
+}
+
+/// Reads responses from a stream, keeping leftover bytes between calls.
+pub struct Reader {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    pub fn new(stream: TcpStream) -> Self {
+        Reader { stream, buf: Vec::new() }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    fn fill(&mut self) -> bool {
+        let mut tmp = [0u8; 65536];
+        match self.stream.read(&mut tmp) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&tmp[..n]);
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => panic!("timed out waiting for a response; have {:?}", String::from_utf8_lossy(&self.buf)),
+            Err(_) => false,
+        }
+    }
+
+    /// Read one response; `head_only` for HEAD requests. None on EOF before a full response.
+    pub fn response(&mut self, head_only: bool) -> Option<Resp> {
+        loop {
+            if let Some(end) = find(&self.buf, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                let mut lines = head.split("\r\n");
+                let status_line = lines.next().unwrap_or("");
+                let status: u16 = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+                let headers: Vec<(String, String)> = lines
+                    .filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_string(), v.trim().to_string())))
+                    .collect();
+                let body_start = end + 4;
+                if status == 100 {
+                    self.buf.drain(..body_start);
+                    return Some(Resp { status, headers, body: Vec::new() });
+                }
+                let chunked = headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked"));
+                let len: usize = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+                if head_only {
+                    self.buf.drain(..body_start);
+                    return Some(Resp { status, headers, body: Vec::new() });
+                }
+                if chunked {
+                    if let Some((body, used)) = dechunk(&self.buf[body_start..]) {
+                        self.buf.drain(..body_start + used);
+                        return Some(Resp { status, headers, body });
+                    }
+                } else if self.buf.len() >= body_start + len {
+                    let body = self.buf[body_start..body_start + len].to_vec();
+                    self.buf.drain(..body_start + len);
+                    return Some(Resp { status, headers, body });
+                }
+            }
+            if !self.fill() {
+                return None;
+            }
+        }
+    }
+
+    /// True when the server closed the connection (EOF) within the read timeout, with no bytes.
+    pub fn is_closed(&mut self) -> bool {
+        self.buf.is_empty() && !self.fill()
+    }
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+fn dechunk(mut b: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let total = b.len();
+    let mut out = Vec::new();
+    loop {
+        let line_end = find(b, b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..line_end]).ok()?.trim(), 16).ok()?;
+        b = &b[line_end + 2..];
+        if size == 0 {
+            if b.len() < 2 {
+                return None;
+            }
+            return Some((out, total - b.len() + 2));
+        }
+        if b.len() < size + 2 {
+            return None;
+        }
+        out.extend_from_slice(&b[..size]);
+        b = &b[size + 2..];
+    }
+}
+
+/// One request on a fresh connection.
+pub fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Resp {
+    let mut r = Reader::new(connect(addr));
+    r.send(build(method, path, body).as_bytes());
+    r.response(method == "HEAD").expect("a response")
+}
+
+pub fn build(method: &str, path: &str, body: Option<&str>) -> String {
+    match body {
+        Some(b) => format!("{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len()),
+        None => format!("{method} {path} HTTP/1.1\r\nHost: t\r\n\r\n"),
+    }
+}
+
+/// Wait until `f` is true or `limit` passes.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
