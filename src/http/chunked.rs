@@ -207,6 +207,8 @@ impl ChunkedDecoder {
             State::DataEnd if b == b'\r' => State::DataLf,
             State::DataEnd | State::DataLf if b == b'\n' => State::Size { size: 0, digits: 0 },
             State::DataEnd | State::DataLf => return Err(BAD_DATA_END),
+            // The trailer states; Data, Done and Failed never reach `step` (see `decode`) and
+            // would fail closed below if they did.
             trailer => {
                 self.trailer_bytes += 1;
                 if self.trailer_bytes > self.max_trailer_bytes {

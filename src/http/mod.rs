@@ -151,6 +151,14 @@ impl ParseError {
     }
 }
 
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status(), self.message())
+    }
+}
+
+impl std::error::Error for ParseError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +187,7 @@ mod tests {
             assert_eq!(e.status(), status, "{e:?}");
             assert_eq!(e.message(), msg, "{e:?}");
             assert!(e.must_close(), "{e:?}");
+            assert_eq!(e.to_string(), format!("{status} {msg}"));
         }
     }
 
