@@ -75,6 +75,13 @@ pub async fn snapshots(w: &Worker) -> Vec<CoreSnapshot> {
 pub async fn metrics(w: &Worker, out: &mut Vec<u8>, r: R, extra: &str) {
     let snaps = snapshots(w).await;
     let cfg = w.cfg();
+    let peers: Vec<&str> = w
+        .shared
+        .cluster
+        .members
+        .iter()
+        .map(|m| m.id.as_str())
+        .collect();
     let facts = NodeFacts {
         node_id: &cfg.node_id,
         version: VERSION,
@@ -88,6 +95,7 @@ pub async fn metrics(w: &Worker, out: &mut Vec<u8>, r: R, extra: &str) {
         max_entries: cfg.cache_size as u64,
         max_bytes: cfg.max_memory,
         draining: w.shared.draining.load(Ordering::Relaxed),
+        peers: &peers,
     };
     let text = metrics::render(&facts, &snaps, extra);
     api::send(w, out, r, 200, CONTENT_PROMETHEUS, text.as_bytes(), &[]);
@@ -173,6 +181,11 @@ struct ImportDoc<'a> {
     node_id: Option<&'a str>,
     #[serde(default)]
     exported_at: Option<&'a str>,
+    /// Members whose data the document holds / could not include (cluster exports).
+    #[serde(default)]
+    nodes: Option<Vec<&'a str>>,
+    #[serde(default)]
+    missing: Option<Vec<&'a str>>,
     #[serde(borrow)]
     entries: Vec<ImportEntry<'a>>,
     count: u64,
@@ -198,7 +211,7 @@ pub fn parse_import(body: &[u8], max_key: usize, max_value: usize) -> Result<Imp
     let doc: ImportDoc<'_> = serde_json::from_slice(body).map_err(|e| {
         format!("invalid export document: {e} (a truncated or corrupt backup file?)")
     })?;
-    let _ = (doc.node_id, doc.exported_at);
+    let _ = (doc.node_id, doc.exported_at, doc.nodes, doc.missing);
     if doc.format != EXPORT_FORMAT || doc.version != EXPORT_VERSION {
         return Err(format!(
             "unsupported export document: format {:?} version {} (expected {EXPORT_FORMAT:?} version {EXPORT_VERSION})",
@@ -240,12 +253,18 @@ pub fn parse_import(body: &[u8], max_key: usize, max_value: usize) -> Result<Imp
 }
 
 /// Store `entries` on this node's cores (each key to the core that owns it).
-pub async fn load_local(w: &Worker, entries: Vec<Entry>) -> (u64, u64) {
+pub async fn load_local(w: &Worker, entries: Vec<Entry>, only_missing: bool) -> (u64, u64) {
     let cores = w.shared.mesh.cores();
     let mut per_core: Vec<Vec<Entry>> = (0..cores).map(|_| Vec::new()).collect();
     let (mut stored, mut rejected) = (0, 0);
     let flush = |core: usize, batch: Vec<Entry>| {
-        let fut = w.run_on(core, Call::Load { entries: batch });
+        let fut = w.run_on(
+            core,
+            Call::Load {
+                entries: batch,
+                only_missing,
+            },
+        );
         async move {
             match fut.await {
                 Reply::Loaded { stored, rejected } => (stored, rejected),

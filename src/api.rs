@@ -3,7 +3,9 @@
 //! All errors share one shape, `{"error":"...","status":N}` plus `"key"` where a key is involved,
 //! produced by [`error`]; every response names the node that produced it in `X-Cache-Node`.
 
-use crate::http::response::{encode_head, json_escape, json_escaped_len, ConnHeader, CONTENT_JSON};
+use crate::http::response::{
+    encode_head, json_escape, json_escaped_len, BodyLength, ConnHeader, CONTENT_JSON,
+};
 use crate::metrics::{MethodLabel, RouteLabel};
 use crate::worker::Worker;
 
@@ -15,6 +17,8 @@ pub struct Reply {
     pub head_only: bool,
     pub route: RouteLabel,
     pub method: MethodLabel,
+    /// A numeric `X-Request-Id` to echo (0 = none): peers use it to match answers to requests.
+    pub request_id: u64,
 }
 
 // Small JSON bodies are built in the worker's scratch buffer (`Worker::scratch`), so error and
@@ -46,29 +50,44 @@ pub fn head(
     len: usize,
     extra: &[(&str, &[u8])],
 ) {
-    head_framed(w, out, r, status, content_type, Some(len), extra)
+    head_framed(
+        w,
+        out,
+        r,
+        status,
+        content_type,
+        BodyLength::Exact(len),
+        extra,
+    )
 }
 
-/// Like [`head`]; `len: None` announces a chunked body.
+/// Like [`head`], with any body delimitation.
 pub fn head_framed(
     w: &Worker,
     out: &mut Vec<u8>,
     r: Reply,
     status: u16,
     content_type: &str,
-    len: Option<usize>,
+    len: BodyLength,
     extra: &[(&str, &[u8])],
 ) {
     w.metrics.request(r.route, r.method, status);
     let mut date = w.date.borrow_mut();
-    let mut hdrs: [(&str, &[u8]); 4] = [
+    let mut id_buf = itoa::Buffer::new();
+    let mut hdrs: [(&str, &[u8]); 5] = [
         ("X-Cache-Node", &w.node_header),
         ("", b""),
         ("", b""),
         ("", b""),
+        ("", b""),
     ];
-    let n = 1 + extra.len().min(3);
-    hdrs[1..n].copy_from_slice(&extra[..n - 1]);
+    let mut n = 1;
+    if r.request_id != 0 {
+        hdrs[1] = ("X-Request-Id", id_buf.format(r.request_id).as_bytes());
+        n = 2;
+    }
+    let k = extra.len().min(hdrs.len() - n);
+    hdrs[n..n + k].copy_from_slice(&extra[..k]);
     encode_head(
         out,
         status,
@@ -76,7 +95,7 @@ pub fn head_framed(
         len,
         r.conn,
         date.get(),
-        &hdrs[..n],
+        &hdrs[..n + k],
     );
 }
 

@@ -21,7 +21,10 @@ use monoio::net::TcpStream;
 
 use crate::admin;
 use crate::api::{self, Reply as R};
-use crate::http::response::{encode_chunk, ConnHeader, CONTENT_JSON, CONTINUE_100, LAST_CHUNK};
+use crate::cluster::forward::{self, Outgoing};
+use crate::http::response::{
+    encode_chunk, BodyLength, ConnHeader, CONTENT_JSON, CONTINUE_100, LAST_CHUNK,
+};
 use crate::http::{parse_head, ChunkStatus, ChunkedDecoder, Framing, Limits, Parsed, Version};
 use crate::mesh::Ticket;
 use crate::metrics::{inc, MethodLabel, RouteLabel};
@@ -61,7 +64,7 @@ enum Step {
     /// `max_pipeline` requests answered: write, then keep parsing without reading.
     More,
     /// Write, then stream an export.
-    Export(R),
+    Export(R, crate::cluster_api::Scope, bool),
     /// Write, then close.
     Close,
 }
@@ -135,6 +138,7 @@ pub async fn reject(w: Rc<Worker>, mut stream: TcpStream) {
         head_only: false,
         route: RouteLabel::Unknown,
         method: MethodLabel::Other,
+        request_id: 0,
     };
     api::error(
         &w,
@@ -160,8 +164,12 @@ impl Conn {
             }
             match step {
                 Step::More => continue,
-                Step::Export(r) => {
-                    if self.export(w, stream, r, timeouts.write).await.is_err() {
+                Step::Export(r, scope, http10) => {
+                    if self
+                        .export(w, stream, r, scope, http10, timeouts.write)
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                     if self.closing.is_some() {
@@ -295,30 +303,48 @@ impl Conn {
                 method: head.method,
                 route,
                 path: &self.rbuf[base + head.path.start..base + head.path.end],
+                query: head
+                    .query
+                    .clone()
+                    .map(|q| &self.rbuf[base + q.start..base + q.end]),
                 body,
                 has_body: head.framing != Framing::None,
                 conn,
+                forwarded: head.forwarded,
+                request_id: head
+                    .request_id
+                    .clone()
+                    .map_or(0, |r| numeric_id(&self.rbuf[base + r.start..base + r.end])),
             };
             let direct = self.queue.is_empty();
             match router::dispatch(w, &req, direct, &mut self.key_buf, &mut self.wbuf) {
                 Routed::Done => {}
                 Routed::Remote(t, d) => self.queue.push_back(Queued::Remote(t, d)),
                 Routed::Ready(r, d) => self.queue.push_back(Queued::Ready(r, d)),
+                Routed::Forward(peer) => {
+                    resolve(w, &mut self.queue, &mut self.wbuf).await;
+                    let out = Outgoing {
+                        method: req.method,
+                        path: req.path,
+                        query: req.query,
+                        body: req.has_body.then_some(req.body),
+                    };
+                    forward::relay(w, peer, &out, req.reply(), &mut self.wbuf).await;
+                }
                 Routed::Admin => {
                     let r = req.reply();
-                    let is_export = route == Route::Export;
-                    let body = body.to_vec();
-                    drop(chunk);
-                    self.resolve(w).await;
-                    if is_export {
+                    resolve(w, &mut self.queue, &mut self.wbuf).await;
+                    if route == Route::Export {
+                        let scope = crate::cluster_api::Scope::from_query(req.query);
+                        drop(chunk);
                         self.advance(total);
                         count += 1;
                         if conn == ConnHeader::Close {
                             self.closing = Some(self.close_kind());
                         }
-                        break Step::Export(r);
+                        break Step::Export(r, scope, head.version == Version::Http10);
                     }
-                    self.admin(w, route, r, &body).await;
+                    admin(w, &req, &mut self.wbuf).await;
                 }
             }
             self.advance(total);
@@ -372,6 +398,7 @@ impl Conn {
                 head_only: false,
                 route: route.label(),
                 method: router::method_label(head.method),
+                request_id: 0,
             };
             let status = if route == Route::Unknown { 404 } else { 405 };
             api::error(
@@ -391,17 +418,8 @@ impl Conn {
         None
     }
 
-    /// Encode, in order, every response still waiting for another core.
     async fn resolve(&mut self, w: &Worker) {
-        while let Some(q) = self.queue.pop_front() {
-            match q {
-                Queued::Remote(mut t, d) => {
-                    let reply = t.wait().await;
-                    router::finish(w, &mut self.wbuf, d, reply, b"");
-                }
-                Queued::Ready(reply, d) => router::finish(w, &mut self.wbuf, d, reply, b""),
-            }
-        }
+        resolve(w, &mut self.queue, &mut self.wbuf).await
     }
 
     /// Answer a protocol error and mark the connection for a lingering close.
@@ -411,18 +429,10 @@ impl Conn {
             head_only: false,
             route: RouteLabel::Unknown,
             method: MethodLabel::Other,
+            request_id: 0,
         };
         api::error(w, &mut self.wbuf, r, status, msg, None, &[]);
         self.closing = Some(Closing::Linger);
-    }
-
-    async fn admin(&mut self, w: &Worker, route: Route, r: R, body: &[u8]) {
-        match route {
-            Route::Metrics => admin::metrics(w, &mut self.wbuf, r, "").await,
-            Route::Cluster => crate::cluster_api::cluster_info(w, &mut self.wbuf, r).await,
-            Route::Import => crate::cluster_api::import(w, &mut self.wbuf, r, body).await,
-            _ => api::error(w, &mut self.wbuf, r, 404, "no such route", None, &[]),
-        }
     }
 
     /// Stream the export document: chunked for HTTP/1.1; memory held is one page of entries.
@@ -431,9 +441,12 @@ impl Conn {
         w: &Worker,
         stream: &mut TcpStream,
         r: R,
+        scope: crate::cluster_api::Scope,
+        http10: bool,
         write_timeout: Duration,
     ) -> Result<(), ()> {
-        let chunked = r.conn != ConnHeader::Close && r.conn != ConnHeader::KeepAlive;
+        // HTTP/1.0 has no chunked encoding: stream until close instead.
+        let chunked = !http10;
         let r = if chunked {
             r
         } else {
@@ -451,7 +464,11 @@ impl Conn {
             r,
             200,
             CONTENT_JSON,
-            None.filter(|_: &usize| chunked),
+            if chunked {
+                BodyLength::Chunked
+            } else {
+                BodyLength::UntilClose
+            },
             &[],
         );
         if r.head_only {
@@ -464,11 +481,20 @@ impl Conn {
                 Err(())
             };
         }
-        let mut exporter = crate::cluster_api::Exporter::new(w);
+        let mut exporter = crate::cluster_api::Exporter::new(w, scope);
         let mut piece = Vec::with_capacity(64 * 1024);
         loop {
             piece.clear();
-            let more = exporter.next(w, &mut piece).await;
+            let more = match exporter.next(w, &mut piece).await {
+                Ok(more) => more,
+                // A peer failed mid-export: end the response without its terminator so the client
+                // sees a truncated transfer, never a silently incomplete backup.
+                Err(e) => {
+                    crate::warn!("export aborted: {e}");
+                    let _ = self.flush(stream, write_timeout).await;
+                    return Err(());
+                }
+            };
             if chunked {
                 encode_chunk(&mut self.wbuf, &piece);
             } else {
@@ -576,6 +602,42 @@ impl Conn {
             }
         }
     }
+}
+
+/// Encode, in order, every response still waiting for another core.
+async fn resolve(w: &Worker, queue: &mut VecDeque<Queued>, wbuf: &mut Vec<u8>) {
+    while let Some(q) = queue.pop_front() {
+        match q {
+            Queued::Remote(mut t, d) => {
+                let reply = t.wait().await;
+                router::finish(w, wbuf, d, reply, b"");
+            }
+            Queued::Ready(reply, d) => router::finish(w, wbuf, d, reply, b""),
+        }
+    }
+}
+
+/// Run an admin request that needs every core (or the cluster).
+async fn admin(w: &Worker, req: &Req<'_>, out: &mut Vec<u8>) {
+    let r = req.reply();
+    match req.route {
+        Route::Metrics => admin::metrics(w, out, r, &crate::cluster_api::metrics_text(w)).await,
+        Route::Cluster => crate::cluster_api::cluster_info(w, out, r).await,
+        Route::Import => crate::cluster_api::import(w, out, r, req).await,
+        Route::InternalHealth => crate::cluster_api::internal_health(w, out, r).await,
+        _ => api::error(w, out, r, 404, "no such route", None, &[]),
+    }
+}
+
+/// A numeric request id (what our peers send); anything else is not echoed.
+fn numeric_id(v: &[u8]) -> u64 {
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return 0;
+    }
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 enum ReadResult {

@@ -80,11 +80,28 @@ pub struct CoreMetrics {
     pub cross_core_calls: Cell<u64>,
     pub errors_client: Cell<u64>,
     pub errors_server: Cell<u64>,
+    /// Forwarded requests per (peer, result): result 0 ok, 1 error, 2 timeout.
+    forwards: Box<[Cell<u64>]>,
+    forward_latency: RefCell<Histogram<u64>>,
 }
+
+/// Labels of the forward result slots.
+pub const FORWARD_RESULTS: [&str; 3] = ["ok", "error", "timeout"];
 
 impl Default for CoreMetrics {
     fn default() -> Self {
+        Self::new(0)
+    }
+}
+
+impl CoreMetrics {
+    /// Counters for a node with `peers` cluster members (forward counters per member).
+    pub fn new(peers: usize) -> Self {
         CoreMetrics {
+            forwards: (0..peers * FORWARD_RESULTS.len())
+                .map(|_| Cell::new(0))
+                .collect(),
+            forward_latency: RefCell::new(new_histogram()),
             requests: (0..CELLS).map(|_| Cell::new(0)).collect(),
             latency: RefCell::new(new_histogram()),
             connections_active: Cell::new(0),
@@ -116,6 +133,17 @@ impl CoreMetrics {
         }
     }
 
+    /// Count one forwarded request to `peer` with result slot `result` that took `us` µs.
+    pub fn forward(&self, peer: usize, result: usize, us: u64) {
+        if let Some(c) = self.forwards.get(peer * FORWARD_RESULTS.len() + result) {
+            inc(c);
+        }
+        let _ = self
+            .forward_latency
+            .borrow_mut()
+            .record(us.clamp(1, LATENCY_MAX_US));
+    }
+
     /// Record `n` requests that took `us` microseconds each (a pipelined batch shares one timing).
     pub fn latency(&self, us: u64, n: u64) {
         let _ = self
@@ -137,6 +165,8 @@ impl CoreMetrics {
             cross_core_calls: self.cross_core_calls.get(),
             errors_client: self.errors_client.get(),
             errors_server: self.errors_server.get(),
+            forwards: self.forwards.iter().map(Cell::get).collect(),
+            forward_latency: self.forward_latency.borrow().clone(),
             shard,
         }
     }
@@ -156,6 +186,8 @@ pub struct CoreSnapshot {
     pub cross_core_calls: u64,
     pub errors_client: u64,
     pub errors_server: u64,
+    pub forwards: Vec<u64>,
+    pub forward_latency: Histogram<u64>,
     pub shard: ShardStats,
 }
 
@@ -168,6 +200,8 @@ pub struct NodeFacts<'a> {
     pub max_entries: u64,
     pub max_bytes: u64,
     pub draining: bool,
+    /// Cluster member ids in ring order (labels for per-peer series).
+    pub peers: &'a [&'a str],
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -445,6 +479,57 @@ pub fn render(facts: &NodeFacts<'_>, snaps: &[CoreSnapshot], extra: &str) -> Str
             "cache_request_duration_quantile_seconds{{quantile=\"{q}\"}} {v:.6}"
         );
     }
+    family(
+        &mut o,
+        "cache_forwarded_requests_total",
+        "counter",
+        "Requests forwarded to the owning node, by peer and result.",
+    );
+    for (p, peer) in facts.peers.iter().enumerate() {
+        for (k, result) in FORWARD_RESULTS.iter().enumerate() {
+            let n = sum(snaps, |c| {
+                c.forwards
+                    .get(p * FORWARD_RESULTS.len() + k)
+                    .copied()
+                    .unwrap_or(0)
+            });
+            if n > 0 {
+                let _ = writeln!(
+                    o,
+                    "cache_forwarded_requests_total{{peer=\"{}\",result=\"{result}\"}} {n}",
+                    label(peer)
+                );
+            }
+        }
+    }
+    let mut fwd = new_histogram();
+    for c in snaps {
+        let _ = fwd.add(&c.forward_latency);
+    }
+    family(
+        &mut o,
+        "cache_forward_duration_seconds",
+        "histogram",
+        "Time to forward a request to its owner and read the answer.",
+    );
+    for le in BUCKETS_S {
+        let n = fwd.count_between(0, (le * 1e6) as u64);
+        let _ = writeln!(
+            o,
+            "cache_forward_duration_seconds_bucket{{le=\"{le}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        o,
+        "cache_forward_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+        fwd.len()
+    );
+    let _ = writeln!(
+        o,
+        "cache_forward_duration_seconds_sum {:.6}",
+        fwd.mean() * fwd.len() as f64 / 1e6
+    );
+    let _ = writeln!(o, "cache_forward_duration_seconds_count {}", fwd.len());
     o.push_str(extra);
     o
 }
@@ -477,6 +562,7 @@ mod tests {
             max_entries: 10,
             max_bytes: 0,
             draining: false,
+            peers: &[],
         };
         let snaps = [
             a.snapshot(0, ShardStats::default()),

@@ -38,6 +38,7 @@ impl std::fmt::Display for StartError {
 pub struct Node {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
+    prober: Option<JoinHandle<()>>,
     driver: IoDriver,
 }
 
@@ -93,6 +94,7 @@ impl Node {
         let driver = resolve_driver(cfg.io_driver)?;
         let local_addr = probe_bind(cfg.listen)?;
         let cores = cfg.threads.max(1);
+        let cluster = crate::cluster::Cluster::new(&cfg).map_err(StartError)?;
         let shared = Arc::new(Shared {
             mesh: Mesh::new(cores),
             started: Instant::now(),
@@ -100,6 +102,7 @@ impl Node {
             draining: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
             local_addr,
+            cluster,
             core_hasher: ahash::RandomState::with_seeds(
                 CORE_HASH_SEEDS[0],
                 CORE_HASH_SEEDS[1],
@@ -135,11 +138,15 @@ impl Node {
                 }
             }
         }
-        let node = Node {
+        let mut node = Node {
             shared,
             threads,
             driver,
+            prober: None,
         };
+        if failure.is_none() {
+            node.prober = crate::cluster::probe::spawn(Arc::clone(&node.shared));
+        }
         if let Some(e) = failure {
             node.shutdown();
             node.wait(Duration::from_secs(2));
@@ -154,6 +161,11 @@ impl Node {
 
     pub fn driver(&self) -> IoDriver {
         self.driver
+    }
+
+    /// The shared state (cluster membership, config), for tests and tools.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     pub fn threads(&self) -> usize {
@@ -174,8 +186,13 @@ impl Node {
     pub fn wait(self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
-            if self.threads.iter().all(|t| t.is_finished()) {
-                for t in self.threads {
+            if self
+                .threads
+                .iter()
+                .chain(self.prober.iter())
+                .all(|t| t.is_finished())
+            {
+                for t in self.threads.into_iter().chain(self.prober) {
                     let _ = t.join();
                 }
                 return true;

@@ -43,6 +43,8 @@ pub enum Call {
     },
     /// Metrics and shard counters for a scrape.
     Snapshot,
+    /// Shard counters only (cheap: health probes ask every second).
+    Stats,
     /// Up to `max` entries from `cursor` (export).
     Scan {
         cursor: usize,
@@ -51,12 +53,14 @@ pub enum Call {
     /// Store many entries (import); replies with the count stored.
     Load {
         entries: Vec<Entry>,
+        only_missing: bool,
     },
 }
 
 pub enum Reply {
     Key(KeyReply),
     Snapshot(Box<CoreSnapshot>),
+    Stats(crate::storage::ShardStats),
     Scan {
         entries: Vec<Entry>,
         next: Option<usize>,
@@ -80,6 +84,8 @@ pub enum Msg {
     },
     /// Begin graceful shutdown on this core.
     Shutdown,
+    /// Cluster membership changed: drop keys this node no longer owns.
+    RingChanged,
 }
 
 /// Run a key operation on the shard this core owns.
@@ -129,9 +135,18 @@ pub fn op_scan(
     (out, next)
 }
 
-pub fn op_load(shard: &mut Shard, entries: Vec<Entry>, now_ms: u64) -> (u64, u64) {
+pub fn op_load(
+    shard: &mut Shard,
+    entries: Vec<Entry>,
+    only_missing: bool,
+    now_ms: u64,
+) -> (u64, u64) {
     let (mut stored, mut rejected) = (0, 0);
     for e in entries {
+        if only_missing && shard.get(&e.key, now_ms).is_some() {
+            rejected += 1;
+            continue;
+        }
         match op_put(shard, &e.key, &e.value, e.ttl_ms, now_ms) {
             KeyReply::Stored { .. } => stored += 1,
             _ => rejected += 1,

@@ -123,9 +123,14 @@ pub struct Req<'a> {
     /// The request path (origin-form, without the query).
     pub path: &'a [u8],
     pub body: &'a [u8],
+    pub query: Option<&'a [u8]>,
     /// The request carried a Content-Length or chunked body (even an empty one).
     pub has_body: bool,
     pub conn: ConnHeader,
+    /// Sent by a peer (`X-Cache-Forwarded`): serve here, never forward again.
+    pub forwarded: bool,
+    /// Numeric `X-Request-Id` to echo (0 = none).
+    pub request_id: u64,
 }
 
 impl Req<'_> {
@@ -135,6 +140,7 @@ impl Req<'_> {
             head_only: self.method == Method::Head,
             route: self.route.label(),
             method: method_label(self.method),
+            request_id: self.request_id,
         }
     }
 }
@@ -163,6 +169,8 @@ pub enum Routed {
     Ready(Reply, Deferred),
     /// An admin operation that needs every core; run by the connection in order.
     Admin,
+    /// The key belongs to another node (ring index): forward the request there.
+    Forward(usize),
 }
 
 #[derive(Deserialize)]
@@ -215,7 +223,7 @@ pub fn dispatch(
     }
     match req.route {
         Route::Cache => cache(w, req, key_segment(req.path), direct, key_buf, out),
-        Route::Health | Route::InternalHealth => {
+        Route::Health => {
             crate::admin::health(w, out, r);
             Routed::Done
         }
@@ -276,6 +284,13 @@ fn cache(
             &[],
         );
         return Routed::Done;
+    }
+    let cl = &w.shared.cluster;
+    if !req.forwarded && !cl.is_standalone() {
+        let owner = cl.owner(key);
+        if owner != cl.me {
+            return Routed::Forward(owner);
+        }
     }
     let (op, kind) = match req.method {
         Method::Get | Method::Head => (KeyOp::Get, KeyKind::Get),

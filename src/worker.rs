@@ -18,6 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use monoio::net::{ListenerOpts, TcpListener};
 
+use crate::cluster::pool::PeerPool;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::http::response::DateCache;
 use crate::mesh::{Mesh, Pending, Ticket};
@@ -44,6 +46,7 @@ pub struct Shared {
     pub local_addr: SocketAddr,
     /// Hash keys to cores: fixed seeds so every core agrees; independent of the ring hash.
     pub core_hasher: ahash::RandomState,
+    pub cluster: Cluster,
 }
 
 impl Shared {
@@ -144,6 +147,9 @@ pub struct Worker {
     pub scratch: RefCell<Vec<u8>>,
     /// Reusable buffer for a PUT value being minified (never held across an await).
     pub value_buf: RefCell<Vec<u8>>,
+    /// This core's keep-alive connections to peers.
+    pub pool: Rc<PeerPool>,
+    next_id: Cell<u64>,
 }
 
 impl Worker {
@@ -161,18 +167,29 @@ impl Worker {
             },
         };
         let node_header = Bytes::from(cfg.node_id.clone().into_bytes());
+        let peers = shared.cluster.members.len();
+        let pool = PeerPool::new(peers, cfg.cluster.pool_max_idle, cfg.cluster.pool_max_total);
         Worker {
             core,
             shard: RefCell::new(Shard::new(limits)),
             pending: Rc::new(Pending::default()),
-            metrics: CoreMetrics::default(),
+            metrics: CoreMetrics::new(peers),
             date: RefCell::new(DateCache::default()),
             shutdown: ShutdownSignal::default(),
             node_header,
             scratch: RefCell::new(Vec::with_capacity(256)),
             value_buf: RefCell::new(Vec::new()),
+            pool,
+            next_id: Cell::new(0),
             shared,
         }
+    }
+
+    /// A request id unique within this process: core number in the top byte, a counter below.
+    pub fn next_request_id(&self) -> u64 {
+        let n = self.next_id.get().wrapping_add(1) & ((1 << 56) - 1);
+        self.next_id.set(n);
+        ((self.core as u64) << 56) | n
     }
 
     pub fn cfg(&self) -> &Config {
@@ -204,6 +221,7 @@ impl Worker {
             Call::Key { op, key } => {
                 Reply::Key(op_key(&mut self.shard.borrow_mut(), op, &key, now))
             }
+            Call::Stats => Reply::Stats(self.shard.borrow().stats()),
             Call::Snapshot => {
                 let stats = self.shard.borrow().stats();
                 Reply::Snapshot(Box::new(self.metrics.snapshot(self.core, stats)))
@@ -212,8 +230,12 @@ impl Worker {
                 let (entries, next) = op_scan(&self.shard.borrow(), cursor, max, now);
                 Reply::Scan { entries, next }
             }
-            Call::Load { entries } => {
-                let (stored, rejected) = op_load(&mut self.shard.borrow_mut(), entries, now);
+            Call::Load {
+                entries,
+                only_missing,
+            } => {
+                let (stored, rejected) =
+                    op_load(&mut self.shard.borrow_mut(), entries, only_missing, now);
                 Reply::Loaded { stored, rejected }
             }
         }
@@ -250,6 +272,9 @@ async fn mailbox_loop(w: Rc<Worker>) {
                 }
                 Msg::Reply { slot, reply } => w.pending.complete(slot, reply),
                 Msg::Shutdown => w.shutdown.fire(),
+                Msg::RingChanged => {
+                    monoio::spawn(crate::cluster_api::migrate_foreign(Rc::clone(&w)));
+                }
             }
             handled += 1;
             if handled >= MAILBOX_BATCH {

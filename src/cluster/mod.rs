@@ -1,1 +1,153 @@
+//! The cluster: which node owns a key, which peers are alive, and how requests reach them.
+//!
+//! [`Cluster`] is built once from the config and shared by every core. Placement is the
+//! consistent-hash [`ring::Ring`]; liveness is one atomic flag per node, written only by the
+//! prober thread ([`probe`]) and read (relaxed) by the cores on each routed request. Keys owned
+//! by a node that is down go to the next live node clockwise; when a node comes back its keys
+//! return to it: every core hands the copies it no longer owns to their owner (unless the owner
+//! already has a newer value) and forgets them, so a later failure can never resurrect stale values.
+
+pub mod forward;
+pub mod pool;
+pub mod probe;
 pub mod ring;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::config::Config;
+use ring::Ring;
+
+/// What this node knows about one cluster member (itself included).
+pub struct Member {
+    pub id: String,
+    /// `host:port` exactly as configured (a DNS name under Docker/Kubernetes).
+    pub addr: String,
+    /// Latest resolution of `addr`, refreshed by the prober so cores never block on DNS.
+    pub resolved: Mutex<Vec<SocketAddr>>,
+    pub alive: AtomicBool,
+    /// Unix time in ms of the last completed probe (0 = never).
+    pub last_probe_ms: AtomicU64,
+    /// Consecutive probe failures / successes (prober thread only).
+    pub fails: AtomicU32,
+    pub oks: AtomicU32,
+    /// What the member reported in its last successful probe.
+    pub entries: AtomicU64,
+    pub bytes: AtomicU64,
+    pub ring_version: AtomicU64,
+    /// The last probe error, for `/admin/cluster`.
+    pub last_error: Mutex<String>,
+}
+
+pub struct Cluster {
+    pub ring: Ring,
+    /// Ring index of this node.
+    pub me: usize,
+    /// Indexed like the ring (node ids in byte order).
+    pub members: Vec<Member>,
+    /// Membership changes seen (a node went down or came back).
+    pub ring_changes: AtomicU64,
+    /// Local keys handed to their new owner after membership changes.
+    pub keys_moved: AtomicU64,
+    /// Bumped on every membership change; cores compare it to re-check ownership.
+    pub epoch: AtomicU64,
+}
+
+impl Cluster {
+    /// Build from the config. A node without `cluster_nodes` is a cluster of one.
+    pub fn new(cfg: &Config) -> Result<Cluster, String> {
+        let mut nodes: Vec<(String, String)> = cfg
+            .cluster_nodes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if nodes.is_empty() {
+            nodes.push((cfg.node_id.clone(), cfg.address.clone()));
+        }
+        let ids: Vec<&str> = nodes.iter().map(|(id, _)| id.as_str()).collect();
+        let ring = Ring::new(&ids, cfg.virtual_nodes).map_err(|e| format!("cluster ring: {e}"))?;
+        let me = ring
+            .index_of(&cfg.node_id)
+            .ok_or_else(|| format!("node_id {:?} is not in cluster_nodes", cfg.node_id))?;
+        let members = (0..ring.node_count())
+            .map(|i| {
+                let id = ring.node_id(i).to_string();
+                let addr = nodes
+                    .iter()
+                    .find(|(n, _)| *n == id)
+                    .map(|(_, a)| a.clone())
+                    .unwrap_or_default();
+                Member {
+                    id,
+                    addr,
+                    resolved: Mutex::new(Vec::new()),
+                    alive: AtomicBool::new(true),
+                    last_probe_ms: AtomicU64::new(0),
+                    fails: AtomicU32::new(0),
+                    oks: AtomicU32::new(0),
+                    entries: AtomicU64::new(0),
+                    bytes: AtomicU64::new(0),
+                    ring_version: AtomicU64::new(0),
+                    last_error: Mutex::new(String::new()),
+                }
+            })
+            .collect();
+        Ok(Cluster {
+            ring,
+            me,
+            members,
+            ring_changes: AtomicU64::new(0),
+            keys_moved: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+        })
+    }
+
+    pub fn is_alive(&self, idx: usize) -> bool {
+        idx == self.me || self.members[idx].alive.load(Ordering::Relaxed)
+    }
+
+    /// The live node that owns `key` now (this node if every other is down).
+    pub fn owner(&self, key: &[u8]) -> usize {
+        if self.members.len() == 1 {
+            return self.me;
+        }
+        self.ring
+            .owner_alive(key, |i| self.is_alive(i))
+            .unwrap_or(self.me)
+    }
+
+    pub fn is_standalone(&self) -> bool {
+        self.members.len() == 1
+    }
+
+    pub fn self_id(&self) -> &str {
+        &self.members[self.me].id
+    }
+
+    /// Ring shares with down nodes removed (what each live node serves now).
+    pub fn live_shares(&self) -> Vec<f64> {
+        self.ring.shares_alive(|i| self.is_alive(i))
+    }
+
+    /// Addresses to try for member `idx` (resolved by the prober; resolve now if it never has).
+    pub fn addrs(&self, idx: usize) -> Vec<SocketAddr> {
+        let m = &self.members[idx];
+        let cached = match m.resolved.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        if !cached.is_empty() {
+            return cached;
+        }
+        probe::resolve(&m.addr)
+    }
+}
+
+/// Milliseconds since the Unix epoch (wall clock, for display only).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

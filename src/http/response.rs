@@ -50,14 +50,23 @@ pub enum ConnHeader {
     Close,
 }
 
+/// How the body of a response is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyLength {
+    Exact(usize),
+    /// `Transfer-Encoding: chunked` (HTTP/1.1 clients only).
+    Chunked,
+    /// Neither header: the body ends when the server closes (HTTP/1.0 streaming).
+    UntilClose,
+}
+
 /// Write a status line and headers (ending with the blank line) into `out`.
-/// `content_length: None` announces a chunked body (HTTP/1.1 clients only).
 /// `extra` headers are written verbatim as `name: value` lines.
 pub fn encode_head(
     out: &mut Vec<u8>,
     status: u16,
     content_type: &str,
-    content_length: Option<usize>,
+    content_length: BodyLength,
     conn: ConnHeader,
     date: &[u8],
     extra: &[(&str, &[u8])],
@@ -72,11 +81,12 @@ pub fn encode_head(
     out.extend_from_slice(b"\r\nContent-Type: ");
     out.extend_from_slice(content_type.as_bytes());
     match content_length {
-        Some(len) => {
+        BodyLength::Exact(len) => {
             out.extend_from_slice(b"\r\nContent-Length: ");
             out.extend_from_slice(num.format(len).as_bytes());
         }
-        None => out.extend_from_slice(b"\r\nTransfer-Encoding: chunked"),
+        BodyLength::Chunked => out.extend_from_slice(b"\r\nTransfer-Encoding: chunked"),
+        BodyLength::UntilClose => {}
     }
     match conn {
         ConnHeader::Default => {}
@@ -227,7 +237,7 @@ mod tests {
             &mut out,
             404,
             CONTENT_JSON,
-            Some(12),
+            BodyLength::Exact(12),
             ConnHeader::Close,
             b"D",
             &[("X-Cache-Node", b"n1")],

@@ -1,0 +1,183 @@
+//! Per-core pools of keep-alive HTTP/1.1 connections to each peer.
+//!
+//! Each core owns its pool (`Rc`, no locks, no cross-thread sharing). A [`Pooled`] connection goes
+//! back to the idle list only through [`Pooled::release`], which the forwarder calls after it read
+//! a response to its end; a connection dropped any other way (error, timeout, a client that went
+//! away and cancelled the forward) is closed, so a half-read response can never be handed to the
+//! next request (monoio-transports' return-on-drop, made explicit).
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use monoio::net::TcpStream;
+
+/// Per-connection buffer size for requests and responses to peers.
+const PEER_BUF: usize = 16 * 1024;
+
+#[derive(Default)]
+struct PeerSlot {
+    idle: Vec<(TcpStream, Vec<u8>, Vec<u8>)>,
+    /// Connections open to this peer from this core (idle + in use + connecting).
+    open: usize,
+    connects: u64,
+}
+
+/// This core's connections to every peer (indexed by ring node index).
+pub struct PeerPool {
+    slots: RefCell<Vec<PeerSlot>>,
+    max_idle: usize,
+    max_total: usize,
+}
+
+/// Why a connection could not be had.
+#[derive(Debug)]
+pub enum CheckoutError {
+    /// `pool_max_total` connections are already open to this peer from this core.
+    Exhausted,
+    /// Every address refused or timed out; the message names them.
+    Connect(String),
+}
+
+pub struct Pooled {
+    /// Always `Some` until release or drop.
+    stream: Option<TcpStream>,
+    /// Reusable buffers that live with the connection.
+    pub rbuf: Vec<u8>,
+    pub wbuf: Vec<u8>,
+    /// Came from the idle list (a stale keep-alive connection may fail on first use).
+    pub reused: bool,
+    peer: usize,
+    pool: Rc<PeerPool>,
+}
+
+impl PeerPool {
+    pub fn new(peers: usize, max_idle: usize, max_total: usize) -> Rc<PeerPool> {
+        Rc::new(PeerPool {
+            slots: RefCell::new((0..peers).map(|_| PeerSlot::default()).collect()),
+            max_idle,
+            max_total,
+        })
+    }
+
+    /// An idle connection to `peer`, or a new one to the first of `addrs` that accepts.
+    pub async fn checkout(
+        self: &Rc<Self>,
+        peer: usize,
+        addrs: &[SocketAddr],
+        connect_timeout: Duration,
+    ) -> Result<Pooled, CheckoutError> {
+        {
+            let mut slots = self.slots.borrow_mut();
+            let slot = &mut slots[peer];
+            if let Some((stream, rbuf, wbuf)) = slot.idle.pop() {
+                return Ok(self.wrap(peer, stream, rbuf, wbuf, true));
+            }
+            if slot.open >= self.max_total {
+                return Err(CheckoutError::Exhausted);
+            }
+            slot.open += 1;
+            slot.connects += 1;
+        }
+        // The slot is reserved; give it back if no address works.
+        let mut last = String::from("no address");
+        for addr in addrs {
+            match monoio::time::timeout(connect_timeout, TcpStream::connect_addr(*addr)).await {
+                Ok(Ok(stream)) => {
+                    let _ = stream.set_nodelay(true);
+                    return Ok(self.wrap(
+                        peer,
+                        stream,
+                        Vec::with_capacity(PEER_BUF),
+                        Vec::with_capacity(PEER_BUF),
+                        false,
+                    ));
+                }
+                Ok(Err(e)) => last = format!("{addr}: {}", e.to_string().to_lowercase()),
+                Err(_) => {
+                    last = format!(
+                        "{addr}: connect timed out after {} ms",
+                        connect_timeout.as_millis()
+                    )
+                }
+            }
+        }
+        self.slots.borrow_mut()[peer].open -= 1;
+        Err(CheckoutError::Connect(last))
+    }
+
+    fn wrap(
+        self: &Rc<Self>,
+        peer: usize,
+        stream: TcpStream,
+        rbuf: Vec<u8>,
+        wbuf: Vec<u8>,
+        reused: bool,
+    ) -> Pooled {
+        Pooled {
+            stream: Some(stream),
+            rbuf,
+            wbuf,
+            reused,
+            peer,
+            pool: Rc::clone(self),
+        }
+    }
+
+    /// (open, idle, connects made) toward `peer` from this core.
+    pub fn stats(&self, peer: usize) -> (usize, usize, u64) {
+        let slots = self.slots.borrow();
+        slots
+            .get(peer)
+            .map_or((0, 0, 0), |s| (s.open, s.idle.len(), s.connects))
+    }
+}
+
+impl Pooled {
+    pub fn stream(&mut self) -> &mut TcpStream {
+        // Invariant: `stream` is only taken in `release`, which consumes `self`.
+        self.stream
+            .as_mut()
+            .expect("pooled stream present until release")
+    }
+
+    /// Return the connection for reuse. Only call after a complete response was read.
+    pub fn release(mut self) {
+        let Some(stream) = self.stream.take() else {
+            return;
+        };
+        let mut slots = self.pool.slots.borrow_mut();
+        let slot = &mut slots[self.peer];
+        if slot.idle.len() < self.pool.max_idle {
+            let rbuf = std::mem::take(&mut self.rbuf);
+            let wbuf = std::mem::take(&mut self.wbuf);
+            slot.idle.push((stream, rbuf, wbuf));
+        } else {
+            slot.open = slot.open.saturating_sub(1);
+        }
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        // Not released: the connection closes here (its state is unknown), freeing its slot.
+        if self.stream.is_some() {
+            if let Some(slot) = self.pool.slots.borrow_mut().get_mut(self.peer) {
+                slot.open = slot.open.saturating_sub(1);
+            }
+        }
+    }
+}
+
+impl PeerPool {
+    /// Close every idle connection to `peer` (one turned out stale: the peer likely restarted).
+    pub fn discard_idle(&self, peer: usize) {
+        let mut slots = self.slots.borrow_mut();
+        if let Some(slot) = slots.get_mut(peer) {
+            let n = slot.idle.len();
+            slot.idle.clear();
+            slot.open = slot.open.saturating_sub(n);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The prober: one plain thread per node that checks every peer's `/internal/cluster/health` on
+//! an interval and flips its `alive` flag after `fail_after` consecutive failures or
+//! `recover_after` successes. It also resolves peer names (DNS may block; cores never do it),
+//! so a peer whose address changes (a restarted container) is found again.
+//!
+//! Blocking sockets with timeouts are the simplest correct tool here: a handful of peers, one
+//! request each per second, off the cores that serve clients.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{unix_ms, Member};
+use crate::ops::Msg;
+use crate::worker::Shared;
+use crate::{info, warn};
+
+/// Largest probe response read; a health document is a few hundred bytes.
+const MAX_PROBE_RESPONSE: usize = 16 * 1024;
+/// How often the prober checks for shutdown while waiting for the next round.
+const SLEEP_SLICE: Duration = Duration::from_millis(20);
+
+/// Resolve `host:port` to every address it has (IPv4 and IPv6). Empty on failure.
+pub fn resolve(addr: &str) -> Vec<SocketAddr> {
+    addr.to_socket_addrs()
+        .map(|it| it.collect())
+        .unwrap_or_default()
+}
+
+/// What a healthy peer reported.
+struct Report {
+    entries: u64,
+    bytes: u64,
+    ring_version: u64,
+}
+
+fn probe_once(
+    m: &Member,
+    addrs: &[SocketAddr],
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> Result<Report, String> {
+    if addrs.is_empty() {
+        return Err(format!("cannot resolve {}", m.addr));
+    }
+    let mut last = String::new();
+    for addr in addrs {
+        match probe_addr(m, *addr, connect_timeout, timeout) {
+            Ok(r) => return Ok(r),
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+fn probe_addr(
+    m: &Member,
+    addr: SocketAddr,
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> Result<Report, String> {
+    let mut s = TcpStream::connect_timeout(&addr, connect_timeout)
+        .map_err(|e| e.to_string().to_lowercase())?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let req = format!(
+        "GET /internal/cluster/health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nUser-Agent: cache-node-prober\r\n\r\n",
+        m.addr
+    );
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    let deadline = Instant::now() + timeout;
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.len() > MAX_PROBE_RESPONSE {
+                    return Err("health response too large".into());
+                }
+            }
+            Err(e) => return Err(format!("read: {e}")),
+        }
+        if Instant::now() > deadline {
+            return Err("timed out".into());
+        }
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    let body_start = match resp.parse(&buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        _ => return Err("malformed health response".into()),
+    };
+    if resp.code != Some(200) {
+        return Err(format!("health answered {}", resp.code.unwrap_or(0)));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&buf[body_start..]).map_err(|e| format!("health body: {e}"))?;
+    let num = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+    let ring_version = v
+        .get("ring_version")
+        .and_then(|x| x.as_str())
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or(0);
+    Ok(Report {
+        entries: num("entries"),
+        bytes: num("bytes"),
+        ring_version,
+    })
+}
+
+/// Start the prober thread (nothing to do for a cluster of one).
+pub fn spawn(shared: Arc<Shared>) -> Option<JoinHandle<()>> {
+    if shared.cluster.is_standalone() {
+        return None;
+    }
+    let name = format!("{}-prober", shared.cfg.node_id);
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            crate::log::set_thread_node(&shared.cfg.node_id);
+            run(&shared)
+        })
+        .ok()
+}
+
+fn run(shared: &Shared) {
+    let cl = &shared.cluster;
+    let cfg = &shared.cfg.cluster;
+    while !shared.draining.load(Ordering::Relaxed) {
+        let round = Instant::now();
+        let mut changed = false;
+        for (idx, m) in cl.members.iter().enumerate() {
+            if idx == cl.me {
+                continue;
+            }
+            let addrs = resolve(&m.addr);
+            if !addrs.is_empty() {
+                if let Ok(mut g) = m.resolved.lock() {
+                    *g = addrs.clone();
+                }
+            }
+            let result = probe_once(m, &addrs, cfg.connect_timeout, cfg.probe_timeout);
+            m.last_probe_ms.store(unix_ms(), Ordering::Relaxed);
+            changed |= record(m, result, cfg.fail_after, cfg.recover_after);
+        }
+        if changed {
+            cl.ring_changes.fetch_add(1, Ordering::Relaxed);
+            cl.epoch.fetch_add(1, Ordering::SeqCst);
+            for core in 0..shared.mesh.cores() {
+                shared.mesh.send(core, Msg::RingChanged);
+            }
+        }
+        while round.elapsed() < cfg.probe_interval && !shared.draining.load(Ordering::Relaxed) {
+            std::thread::sleep(SLEEP_SLICE.min(cfg.probe_interval));
+        }
+    }
+}
+
+/// Apply one probe result; true when the member's state flipped.
+fn record(m: &Member, result: Result<Report, String>, fail_after: u32, recover_after: u32) -> bool {
+    match result {
+        Ok(r) => {
+            m.fails.store(0, Ordering::Relaxed);
+            let oks = m.oks.fetch_add(1, Ordering::Relaxed) + 1;
+            m.entries.store(r.entries, Ordering::Relaxed);
+            m.bytes.store(r.bytes, Ordering::Relaxed);
+            m.ring_version.store(r.ring_version, Ordering::Relaxed);
+            if let Ok(mut e) = m.last_error.lock() {
+                e.clear();
+            }
+            if !m.alive.load(Ordering::Relaxed) && oks >= recover_after {
+                m.alive.store(true, Ordering::SeqCst);
+                info!(
+                    "cluster: node {} ({}) is up again; its keys return to it",
+                    m.id, m.addr
+                );
+                return true;
+            }
+            false
+        }
+        Err(e) => {
+            m.oks.store(0, Ordering::Relaxed);
+            let fails = m.fails.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Ok(mut last) = m.last_error.lock() {
+                *last = e.clone();
+            }
+            if m.alive.load(Ordering::Relaxed) && fails >= fail_after {
+                m.alive.store(false, Ordering::SeqCst);
+                warn!("cluster: node {} ({}) is down after {fails} failed probes: {e}; its keys go to the next live node", m.id, m.addr);
+                return true;
+            }
+            false
+        }
+    }
+}
