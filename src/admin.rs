@@ -232,8 +232,11 @@ pub fn parse_import(body: &[u8], max_key: usize, max_value: usize) -> Result<Imp
                 "entry {i}: key is empty or longer than max_key_bytes ({max_key})"
             ));
         }
+        let raw = e.value.get().as_bytes();
+        crate::json::check(raw)
+            .map_err(|why| format!("entry {i} (key {:?}): invalid JSON value: {why}", e.key))?;
         let mut value = Vec::new();
-        crate::json::minify(e.value.get().as_bytes(), &mut value);
+        crate::json::minify(raw, &mut value);
         if value.len() > max_value {
             return Err(format!(
                 "entry {i} (key {:?}): value larger than max_value_bytes ({max_value})",

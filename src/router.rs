@@ -257,6 +257,18 @@ fn cache(
         );
         return Routed::Done;
     }
+    if key.iter().all(|&b| b == b'/') {
+        api::error(
+            w,
+            out,
+            r,
+            400,
+            "key made only of '/' is not allowed",
+            None,
+            &[],
+        );
+        return Routed::Done;
+    }
     if seg.contains(&b'/') {
         api::error(
             w,
@@ -318,9 +330,24 @@ fn cache(
             };
             let mut minified = w.value_buf.borrow_mut();
             let mut raw = body.value.get().as_bytes();
-            if crate::json::has_whitespace(raw) {
-                crate::json::minify(raw, &mut minified);
-                raw = &minified;
+            match crate::json::check(raw) {
+                Ok(false) => {}
+                Ok(true) => {
+                    crate::json::minify(raw, &mut minified);
+                    raw = &minified;
+                }
+                Err(why) => {
+                    api::error(
+                        w,
+                        out,
+                        r,
+                        400,
+                        &format!("invalid JSON value: {why}"),
+                        Some(key),
+                        &[],
+                    );
+                    return Routed::Done;
+                }
             }
             if raw.len() > w.cfg().max_value_bytes {
                 api::error(

@@ -80,6 +80,12 @@ pub fn encode_head(
     out.extend_from_slice(date);
     out.extend_from_slice(b"\r\nContent-Type: ");
     out.extend_from_slice(content_type.as_bytes());
+    // RFC 9110 §8.6: no Content-Length on 1xx and 204 responses.
+    let content_length = if status < 200 || status == 204 {
+        BodyLength::UntilClose
+    } else {
+        content_length
+    };
     match content_length {
         BodyLength::Exact(len) => {
             out.extend_from_slice(b"\r\nContent-Length: ");

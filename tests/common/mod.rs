@@ -2,6 +2,8 @@
 //! raw HTTP/1.1 to them.
 #![allow(dead_code)]
 
+pub mod table;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -21,7 +23,8 @@ pub fn single(threads: usize, extra: &str) -> String {
 
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     s.set_nodelay(true).expect("nodelay");
     s
 }
@@ -36,16 +39,21 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("response body is not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("response body is not JSON ({e}): {}", self.text()))
     }
     pub fn closes(&self) -> bool {
-        self.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        self.header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
     }
 }
 
@@ -57,7 +65,10 @@ pub struct Reader {
 
 impl Reader {
     pub fn new(stream: TcpStream) -> Self {
-        Reader { stream, buf: Vec::new() }
+        Reader {
+            stream,
+            buf: Vec::new(),
+        }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
@@ -72,7 +83,15 @@ impl Reader {
                 self.buf.extend_from_slice(&tmp[..n]);
                 true
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => panic!("timed out waiting for a response; have {:?}", String::from_utf8_lossy(&self.buf)),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                panic!(
+                    "timed out waiting for a response; have {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                )
+            }
             Err(_) => false,
         }
     }
@@ -84,30 +103,59 @@ impl Reader {
                 let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
                 let mut lines = head.split("\r\n");
                 let status_line = lines.next().unwrap_or("");
-                let status: u16 = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+                let status: u16 = status_line
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
                 let headers: Vec<(String, String)> = lines
-                    .filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_string(), v.trim().to_string())))
+                    .filter_map(|l| {
+                        l.split_once(':')
+                            .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+                    })
                     .collect();
                 let body_start = end + 4;
                 if status == 100 {
                     self.buf.drain(..body_start);
-                    return Some(Resp { status, headers, body: Vec::new() });
+                    return Some(Resp {
+                        status,
+                        headers,
+                        body: Vec::new(),
+                    });
                 }
-                let chunked = headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked"));
-                let len: usize = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+                let chunked = headers.iter().any(|(n, v)| {
+                    n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+                });
+                let len: usize = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
                 if head_only {
                     self.buf.drain(..body_start);
-                    return Some(Resp { status, headers, body: Vec::new() });
+                    return Some(Resp {
+                        status,
+                        headers,
+                        body: Vec::new(),
+                    });
                 }
                 if chunked {
                     if let Some((body, used)) = dechunk(&self.buf[body_start..]) {
                         self.buf.drain(..body_start + used);
-                        return Some(Resp { status, headers, body });
+                        return Some(Resp {
+                            status,
+                            headers,
+                            body,
+                        });
                     }
                 } else if self.buf.len() >= body_start + len {
                     let body = self.buf[body_start..body_start + len].to_vec();
                     self.buf.drain(..body_start + len);
-                    return Some(Resp { status, headers, body });
+                    return Some(Resp {
+                        status,
+                        headers,
+                        body,
+                    });
                 }
             }
             if !self.fill() {
@@ -131,7 +179,8 @@ fn dechunk(mut b: &[u8]) -> Option<(Vec<u8>, usize)> {
     let mut out = Vec::new();
     loop {
         let line_end = find(b, b"\r\n")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&b[..line_end]).ok()?.trim(), 16).ok()?;
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&b[..line_end]).ok()?.trim(), 16).ok()?;
         b = &b[line_end + 2..];
         if size == 0 {
             if b.len() < 2 {
@@ -171,4 +220,115 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     f()
+}
+
+// ---- additions for the node_api / node_hardening / node_process suites ----------------------
+
+/// A node that shuts down when dropped, so a failing assertion does not leave workers running.
+pub struct Running {
+    node: Option<Node>,
+}
+
+impl Running {
+    pub fn addr(&self) -> SocketAddr {
+        self.node.as_ref().expect("node running").local_addr()
+    }
+
+    /// Shut down and wait (at most 5 s); true when every worker finished.
+    pub fn stop(mut self) -> bool {
+        self.stop_inner()
+    }
+
+    fn stop_inner(&mut self) -> bool {
+        match self.node.take() {
+            Some(node) => {
+                node.shutdown();
+                node.wait(Duration::from_secs(5))
+            }
+            None => true,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop_inner();
+    }
+}
+
+/// Start a single node (`threads` workers, unpinned) with `extra` YAML lines appended.
+pub fn run_single(threads: usize, extra: &str) -> Running {
+    let yaml = single(threads, &format!("pin_threads: false\n{extra}"));
+    Running {
+        node: Some(start(&yaml)),
+    }
+}
+
+/// True when the node answers `GET /api/v1/health` with 200 on a fresh connection.
+pub fn healthy(addr: SocketAddr) -> bool {
+    let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut r = Reader::new(s);
+    if r.stream
+        .write_all(build("GET", "/api/v1/health", None).as_bytes())
+        .is_err()
+    {
+        return false;
+    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.response(false)))
+        .ok()
+        .flatten()
+        .is_some_and(|resp| resp.status == 200)
+}
+
+impl Reader {
+    pub fn connect(addr: SocketAddr) -> Self {
+        Reader::new(connect(addr))
+    }
+
+    pub fn set_timeout(&mut self, t: Duration) {
+        self.stream.set_read_timeout(Some(t)).expect("timeout");
+    }
+
+    /// Bytes received but not yet consumed as a response.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Read everything until EOF (or `limit` bytes, or the read timeout); returns the bytes
+    /// and whether EOF (or a reset) was seen.
+    pub fn drain(&mut self, limit: usize) -> (Vec<u8>, bool) {
+        let mut tmp = [0u8; 16384];
+        loop {
+            if self.buf.len() >= limit {
+                return (std::mem::take(&mut self.buf), false);
+            }
+            match self.stream.read(&mut tmp) {
+                Ok(0) => return (std::mem::take(&mut self.buf), true),
+                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return (std::mem::take(&mut self.buf), false)
+                }
+                Err(_) => return (std::mem::take(&mut self.buf), true),
+            }
+        }
+    }
+}
+
+/// Percent-encode every byte that is not RFC 3986 unreserved (for building key paths).
+pub fn encode_key(key: &[u8]) -> String {
+    let mut s = String::with_capacity(key.len() * 3);
+    for &b in key {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s
 }
