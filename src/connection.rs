@@ -155,7 +155,7 @@ pub async fn reject(w: Rc<Worker>, mut stream: TcpStream) {
 }
 
 impl Conn {
-    async fn run(&mut self, w: &Worker, stream: &mut TcpStream, slot: usize) {
+    async fn run(&mut self, w: &Rc<Worker>, stream: &mut TcpStream, slot: usize) {
         let timeouts = w.cfg().timeouts.clone();
         loop {
             let step = self.process(w).await;
@@ -217,7 +217,7 @@ impl Conn {
     }
 
     /// Parse and answer every complete request in the buffer (up to `max_pipeline`).
-    async fn process(&mut self, w: &Worker) -> Step {
+    async fn process(&mut self, w: &Rc<Worker>) -> Step {
         let t0 = Instant::now();
         let mut count: u64 = 0;
         let step = loop {

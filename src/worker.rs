@@ -149,6 +149,8 @@ pub struct Worker {
     pub value_buf: RefCell<Vec<u8>>,
     /// This core's keep-alive connections to peers.
     pub pool: Rc<PeerPool>,
+    /// This core's per-peer forward queues.
+    pub batcher: Rc<crate::cluster::batch::Batcher>,
     next_id: Cell<u64>,
 }
 
@@ -180,6 +182,7 @@ impl Worker {
             scratch: RefCell::new(Vec::with_capacity(256)),
             value_buf: RefCell::new(Vec::new()),
             pool,
+            batcher: crate::cluster::batch::Batcher::new(peers),
             next_id: Cell::new(0),
             shared,
         }

@@ -8,6 +8,7 @@
 //! on a new connection (the peer may have closed it while idle); all methods forwarded here are
 //! idempotent. The whole exchange is bounded by `cluster.request_timeout`.
 
+use std::rc::Rc;
 use std::time::Instant;
 
 use monoio::buf::IoBufMut;
@@ -24,7 +25,7 @@ const MAX_PEER_RESPONSE_SLACK: usize = 64 * 1024;
 const MAX_PEER_HEADERS: usize = 32;
 
 /// Why a forward failed; each maps to one status.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum FwdError {
     /// No connection slot left toward the peer on this core.
     Exhausted,
@@ -54,13 +55,15 @@ pub struct Outgoing<'a> {
 }
 
 /// Where the owner's response sits in the pooled connection's read buffer.
-struct Answer {
-    status: u16,
-    content_type: std::ops::Range<usize>,
-    node: std::ops::Range<usize>,
-    content_length: usize,
-    body: std::ops::Range<usize>,
-    keep_alive: bool,
+pub(crate) struct Answer {
+    pub status: u16,
+    pub content_type: std::ops::Range<usize>,
+    pub node: std::ops::Range<usize>,
+    pub content_length: usize,
+    pub body: std::ops::Range<usize>,
+    pub keep_alive: bool,
+    /// Offset just past this response in the read buffer.
+    pub end: usize,
 }
 
 fn method_bytes(m: Method) -> &'static [u8] {
@@ -77,8 +80,8 @@ fn method_bytes(m: Method) -> &'static [u8] {
     }
 }
 
-fn serialize(out: &mut Vec<u8>, req: &Outgoing<'_>, host: &str, me: &str, id: u64) {
-    out.clear();
+/// Append `req` as a request to the peer at `host`.
+pub(crate) fn serialize(out: &mut Vec<u8>, req: &Outgoing<'_>, host: &str, me: &str, id: u64) {
     out.extend_from_slice(method_bytes(req.method));
     out.push(b' ');
     out.extend_from_slice(req.path);
@@ -103,22 +106,23 @@ fn serialize(out: &mut Vec<u8>, req: &Outgoing<'_>, host: &str, me: &str, id: u6
 }
 
 /// Forward `req` to `peer` and encode the owner's answer (or a 502/503/504) into `out`.
-pub async fn relay(w: &Worker, peer: usize, req: &Outgoing<'_>, r: R, out: &mut Vec<u8>) {
+pub async fn relay(w: &Rc<Worker>, peer: usize, req: &Outgoing<'_>, r: R, out: &mut Vec<u8>) {
     let cl = &w.shared.cluster;
     let started = Instant::now();
     let deadline = started + w.cfg().cluster.request_timeout;
     let id = w.next_request_id();
-    let result = match monoio::time::timeout_at(deadline.into(), exchange(w, peer, req, id)).await {
+    let mut ticket = super::batch::submit(w, peer, req, id);
+    let result = match monoio::time::timeout_at(deadline.into(), ticket.wait()).await {
         Ok(r) => r,
         Err(_) => Err(FwdError::Timeout),
     };
     let m = &cl.members[peer];
     match result {
-        Ok((conn, a)) => {
+        Ok(a) => {
             w.metrics
                 .forward(peer, 0, started.elapsed().as_micros() as u64);
             w.metrics.request(r.route, r.method, a.status);
-            let buf = &conn.rbuf;
+            let buf = &a.raw;
             let node = if a.node.is_empty() {
                 m.id.as_bytes()
             } else {
@@ -142,9 +146,6 @@ pub async fn relay(w: &Worker, peer: usize, req: &Outgoing<'_>, r: R, out: &mut 
             );
             if !r.head_only {
                 out.extend_from_slice(&buf[a.body.clone()]);
-            }
-            if a.keep_alive {
-                conn.release();
             }
         }
         Err(e) => {
@@ -183,23 +184,25 @@ async fn exchange(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let addrs = cl.addrs(peer);
         let mut conn = w
             .pool
-            .checkout(peer, &addrs, cfg.connect_timeout)
+            .checkout(peer, || cl.addrs(peer), cfg.connect_timeout)
             .await
             .map_err(|e| match e {
                 CheckoutError::Exhausted => FwdError::Exhausted,
                 CheckoutError::Connect(s) => FwdError::Connect(s),
             })?;
         let mut wbuf = std::mem::take(&mut conn.wbuf);
+        wbuf.clear();
         serialize(&mut wbuf, req, &cl.members[peer].addr, cl.self_id(), id);
         let (res, wbuf) = conn.stream().write_all(wbuf).await;
         conn.wbuf = wbuf;
+        conn.rbuf.clear();
         let outcome = match res {
             Ok(_) => {
                 read_answer(
                     &mut conn,
+                    0,
                     req.method == Method::Head,
                     id,
                     w.cfg().max_value_bytes + MAX_PEER_RESPONSE_SLACK,
@@ -209,7 +212,11 @@ async fn exchange(
             Err(e) => Err((true, format!("write: {e}"))),
         };
         match outcome {
-            Ok(a) => return Ok((conn, a)),
+            Ok(mut a) => {
+                // Bytes beyond the one response we asked for: the connection is out of step.
+                a.keep_alive &= a.end == conn.rbuf.len();
+                return Ok((conn, a));
+            }
             // A stale keep-alive connection: the peer closed it while idle. Retry once, fresh.
             Err((nothing_read, _)) if nothing_read && conn.reused && idempotent && attempt == 1 => {
                 w.pool.discard_idle(peer);
@@ -221,14 +228,20 @@ async fn exchange(
 }
 
 /// Read one response. Err carries (no response byte arrived, message).
-async fn read_answer(
+pub(crate) async fn read_answer(
     conn: &mut Pooled,
+    start: usize,
     head_request: bool,
     id: u64,
     max: usize,
 ) -> Result<Answer, (bool, String)> {
-    conn.rbuf.clear();
     loop {
+        if let Some(a) = parse_answer(&conn.rbuf, start, head_request, id)? {
+            return Ok(a);
+        }
+        if conn.rbuf.len() - start > max {
+            return Err((false, "peer response too large".into()));
+        }
         if conn.rbuf.capacity() - conn.rbuf.len() < 4096 {
             conn.rbuf.reserve(16 * 1024);
         }
@@ -246,20 +259,19 @@ async fn read_answer(
                 ))
             }
         }
-        if let Some(a) = parse_answer(&conn.rbuf, head_request, id)? {
-            return Ok(a);
-        }
-        if conn.rbuf.len() > max {
-            return Err((false, "peer response too large".into()));
-        }
     }
 }
 
 /// Ok(None) = need more bytes.
-fn parse_answer(buf: &[u8], head_request: bool, id: u64) -> Result<Option<Answer>, (bool, String)> {
+fn parse_answer(
+    buf: &[u8],
+    start: usize,
+    head_request: bool,
+    id: u64,
+) -> Result<Option<Answer>, (bool, String)> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_PEER_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
-    let head_len = match resp.parse(buf) {
+    let head_len = match resp.parse(&buf[start..]) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err((false, format!("malformed response from peer: {e}"))),
@@ -311,19 +323,17 @@ fn parse_answer(buf: &[u8], head_request: bool, id: u64) -> Result<Option<Answer
     }
     let content_length = cl.ok_or((false, "peer response without Content-Length".to_string()))?;
     let body_len = if head_request { 0 } else { content_length };
-    let end = head_len + body_len;
+    let end = start + head_len + body_len;
     if buf.len() < end {
         return Ok(None);
     }
-    if buf.len() > end {
-        return Err((false, "peer sent bytes after its response".into()));
-    }
     Ok(Some(Answer {
+        end,
         status,
         content_type: ct,
         node,
         content_length,
-        body: head_len..end,
+        body: start + head_len..end,
         keep_alive,
     }))
 }

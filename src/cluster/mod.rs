@@ -7,6 +7,7 @@
 //! return to it: every core hands the copies it no longer owns to their owner (unless the owner
 //! already has a newer value) and forgets them, so a later failure can never resurrect stale values.
 
+pub mod batch;
 pub mod forward;
 pub mod pool;
 pub mod probe;

@@ -61,11 +61,11 @@ impl PeerPool {
         })
     }
 
-    /// An idle connection to `peer`, or a new one to the first of `addrs` that accepts.
+    /// An idle connection to `peer`, or a new one to the first address from `addrs()` that accepts.
     pub async fn checkout(
         self: &Rc<Self>,
         peer: usize,
-        addrs: &[SocketAddr],
+        addrs: impl FnOnce() -> Vec<SocketAddr>,
         connect_timeout: Duration,
     ) -> Result<Pooled, CheckoutError> {
         {
@@ -82,7 +82,8 @@ impl PeerPool {
         }
         // The slot is reserved; give it back if no address works.
         let mut last = String::from("no address");
-        for addr in addrs {
+        // Resolve only when a new connection is needed (the cached list is cloned under a lock).
+        for addr in &addrs() {
             match monoio::time::timeout(connect_timeout, TcpStream::connect_addr(*addr)).await {
                 Ok(Ok(stream)) => {
                     let _ = stream.set_nodelay(true);

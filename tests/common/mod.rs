@@ -92,6 +92,8 @@ impl Reader {
                     String::from_utf8_lossy(&self.buf)
                 )
             }
+            // io_uring task work in this (test) process can interrupt a blocking read: retry.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => true,
             Err(_) => false,
         }
     }
@@ -314,6 +316,7 @@ impl Reader {
                 {
                     return (std::mem::take(&mut self.buf), false)
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => return (std::mem::take(&mut self.buf), true),
             }
         }
