@@ -469,8 +469,8 @@ pub fn render(facts: &NodeFacts<'_>, snaps: &[CoreSnapshot], extra: &str) -> Str
     family(
         &mut o,
         "cache_request_duration_quantile_seconds",
-        "gauge",
-        "Exact latency quantiles since start (hdrhistogram).",
+        "summary",
+        "Exact latency quantiles since start (hdrhistogram, ~1% precision).",
     );
     for q in [0.5, 0.9, 0.99, 0.999] {
         let v = hist.value_at_quantile(q) as f64 / 1e6;
@@ -479,6 +479,16 @@ pub fn render(facts: &NodeFacts<'_>, snaps: &[CoreSnapshot], extra: &str) -> Str
             "cache_request_duration_quantile_seconds{{quantile=\"{q}\"}} {v:.6}"
         );
     }
+    let _ = writeln!(
+        o,
+        "cache_request_duration_quantile_seconds_sum {:.6}",
+        hist.mean() * hist.len() as f64 / 1e6
+    );
+    let _ = writeln!(
+        o,
+        "cache_request_duration_quantile_seconds_count {}",
+        hist.len()
+    );
     family(
         &mut o,
         "cache_forwarded_requests_total",
