@@ -44,7 +44,11 @@ pub struct Node {
 
 /// The driver `auto` resolves to on this kernel.
 pub fn resolve_driver(d: IoDriver) -> Result<IoDriver, StartError> {
-    let uring = monoio::utils::detect_uring();
+    // Probe on a short-lived thread: the probe's io_uring task work can interrupt (EINTR) the
+    // calling thread's next blocking call, which would surprise an embedding program.
+    let uring = std::thread::spawn(monoio::utils::detect_uring)
+        .join()
+        .unwrap_or(false);
     match d {
         IoDriver::Auto if uring => Ok(IoDriver::Uring),
         IoDriver::Auto | IoDriver::Epoll => Ok(IoDriver::Epoll),

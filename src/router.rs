@@ -298,10 +298,17 @@ fn cache(
         return Routed::Done;
     }
     let cl = &w.shared.cluster;
-    if !req.forwarded && !cl.is_standalone() {
+    if !cl.is_standalone() {
         let owner = cl.owner(key);
         if owner != cl.me {
-            return Routed::Forward(owner);
+            if !req.forwarded {
+                return Routed::Forward(owner);
+            }
+            // A peer with another view of the ring sent it here: serve it (never forward twice),
+            // and let the next sweep hand a stored copy to its owner.
+            if req.method == Method::Put {
+                w.foreign_keys.set(true);
+            }
         }
     }
     let (op, kind) = match req.method {

@@ -149,6 +149,9 @@ pub struct Worker {
     pub value_buf: RefCell<Vec<u8>>,
     /// This core's keep-alive connections to peers.
     pub pool: Rc<PeerPool>,
+    /// A forwarded write stored a key this node does not own (the sender's ring view differed):
+    /// the next sweep tick hands such keys to their owner.
+    pub foreign_keys: Cell<bool>,
     /// This core's per-peer forward queues.
     pub batcher: Rc<crate::cluster::batch::Batcher>,
     next_id: Cell<u64>,
@@ -183,6 +186,7 @@ impl Worker {
             value_buf: RefCell::new(Vec::new()),
             pool,
             batcher: crate::cluster::batch::Batcher::new(peers),
+            foreign_keys: Cell::new(false),
             next_id: Cell::new(0),
             shared,
         }
@@ -276,6 +280,10 @@ async fn mailbox_loop(w: Rc<Worker>) {
                 Msg::Reply { slot, reply } => w.pending.complete(slot, reply),
                 Msg::Shutdown => w.shutdown.fire(),
                 Msg::RingChanged => {
+                    // A peer restarted or vanished: its idle keep-alive connections are dead.
+                    for peer in 0..w.shared.cluster.members.len() {
+                        w.pool.discard_idle(peer);
+                    }
                     monoio::spawn(crate::cluster_api::migrate_foreign(Rc::clone(&w)));
                 }
             }
@@ -298,6 +306,9 @@ async fn sweep_loop(w: Rc<Worker>) {
     loop {
         monoio::time::sleep(every).await;
         w.shard.borrow_mut().sweep(now_ms(), budget);
+        if w.foreign_keys.replace(false) {
+            monoio::spawn(crate::cluster_api::migrate_foreign(Rc::clone(&w)));
+        }
     }
 }
 

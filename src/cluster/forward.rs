@@ -131,10 +131,19 @@ pub async fn relay(w: &Rc<Worker>, peer: usize, req: &Outgoing<'_>, r: R, out: &
             let ct =
                 std::str::from_utf8(&buf[a.content_type.clone()]).unwrap_or("application/json");
             let mut date = w.date.borrow_mut();
-            let extra: [(&str, &[u8]); 2] = [
+            // The client's own numeric request id is echoed, as on a local answer.
+            let mut id_buf = itoa::Buffer::new();
+            let mut extra: [(&str, &[u8]); 3] = [
                 ("X-Cache-Node", node),
                 ("X-Cache-Forwarded-By", &w.node_header),
+                ("", b""),
             ];
+            let n = if r.request_id != 0 {
+                extra[2] = ("X-Request-Id", id_buf.format(r.request_id).as_bytes());
+                3
+            } else {
+                2
+            };
             encode_head(
                 out,
                 a.status,
@@ -142,7 +151,7 @@ pub async fn relay(w: &Rc<Worker>, peer: usize, req: &Outgoing<'_>, r: R, out: &
                 BodyLength::Exact(a.content_length),
                 r.conn,
                 date.get(),
-                &extra,
+                &extra[..n],
             );
             if !r.head_only {
                 out.extend_from_slice(&buf[a.body.clone()]);
@@ -180,7 +189,9 @@ async fn exchange(
 ) -> Result<(Pooled, Answer), FwdError> {
     let cl = &w.shared.cluster;
     let cfg = &w.cfg().cluster;
-    let idempotent = !matches!(req.method, Method::Post | Method::Patch);
+    // Node-to-node imports are idempotent too (storing the same entries twice changes nothing).
+    let idempotent =
+        !matches!(req.method, Method::Post | Method::Patch) || req.path == b"/admin/import";
     let mut attempt = 0;
     loop {
         attempt += 1;

@@ -85,7 +85,18 @@ fn probe_addr(
                     return Err("health response too large".into());
                 }
             }
-            Err(e) => return Err(format!("read: {e}")),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(format!(
+                    "no answer within cluster.probe_timeout ({} ms)",
+                    timeout.as_millis()
+                ))
+            }
+            Err(e) => return Err(format!("read: {}", e.to_string().to_lowercase())),
         }
         if Instant::now() > deadline {
             return Err("timed out".into());

@@ -143,10 +143,17 @@ impl InProc {
             ring: ring(),
             probing: p,
         };
-        for i in 0..IDS.len() {
+        for (i, id) in IDS.iter().enumerate() {
             let yaml = node_yaml(i, &c.addrs, threads, &p, extra);
             let cfg = Config::from_yaml_str(&yaml, "<cluster test>").expect("valid test config");
-            let node = Node::start(cfg).unwrap_or_else(|e| panic!("{} starts: {e}", IDS[i]));
+            // Started from a throwaway thread: the first `Node::start` of a process probes
+            // io_uring with a ring it closes at once, and the kernel's teardown of that ring
+            // later interrupts a blocking call of the thread that created it (EINTR, which the
+            // shared `Reader` takes for EOF). See the report on `node::resolve_driver`.
+            let node = std::thread::spawn(move || Node::start(cfg))
+                .join()
+                .expect("start thread")
+                .unwrap_or_else(|e| panic!("{id} starts: {e}"));
             assert_eq!(node.local_addr(), c.addrs[i]);
             c.nodes.push(Some(node));
         }
@@ -226,6 +233,11 @@ pub struct ProcCluster {
 
 impl ProcCluster {
     pub fn start(tag: &str, threads: usize, p: Probing) -> ProcCluster {
+        Self::start_with(tag, threads, p, "")
+    }
+
+    /// Like `start`, with `extra` YAML appended to every node's config.
+    pub fn start_with(tag: &str, threads: usize, p: Probing, extra: &str) -> ProcCluster {
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "dcache-{tag}-{}-{}",
@@ -240,7 +252,7 @@ impl ProcCluster {
         let nodes = (0..IDS.len())
             .map(|i| {
                 let config = dir.join(format!("{}.yaml", IDS[i]));
-                std::fs::write(&config, node_yaml(i, &addrs, threads, &p, ""))
+                std::fs::write(&config, node_yaml(i, &addrs, threads, &p, extra))
                     .expect("write config");
                 ProcNode {
                     config,
@@ -325,11 +337,28 @@ impl ProcCluster {
         child.wait().expect("reap child");
     }
 
-    /// Send `sig` (SIGSTOP, SIGCONT) to node `i`.
+    /// Send `sig` (SIGSTOP, SIGCONT) to node `i`. For SIGSTOP, return only once every thread of
+    /// the node is stopped (delivery is asynchronous: on a busy machine the node could otherwise
+    /// still answer the next request).
     pub fn signal(&self, i: usize, sig: i32) {
         // SAFETY: signalling our own, still unreaped child.
         let rc = unsafe { libc::kill(self.pid(i), sig) };
         assert_eq!(rc, 0, "signal {sig} to {}", IDS[i]);
+        if sig == libc::SIGSTOP {
+            let tasks = PathBuf::from(format!("/proc/{}/task", self.pid(i)));
+            let stopped = crate::common::eventually(Duration::from_secs(5), || {
+                std::fs::read_dir(&tasks).is_ok_and(|dir| {
+                    dir.flatten().all(|t| {
+                        std::fs::read_to_string(t.path().join("stat")).is_ok_and(|st| {
+                            // "pid (comm) STATE ...": the state follows the last ')'.
+                            st.rsplit_once(')')
+                                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+                        })
+                    })
+                })
+            });
+            assert!(stopped, "{} did not stop", IDS[i]);
+        }
     }
 
     /// Start node `i` again with the same config (same address) and wait until it is healthy.

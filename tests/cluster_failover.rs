@@ -1,0 +1,512 @@
+//! Failover with the real binary: three `cache-node` processes on 127.0.0.1, one of them killed
+//! with SIGKILL (or frozen with SIGSTOP). Before the others notice, requests for its keys fail
+//! fast with a clear 502/503/504; once it is marked down its keys are served by the next live
+//! node; when it comes back its keys return to it with the values written meanwhile.
+//!
+//! Probing is fast (every 100 ms, down after 2 failures, `request_timeout` 1 s), so each test
+//! takes a few seconds. Children are killed when a test ends, pass or fail (`ProcCluster`'s Drop).
+
+#[path = "common/cluster.rs"]
+mod cluster_common;
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use cluster_common::{
+    call, cluster_info, get, local_entries, metric, metrics, node_of, owner, owner_without, put,
+    state_seen, ProcCluster, Rng, FAST, IDS,
+};
+use common::{eventually, Resp};
+use serde_json::json;
+
+/// Longest a request may take while the owner is unreachable: `request_timeout` plus a margin
+/// for a busy machine.
+fn bounded() -> Duration {
+    Duration::from_millis(FAST.request_ms) + Duration::from_millis(1500)
+}
+
+/// Latest time by which survivors must have marked a dead peer down: `fail_after` probe rounds
+/// (each at most `probe_timeout` + `probe_interval`) plus a margin.
+fn detection_bound() -> Duration {
+    let round = Duration::from_millis(FAST.interval_ms + FAST.timeout_ms);
+    round * FAST.fail_after + Duration::from_millis(1500)
+}
+
+fn timed(f: impl FnOnce() -> Resp) -> (Resp, Duration) {
+    let t = Instant::now();
+    let r = f();
+    (r, t.elapsed())
+}
+
+/// A failed forward: 502/503/504 with the standard JSON error naming the owner.
+fn assert_owner_unreachable(r: &Resp, owner: usize, took: Duration, ctx: &str) {
+    assert!(
+        matches!(r.status, 502..=504),
+        "{ctx}: expected 502/503/504, got {}: {}",
+        r.status,
+        r.text()
+    );
+    assert!(took <= bounded(), "{ctx}: took {took:?}");
+    assert_eq!(r.header("content-type"), Some("application/json"), "{ctx}");
+    let j = r.json();
+    assert_eq!(j["status"], r.status, "{ctx}: {j}");
+    let msg = j["error"].as_str().unwrap_or("");
+    assert!(
+        msg.contains(IDS[owner]),
+        "{ctx}: error names the owner: {msg}"
+    );
+}
+
+fn wait_state(addrs: &[SocketAddr], at: &[usize], of: usize, state: &str, limit: Duration) -> bool {
+    eventually(limit, || {
+        at.iter().all(|&n| state_seen(addrs[n], of) == state)
+    })
+}
+
+#[test]
+fn a_killed_node_fails_fast_then_its_keys_move_and_come_back() {
+    let mut c = ProcCluster::start("failover-kill", 1, FAST);
+    let addrs = c.addrs.clone();
+    let ring = c.ring.clone();
+    let victim = 1;
+    let survivors = [0, 2];
+    let keys: Vec<String> = (0..90).map(|i| format!("fo-{i}")).collect();
+    let victim_keys: Vec<&String> = keys.iter().filter(|k| owner(&ring, k) == victim).collect();
+    let other_keys: Vec<&String> = keys.iter().filter(|k| owner(&ring, k) != victim).collect();
+    assert!(victim_keys.len() >= 10, "enough keys on {}", IDS[victim]);
+    let mut rng = Rng(7);
+    for key in &keys {
+        let r = put(addrs[rng.below(3)], key, "{\"value\":\"before\"}");
+        assert_eq!(r.status, 201, "{}", r.text());
+        assert_eq!(node_of(&r), IDS[owner(&ring, key)]);
+    }
+
+    c.kill9(victim);
+    let killed = Instant::now();
+
+    // Before detection: the owner is unreachable, answers come quickly and say so.
+    let (r, took) = timed(|| get(addrs[0], victim_keys[0]));
+    assert_owner_unreachable(&r, victim, took, "first GET right after kill -9");
+    let (r, took) = timed(|| put(addrs[2], victim_keys[1], "{\"value\":\"lost\"}"));
+    assert_owner_unreachable(&r, victim, took, "first PUT right after kill -9");
+    let mut failed_fast = 0;
+    while killed.elapsed() < Duration::from_millis(150) {
+        for (i, key) in victim_keys.iter().enumerate().take(6) {
+            let at = survivors[i % 2];
+            let (r, took) = timed(|| get(addrs[at], key));
+            if r.status == 404 {
+                // Already detected: the next live node answers.
+                assert_eq!(node_of(&r), IDS[owner_without(&ring, key, victim)]);
+            } else {
+                assert_owner_unreachable(&r, victim, took, &format!("GET {key} via {}", IDS[at]));
+                failed_fast += 1;
+            }
+        }
+    }
+    assert!(failed_fast > 0, "some requests ran before detection");
+    let m = metrics(addrs[0]);
+    let errors = metric(
+        &m,
+        "cache_forwarded_requests_total{peer=\"node2\",result=\"error\"}",
+    );
+    assert!(
+        errors.unwrap_or(0.0) >= 1.0,
+        "failed forwards are counted:\n{m}"
+    );
+
+    // Detection within fail_after probe rounds.
+    let detected = wait_state(&addrs, &survivors, victim, "down", detection_bound());
+    let took = killed.elapsed();
+    assert!(
+        detected,
+        "{} not marked down within {:?}; logs:\n{}",
+        IDS[victim],
+        detection_bound(),
+        c.logs()
+    );
+    for &s in &survivors {
+        let info = cluster_info(addrs[s]);
+        assert_eq!(info["nodes_up"], 2, "{info}");
+        let row = &info["nodes"][victim];
+        assert_eq!(row["state"], "down", "{info}");
+        assert_eq!(row["live_share"], json!(0.0), "{info}");
+        assert!(
+            row["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{info}"
+        );
+        let m = metrics(addrs[s]);
+        assert_eq!(
+            metric(&m, "cache_cluster_node_up{node=\"node2\"}"),
+            Some(0.0)
+        );
+        assert_eq!(metric(&m, "cache_cluster_nodes_up"), Some(2.0));
+        assert_eq!(metric(&m, "cache_ring_share{node=\"node2\"}"), Some(0.0));
+        assert!(metric(&m, "cache_ring_changes_total").unwrap_or(0.0) >= 1.0);
+    }
+    eprintln!("{} marked down {took:?} after kill -9", IDS[victim]);
+
+    // After detection: its keys live on the next live node (empty at first), writes work.
+    for (i, key) in victim_keys.iter().enumerate() {
+        let new_owner = owner_without(&ring, key, victim);
+        let (r, took) = timed(|| get(addrs[survivors[i % 2]], key));
+        assert!(took < Duration::from_secs(1), "GET {key} took {took:?}");
+        assert_eq!(
+            r.status,
+            404,
+            "{key}: the copy died with its owner: {}",
+            r.text()
+        );
+        assert_eq!(node_of(&r), IDS[new_owner]);
+        let body = format!("{{\"value\":\"during-{i}\"}}");
+        let r = put(addrs[survivors[(i + 1) % 2]], key, &body);
+        assert_eq!(r.status, 201, "PUT {key} during the outage: {}", r.text());
+        assert_eq!(node_of(&r), IDS[new_owner]);
+    }
+    for (i, key) in victim_keys.iter().enumerate() {
+        for &s in &survivors {
+            let r = get(addrs[s], key);
+            assert_eq!(r.status, 200, "{key} via {}: {}", IDS[s], r.text());
+            assert_eq!(r.json()["value"], json!(format!("during-{i}")));
+        }
+    }
+    for key in &other_keys {
+        let r = get(addrs[survivors[0]], key);
+        assert_eq!(r.status, 200, "{key} untouched by the failover");
+        assert_eq!(r.json()["value"], "before");
+        assert_eq!(node_of(&r), IDS[owner(&ring, key)]);
+    }
+    // What each survivor holds for the dead node (moved back to it later).
+    let held: Vec<usize> = survivors
+        .iter()
+        .map(|&s| {
+            victim_keys
+                .iter()
+                .filter(|k| owner_without(&ring, k, victim) == s)
+                .count()
+        })
+        .collect();
+
+    // Restart: ownership and the values written meanwhile return to it.
+    c.restart(victim);
+    assert!(
+        wait_state(&addrs, &survivors, victim, "up", Duration::from_secs(5)),
+        "{} not seen up again; logs:\n{}",
+        IDS[victim],
+        c.logs()
+    );
+    let migrated = eventually(Duration::from_secs(5), || {
+        victim_keys.iter().enumerate().all(|(i, key)| {
+            (0..3).all(|n| {
+                let r = get(addrs[n], key);
+                r.status == 200
+                    && node_of(&r) == IDS[victim]
+                    && r.json()["value"] == json!(format!("during-{i}"))
+            })
+        })
+    });
+    for (i, key) in victim_keys.iter().enumerate() {
+        for (n, a) in addrs.iter().enumerate() {
+            let r = get(*a, key);
+            assert_eq!(
+                (r.status, node_of(&r)),
+                (200, IDS[victim]),
+                "{key} via {} after {} returned: {}",
+                IDS[n],
+                IDS[victim],
+                r.text()
+            );
+            assert_eq!(r.json()["value"], json!(format!("during-{i}")), "{key}");
+        }
+    }
+    assert!(migrated, "the outage's values reached the returned node");
+    for (k, &s) in survivors.iter().enumerate() {
+        let m = metrics(addrs[s]);
+        let moved = metric(&m, "cache_ring_keys_moved_total").unwrap_or(0.0);
+        assert!(
+            moved >= held[k] as f64,
+            "{} held {} keys for {} but moved {moved}",
+            IDS[s],
+            held[k],
+            IDS[victim]
+        );
+        let changes = metric(&m, "cache_ring_changes_total").unwrap_or(0.0);
+        assert!(changes >= 2.0, "{}: down and up again: {changes}", IDS[s]);
+        assert_eq!(metric(&m, "cache_cluster_nodes_up"), Some(3.0));
+        assert_eq!(
+            metric(&m, "cache_ring_share{node=\"node2\"}").map(|v| v > 0.2),
+            Some(true)
+        );
+    }
+    assert!(held.iter().sum::<usize>() > 0);
+    // The copies were handed over, not duplicated: each node holds exactly the keys it owns.
+    for (n, a) in addrs.iter().enumerate() {
+        let own = keys.iter().filter(|k| owner(&ring, k) == n).count() as u64;
+        assert_eq!(local_entries(*a), own, "entries on {}", IDS[n]);
+    }
+    for key in &other_keys {
+        let r = get(addrs[victim], key);
+        assert_eq!((r.status, node_of(&r)), (200, IDS[owner(&ring, key)]));
+        assert_eq!(r.json()["value"], "before");
+    }
+}
+
+/// A frozen owner (SIGSTOP: its kernel still accepts connections, nobody answers) costs a
+/// request at most `request_timeout` (504), never a hang; once it is marked down its keys are
+/// served elsewhere at once, and after SIGCONT it serves its own data again.
+#[test]
+fn a_frozen_node_costs_at_most_request_timeout_and_is_routed_around() {
+    let c = ProcCluster::start("failover-stop", 1, FAST);
+    let addrs = c.addrs.clone();
+    let ring = c.ring.clone();
+    let victim = 2;
+    let keys: Vec<String> = (0..40)
+        .map(|i| format!("frozen-{i}"))
+        .filter(|k| owner(&ring, k) == victim)
+        .collect();
+    assert!(keys.len() >= 5);
+    for key in &keys {
+        assert_eq!(put(addrs[0], key, "{\"value\":\"kept\"}").status, 201);
+    }
+
+    c.signal(victim, libc::SIGSTOP);
+    let stopped = Instant::now();
+    let (r, took) = timed(|| get(addrs[0], &keys[0]));
+    if r.status != 404 {
+        assert_owner_unreachable(&r, victim, took, "GET right after SIGSTOP");
+    }
+    if r.status == 504 {
+        assert!(
+            took >= Duration::from_millis(FAST.request_ms - 50),
+            "504 after {took:?}"
+        );
+        let m = metrics(addrs[0]);
+        let timeouts = metric(
+            &m,
+            "cache_forwarded_requests_total{peer=\"node3\",result=\"timeout\"}",
+        );
+        assert_eq!(timeouts, Some(1.0), "the timed-out forward is counted");
+    }
+    eprintln!("GET right after SIGSTOP: {} in {took:?}", r.status);
+    let (r, took) = timed(|| get(addrs[1], &keys[1]));
+    if r.status != 404 {
+        assert_owner_unreachable(&r, victim, took, "second GET after SIGSTOP");
+    }
+    let detected = wait_state(&addrs, &[0, 1], victim, "down", detection_bound());
+    assert!(
+        detected,
+        "frozen node marked down within {:?}",
+        detection_bound()
+    );
+    eprintln!(
+        "frozen node marked down {:?} after SIGSTOP",
+        stopped.elapsed()
+    );
+    for key in &keys {
+        let (r, took) = timed(|| get(addrs[1], key));
+        assert!(took < Duration::from_secs(1), "routed around: {took:?}");
+        assert_eq!(r.status, 404, "{}", r.text());
+        assert_eq!(node_of(&r), IDS[owner_without(&ring, key, victim)]);
+    }
+
+    c.signal(victim, libc::SIGCONT);
+    assert!(
+        wait_state(&addrs, &[0, 1], victim, "up", Duration::from_secs(5)),
+        "frozen node seen up after SIGCONT; logs:\n{}",
+        c.logs()
+    );
+    for key in &keys {
+        for a in &addrs {
+            let r = get(*a, key);
+            assert_eq!((r.status, node_of(&r)), (200, IDS[victim]), "{}", r.text());
+            assert_eq!(r.json()["value"], "kept");
+        }
+    }
+    let m = metrics(addrs[0]);
+    assert!(metric(&m, "cache_ring_changes_total").unwrap_or(0.0) >= 2.0);
+}
+
+/// A write acknowledged while the owner was unreachable must not be undone when the owner comes
+/// back with its older copy: the module doc of `src/cluster/mod.rs` promises the returned owner
+/// keeps its value only when it is *newer*.
+#[test]
+fn a_write_made_during_an_outage_beats_the_stale_copy_of_the_returning_owner() {
+    let c = ProcCluster::start("failover-stale", 1, FAST);
+    let addrs = c.addrs.clone();
+    let ring = c.ring.clone();
+    let victim = 0;
+    let key = (0..)
+        .map(|i| format!("stale-{i}"))
+        .find(|k| owner(&ring, k) == victim)
+        .expect("a key of node1");
+    assert_eq!(put(addrs[1], &key, "{\"value\":\"old\"}").status, 201);
+
+    c.signal(victim, libc::SIGSTOP);
+    assert!(
+        wait_state(&addrs, &[1, 2], victim, "down", detection_bound()),
+        "frozen node marked down"
+    );
+    let r = put(addrs[1], &key, "{\"value\":\"new\"}");
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(node_of(&r), IDS[owner_without(&ring, &key, victim)]);
+    c.signal(victim, libc::SIGCONT);
+    assert!(
+        wait_state(&addrs, &[1, 2], victim, "up", Duration::from_secs(5)),
+        "node seen up after SIGCONT"
+    );
+    // Give the hand-over time to finish, then read via every node.
+    let settled = eventually(Duration::from_secs(3), || {
+        let r = get(addrs[2], &key);
+        r.status == 200 && node_of(&r) == IDS[victim] && r.json()["value"] == "new"
+    });
+    for (n, a) in addrs.iter().enumerate() {
+        let r = get(*a, &key);
+        assert_eq!(node_of(&r), IDS[victim]);
+        assert_eq!(
+            r.json()["value"],
+            "new",
+            "via {}: the value acknowledged during the outage (201) was lost; the returning \
+             owner's older copy won",
+            IDS[n]
+        );
+    }
+    assert!(settled);
+}
+
+/// Backup and restore while a member has just died and is not yet marked down: the export must
+/// not look complete without that member's data (it is cut short, or lists the member under
+/// `missing`), and an import reports 502 naming the member while storing everyone else's keys.
+#[test]
+fn export_and_import_right_after_a_kill_never_fail_silently() {
+    let mut c = ProcCluster::start("failover-backup", 1, FAST);
+    let addrs = c.addrs.clone();
+    let ring = c.ring.clone();
+    let victim = 2;
+    let keys: Vec<String> = (0..60).map(|i| format!("bk-kill-{i}")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        assert_eq!(
+            put(addrs[i % 3], key, &format!("{{\"value\":{i}}}")).status,
+            201
+        );
+    }
+    let full = call(addrs[0], "GET", "/admin/export", &[], None);
+    assert_eq!(full.status, 200);
+    assert_eq!(full.json()["count"], json!(keys.len()));
+    let on_victim = keys.iter().filter(|k| owner(&ring, k) == victim).count();
+    assert!(on_victim > 5);
+
+    c.kill9(victim);
+    let t = Instant::now();
+    let mut conn = cluster_common::Conn::open(addrs[0]);
+    conn.reader
+        .send(b"GET /admin/export HTTP/1.1\r\nHost: t\r\n\r\n");
+    let export = conn.reader.response(false);
+    assert!(t.elapsed() <= bounded(), "export took {:?}", t.elapsed());
+    eprintln!(
+        "export {:?} after kill -9: {}",
+        t.elapsed(),
+        if export.is_some() {
+            "complete"
+        } else {
+            "cut short"
+        }
+    );
+    if let Some(r) = export {
+        // Only acceptable complete answer: the dead member is listed as missing.
+        let doc = r.json();
+        assert_eq!(
+            doc["missing"],
+            json!(["node3"]),
+            "a complete export without node3's data"
+        );
+        assert_eq!(doc["count"], json!(keys.len() - on_victim));
+    }
+
+    let t = Instant::now();
+    let r = call(addrs[1], "POST", "/admin/import", &[], Some(&full.body));
+    assert!(t.elapsed() <= bounded(), "import took {:?}", t.elapsed());
+    let j = r.json();
+    eprintln!("import {:?} after kill -9: {}", t.elapsed(), r.status);
+    if r.status == 502 {
+        let msg = j["error"].as_str().unwrap_or("");
+        assert!(msg.contains("node3"), "names the member: {msg}");
+        assert_eq!(j["status"], 502);
+        assert_eq!(j["total"], json!(keys.len()));
+        assert_eq!(j["imported"], json!(keys.len() - on_victim), "{j}");
+    } else {
+        assert_eq!(r.status, 200, "{j}");
+        assert_eq!(j["imported"], json!(keys.len()), "{j}");
+    }
+
+    assert!(wait_state(
+        &addrs,
+        &[0, 1],
+        victim,
+        "down",
+        detection_bound()
+    ));
+    let r = call(addrs[0], "GET", "/admin/export", &[], None);
+    assert_eq!(r.status, 200);
+    let doc = r.json();
+    assert_eq!(doc["missing"], json!(["node3"]));
+    assert_eq!(doc["count"], json!(keys.len() - on_victim));
+}
+
+/// The hand-over to a returning node must not depend on which pooled connections happen to be
+/// idle: here node1 still holds a keep-alive connection it opened to node2 before node2 was
+/// killed (nothing used it since), and node1 holds keys for node2 when node2 comes back.
+#[test]
+fn keys_held_for_a_returning_node_survive_a_stale_pooled_connection() {
+    let mut c = ProcCluster::start("failover-pool", 1, FAST);
+    let addrs = c.addrs.clone();
+    let ring = c.ring.clone();
+    let (holder, victim) = (0, 1);
+    let keys: Vec<String> = (0..400)
+        .map(|i| format!("pool-{i}"))
+        .filter(|k| owner(&ring, k) == victim && owner_without(&ring, k, victim) == holder)
+        .take(12)
+        .collect();
+    assert!(keys.len() >= 5);
+    // Forwards from node1 to node2 leave an idle keep-alive connection in node1's pool.
+    for key in &keys {
+        let r = put(addrs[holder], key, "{\"value\":\"before\"}");
+        assert_eq!((r.status, node_of(&r)), (201, IDS[victim]), "{}", r.text());
+    }
+    c.kill9(victim);
+    assert!(wait_state(
+        &addrs,
+        &[0, 2],
+        victim,
+        "down",
+        detection_bound()
+    ));
+    // During the outage node1 owns these keys: the writes stay on node1, no forward.
+    for (i, key) in keys.iter().enumerate() {
+        let r = put(addrs[holder], key, &format!("{{\"value\":\"during-{i}\"}}"));
+        assert_eq!((r.status, node_of(&r)), (201, IDS[holder]), "{}", r.text());
+    }
+    c.restart(victim);
+    assert!(wait_state(
+        &addrs,
+        &[0, 2],
+        victim,
+        "up",
+        Duration::from_secs(5)
+    ));
+    let handed_over = eventually(Duration::from_secs(3), || {
+        local_entries(addrs[victim]) == keys.len() as u64
+    });
+    for (i, key) in keys.iter().enumerate() {
+        let r = get(addrs[2], key);
+        assert_eq!(
+            (r.status, node_of(&r)),
+            (200, IDS[victim]),
+            "{key}: written during the outage, lost in the hand-over: {}; node1's log:\n{}",
+            r.text(),
+            c.log(holder)
+        );
+        assert_eq!(r.json()["value"], json!(format!("during-{i}")));
+    }
+    assert!(handed_over);
+    assert_eq!(local_entries(addrs[holder]), 0, "node1 forgot its copies");
+}
