@@ -47,6 +47,8 @@ const LINGER_BYTES: usize = 256 * 1024;
 enum Queued {
     Remote(Ticket<Reply>, Deferred),
     Ready(Reply, Deferred),
+    /// Forwarded to the owning node.
+    Forward(forward::InFlight),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -322,14 +324,15 @@ impl Conn {
                 Routed::Remote(t, d) => self.queue.push_back(Queued::Remote(t, d)),
                 Routed::Ready(r, d) => self.queue.push_back(Queued::Ready(r, d)),
                 Routed::Forward(peer) => {
-                    resolve(w, &mut self.queue, &mut self.wbuf).await;
                     let out = Outgoing {
                         method: req.method,
                         path: req.path,
                         query: req.query,
                         body: req.has_body.then_some(req.body),
                     };
-                    forward::relay(w, peer, &out, req.reply(), &mut self.wbuf).await;
+                    // Queued, not awaited: forwards of one pipeline leave in one batch.
+                    let f = forward::start(w, peer, &out, req.reply());
+                    self.queue.push_back(Queued::Forward(f));
                 }
                 Routed::Admin => {
                     let r = req.reply();
@@ -613,6 +616,7 @@ async fn resolve(w: &Worker, queue: &mut VecDeque<Queued>, wbuf: &mut Vec<u8>) {
                 router::finish(w, wbuf, d, reply, b"");
             }
             Queued::Ready(reply, d) => router::finish(w, wbuf, d, reply, b""),
+            Queued::Forward(f) => forward::finish(w, f, wbuf).await,
         }
     }
 }

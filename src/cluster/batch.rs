@@ -20,7 +20,7 @@ use monoio::io::AsyncWriteRentExt;
 
 use super::forward::{read_answer, serialize, FwdError, Outgoing};
 use super::pool::CheckoutError;
-use crate::mesh::{Pending, Ticket};
+use crate::mesh::Pending;
 use crate::worker::Worker;
 
 /// Most requests one batch carries: bounds the buffers and the head-of-line wait of one batch.
@@ -41,6 +41,7 @@ pub struct Answered {
 }
 
 pub type Outcome = Result<Answered, FwdError>;
+pub type Ticket = crate::mesh::Ticket<Outcome>;
 
 struct Job {
     slot: u32,
@@ -76,7 +77,7 @@ impl Batcher {
 }
 
 /// Queue `req` for `peer`; the ticket resolves to the owner's answer.
-pub fn submit(w: &Rc<Worker>, peer: usize, req: &Outgoing<'_>, id: u64) -> Ticket<Outcome> {
+pub fn submit(w: &Rc<Worker>, peer: usize, req: &Outgoing<'_>, id: u64) -> Ticket {
     let b = &w.batcher;
     let ticket = b.results.reserve();
     let cl = &w.shared.cluster;

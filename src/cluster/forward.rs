@@ -105,13 +105,35 @@ pub(crate) fn serialize(out: &mut Vec<u8>, req: &Outgoing<'_>, host: &str, me: &
     }
 }
 
-/// Forward `req` to `peer` and encode the owner's answer (or a 502/503/504) into `out`.
-pub async fn relay(w: &Rc<Worker>, peer: usize, req: &Outgoing<'_>, r: R, out: &mut Vec<u8>) {
-    let cl = &w.shared.cluster;
-    let started = Instant::now();
-    let deadline = started + w.cfg().cluster.request_timeout;
+/// A forward on its way: queued on the peer's batcher, answer not yet read.
+pub struct InFlight {
+    ticket: super::batch::Ticket,
+    peer: usize,
+    started: Instant,
+    r: R,
+}
+
+/// Queue `req` for `peer` now (so pipelined forwards share a batch); [`finish`] awaits it.
+pub fn start(w: &Rc<Worker>, peer: usize, req: &Outgoing<'_>, r: R) -> InFlight {
     let id = w.next_request_id();
-    let mut ticket = super::batch::submit(w, peer, req, id);
+    InFlight {
+        ticket: super::batch::submit(w, peer, req, id),
+        peer,
+        started: Instant::now(),
+        r,
+    }
+}
+
+/// Wait (at most `cluster.request_timeout` from the start) and encode the answer into `out`.
+pub async fn finish(w: &Worker, f: InFlight, out: &mut Vec<u8>) {
+    let InFlight {
+        mut ticket,
+        peer,
+        started,
+        r,
+    } = f;
+    let cl = &w.shared.cluster;
+    let deadline = started + w.cfg().cluster.request_timeout;
     let result = match monoio::time::timeout_at(deadline.into(), ticket.wait()).await {
         Ok(r) => r,
         Err(_) => Err(FwdError::Timeout),
