@@ -26,6 +26,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod client;
 pub mod cluster;
 pub mod cluster_api;
 pub mod config;

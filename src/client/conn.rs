@@ -46,7 +46,11 @@ impl Response {
 
     /// The `error` member of a JSON error body, else the body text, else the status.
     pub fn error_message(&self) -> String {
-        match self.json().as_ref().and_then(|v| v.get("error")?.as_str().map(str::to_string)) {
+        match self
+            .json()
+            .as_ref()
+            .and_then(|v| v.get("error")?.as_str().map(str::to_string))
+        {
             Some(msg) => msg,
             None if !self.body.is_empty() => self.text().trim().to_string(),
             None => format!("HTTP {}", self.status),
@@ -59,6 +63,8 @@ impl Response {
 pub struct ResponseMeta {
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// The body when the status is not 2xx (then nothing was written to the sink).
+    pub error_body: Vec<u8>,
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -79,7 +85,10 @@ pub enum Body<'a> {
     None,
     Bytes(&'a [u8]),
     /// `len` bytes read from `reader` (sent with `Content-Length: len`); cannot be replayed.
-    Stream { reader: &'a mut dyn Read, len: u64 },
+    Stream {
+        reader: &'a mut dyn Read,
+        len: u64,
+    },
 }
 
 /// Keep-alive connection to one node.
@@ -126,11 +135,17 @@ impl Conn {
         Ok(Response {
             status: meta.status,
             headers: meta.headers,
-            body: out,
+            body: if (200..300).contains(&meta.status) {
+                out
+            } else {
+                meta.error_body
+            },
         })
     }
 
-    /// Send one request and write the response body to `sink` as it arrives.
+    /// Send one request and write the body of a 2xx response to `sink` as it arrives. The body of
+    /// any other status is collected into [`ResponseMeta::error_body`] instead, so a sink (a backup
+    /// file) only ever receives what was asked for.
     pub fn request_to(
         &mut self,
         method: &str,
@@ -215,11 +230,21 @@ impl Conn {
         self.send_head_and_body(method, path, body)
             .map_err(|error| Failed { error, stale: true })?;
         let (status, headers, framing, close) = self.read_head(method == "HEAD")?;
+        let mut error_body = Vec::new();
+        let sink: &mut dyn Write = if (200..300).contains(&status) {
+            sink
+        } else {
+            &mut error_body
+        };
         self.read_body(framing, sink).map_err(fresh)?;
         if close {
             self.drop_connection();
         }
-        Ok(ResponseMeta { status, headers })
+        Ok(ResponseMeta {
+            status,
+            headers,
+            error_body,
+        })
     }
 
     fn send_head_and_body(

@@ -107,17 +107,17 @@ pub fn parse_response_head(
             }
         }
     }
-    let framing = if to_head_request || (100..200).contains(&status) || status == 204 || status == 304
-    {
-        BodyFraming::Empty
-    } else if chunked {
-        BodyFraming::Chunked
-    } else if let Some(n) = length {
-        BodyFraming::Length(n)
-    } else {
-        close = true;
-        BodyFraming::UntilClose
-    };
+    let framing =
+        if to_head_request || (100..200).contains(&status) || status == 204 || status == 304 {
+            BodyFraming::Empty
+        } else if chunked {
+            BodyFraming::Chunked
+        } else if let Some(n) = length {
+            BodyFraming::Length(n)
+        } else {
+            close = true;
+            BodyFraming::UntilClose
+        };
     Ok(Some(ResponseHead {
         status,
         head_len,
@@ -157,7 +157,9 @@ fn has_token(v: &[u8], token: &[u8]) -> bool {
 }
 
 fn last_token_is(v: &[u8], token: &[u8]) -> bool {
-    tokens(v).last().is_some_and(|t| t.eq_ignore_ascii_case(token))
+    tokens(v)
+        .last()
+        .is_some_and(|t| t.eq_ignore_ascii_case(token))
 }
 
 /// Append `key` percent-encoded as one path segment: RFC 3986 unreserved bytes stay, every other
@@ -211,7 +213,9 @@ mod tests {
 
     #[test]
     fn framing_variants() {
-        let h = head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap().unwrap();
+        let h = head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.framing, BodyFraming::Chunked);
         let h = head(b"HTTP/1.0 200 OK\r\n\r\n").unwrap().unwrap();
         assert_eq!((h.framing, h.close), (BodyFraming::UntilClose, true));
@@ -219,13 +223,19 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(!h.close);
-        let h = head(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").unwrap().unwrap();
+        let h = head(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.framing, BodyFraming::Empty);
         let h = head(b"HTTP/1.1 100 Continue\r\n\r\n").unwrap().unwrap();
         assert_eq!(h.framing, BodyFraming::Empty);
-        let h = parse_response_head(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true, |_, _| {})
-            .unwrap()
-            .unwrap();
+        let h = parse_response_head(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n",
+            true,
+            |_, _| {},
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(h.framing, BodyFraming::Empty);
         let h = head(b"HTTP/1.1 400 Bad\r\nContent-Length: 2\r\nConnection: Close\r\n\r\n")
             .unwrap()
@@ -243,7 +253,10 @@ mod tests {
             head(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
             Err(ProtoError::BadContentLength)
         );
-        assert!(matches!(head(b"SSH-2.0-OpenSSH\r\n\r\n"), Err(ProtoError::Malformed(_))));
+        assert!(matches!(
+            head(b"SSH-2.0-OpenSSH\r\n\r\n"),
+            Err(ProtoError::Malformed(_))
+        ));
         let big = vec![b'a'; MAX_RESPONSE_HEAD_BYTES];
         let mut raw = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
         raw.extend_from_slice(&big);

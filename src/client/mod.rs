@@ -13,6 +13,7 @@
 //!
 //! Exit codes (also in `cache-client --help`): [`EXIT_OK`], [`EXIT_FAILED`], [`EXIT_USAGE`].
 
+pub mod backup;
 pub mod bench;
 pub mod cli;
 pub mod commands;

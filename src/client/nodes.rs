@@ -134,15 +134,24 @@ mod tests {
         assert_eq!((n.len(), s), (3, Source::Default));
 
         std::fs::write(dir.join("node2.yaml"), "node_id: b\naddress: \":9002\"\n").unwrap();
-        std::fs::write(dir.join("node1.yaml"), "node_id: a\naddress: \":9001\"\ncache_size: 5\n")
-            .unwrap();
+        std::fs::write(
+            dir.join("node1.yaml"),
+            "node_id: a\naddress: \":9001\"\ncache_size: 5\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("example.yaml"), "address: \":1\"\n").unwrap();
         let (n, _) = select(&[], &dir).unwrap();
         assert_eq!(
             n,
             vec![
-                NodeAddr { name: "a".into(), addr: "127.0.0.1:9001".into() },
-                NodeAddr { name: "b".into(), addr: "127.0.0.1:9002".into() },
+                NodeAddr {
+                    name: "a".into(),
+                    addr: "127.0.0.1:9001".into()
+                },
+                NodeAddr {
+                    name: "b".into(),
+                    addr: "127.0.0.1:9002".into()
+                },
             ]
         );
         std::fs::write(
@@ -151,7 +160,13 @@ mod tests {
         )
         .unwrap();
         let (n, _) = select(&[], &dir).unwrap();
-        assert_eq!(n[0], NodeAddr { name: "y".into(), addr: "h:2".into() });
+        assert_eq!(
+            n[0],
+            NodeAddr {
+                name: "y".into(),
+                addr: "h:2".into()
+            }
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

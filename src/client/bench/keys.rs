@@ -138,13 +138,25 @@ impl KeySpace {
     /// Append the request path of key `idx`.
     pub fn push_path(&self, out: &mut Vec<u8>, idx: u64) {
         out.extend_from_slice(&self.path_prefix);
+        if self.width == 0 {
+            return; // a fixed key
+        }
         let mut buf = itoa::Buffer::new();
         let digits = buf.format(idx).as_bytes();
-        out.extend(std::iter::repeat_n(
-            b'0',
-            self.width.saturating_sub(digits.len()),
-        ));
+        let pad = self.width.saturating_sub(digits.len());
+        out.extend(std::iter::repeat(b'0').take(pad));
         out.extend_from_slice(digits);
+    }
+
+    /// A key space of one fixed key (`--key`), for GET-hit runs.
+    pub fn fixed(key: &str) -> KeySpace {
+        let mut path_prefix = CACHE_PATH.as_bytes().to_vec();
+        push_encoded_key(&mut path_prefix, key.as_bytes());
+        KeySpace {
+            path_prefix,
+            width: 0,
+            count: 1,
+        }
     }
 
     /// The key itself (decoded), for messages and tests.
@@ -207,7 +219,9 @@ impl Workload {
 
     /// Draw the next operation and key index.
     pub fn next(&self, rng: &mut Rng) -> (Op, u64) {
-        let op = if self.put_weight == 0 || rng.below(self.get_weight + self.put_weight) < self.get_weight {
+        let op = if self.put_weight == 0
+            || rng.below(self.get_weight + self.put_weight) < self.get_weight
+        {
             Op::Get
         } else {
             Op::Put
@@ -254,8 +268,24 @@ mod tests {
     }
 
     #[test]
+    fn a_fixed_key() {
+        let ks = KeySpace::fixed("bench:hit");
+        let mut p = Vec::new();
+        ks.push_path(&mut p, 0);
+        assert_eq!(p, b"/api/v1/cache/bench%3Ahit");
+        assert_eq!(ks.count, 1);
+    }
+
+    #[test]
     fn requests_parse_with_the_nodes_parser() {
-        let w = Workload::new(KeySpace::new("k", 4, 10), Dist::Uniform, (1, 1), "h:1", 32, Some(5));
+        let w = Workload::new(
+            KeySpace::new("k", 4, 10),
+            Dist::Uniform,
+            (1, 1),
+            "h:1",
+            32,
+            Some(5),
+        );
         let mut out = Vec::new();
         w.push_request(&mut out, Op::Put, 3);
         w.push_request(&mut out, Op::Get, 3);
@@ -276,11 +306,27 @@ mod tests {
 
     #[test]
     fn mix_follows_the_ratio() {
-        let w = Workload::new(KeySpace::new("k", 4, 100), Dist::Uniform, (9, 1), "h", 8, None);
+        let w = Workload::new(
+            KeySpace::new("k", 4, 100),
+            Dist::Uniform,
+            (9, 1),
+            "h",
+            8,
+            None,
+        );
         let mut rng = Rng::new(1);
-        let puts = (0..100_000).filter(|_| w.next(&mut rng).0 == Op::Put).count();
+        let puts = (0..100_000)
+            .filter(|_| w.next(&mut rng).0 == Op::Put)
+            .count();
         assert!((9_000..11_000).contains(&puts), "{puts}");
-        let w = Workload::new(KeySpace::new("k", 4, 100), Dist::Uniform, (1, 0), "h", 8, None);
+        let w = Workload::new(
+            KeySpace::new("k", 4, 100),
+            Dist::Uniform,
+            (1, 0),
+            "h",
+            8,
+            None,
+        );
         assert!((0..1000).all(|_| w.next(&mut rng).0 == Op::Get));
     }
 

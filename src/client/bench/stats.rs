@@ -132,14 +132,17 @@ pub struct Counts {
 
 impl Counts {
     pub fn sum(threads: &[ThreadStats]) -> Counts {
-        threads.iter().map(ThreadStats::snapshot).fold(Counts::default(), |a, b| Counts {
-            ok: a.ok + b.ok,
-            gets: a.gets + b.gets,
-            puts: a.puts + b.puts,
-            hits: a.hits + b.hits,
-            misses: a.misses + b.misses,
-            errors: std::array::from_fn(|i| a.errors[i] + b.errors[i]),
-        })
+        threads
+            .iter()
+            .map(ThreadStats::snapshot)
+            .fold(Counts::default(), |a, b| Counts {
+                ok: a.ok + b.ok,
+                gets: a.gets + b.gets,
+                puts: a.puts + b.puts,
+                hits: a.hits + b.hits,
+                misses: a.misses + b.misses,
+                errors: std::array::from_fn(|i| a.errors[i] + b.errors[i]),
+            })
     }
 
     /// Failed requests (connection attempts that failed are not requests).

@@ -10,17 +10,13 @@
 //!   corrects coordinated omission as wrk2 does: a stall shows up in the latency of every request
 //!   that should have been sent during it, not only in the one that was waiting.
 //!
-//! monoio's timer has 1 ms granularity, so the last [`SPIN_WINDOW`] before a due time is spent
-//! yielding to the runtime (which keeps polling I/O) instead of sleeping; the open loop then sends
-//! within microseconds of the due time at the cost of a busy generator core, as a load generator
-//! on its own core should be.
+//! Due times are kept by the thread's [`Pacer`], which wakes each task within microseconds of
+//! its due time (monoio's own timers are 1 ms coarse and late while any task is busy).
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use monoio::buf::IoBufMut;
@@ -28,13 +24,15 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use super::keys::{Op, Rng, Workload};
+use super::pacer::Pacer;
 use super::stats::{ErrorKind, ThreadStats};
 use crate::client::http::{parse_response_head, BodyFraming};
 
-/// Before a due time, sleep on the (1 ms) timer until this much is left, then yield-spin.
-const SPIN_WINDOW: Duration = Duration::from_millis(2);
 /// Wait before reconnecting after a failed connect, so a dead target is not hammered.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
+/// A connection gives up after this many failed connects in a row (5 s of backoff): the target is
+/// gone, and a preload without a deadline must still end.
+const MAX_CONNECT_FAILURES: u32 = 50;
 /// Read buffer per connection; grows only for larger answers.
 const READ_BUF: usize = 64 * 1024;
 /// Free space kept in the read buffer before each read.
@@ -143,10 +141,25 @@ fn thread_main(run: Arc<Run>, thread: usize) -> Result<(), String> {
     let all = {
         let run = Arc::clone(&run);
         async move {
+            let pacer = run.plan.rate.map(|_| Rc::new(Pacer::default()));
             let conns = (thread..run.plan.connections).step_by(run.plan.threads);
             let tasks: Vec<_> = conns
-                .map(|c| monoio::spawn(connection(Arc::clone(&run), thread, c)))
+                .map(|c| {
+                    let (run, pacer) = (Arc::clone(&run), pacer.clone());
+                    if let Some(p) = &pacer {
+                        p.conn_started();
+                    }
+                    monoio::spawn(async move {
+                        connection(run, thread, c, pacer.as_ref()).await;
+                        if let Some(p) = &pacer {
+                            p.conn_finished();
+                        }
+                    })
+                })
                 .collect();
+            if let Some(p) = pacer {
+                monoio::spawn(p.run());
+            }
             for t in tasks {
                 t.await;
             }
@@ -174,36 +187,6 @@ fn thread_main(run: Arc<Run>, thread: usize) -> Result<(), String> {
         .map_err(|e| format!("cannot build the epoll runtime: {e}"))
 }
 
-/// Return `Pending` once, having asked to be polled again: lets the runtime poll I/O.
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-async fn wait_until(at: Instant) {
-    loop {
-        let now = Instant::now();
-        if now >= at {
-            return;
-        }
-        let left = at - now;
-        if left > SPIN_WINDOW {
-            monoio::time::sleep(left - SPIN_WINDOW).await;
-        } else {
-            YieldNow(false).await;
-        }
-    }
-}
-
 /// Per-connection state that survives reconnects.
 struct ConnState {
     stream: Option<TcpStream>,
@@ -214,7 +197,7 @@ struct ConnState {
     latencies: Vec<u64>,
 }
 
-async fn connection(run: Arc<Run>, thread: usize, conn: usize) {
+async fn connection(run: Arc<Run>, thread: usize, conn: usize, pacer: Option<&Rc<Pacer>>) {
     let plan = &run.plan;
     let stats = &run.stats[thread];
     let target = conn % plan.targets.len();
@@ -235,6 +218,7 @@ async fn connection(run: Arc<Run>, thread: usize, conn: usize) {
     let mut next_due =
         interval.map(|iv| run.start + iv.mul_f64(conn as f64 / plan.connections as f64));
     let mut next_seq = conn as u64;
+    let mut connect_failures = 0;
     loop {
         if run.should_stop() {
             break;
@@ -245,20 +229,25 @@ async fn connection(run: Arc<Run>, thread: usize, conn: usize) {
                     let _ = s.set_nodelay(true);
                     st.stream = Some(s);
                     st.rbuf.clear();
+                    connect_failures = 0;
                 }
                 _ => {
                     stats.error(ErrorKind::Connect, 1);
+                    connect_failures += 1;
+                    if connect_failures >= MAX_CONNECT_FAILURES {
+                        break;
+                    }
                     monoio::time::sleep(RECONNECT_BACKOFF).await;
                     continue;
                 }
             }
         }
         let mut n = plan.pipeline as u64;
-        if let (Some(iv), Some(due)) = (interval, next_due) {
+        if let (Some(iv), Some(due), Some(pacer)) = (interval, next_due, pacer) {
             if run.deadline.is_some_and(|d| due >= d) {
                 break;
             }
-            wait_until(due).await;
+            pacer.until(due).await;
             let behind = Instant::now().saturating_duration_since(due);
             n = n.min((behind.as_nanos() / iv.as_nanos().max(1)) as u64 + 1);
         }
@@ -352,7 +341,8 @@ async fn exchange(
             let (op, at) = st.batch[done];
             done += 1;
             classify(stats, op, head.status);
-            st.latencies.push(now.saturating_duration_since(at).as_nanos() as u64);
+            st.latencies
+                .push(now.saturating_duration_since(at).as_nanos() as u64);
             if head.close {
                 st.stream = None;
                 st.rbuf.clear();
@@ -380,10 +370,11 @@ async fn exchange(
         };
         let buf = std::mem::take(&mut st.rbuf);
         let (len, cap) = (buf.len(), buf.capacity());
-        let (res, slice) = match monoio::time::timeout(left, stream.read(buf.slice_mut(len..cap))).await {
-            Ok(r) => r,
-            Err(_) => return Some((ErrorKind::Timeout, (n - done) as u64)),
-        };
+        let (res, slice) =
+            match monoio::time::timeout(left, stream.read(buf.slice_mut(len..cap))).await {
+                Ok(r) => r,
+                Err(_) => return Some((ErrorKind::Timeout, (n - done) as u64)),
+            };
         st.rbuf = slice.into_inner();
         match res {
             Ok(0) => return Some((ErrorKind::Closed, (n - done) as u64)),

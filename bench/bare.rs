@@ -1,0 +1,112 @@
+//! The "bare monoio responder" peer of `bench/run.sh`: the floor our node is measured against.
+//!
+//! One monoio runtime on the calling thread, one task per connection: read, parse every complete
+//! request head with httparse, append a fixed response per request, one write per batch. No
+//! routing, no storage, no metrics, no timeouts: whatever the node spends above this is the price
+//! of being a cache. The response carries the same JSON body as the node's GET hit in run.sh.
+//!
+//!     cargo build --release --bench bare      # run.sh finds the binary through cargo's JSON output
+//!     <binary> serve 127.0.0.1:18085 uring    # or epoll
+//!
+//! Run by `cargo bench` (or `cargo test --benches`) it only prints how to use it.
+
+use std::net::SocketAddr;
+
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::{TcpListener, TcpStream};
+
+/// The body our node sends for run.sh's GET hit (a 32-byte JSON string value).
+const BODY: &str = r#"{"key":"bench:hit","value":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#;
+/// Header fields read per request (wrk sends one or two).
+const MAX_HEADERS: usize = 16;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some("serve"), Some(addr)) = (args.get(1).map(String::as_str), args.get(2)) else {
+        println!(
+            "bare monoio responder: run as `bare serve ADDR [uring|epoll]` (bench/run.sh does)"
+        );
+        return;
+    };
+    let addr: SocketAddr = match addr.parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bad address {addr}: {e}");
+            std::process::exit(2);
+        }
+    };
+    let built = match args.get(3).map_or("uring", String::as_str) {
+        "epoll" => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .build()
+            .map(|mut rt| rt.block_on(serve(addr))),
+        _ => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .with_entries(1024)
+            .build()
+            .map(|mut rt| rt.block_on(serve(addr))),
+    };
+    if let Err(e) = built {
+        eprintln!("cannot build the runtime: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn serve(addr: SocketAddr) {
+    let response: &'static [u8] = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    )
+    .into_bytes()
+    .leak();
+    let listener = match TcpListener::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot listen on {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    loop {
+        if let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            monoio::spawn(connection(stream, response));
+        }
+    }
+}
+
+async fn connection(mut stream: TcpStream, response: &'static [u8]) {
+    let mut rbuf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut wbuf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    loop {
+        if rbuf.capacity() - rbuf.len() < 4096 {
+            rbuf.reserve(4096);
+        }
+        let (len, cap) = (rbuf.len(), rbuf.capacity());
+        let (res, slice) = stream.read(rbuf.slice_mut(len..cap)).await;
+        rbuf = slice.into_inner();
+        if !matches!(res, Ok(n) if n > 0) {
+            return;
+        }
+        let mut at = 0;
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(&rbuf[at..]) {
+                Ok(httparse::Status::Complete(n)) => {
+                    at += n;
+                    wbuf.extend_from_slice(response);
+                }
+                Ok(httparse::Status::Partial) => break,
+                Err(_) => return,
+            }
+        }
+        rbuf.drain(..at);
+        if !wbuf.is_empty() {
+            let (res, buf) = stream.write_all(wbuf).await;
+            wbuf = buf;
+            wbuf.clear();
+            if res.is_err() {
+                return;
+            }
+        }
+    }
+}

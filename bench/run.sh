@@ -1,0 +1,475 @@
+#!/usr/bin/env bash
+# The reproducible benchmark suite: our node side by side with what users would run instead.
+#
+#   bench/run.sh                         # everything, ~12 min with the defaults
+#   QUICK=1 bench/run.sh                 # 3 s runs, 1 repetition (~3 min): a smoke test
+#   SCENARIOS=pinned,memory bench/run.sh # a subset: pinned keys twocore cluster memory
+#
+# Builds the release binaries, installs what is missing (wrk, nginx, redis, python3 via apt; the
+# packages' own services are kept from starting), then runs back to back, on 127.0.0.1 only:
+#   pinned    server: 1 thread pinned to SERVER_CPU; load generator on CLIENT_CPU.
+#             Our node (io_uring and epoll drivers), the bare monoio responder (bench/bare.rs, both
+#             drivers), nginx `return 200` (sendfile and tcp_nopush off), Redis GET
+#             (redis-benchmark -P 1); then pipelined x16: ours, bare, Redis -P 16, nginx.
+#   keys      our node over KEYS preloaded keys: GET uniform, GET Zipf, PUT, mixed 90/10 (wrk);
+#             the same GET with cache-client bench, closed loop and open loop at RATE req/s.
+#   twocore   our node with 2 threads on both CPUs, wrk -t2 on both: GET uniform, pipelined x16.
+#   cluster   3 nodes (1 thread each) on SERVER_CPU, GET uniform via node 1; reports the share of
+#             forwarded requests and what a forwarded GET costs relative to a local one.
+#   memory    RSS growth after loading MEM_KEYS entries (16-byte keys, 32-byte values): ours, Redis.
+# Each row: WARMUP s unrecorded, then RUNS runs of DURATION s; req/s median (min..max), p50/p99
+# (not for pipelined rows: wrk times one request per batch), and server CPU µs per request from
+# /proc/PID/stat (utime+stime of the server processes over the run ÷ requests answered).
+# The table (bench/table.py) goes to stdout and OUT/table.md; raw outputs stay in OUT.
+#
+# Knobs (environment): DURATION=10 RUNS=3 WARMUP=1 CONNS=50 DEPTH=16 KEYS=100000 MEM_KEYS=1000000
+#   RATE=20000 SERVER_CPU=0 CLIENT_CPU=1 PORT=18080 (uses PORT..PORT+30) SCENARIOS=...
+#   OUT=bench/results/<utc time> SKIP_BUILD=1 (use existing release binaries) NO_INSTALL=1
+#   CARGO_TARGET_DIR (where the release binaries are built)
+# Everything started is stopped by PID on exit, including on Ctrl-C.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+if [ "${QUICK:-0}" = 1 ]; then
+  DURATION="${DURATION:-3}" RUNS="${RUNS:-1}"
+fi
+DURATION="${DURATION:-10}"
+RUNS="${RUNS:-3}"
+WARMUP="${WARMUP:-1}"
+CONNS="${CONNS:-50}"
+DEPTH="${DEPTH:-16}"
+KEYS="${KEYS:-100000}"
+MEM_KEYS="${MEM_KEYS:-1000000}"
+RATE="${RATE:-20000}"
+SERVER_CPU="${SERVER_CPU:-0}"
+CLIENT_CPU="${CLIENT_CPU:-1}"
+BOTH_CPUS="${SERVER_CPU},${CLIENT_CPU}"
+PORT="${PORT:-18080}"
+SCENARIOS="${SCENARIOS:-pinned,keys,twocore,cluster,memory}"
+OUT="${OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+NODE_BIN="$TARGET/release/cache-node"
+CLIENT_BIN="$TARGET/release/cache-client"
+CLK_TCK="$(getconf CLK_TCK)"
+HIT_PATH="/api/v1/cache/bench:hit"
+# The GET-hit value: a 32-byte JSON string, as in the memory test.
+HIT_VALUE="\"$(printf 'x%.0s' $(seq 30))\""
+
+P_URING=$PORT P_NGINX=$((PORT + 1)) P_REDIS=$((PORT + 2)) P_EPOLL=$((PORT + 3))
+P_TWO=$((PORT + 4)) P_BARE_U=$((PORT + 5)) P_BARE_E=$((PORT + 6)) P_C1=$((PORT + 10)) P_C2=$((PORT + 11)) P_C3=$((PORT + 12))
+P_MEM=$((PORT + 20)) P_MEM_REDIS=$((PORT + 21))
+
+STARTED=()
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+has() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
+
+# ---- processes ----------------------------------------------------------------------------------
+
+stop_pid() {
+  local pid="$1" t=0
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && [ $t -lt 100 ]; do
+    sleep 0.1
+    t=$((t + 1))
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local pid
+  for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
+  STARTED=()
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# start NAME CPUS CMD...: start in the background pinned to CPUS; the pid lands in LAST_PID.
+start() {
+  local name="$1" cpus="$2"
+  shift 2
+  taskset -c "$cpus" "$@" >"$OUT/logs/$name.log" 2>&1 &
+  LAST_PID=$!
+  STARTED+=("$LAST_PID")
+}
+
+stop_all() { cleanup; }
+
+wait_http() {
+  local url="$1" i
+  for i in $(seq 100); do
+    curl -s -o /dev/null -m 1 "$url" && return 0
+    sleep 0.1
+  done
+  die "nothing answers $url (see $OUT/logs)"
+}
+
+wait_redis() {
+  local port="$1" i
+  for i in $(seq 100); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  die "redis on $port does not answer"
+}
+
+# Server CPU (utime+stime, clock ticks) of the given pids and their child processes.
+cpu_ticks() {
+  local total=0 pid child f
+  for pid in "$@"; do
+    for child in $pid $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+      f="/proc/$child/stat"
+      [ -r "$f" ] || continue
+      # Fields after the "(comm)": state is 3rd overall, utime 14th, stime 15th.
+      total=$((total + $(sed 's/^.*) //' "$f" | awk '{print $12 + $13}')))
+    done
+  done
+  echo "$total"
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# ---- our node -----------------------------------------------------------------------------------
+
+# node_config NAME PORT THREADS DRIVER [CLUSTER_YAML] [CACHE_SIZE]
+node_config() {
+  local f="$OUT/$1.yaml"
+  {
+    echo "node_id: \"$1\""
+    echo "address: \"127.0.0.1:$2\""
+    echo "cache_size: ${6:-$((KEYS * 2 + 1000))}"
+    echo "threads: $3"
+    echo "pin_threads: false"
+    echo "io_driver: $4"
+    echo "log_level: warn"
+    [ -z "${5:-}" ] || printf '%s\n' "$5"
+  } >"$f"
+  echo "$f"
+}
+
+start_node() { # NAME CPUS CONFIG -> LAST_PID
+  start "$1" "$2" "$NODE_BIN" --config "$3"
+}
+
+put_hit_key() { # PORT
+  curl -sf -o /dev/null -X PUT "http://127.0.0.1:$1$HIT_PATH" -d "{\"value\":$HIT_VALUE}" ||
+    die "cannot store the GET-hit key on port $1"
+}
+
+preload() { # NODES(comma separated) KEYS [extra cache-client args]
+  local nodes="$1" keys="$2"
+  shift 2
+  taskset -c "$CLIENT_CPU" "$CLIENT_BIN" --nodes "$nodes" bench --preload-only --keys "$keys" \
+    --key-size 16 --value-size 32 -c 8 -q "$@" >/dev/null ||
+    die "preloading $keys keys into $nodes failed"
+}
+
+forwarded() { # PORT: forwarded requests so far
+  curl -s "http://127.0.0.1:$1/admin/metrics" |
+    awk '/^cache_forwarded_requests_total/ {s += $NF} END {printf "%d\n", s}'
+}
+
+# ---- measurement --------------------------------------------------------------------------------
+
+# row ID GROUP LABEL KIND COMPARE PIPELINED PIDS -- CMD... (CMD may use $D, the run length in s)
+# Runs CMD once for WARMUP s, then RUNS times for DURATION s, recording server CPU around each.
+# Extra meta: REQUESTS (redis -n) and FWD_PORT (count forwarded requests on that node).
+row() {
+  local id="$1" group="$2" label="$3" kind="$4" compare="$5" pipelined="$6" pids="$7"
+  shift 8
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$group" "$label" "$kind" "$compare" "$pipelined" >>"$OUT/rows.tsv"
+  log "$group: $label"
+  # D is the run length that the command strings read (through eval).
+  # shellcheck disable=SC2034
+  D="$WARMUP"
+  eval "$*" >"$OUT/raw/$id.warmup.out" 2>&1 || log "  warm-up exited non-zero (see raw/$id.warmup.out)"
+  local r t0 t1 f0 f1
+  for r in $(seq "$RUNS"); do
+    # shellcheck disable=SC2034
+    D="$DURATION"
+    f0=0 f1=0
+    [ -z "${FWD_PORT:-}" ] || f0="$(forwarded "$FWD_PORT")"
+    # shellcheck disable=SC2086 # pids is a list
+    t0="$(cpu_ticks $pids)"
+    eval "$*" >"$OUT/raw/$id.r$r.out" 2>&1 || log "  run $r exited non-zero (see raw/$id.r$r.out)"
+    # shellcheck disable=SC2086
+    t1="$(cpu_ticks $pids)"
+    [ -z "${FWD_PORT:-}" ] || f1="$(forwarded "$FWD_PORT")"
+    {
+      echo "cpu_ticks=$((t1 - t0))"
+      echo "clk_tck=$CLK_TCK"
+      [ -z "${REQUESTS:-}" ] || echo "requests=$REQUESTS"
+      [ -z "${FWD_PORT:-}" ] || echo "fwd=$((f1 - f0))"
+    } >"$OUT/raw/$id.r$r.meta"
+  done
+}
+
+WRK="taskset -c $CLIENT_CPU wrk -t1 -c$CONNS --timeout 5s"
+WRK2="taskset -c $BOTH_CPUS wrk -t2 -c$CONNS --timeout 5s"
+LUA="$ROOT/bench/wrk"
+
+# redis-benchmark runs a request count, not a duration: size -n from the warm-up's rate.
+redis_n() { # OUTFILE -> requests for DURATION s
+  local rps
+  rps="$(grep -i '^"GET' "$1" | head -n 1 | cut -d, -f2 | tr -d '"')"
+  awk -v r="${rps:-50000}" -v d="$DURATION" 'BEGIN {printf "%d\n", r * d}'
+}
+
+scenario_pinned() {
+  local uring epoll bare_u bare_e nginx redis cfg
+  cfg="$(node_config ours-uring "$P_URING" 1 uring)"
+  start_node ours-uring "$SERVER_CPU" "$cfg"
+  uring=$LAST_PID
+  cfg="$(node_config ours-epoll "$P_EPOLL" 1 epoll)"
+  start_node ours-epoll "$SERVER_CPU" "$cfg"
+  epoll=$LAST_PID
+  start bare-uring "$SERVER_CPU" "$BARE_BIN" serve "127.0.0.1:$P_BARE_U" uring
+  bare_u=$LAST_PID
+  start bare-epoll "$SERVER_CPU" "$BARE_BIN" serve "127.0.0.1:$P_BARE_E" epoll
+  bare_e=$LAST_PID
+  mkdir -p "$OUT/nginx"
+  sed -e "s|@PORT@|$P_NGINX|" -e "s|@DIR@|$OUT/nginx|g" -e "s|@BODY@|{\"key\":\"bench:hit\",\"value\":$HIT_VALUE}|" \
+    "$ROOT/bench/nginx.conf" >"$OUT/nginx/nginx.conf"
+  start nginx "$SERVER_CPU" nginx -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" -e "$OUT/nginx/error.log"
+  nginx=$LAST_PID
+  mkdir -p "$OUT/redis"
+  start redis "$SERVER_CPU" redis-server --port "$P_REDIS" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$OUT/redis"
+  redis=$LAST_PID
+  wait_http "http://127.0.0.1:$P_URING/api/v1/health"
+  wait_http "http://127.0.0.1:$P_EPOLL/api/v1/health"
+  wait_http "http://127.0.0.1:$P_NGINX/"
+  wait_http "http://127.0.0.1:$P_BARE_U/"
+  wait_http "http://127.0.0.1:$P_BARE_E/"
+  wait_redis "$P_REDIS"
+  put_hit_key "$P_URING"
+  put_hit_key "$P_EPOLL"
+  redis-cli -p "$P_REDIS" set "key:__rand_int__" "$(printf 'x%.0s' $(seq 32))" >/dev/null
+
+  local RB=(taskset -c "$CLIENT_CPU" redis-benchmark -p "$P_REDIS" -c "$CONNS" -t get --csv)
+  row ours_uring_hit pinned "ours, io_uring: GET hit" wrk - 0 "$uring" -- \
+    "$WRK -d\${D}s -s $LUA/get_hit.lua http://127.0.0.1:$P_URING$HIT_PATH"
+  row ours_epoll_hit pinned "ours, epoll: GET hit" wrk - 0 "$epoll" -- \
+    "$WRK -d\${D}s -s $LUA/get_hit.lua http://127.0.0.1:$P_EPOLL$HIT_PATH"
+  row bare_uring_hit pinned "bare monoio responder, io_uring (same body)" wrk ours_uring_hit 0 "$bare_u" -- \
+    "$WRK -d\${D}s -s $LUA/get_hit.lua http://127.0.0.1:$P_BARE_U/"
+  row bare_epoll_hit pinned "bare monoio responder, epoll (same body)" wrk ours_epoll_hit 0 "$bare_e" -- \
+    "$WRK -d\${D}s -s $LUA/get_hit.lua http://127.0.0.1:$P_BARE_E/"
+  row nginx_hit pinned "nginx return 200 (same body)" wrk ours_uring_hit 0 "$nginx" -- \
+    "$WRK -d\${D}s -s $LUA/get_hit.lua http://127.0.0.1:$P_NGINX/"
+  "${RB[@]}" -P 1 -n 50000 >"$OUT/raw/redis_calibrate_p1.out" 2>&1 || true
+  REQUESTS="$(redis_n "$OUT/raw/redis_calibrate_p1.out")"
+  row redis_p1 pinned "Redis GET, redis-benchmark -P 1" redis ours_uring_hit 0 "$redis" -- \
+    "${RB[*]} -P 1 -n \$(( D == DURATION ? REQUESTS : 20000 ))"
+  unset REQUESTS
+  row ours_uring_p16 pinned "ours, io_uring: GET hit pipelined x$DEPTH" wrk - 1 "$uring" -- \
+    "$WRK -d\${D}s -s $LUA/pipeline.lua http://127.0.0.1:$P_URING$HIT_PATH -- $DEPTH"
+  row ours_epoll_p16 pinned "ours, epoll: GET hit pipelined x$DEPTH" wrk - 1 "$epoll" -- \
+    "$WRK -d\${D}s -s $LUA/pipeline.lua http://127.0.0.1:$P_EPOLL$HIT_PATH -- $DEPTH"
+  row bare_uring_p16 pinned "bare monoio responder, io_uring, pipelined x$DEPTH" wrk ours_uring_p16 1 "$bare_u" -- \
+    "$WRK -d\${D}s -s $LUA/pipeline.lua http://127.0.0.1:$P_BARE_U/ -- $DEPTH"
+  row bare_epoll_p16 pinned "bare monoio responder, epoll, pipelined x$DEPTH" wrk ours_epoll_p16 1 "$bare_e" -- \
+    "$WRK -d\${D}s -s $LUA/pipeline.lua http://127.0.0.1:$P_BARE_E/ -- $DEPTH"
+  "${RB[@]}" -P "$DEPTH" -n 500000 >"$OUT/raw/redis_calibrate_p16.out" 2>&1 || true
+  REQUESTS="$(redis_n "$OUT/raw/redis_calibrate_p16.out")"
+  row redis_p16 pinned "Redis GET, redis-benchmark -P $DEPTH" redis ours_uring_p16 1 "$redis" -- \
+    "${RB[*]} -P $DEPTH -n \$(( D == DURATION ? REQUESTS : 200000 ))"
+  unset REQUESTS
+  row nginx_p16 pinned "nginx return 200, pipelined x$DEPTH" wrk ours_uring_p16 1 "$nginx" -- \
+    "$WRK -d\${D}s -s $LUA/pipeline.lua http://127.0.0.1:$P_NGINX/ -- $DEPTH"
+  stop_all
+}
+
+scenario_keys() {
+  local pid cfg url="http://127.0.0.1:$P_URING"
+  cfg="$(node_config ours-keys "$P_URING" 1 auto)"
+  start_node ours-keys "$SERVER_CPU" "$cfg"
+  pid=$LAST_PID
+  wait_http "$url/api/v1/health"
+  preload "127.0.0.1:$P_URING" "$KEYS"
+  local CC="taskset -c $CLIENT_CPU $CLIENT_BIN --nodes 127.0.0.1:$P_URING bench -c $CONNS --keys $KEYS --json -q"
+  row ours_uniform keys "ours: GET, $KEYS keys uniform" wrk - 0 "$pid" -- \
+    "$WRK -d\${D}s -s $LUA/get_keys.lua $url -- $KEYS uniform"
+  row ours_zipf keys "ours: GET, $KEYS keys Zipf 0.99" wrk - 0 "$pid" -- \
+    "$WRK -d\${D}s -s $LUA/get_keys.lua $url -- $KEYS zipf 0.99"
+  row ours_put keys "ours: PUT, $KEYS keys, 32-byte values" wrk - 0 "$pid" -- \
+    "$WRK -d\${D}s -s $LUA/put.lua $url -- $KEYS 32"
+  row ours_mixed keys "ours: 90% GET / 10% PUT, $KEYS keys" wrk - 0 "$pid" -- \
+    "$WRK -d\${D}s -s $LUA/mixed.lua $url -- $KEYS 90"
+  row cc_closed keys "ours: GET uniform, cache-client bench (closed loop)" cc ours_uniform 0 "$pid" -- \
+    "$CC -d \${D}s"
+  row cc_open keys "ours: GET uniform, cache-client bench --rate $RATE (open loop)" cc - 0 "$pid" -- \
+    "$CC -d \${D}s --rate $RATE"
+  stop_all
+}
+
+scenario_twocore() {
+  local pid cfg url="http://127.0.0.1:$P_TWO"
+  cfg="$(node_config ours-two "$P_TWO" 2 auto)"
+  start_node ours-two "$BOTH_CPUS" "$cfg"
+  pid=$LAST_PID
+  wait_http "$url/api/v1/health"
+  preload "127.0.0.1:$P_TWO" "$KEYS"
+  put_hit_key "$P_TWO"
+  row two_uniform twocore "ours, 2 threads: GET, $KEYS keys uniform (wrk -t2)" wrk ours_uniform 0 "$pid" -- \
+    "$WRK2 -d\${D}s -s $LUA/get_keys.lua $url -- $KEYS uniform"
+  row two_p16 twocore "ours, 2 threads: GET hit pipelined x$DEPTH (wrk -t2)" wrk ours_uring_p16 1 "$pid" -- \
+    "$WRK2 -d\${D}s -s $LUA/pipeline.lua $url$HIT_PATH -- $DEPTH"
+  stop_all
+}
+
+scenario_cluster() {
+  local members pids=() i port cfg
+  members="cluster_nodes:
+  c1: \"127.0.0.1:$P_C1\"
+  c2: \"127.0.0.1:$P_C2\"
+  c3: \"127.0.0.1:$P_C3\""
+  for i in 1 2 3; do
+    port=$((P_C1 + i - 1))
+    cfg="$(node_config "c$i" "$port" 1 auto "$members")"
+    start_node "c$i" "$SERVER_CPU" "$cfg"
+    pids+=("$LAST_PID")
+  done
+  for i in 1 2 3; do wait_http "http://127.0.0.1:$((P_C1 + i - 1))/api/v1/health"; done
+  # Wait until every node sees the others up (probes run every second).
+  for i in $(seq 50); do
+    curl -s "http://127.0.0.1:$P_C1/admin/cluster" | grep -q '"nodes_up":3' && break
+    sleep 0.2
+  done
+  preload "127.0.0.1:$P_C1" "$KEYS"
+  FWD_PORT=$P_C1
+  row cluster_get cluster "3 nodes on one CPU: GET, $KEYS keys uniform, all via node 1" wrk ours_uniform 0 \
+    "${pids[*]}" -- "$WRK -d\${D}s -s $LUA/get_keys.lua http://127.0.0.1:$P_C1 -- $KEYS uniform"
+  unset FWD_PORT
+  stop_all
+}
+
+scenario_memory() {
+  local pid cfg before after entries
+  cfg="$(node_config ours-mem "$P_MEM" 1 auto "" $((MEM_KEYS + MEM_KEYS / 10)))"
+  start_node ours-mem "$SERVER_CPU" "$cfg"
+  pid=$LAST_PID
+  wait_http "http://127.0.0.1:$P_MEM/api/v1/health"
+  before="$(rss_kb "$pid")"
+  log "memory: loading $MEM_KEYS entries into our node"
+  preload "127.0.0.1:$P_MEM" "$MEM_KEYS"
+  sleep 1
+  after="$(rss_kb "$pid")"
+  entries="$(curl -s "http://127.0.0.1:$P_MEM/admin/metrics" | awk '$1 == "cache_entries" {print $2}')"
+  printf 'ours (cache-node, 1 thread)\t%s\t%s\t%s\n' "${entries:-0}" "$before" "$after" >>"$OUT/memory.tsv"
+  stop_all
+
+  mkdir -p "$OUT/redis-mem"
+  start redis-mem "$SERVER_CPU" redis-server --port "$P_MEM_REDIS" --bind 127.0.0.1 --save '' \
+    --appendonly no --dir "$OUT/redis-mem"
+  pid=$LAST_PID
+  wait_redis "$P_MEM_REDIS"
+  before="$(rss_kb "$pid")"
+  log "memory: loading $MEM_KEYS entries into Redis"
+  python3 - "$MEM_KEYS" <<'PY' | taskset -c "$CLIENT_CPU" redis-cli -p "$P_MEM_REDIS" --pipe >/dev/null
+import sys
+n = int(sys.argv[1])
+value = b"x" * 32
+out = sys.stdout.buffer
+chunk = []
+for i in range(n):
+    key = b"key:%012d" % i
+    chunk.append(b"*3\r\n$3\r\nSET\r\n$16\r\n" + key + b"\r\n$32\r\n" + value + b"\r\n")
+    if len(chunk) == 10000:
+        out.write(b"".join(chunk))
+        chunk = []
+out.write(b"".join(chunk))
+PY
+  sleep 1
+  after="$(rss_kb "$pid")"
+  entries="$(redis-cli -p "$P_MEM_REDIS" dbsize)"
+  printf 'redis-server %s\t%s\t%s\t%s\n' "$(redis-server --version | awk '{print $3}' | tr -d 'v=')" \
+    "$entries" "$before" "$after" >>"$OUT/memory.tsv"
+  stop_all
+}
+
+# ---- setup --------------------------------------------------------------------------------------
+
+install_tools() {
+  local need=()
+  command -v wrk >/dev/null || need+=(wrk)
+  command -v nginx >/dev/null || need+=(nginx)
+  command -v redis-server >/dev/null || need+=(redis-server)
+  command -v redis-benchmark >/dev/null || need+=(redis-tools)
+  command -v python3 >/dev/null || need+=(python3)
+  command -v curl >/dev/null || need+=(curl)
+  command -v taskset >/dev/null || need+=(util-linux)
+  [ ${#need[@]} -gt 0 ] || return 0
+  [ "${NO_INSTALL:-0}" != 1 ] || die "missing ${need[*]} and NO_INSTALL=1"
+  command -v apt-get >/dev/null || die "missing ${need[*]}; install them (no apt-get here)"
+  log "installing ${need[*]} (apt-get; their services are kept from starting)"
+  # policy-rc.d exit 101 = "action forbidden": nginx and redis must not start on ports 80/6379.
+  local policy=/usr/sbin/policy-rc.d created=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    created=1
+  fi
+  local ok=1
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }; then
+    ok=0
+  fi
+  [ $created = 0 ] || rm -f "$policy"
+  [ $ok = 1 ] || die "apt-get install ${need[*]} failed"
+}
+
+manifest() {
+  {
+    echo "# Benchmark run $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo
+    echo "- CPU: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) vCPUs" \
+      "($(grep -q hypervisor /proc/cpuinfo && echo virtualized || echo bare metal))"
+    echo "- memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo); kernel $(uname -r)"
+    echo "- load average at start: $LOAD_START; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- tools: $(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}'), $(nginx -v 2>&1 | sed 's/.*: //')," \
+      "Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2), $(rustc --version 2>/dev/null || echo rustc ?)"
+    echo "- method: server on CPU $SERVER_CPU (1 worker), load generator on CPU $CLIENT_CPU; $CONNS connections;" \
+      "$RUNS runs of ${DURATION} s after a ${WARMUP} s warm-up; median (min..max); server µs/req from /proc/PID/stat"
+    echo "- workloads: GET hit = one key with a 32-byte JSON value (nginx returns the same body; Redis a" \
+      "32-byte value); key space $KEYS keys key:000000000000.. preloaded; memory: $MEM_KEYS entries, 16-byte keys, 32-byte values"
+  } >"$OUT/manifest.txt"
+}
+
+main() {
+  mkdir -p "$OUT/raw" "$OUT/logs"
+  : >"$OUT/rows.tsv"
+  LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+  install_tools
+  if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    log "cargo build --release --bins --bench bare (target: $TARGET)"
+    cargo build --release --bins -q || die "release build failed"
+    BARE_BIN="$(cargo build --release --bench bare -q --message-format=json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "bare" and m.get("executable"):
+        print(m["executable"])')" || die "building bench/bare.rs failed"
+  else
+    BARE_BIN="$(find "$TARGET/release/deps" -maxdepth 1 -type f -executable -name 'bare-*' -printf '%T@ %p\n' 2>/dev/null |
+      sort -n | tail -n 1 | cut -d' ' -f2-)"
+  fi
+  if [ ! -x "$NODE_BIN" ] || [ ! -x "$CLIENT_BIN" ] || [ ! -x "${BARE_BIN:-}" ]; then
+    die "no release binaries (cache-node, cache-client, bench bare) in $TARGET/release"
+  fi
+  local started=$SECONDS s
+  for s in pinned keys twocore cluster memory; do
+    if has "$s"; then "scenario_$s"; fi
+  done
+  manifest
+  log "done in $((SECONDS - started)) s; results in $OUT"
+  python3 "$ROOT/bench/table.py" "$OUT"
+}
+
+main "$@"

@@ -1,0 +1,223 @@
+//! Command line of `cache-client` (clap) and the dispatch to the commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use super::bench::{self, BenchArgs};
+use super::commands::{self, Ctx};
+use super::output::Out;
+use super::{backup, nodes, suite, EXIT_USAGE};
+
+const AFTER_HELP: &str = "\
+With no command, runs the client test suite against every node (as `cache-client test`).
+
+Nodes: --nodes host:port,... or, without it, the cluster_nodes of <config-dir>/node*.yaml
+(config/ of the repository: localhost:8001..8003), else localhost:8001..8003. Key commands go
+to the first node: any node answers for any key.
+
+Exit status:
+  0  success: the command did what was asked, every check passed, a bench run had no errors
+  1  the node answered with a failure: key not found (get, delete), a check failed, HTTP 4xx/5xx,
+     an export missing down members, an import refused or partial, a node unhealthy, a bench
+     run with errors
+  2  usage error or no usable answer: bad arguments, unreadable file, connection refused
+     (the message names the address), timeout, a response that is not HTTP
+
+Examples:
+  cache-client                                   # test suite against config/ (the seed's ./bin/cache-client)
+  cache-client set user:1 '{\"name\":\"Ada\"}' --json-value --ttl 60
+  cache-client get user:1 --json
+  cache-client export backup.json && cache-client import backup.json
+  cache-client bench -c 50 -d 10s --ratio 90:10 --keys 100000 --dist zipf --preload
+  cache-client bench --rate 20000 -d 30s         # open loop, latency corrected for coordinated omission";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cache-client",
+    version,
+    about = "Client, test suite and load generator for the distributed-cache HTTP API",
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    /// Nodes to talk to, comma separated host:port (default: see below).
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        value_name = "HOST:PORT,..."
+    )]
+    pub nodes: Vec<String>,
+    /// Directory whose node*.yaml describe the cluster, used without --nodes.
+    #[arg(long, global = true, default_value = "config", value_name = "DIR")]
+    pub config_dir: PathBuf,
+    /// Machine-readable output: one JSON document on stdout (errors too).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Time allowed to connect and for each answer (e.g. 5s, 500ms).
+    #[arg(long, global = true, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the client test suite (what running with no command does).
+    Test,
+    /// Read a key (exit 1 when it does not exist).
+    Get { key: String },
+    /// Store a value under a key (created or replaced).
+    Set {
+        key: String,
+        /// Stored as a JSON string, unless --json-value.
+        value: String,
+        /// Time to live in seconds (default: no expiry).
+        #[arg(long)]
+        ttl: Option<u64>,
+        /// VALUE is JSON text (number, object, array, ...), stored as written.
+        #[arg(short = 'J', long)]
+        json_value: bool,
+    },
+    /// Remove a key (exit 1 when it did not exist).
+    Delete { key: String },
+    /// Health of every node.
+    Health,
+    /// Cluster members, their state and ring shares (exit 1 when one is down).
+    Cluster,
+    /// Write the whole cluster's data as one JSON document to FILE (default: stdout).
+    Export {
+        file: Option<PathBuf>,
+        /// Only the first node's own data (?scope=local).
+        #[arg(long)]
+        local: bool,
+    },
+    /// Restore an export document (FILE, or - for stdin).
+    Import {
+        file: PathBuf,
+        /// Keep keys that already exist instead of overwriting them.
+        #[arg(long)]
+        if_absent: bool,
+        /// Store every entry on the first node instead of on each key's owner.
+        #[arg(long)]
+        local: bool,
+    },
+    /// Prometheus metrics of the first node; PREFIX keeps matching families.
+    Metrics { prefix: Option<String> },
+    /// Load generator: throughput and latency percentiles of this API.
+    Bench(BenchArgs),
+}
+
+/// `10s`, `500ms`, `2m`, `1.5s`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (examples: 10s, 500ms, 2m)"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        u => return Err(format!("unknown unit {u:?} in {s:?} (use ms, s, m, h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+/// Entry point of the `cache-client` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    ExitCode::from(run(cli))
+}
+
+/// Run a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> u8 {
+    let out = Out { json: cli.json };
+    let (nodes, source) = match nodes::select(&cli.nodes, &cli.config_dir) {
+        Ok(x) => x,
+        Err(e) => return out.usage(&e),
+    };
+    let ctx = Ctx {
+        nodes,
+        timeout: cli.timeout,
+        out,
+    };
+    match cli.command.unwrap_or(Command::Test) {
+        Command::Test => suite::run(&ctx, &source),
+        Command::Get { key } => commands::get(&ctx, &key),
+        Command::Set {
+            key,
+            value,
+            ttl,
+            json_value,
+        } => commands::set(&ctx, &key, &value, ttl, json_value),
+        Command::Delete { key } => commands::delete(&ctx, &key),
+        Command::Health => commands::health(&ctx),
+        Command::Cluster => commands::cluster(&ctx),
+        Command::Export { file, local } => backup::export(&ctx, file.as_deref(), local),
+        Command::Import {
+            file,
+            if_absent,
+            local,
+        } => backup::import(&ctx, &file, if_absent, local),
+        Command::Metrics { prefix } => commands::metrics(&ctx, prefix.as_deref()),
+        Command::Bench(args) => bench::run(&args, &ctx.nodes, ctx.timeout, ctx.out.json),
+    }
+}
+
+/// Keep `EXIT_USAGE` tied to clap's own usage-error status.
+const _: () = assert!(EXIT_USAGE == 2);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn no_command_is_the_suite_and_json_is_global() {
+        let c = Cli::try_parse_from(["cache-client"]).unwrap();
+        assert!(c.command.is_none());
+        let c =
+            Cli::try_parse_from(["cache-client", "set", "k", "v", "--ttl", "5", "--json"]).unwrap();
+        assert!(c.json);
+        let c = Cli::try_parse_from(["cache-client", "--nodes", "a:1,b:2", "get", "k"]).unwrap();
+        assert_eq!(c.nodes, vec!["a:1", "b:2"]);
+        let c = Cli::try_parse_from([
+            "cache-client",
+            "bench",
+            "-c",
+            "8",
+            "-P",
+            "16",
+            "--ratio",
+            "90:10",
+        ])
+        .unwrap();
+        let Some(Command::Bench(b)) = c.command else {
+            panic!("bench expected");
+        };
+        assert_eq!((b.connections, b.pipeline, b.ratio), (8, 16, (90, 10)));
+    }
+}

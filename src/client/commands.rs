@@ -1,0 +1,382 @@
+//! The everyday commands: `get`, `set`, `delete`, `health`, `cluster`, `metrics` (export and
+//! import are in [`super::backup`]). Each returns its exit code; key commands use the first node
+//! of the list (any node answers for any key), `health` asks every node, `cluster` and `metrics`
+//! the first node that answers.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::conn::{Conn, Response};
+use super::error::ClientError;
+use super::http::key_path;
+use super::nodes::NodeAddr;
+use super::output::{bytes_text, secs_text, served_by, Out};
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+
+/// What every command gets: the nodes, the per-request timeout, the output mode.
+pub struct Ctx {
+    pub nodes: Vec<NodeAddr>,
+    pub timeout: Duration,
+    pub out: Out,
+}
+
+impl Ctx {
+    pub fn conn(&self, node: &NodeAddr) -> Conn {
+        Conn::new(node.addr.clone(), self.timeout)
+    }
+
+    /// One request to the first node.
+    pub fn first(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Response, ClientError> {
+        let node = &self.nodes[0];
+        self.conn(node).request(method, path, body)
+    }
+
+    /// One request to each node in turn until one answers; the error of the last otherwise.
+    pub fn any(&self, method: &str, path: &str) -> Result<(&NodeAddr, Response), ClientError> {
+        let mut last = None;
+        for node in &self.nodes {
+            match self.conn(node).request(method, path, None) {
+                Ok(r) => return Ok((node, r)),
+                Err(e) => {
+                    if !self.out.json {
+                        eprintln!("warning: {e}");
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or(ClientError::Closed {
+            addr: "(no nodes)".into(),
+        }))
+    }
+}
+
+/// A GET answer with the value kept as the node stored it (member order, `2.50` spellings).
+#[derive(serde::Deserialize)]
+struct Got<'a> {
+    #[serde(borrow)]
+    value: &'a serde_json::value::RawValue,
+    ttl: Option<u64>,
+}
+
+pub fn get(ctx: &Ctx, key: &str) -> u8 {
+    let r = match ctx.first("GET", &key_path(key), None) {
+        Ok(r) => r,
+        Err(e) => return ctx.out.client_error(&e),
+    };
+    match r.status {
+        200 if ctx.out.json => {
+            ctx.out.body(&r);
+            EXIT_OK
+        }
+        200 => {
+            let Ok(got) = serde_json::from_slice::<Got<'_>>(&r.body) else {
+                return ctx
+                    .out
+                    .http_failure(&format!("get {key}: unexpected body"), &r);
+            };
+            println!("key    {key}");
+            println!("value  {}", got.value.get());
+            if let Some(ttl) = got.ttl {
+                println!("ttl    {}", secs_text(ttl));
+            }
+            if let Some(node) = served_by(&r) {
+                println!("node   {node}");
+            }
+            EXIT_OK
+        }
+        404 => {
+            if ctx.out.json {
+                ctx.out.body(&r);
+            } else {
+                eprintln!("not found: {key}");
+            }
+            EXIT_FAILED
+        }
+        _ => ctx.out.http_failure(&format!("get {key}"), &r),
+    }
+}
+
+/// `value_is_json`: VALUE is JSON text sent as it is (number, object, ...); else it is a string.
+pub fn set(ctx: &Ctx, key: &str, value: &str, ttl: Option<u64>, value_is_json: bool) -> u8 {
+    let value = if value_is_json {
+        match serde_json::value::RawValue::from_string(value.to_string()) {
+            Ok(raw) => raw.get().to_string(),
+            Err(e) => return ctx.out.usage(&format!("VALUE is not valid JSON: {e}")),
+        }
+    } else {
+        Value::String(value.to_string()).to_string()
+    };
+    let body = match ttl {
+        Some(t) => format!("{{\"value\":{value},\"ttl\":{t}}}"),
+        None => format!("{{\"value\":{value}}}"),
+    };
+    let r = match ctx.first("PUT", &key_path(key), Some(body.as_bytes())) {
+        Ok(r) => r,
+        Err(e) => return ctx.out.client_error(&e),
+    };
+    match r.status {
+        200 | 201 if ctx.out.json => {
+            ctx.out.body(&r);
+            EXIT_OK
+        }
+        200 | 201 => {
+            let what = if r.status == 201 {
+                "created"
+            } else {
+                "replaced"
+            };
+            let ttl = ttl
+                .map(|t| format!(" (ttl {})", secs_text(t)))
+                .unwrap_or_default();
+            let node = served_by(&r)
+                .map(|n| format!(" on {n}"))
+                .unwrap_or_default();
+            println!("{what} {key}{ttl}{node}");
+            EXIT_OK
+        }
+        _ => ctx.out.http_failure(&format!("set {key}"), &r),
+    }
+}
+
+pub fn delete(ctx: &Ctx, key: &str) -> u8 {
+    let r = match ctx.first("DELETE", &key_path(key), None) {
+        Ok(r) => r,
+        Err(e) => return ctx.out.client_error(&e),
+    };
+    match r.status {
+        200 => {
+            if ctx.out.json {
+                ctx.out.body(&r);
+            } else {
+                println!("deleted {key}");
+            }
+            EXIT_OK
+        }
+        404 => {
+            if ctx.out.json {
+                ctx.out.body(&r);
+            } else {
+                eprintln!("not found: {key}");
+            }
+            EXIT_FAILED
+        }
+        _ => ctx.out.http_failure(&format!("delete {key}"), &r),
+    }
+}
+
+/// Every node: 0 when all are healthy, 1 when some are not, 2 when none could be reached.
+pub fn health(ctx: &Ctx) -> u8 {
+    let mut rows = Vec::new();
+    let (mut healthy, mut reached) = (0, 0);
+    for node in &ctx.nodes {
+        let row = match ctx.conn(node).request("GET", "/api/v1/health", None) {
+            Ok(r) => {
+                reached += 1;
+                let body = r.json().unwrap_or(Value::Null);
+                let ok = r.status == 200 && body["status"] == "healthy";
+                healthy += usize::from(ok);
+                let mut row = json!({"name": node.name, "address": node.addr, "ok": ok, "http_status": r.status});
+                if let (Some(row), Some(b)) = (row.as_object_mut(), body.as_object()) {
+                    row.extend(b.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                row
+            }
+            Err(e) => {
+                json!({"name": node.name, "address": node.addr, "ok": false, "error": e.to_string()})
+            }
+        };
+        rows.push(row);
+    }
+    if ctx.out.json {
+        ctx.out
+            .value(&json!({"healthy": healthy, "total": ctx.nodes.len(), "nodes": rows}));
+    } else {
+        for r in &rows {
+            let state = match (r["ok"].as_bool(), r["status"].as_str()) {
+                (Some(true), _) => "healthy".to_string(),
+                (_, Some(s)) => s.to_uppercase(),
+                _ => "DOWN".to_string(),
+            };
+            let detail = match r["error"].as_str() {
+                Some(e) => e.to_string(),
+                None => format!(
+                    "node {}  up {}  {} threads  v{}",
+                    r["node_id"].as_str().unwrap_or("?"),
+                    secs_text(r["uptime_seconds"].as_u64().unwrap_or(0)),
+                    r["threads"].as_u64().unwrap_or(0),
+                    r["version"].as_str().unwrap_or("?")
+                ),
+            };
+            println!(
+                "{:<22} {:<8} {detail}",
+                r["address"].as_str().unwrap_or(""),
+                state
+            );
+        }
+        println!("{healthy}/{} nodes healthy", ctx.nodes.len());
+    }
+    match (healthy == ctx.nodes.len(), reached) {
+        (true, _) => EXIT_OK,
+        (false, 0) => EXIT_USAGE,
+        (false, _) => EXIT_FAILED,
+    }
+}
+
+/// The cluster as the first answering node sees it: 1 when a member is down or disagrees on the ring.
+pub fn cluster(ctx: &Ctx) -> u8 {
+    let (node, r) = match ctx.any("GET", "/admin/cluster") {
+        Ok(x) => x,
+        Err(e) => return ctx.out.client_error(&e),
+    };
+    let Some(v) = r.json().filter(|_| r.status == 200) else {
+        return ctx.out.http_failure("cluster", &r);
+    };
+    let members = v["nodes"].as_array().cloned().unwrap_or_default();
+    let agrees = members
+        .iter()
+        .all(|m| m["ring_agrees"].as_bool() != Some(false));
+    let all_up = v["nodes_up"] == v["nodes_total"];
+    if ctx.out.json {
+        ctx.out.value(&v);
+    } else {
+        println!(
+            "cluster seen by {} ({}): {}/{} nodes up, ring {}, {} virtual nodes per node",
+            v["node_id"].as_str().unwrap_or("?"),
+            node.addr,
+            v["nodes_up"],
+            v["nodes_total"],
+            v["ring_version"].as_str().unwrap_or("?"),
+            v["virtual_nodes"]
+        );
+        println!(
+            "  {:<12} {:<22} {:<6} {:>10} {:>10} {:>10} {:>11}",
+            "node", "address", "state", "ring share", "entries", "bytes", "ring agrees"
+        );
+        for m in &members {
+            println!(
+                "  {:<12} {:<22} {:<6} {:>9.1}% {:>10} {:>10} {:>11}{}",
+                m["id"].as_str().unwrap_or("?"),
+                m["address"].as_str().unwrap_or("?"),
+                m["state"].as_str().unwrap_or("?"),
+                m["ring_share"].as_f64().unwrap_or(0.0) * 100.0,
+                m["entries"].as_u64().unwrap_or(0),
+                bytes_text(m["bytes"].as_u64().unwrap_or(0)),
+                match m["ring_agrees"].as_bool() {
+                    Some(false) => "NO",
+                    _ => "yes",
+                },
+                m["last_error"]
+                    .as_str()
+                    .map(|e| format!("  last error: {e}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if all_up && agrees {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// One Prometheus sample line: `name{label="v",...} value`.
+fn parse_sample(line: &str) -> Option<(String, serde_json::Map<String, Value>, f64)> {
+    let (series, value) = line.rsplit_once(' ')?;
+    let value: f64 = value.trim().parse().ok()?;
+    let (name, labels) = match series.split_once('{') {
+        Some((n, rest)) => (n, rest.strip_suffix('}')?),
+        None => (series, ""),
+    };
+    let mut map = serde_json::Map::new();
+    let mut rest = labels;
+    while let Some((k, after)) = rest.split_once("=\"") {
+        let mut val = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => val.push('\n'),
+                    Some((_, c)) => val.push(c),
+                    None => {}
+                },
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => val.push(c),
+            }
+        }
+        map.insert(
+            k.trim_start_matches(',').trim().to_string(),
+            Value::String(val),
+        );
+        rest = &after[end..];
+    }
+    Some((name.to_string(), map, value))
+}
+
+/// The first answering node's metrics; `prefix` keeps only families whose name starts with it.
+pub fn metrics(ctx: &Ctx, prefix: Option<&str>) -> u8 {
+    let (_, r) = match ctx.any("GET", "/admin/metrics") {
+        Ok(x) => x,
+        Err(e) => return ctx.out.client_error(&e),
+    };
+    if r.status != 200 {
+        return ctx.out.http_failure("metrics", &r);
+    }
+    let text = r.text();
+    let wanted = |name: &str| prefix.map_or(true, |p| name.starts_with(p));
+    if ctx.out.json {
+        let samples: Vec<Value> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(parse_sample)
+            .filter(|(n, _, _)| wanted(n))
+            .map(|(name, labels, value)| json!({"name": name, "labels": labels, "value": value}))
+            .collect();
+        ctx.out.value(&Value::Array(samples));
+    } else {
+        for line in text.lines() {
+            let name = line
+                .strip_prefix("# HELP ")
+                .or_else(|| line.strip_prefix("# TYPE "))
+                .unwrap_or(line);
+            if wanted(name) {
+                println!("{line}");
+            }
+        }
+    }
+    EXIT_OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_samples() {
+        let (n, l, v) = parse_sample("cache_hits_total 2").unwrap();
+        assert_eq!((n.as_str(), l.len(), v), ("cache_hits_total", 0, 2.0));
+        let (n, l, v) =
+            parse_sample(r#"cache_requests_total{route="cache",method="GET",status="200"} 17"#)
+                .unwrap();
+        assert_eq!(n, "cache_requests_total");
+        assert_eq!(l["method"], "GET");
+        assert_eq!(l["status"], "200");
+        assert_eq!(v, 17.0);
+        let (_, l, _) = parse_sample(r#"x{a="q\"uo,te",b="2"} 1.5e3"#).unwrap();
+        assert_eq!(
+            (l["a"].as_str(), l["b"].as_str()),
+            (Some("q\"uo,te"), Some("2"))
+        );
+        assert!(parse_sample("garbage").is_none());
+    }
+}

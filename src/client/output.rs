@@ -1,0 +1,116 @@
+//! How commands report: human text by default, one JSON document on stdout with `--json`.
+//! Errors go to stderr as `error: ...` (or a JSON object on stdout with `--json`) and each way of
+//! failing maps to one exit code here.
+
+use serde_json::{json, Value};
+
+use super::conn::Response;
+use super::error::ClientError;
+use super::{EXIT_FAILED, EXIT_USAGE};
+
+#[derive(Clone, Copy, Debug)]
+pub struct Out {
+    pub json: bool,
+}
+
+impl Out {
+    /// No usable answer (connection refused, timeout, not HTTP): exit 2.
+    pub fn client_error(&self, e: &ClientError) -> u8 {
+        if self.json {
+            println!(
+                "{}",
+                json!({"ok": false, "error": e.to_string(), "kind": e.kind(), "address": e.addr()})
+            );
+        } else {
+            eprintln!("error: {e}");
+        }
+        EXIT_USAGE
+    }
+
+    /// Bad arguments or an unreadable local file: exit 2.
+    pub fn usage(&self, msg: &str) -> u8 {
+        if self.json {
+            println!("{}", json!({"ok": false, "error": msg, "kind": "usage"}));
+        } else {
+            eprintln!("error: {msg}");
+        }
+        EXIT_USAGE
+    }
+
+    /// The server answered with a failure status: exit 1. With `--json` the node's own JSON
+    /// error body is printed as it is.
+    pub fn http_failure(&self, what: &str, r: &Response) -> u8 {
+        if self.json {
+            match r.json() {
+                Some(v) => println!("{v}"),
+                None => println!(
+                    "{}",
+                    json!({"ok": false, "status": r.status, "error": r.error_message()})
+                ),
+            }
+        } else {
+            eprintln!("error: {what}: HTTP {} {}", r.status, r.error_message());
+        }
+        EXIT_FAILED
+    }
+
+    /// Print the node's body as it came (its JSON keeps the node's member order and number
+    /// spellings such as `2.50`), trailing whitespace trimmed.
+    pub fn body(&self, r: &Response) {
+        println!("{}", r.text().trim_end());
+    }
+
+    pub fn value(&self, v: &Value) {
+        println!("{v}");
+    }
+}
+
+/// `X-Cache-Node`, plus `(via X)` when another node relayed the request.
+pub fn served_by(r: &Response) -> Option<String> {
+    let node = r.header("x-cache-node")?;
+    Some(match r.header("x-cache-forwarded-by") {
+        Some(via) => format!("{node} (via {via})"),
+        None => node.to_string(),
+    })
+}
+
+/// Seconds as a short human duration: `59 s`, `2 min 5 s`, `3 h 0 min`, `2 d 4 h`.
+pub fn secs_text(s: u64) -> String {
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        3600..=86_399 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// Bytes as `512 B`, `1.5 KiB`, `3.2 MiB`, `1.1 GiB`.
+pub fn bytes_text(b: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if b < 1024 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_units() {
+        assert_eq!(secs_text(5), "5 s");
+        assert_eq!(secs_text(125), "2 min 5 s");
+        assert_eq!(secs_text(3600), "1 h 0 min");
+        assert_eq!(secs_text(187_200), "2 d 4 h");
+        assert_eq!(bytes_text(512), "512 B");
+        assert_eq!(bytes_text(1536), "1.5 KiB");
+        assert_eq!(bytes_text(3 * 1024 * 1024), "3.0 MiB");
+    }
+}
