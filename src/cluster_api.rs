@@ -21,7 +21,7 @@ use crate::cluster::forward::{self, Outgoing};
 use crate::cluster::unix_ms;
 use crate::http::response::{json_escape, CONTENT_JSON};
 use crate::http::{ChunkStatus, ChunkedDecoder, Method};
-use crate::metrics::label;
+use crate::metrics::{family, label};
 use crate::ops::{Call, Entry, Reply};
 use crate::router::Req;
 use crate::worker::Worker;
@@ -179,10 +179,7 @@ pub fn metrics_text(w: &Worker) -> String {
     let cl = &w.shared.cluster;
     let live = cl.live_shares();
     let mut o = String::with_capacity(1024);
-    let fam = |o: &mut String, name: &str, kind: &str, help: &str| {
-        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    };
-    fam(
+    family(
         &mut o,
         "cache_cluster_node_up",
         "gauge",
@@ -199,14 +196,14 @@ pub fn metrics_text(w: &Worker) -> String {
             u8::from(alive)
         );
     }
-    fam(
+    family(
         &mut o,
         "cache_cluster_nodes_up",
         "gauge",
         "Members this node sees up, itself included.",
     );
     let _ = writeln!(o, "cache_cluster_nodes_up {up}");
-    fam(
+    family(
         &mut o,
         "cache_ring_share",
         "gauge",
@@ -220,7 +217,7 @@ pub fn metrics_text(w: &Worker) -> String {
             live[i]
         );
     }
-    fam(
+    family(
         &mut o,
         "cache_ring_changes_total",
         "counter",
@@ -231,7 +228,7 @@ pub fn metrics_text(w: &Worker) -> String {
         "cache_ring_changes_total {}",
         cl.ring_changes.load(Ordering::Relaxed)
     );
-    fam(
+    family(
         &mut o,
         "cache_ring_keys_moved_total",
         "counter",
@@ -242,7 +239,7 @@ pub fn metrics_text(w: &Worker) -> String {
         "cache_ring_keys_moved_total {}",
         cl.keys_moved.load(Ordering::Relaxed)
     );
-    fam(
+    family(
         &mut o,
         "cache_ring_info",
         "gauge",

@@ -204,9 +204,21 @@ pub struct NodeFacts<'a> {
     pub peers: &'a [&'a str],
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A Prometheus histogram family (fixed `BUCKETS_S`) from an hdrhistogram of microseconds.
+fn histogram(o: &mut String, name: &str, help: &str, hist: &Histogram<u64>) {
+    family(o, name, "histogram", help);
+    for le in BUCKETS_S {
+        let n = hist.count_between(0, (le * 1e6) as u64);
+        let _ = writeln!(o, "{name}_bucket{{le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {}", hist.len());
+    let _ = writeln!(o, "{name}_sum {:.6}", hist.mean() * hist.len() as f64 / 1e6);
+    let _ = writeln!(o, "{name}_count {}", hist.len());
 }
 
 /// (name, help, how to read the value from one core's snapshot)
@@ -442,30 +454,12 @@ pub fn render(facts: &NodeFacts<'_>, snaps: &[CoreSnapshot], extra: &str) -> Str
     for c in snaps {
         let _ = hist.add(&c.latency);
     }
-    family(
+    histogram(
         &mut o,
         "cache_request_duration_seconds",
-        "histogram",
         "Server time from a parsed request to its encoded response.",
+        &hist,
     );
-    for le in BUCKETS_S {
-        let n = hist.count_between(0, (le * 1e6) as u64);
-        let _ = writeln!(
-            o,
-            "cache_request_duration_seconds_bucket{{le=\"{le}\"}} {n}"
-        );
-    }
-    let _ = writeln!(
-        o,
-        "cache_request_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-        hist.len()
-    );
-    let _ = writeln!(
-        o,
-        "cache_request_duration_seconds_sum {:.6}",
-        hist.mean() * hist.len() as f64 / 1e6
-    );
-    let _ = writeln!(o, "cache_request_duration_seconds_count {}", hist.len());
     family(
         &mut o,
         "cache_request_duration_quantile_seconds",
@@ -516,30 +510,12 @@ pub fn render(facts: &NodeFacts<'_>, snaps: &[CoreSnapshot], extra: &str) -> Str
     for c in snaps {
         let _ = fwd.add(&c.forward_latency);
     }
-    family(
+    histogram(
         &mut o,
         "cache_forward_duration_seconds",
-        "histogram",
         "Time to forward a request to its owner and read the answer.",
+        &fwd,
     );
-    for le in BUCKETS_S {
-        let n = fwd.count_between(0, (le * 1e6) as u64);
-        let _ = writeln!(
-            o,
-            "cache_forward_duration_seconds_bucket{{le=\"{le}\"}} {n}"
-        );
-    }
-    let _ = writeln!(
-        o,
-        "cache_forward_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-        fwd.len()
-    );
-    let _ = writeln!(
-        o,
-        "cache_forward_duration_seconds_sum {:.6}",
-        fwd.mean() * fwd.len() as f64 / 1e6
-    );
-    let _ = writeln!(o, "cache_forward_duration_seconds_count {}", fwd.len());
     o.push_str(extra);
     o
 }
