@@ -91,19 +91,22 @@ pub fn get(ctx: &Ctx, key: &str) -> u8 {
             }
             EXIT_OK
         }
-        404 => {
-            if ctx.out.json {
-                ctx.out.body(&r);
-            } else {
-                eprintln!("not found: {key}");
-            }
-            EXIT_FAILED
-        }
+        404 => not_found(ctx, &r, key),
         _ => ctx.out.http_failure(&format!("get {key}"), &r),
     }
 }
 
 /// `value_is_json`: VALUE is JSON text sent as it is (number, object, ...); else it is a string.
+/// A 404 for `key`: the node's JSON with `--json`, else one line on stderr; exit 1.
+fn not_found(ctx: &Ctx, r: &Response, key: &str) -> u8 {
+    if ctx.out.json {
+        ctx.out.body(r);
+    } else {
+        eprintln!("not found: {key}");
+    }
+    EXIT_FAILED
+}
+
 pub fn set(ctx: &Ctx, key: &str, value: &str, ttl: Option<u64>, value_is_json: bool) -> u8 {
     let value = if value_is_json {
         match serde_json::value::RawValue::from_string(value.to_string()) {
@@ -159,14 +162,7 @@ pub fn delete(ctx: &Ctx, key: &str) -> u8 {
             }
             EXIT_OK
         }
-        404 => {
-            if ctx.out.json {
-                ctx.out.body(&r);
-            } else {
-                eprintln!("not found: {key}");
-            }
-            EXIT_FAILED
-        }
+        404 => not_found(ctx, &r, key),
         _ => ctx.out.http_failure(&format!("delete {key}"), &r),
     }
 }
