@@ -2,7 +2,6 @@
 //! describe the node. They are rare, so they may allocate; they gather data by sending owned
 //! calls to each core and never touch another core's shard directly.
 
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
@@ -24,40 +23,30 @@ pub const IMPORT_BATCH: usize = 1000;
 pub const EXPORT_FORMAT: &str = "distributed-cache-export";
 pub const EXPORT_VERSION: u32 = 1;
 
-/// `GET /api/v1/health`: 200 while serving, 503 while draining.
-pub fn health(w: &Worker, out: &mut Vec<u8>, r: R) {
+/// Answer a health document `{"status":..,"node_id":..,<fields>}`: 200 while serving, 503 while
+/// draining. `fields` are the document's remaining members, already JSON.
+pub fn send_health(w: &Worker, out: &mut Vec<u8>, r: R, fields: &str) {
     let draining = w.draining();
-    let mut body = String::with_capacity(128);
-    let _ = write!(
-        body,
-        "{{\"status\":\"{}\",\"node_id\":\"",
-        if draining { "draining" } else { "healthy" }
-    );
-    let mut b = body.into_bytes();
+    let mut b = Vec::with_capacity(96 + fields.len());
+    b.extend_from_slice(b"{\"status\":\"");
+    b.extend_from_slice(if draining { b"draining" } else { b"healthy" });
+    b.extend_from_slice(b"\",\"node_id\":\"");
     json_escape(&mut b, w.cfg().node_id.as_bytes());
-    let _ = write!(
-        Wrap(&mut b),
-        "\",\"uptime_seconds\":{},\"version\":\"{VERSION}\",\"threads\":{}}}",
+    b.extend_from_slice(b"\",");
+    b.extend_from_slice(fields.as_bytes());
+    b.push(b'}');
+    let status = if draining { 503 } else { 200 };
+    api::send(w, out, r, status, CONTENT_JSON, &b, &[]);
+}
+
+/// `GET /api/v1/health`.
+pub fn health(w: &Worker, out: &mut Vec<u8>, r: R) {
+    let fields = format!(
+        "\"uptime_seconds\":{},\"version\":\"{VERSION}\",\"threads\":{}",
         w.shared.started.elapsed().as_secs(),
         w.shared.mesh.cores()
     );
-    api::send(
-        w,
-        out,
-        r,
-        if draining { 503 } else { 200 },
-        CONTENT_JSON,
-        &b,
-        &[],
-    );
-}
-
-struct Wrap<'a>(&'a mut Vec<u8>);
-impl std::fmt::Write for Wrap<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
+    send_health(w, out, r, &fields);
 }
 
 /// Snapshots of every core, in core order.

@@ -71,26 +71,9 @@ async fn local_totals(w: &Worker) -> (u64, u64) {
 /// `GET /internal/cluster/health`: what peers' probers read.
 pub async fn internal_health(w: &Worker, out: &mut Vec<u8>, r: R) {
     let (entries, bytes) = local_totals(w).await;
-    let draining = w.draining();
-    let mut b = Vec::with_capacity(160);
-    b.extend_from_slice(b"{\"status\":\"");
-    b.extend_from_slice(if draining { b"draining" } else { b"healthy" });
-    b.extend_from_slice(b"\",\"node_id\":\"");
-    json_escape(&mut b, w.cfg().node_id.as_bytes());
     let ring = hex(w.shared.cluster.ring.version());
-    b.extend_from_slice(
-        format!("\",\"entries\":{entries},\"bytes\":{bytes},\"ring_version\":\"{ring}\"}}")
-            .as_bytes(),
-    );
-    api::send(
-        w,
-        out,
-        r,
-        if draining { 503 } else { 200 },
-        CONTENT_JSON,
-        &b,
-        &[],
-    );
+    let fields = format!("\"entries\":{entries},\"bytes\":{bytes},\"ring_version\":\"{ring}\"");
+    admin::send_health(w, out, r, &fields);
 }
 
 /// `GET /admin/cluster`: this node, every member with its state, ring share and data.
