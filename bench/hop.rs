@@ -1,8 +1,8 @@
 //! Cross-core hop micro-benchmark: a round trip through the node's [`Mesh`] mailboxes between two
 //! monoio runtimes pinned to CPU 0 and CPU 1, with 1, 16 and 64 messages in flight, on both
 //! drivers. One in flight measures two cross-core wake-ups; more in flight shows how the
-//! wake-only-when-asleep mailbox amortizes them (see docs/benchmarks.md and
-//! /work/shared/docs/benchmarking.md for the flume + oneshot reference figures).
+//! wake-only-when-asleep mailbox amortizes them (see docs/benchmarks.md, which also gives the
+//! flume + oneshot reference figures).
 //!
 //!     cargo bench --bench hop
 //!

@@ -12,7 +12,7 @@
 mod harness;
 
 use bytes::BytesMut;
-use dcache::client::http::parse_response_head;
+use dcache::http::parse_response_head;
 use dcache::http::{decode_segment, parse_head, ChunkedDecoder, Limits, Parsed};
 
 const GET_WRK: &[u8] = b"GET /api/v1/cache/bench:hit HTTP/1.1\r\nHost: 127.0.0.1:18080\r\n\r\n";

@@ -18,7 +18,7 @@ import statistics
 import sys
 from pathlib import Path
 
-# The bare monoio responder of /work/shared/docs/benchmarking.md (same machine kind, pinned):
+# A bare monoio responder (httparse, fixed body), measured earlier on the same machine kind, pinned:
 # server µs/req per driver, used only when the run has no bare_* rows of its own. The GET-hit
 # target is "no worse than the bare responder".
 BARE_MONOIO_US = {"io_uring": 13.0, "epoll": 10.0}

@@ -31,7 +31,6 @@ pub mod cluster;
 pub mod cluster_api;
 pub mod config;
 pub mod connection;
-pub mod http;
 pub mod json;
 pub mod log;
 pub mod mesh;
@@ -44,6 +43,9 @@ pub mod startup;
 pub mod storage;
 pub mod util;
 pub mod worker;
+
+/// The protocol layer (its own crate, so nothing in it can reach up into the node).
+pub use dcache_http as http;
 
 pub use config::Config;
 pub use node::Node;

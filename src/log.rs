@@ -68,7 +68,7 @@ pub fn write(level: LogLevel, args: std::fmt::Arguments<'_>) {
 pub fn timestamp(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
-    let (y, mo, da) = civil_from_days((secs / 86_400) as i64);
+    let (y, mo, da) = crate::http::civil_from_days((secs / 86_400) as i64);
     let s = secs % 86_400;
     format!(
         "{y:04}-{mo:02}-{da:02}T{:02}:{:02}:{:02}.{:03}Z",
@@ -79,19 +79,6 @@ pub fn timestamp(t: SystemTime) -> String {
     )
 }
 
-/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
 
 #[macro_export]
 macro_rules! error { ($($t:tt)*) => { $crate::log::write($crate::config::LogLevel::Error, format_args!($($t)*)) } }
@@ -112,6 +99,6 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_millis(1_795_542_044_123);
         assert_eq!(timestamp(t), "2026-11-24T17:40:44.123Z");
         assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(crate::http::civil_from_days(11_016), (2000, 2, 29));
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 use super::error::ClientError;
-use super::http::{parse_response_head, BodyFraming, ProtoError};
+use crate::http::{parse_response_head, BodyFraming, ProtoError};
 use crate::http::{ChunkStatus, ChunkedDecoder};
 
 /// Bytes asked of the socket per read.

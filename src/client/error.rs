@@ -3,7 +3,7 @@
 
 use std::io;
 
-use super::http::ProtoError;
+use crate::http::ProtoError;
 
 #[derive(Debug)]
 pub enum ClientError {

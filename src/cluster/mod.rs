@@ -4,8 +4,9 @@
 //! consistent-hash [`ring::Ring`]; liveness is one atomic flag per node, written only by the
 //! prober thread ([`probe`]) and read (relaxed) by the cores on each routed request. Keys owned
 //! by a node that is down go to the next live node clockwise; when a node comes back its keys
-//! return to it: every core hands the copies it no longer owns to their owner (unless the owner
-//! already has a newer value) and forgets them, so a later failure can never resurrect stale values.
+//! return to it: every core hands the copies it no longer owns to their owner, overwriting the
+//! owner's copy (which predates its outage, while ours was written during it), and forgets them
+//! once the owner has confirmed them, so a later failure can never resurrect stale values.
 
 pub mod batch;
 pub mod forward;

@@ -26,7 +26,7 @@ use monoio::net::TcpStream;
 use super::keys::{Op, Rng, Workload};
 use super::pacer::Pacer;
 use super::stats::{ErrorKind, ThreadStats};
-use crate::client::http::{parse_response_head, BodyFraming};
+use crate::http::{parse_response_head, BodyFraming};
 
 /// Wait before reconnecting after a failed connect, so a dead target is not hammered.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);

@@ -189,7 +189,7 @@ pub fn format_http_date(secs: u64) -> [u8; 29] {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let days = secs / 86_400;
-    let (y, m, d) = crate::log::civil_from_days(days as i64);
+    let (y, m, d) = civil_from_days(days as i64);
     let s = secs % 86_400;
     let text = format!(
         "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
@@ -223,6 +223,20 @@ pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// Interim response for `Expect: 100-continue`.
 pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
 
 #[cfg(test)]
 mod tests {

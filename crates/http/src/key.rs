@@ -3,7 +3,7 @@
 //! Keys are byte strings: the caller splits the path on `/` first, then decodes each segment
 //! here, so `%2F` is a key byte, not a separator, and no dot-segment normalisation happens.
 //! Unlike the `percent-encoding` crate, a malformed escape is an error, never literal text;
-//! otherwise `/k/%zz` and `/k/%25zz` would name the same key (hardening fact 3).
+//! otherwise `/k/%zz` and `/k/%25zz` would name the same key (`docs/http-hardening.md`, fact 3).
 
 use super::syntax::{hex_val, is_pchar_literal};
 use super::ParseError;

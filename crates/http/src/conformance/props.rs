@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 
 use super::{read_pipeline, Msg};
-use crate::http::{
+use crate::{
     parse_head, ChunkStatus, ChunkedDecoder, Framing, Limits, Method, Parsed, Version,
 };
 
@@ -221,7 +221,7 @@ fn decode_in_pieces(
     input: &[u8],
     cuts: &[Index],
     limit: usize,
-) -> Result<(Vec<u8>, usize, bool), crate::http::ParseError> {
+) -> Result<(Vec<u8>, usize, bool), crate::ParseError> {
     let mut points: Vec<usize> = cuts.iter().map(|i| i.index(input.len() + 1)).collect();
     points.push(input.len());
     points.sort_unstable();
@@ -276,7 +276,7 @@ fn reference_decode(input: &[u8]) -> (Vec<u8>, usize) {
     }
 }
 
-fn check_head(req: &Req, wire: &[u8], head: &crate::http::Head) -> Result<(), TestCaseError> {
+fn check_head(req: &Req, wire: &[u8], head: &crate::Head) -> Result<(), TestCaseError> {
     prop_assert_eq!(head.method, req.method.1);
     prop_assert_eq!(
         head.version,
@@ -401,7 +401,7 @@ proptest! {
         prop_assert_eq!(got, ref_body);
         // One byte less than the limit must be refused as soon as the size line is read.
         if !body.is_empty() {
-            prop_assert_eq!(decode_in_pieces(&wire, &cuts, body.len() - 1).map(|_| ()), Err(crate::http::ParseError::PayloadTooLarge));
+            prop_assert_eq!(decode_in_pieces(&wire, &cuts, body.len() - 1).map(|_| ()), Err(crate::ParseError::PayloadTooLarge));
         }
     }
 }

@@ -2,7 +2,7 @@
 //! fields that drive connection management (keep-alive, Expect, HEAD).
 
 use super::{cat, read_pipeline, run_table, Row, Want};
-use crate::http::{Framing, Head, Method, ParseError, Version, MAX_HEADERS};
+use crate::{Framing, Head, Method, ParseError, Version, MAX_HEADERS};
 
 const BR: fn(&'static str) -> ParseError = ParseError::BadRequest;
 const NAME: ParseError = ParseError::BadRequest("invalid header field name");

@@ -1,7 +1,7 @@
 //! Catalogue rows H01-H21: message framing and request smuggling.
 
 use super::{cat, run_table, Row, Want};
-use crate::http::{parse_head, Framing, ParseError, Parsed, MAX_CHUNK_EXT_BYTES};
+use crate::{parse_head, Framing, ParseError, Parsed, MAX_CHUNK_EXT_BYTES};
 
 /// A POST head up to (not including) the framing fields.
 const P: &[u8] = b"POST /k HTTP/1.1\r\nHost: a\r\n";

@@ -85,7 +85,8 @@ pub(crate) fn list_members(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// Decimal `1*DIGIT` with at most 19 digits (fits u64 without overflow checks); no sign,
-/// no whitespace, no underscores: Rust's `parse` would accept `+5` (hardening fact 2).
+/// no whitespace, no underscores: Rust's `parse` would accept `+5`
+/// (`docs/http-hardening.md`, fact 2).
 pub(crate) fn parse_decimal(s: &[u8]) -> Option<u64> {
     /// 19 decimal digits always fit in a u64 (max 9_999_999_999_999_999_999 < 2^64).
     const MAX_DIGITS: usize = 19;

@@ -1,13 +1,17 @@
-//! HTTP/1.1 request layer: pure functions over bytes, no I/O, no allocation per request.
+//! The protocol layer of distributed-cache: HTTP/1.1 over bytes, no I/O, no allocation per request.
 //!
-//! This module owns everything about *reading* a request off the wire: the request head
+//! This crate is the bottom layer: it depends on nothing else of the project, and the node, the
+//! client and the tests all build on it. It owns everything about *reading* a request off the wire: the request head
 //! ([`parse_head`]), message framing (`Content-Length` / `Transfer-Encoding`, the smuggling
 //! surface), the chunked body decoder ([`ChunkedDecoder`]) and strict percent-decoding of a
 //! key segment ([`decode_segment`]). The connection loop, timeouts and responses belong to
-//! the caller. The module depends on nothing else in the crate (it is the bottom layer).
+//! the caller. Besides requests it holds the one response-head parser ([`parse_response_head`],
+//! used by the node's forwarder, prober and exporter, by `cache-client` and by the tests) and the
+//! response encoders ([`response`]).
 //!
 //! httparse checks syntax only; every framing rule is enforced here (see
-//! `docs/http-hardening.md`, rows H01-H57). Policies chosen where the RFC leaves a choice:
+//! `docs/http-hardening.md`, rows H01-H57, except H36, H48 and H49, which the node answers in
+//! its router and accept loop). Policies chosen where the RFC leaves a choice:
 //! - Bare LF line endings are accepted everywhere (request line, fields, chunk lines,
 //!   trailers) because httparse accepts them in the head; chunk lines follow the same policy.
 //! - Only origin-form targets (`/...`) are accepted: `*`, authority- and absolute-form get
@@ -23,6 +27,7 @@ mod fields;
 mod key;
 mod request;
 pub mod response;
+mod response_head;
 mod syntax;
 
 #[cfg(test)]
@@ -31,6 +36,11 @@ mod conformance;
 pub use chunked::{ChunkStatus, ChunkedDecoder};
 pub use key::decode_segment;
 pub use request::{parse_head, Framing, Head, Method, Version};
+pub use response::civil_from_days;
+pub use response_head::{
+    parse_response_head, BodyFraming, ProtoError, ResponseHead, MAX_RESPONSE_HEADERS,
+    MAX_RESPONSE_HEAD_BYTES,
+};
 
 /// Hard cap on header lines per request: size of the stack array given to httparse.
 pub const MAX_HEADERS: usize = 64;
