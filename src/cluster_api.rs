@@ -355,7 +355,7 @@ const MIGRATE_RETRY: std::time::Duration = std::time::Duration::from_millis(500)
 pub async fn migrate_foreign(w: std::rc::Rc<Worker>) {
     let cl = &w.shared.cluster;
     for attempt in 1..=MIGRATE_ATTEMPTS {
-        let now = crate::worker::now_ms();
+        let now = w.now_ms();
         let mut per_node: Vec<Vec<Entry>> = (0..cl.members.len()).map(|_| Vec::new()).collect();
         {
             let shard = w.shard.borrow();
@@ -382,7 +382,7 @@ pub async fn migrate_foreign(w: std::rc::Rc<Worker>) {
                 Ok((stored, rejected)) => {
                     // Forget exactly what was handed over (unless it changed here meanwhile).
                     let mut shard = w.shard.borrow_mut();
-                    let now = crate::worker::now_ms();
+                    let now = w.now_ms();
                     let sent: std::collections::HashSet<&[u8]> =
                         entries.iter().map(|e| &e.key[..]).collect();
                     shard.retain(now, |k| !sent.contains(k) || cl.owner(k) == cl.me);

@@ -29,6 +29,7 @@ pub mod api;
 pub mod client;
 pub mod cluster;
 pub mod cluster_api;
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod json;
@@ -49,3 +50,13 @@ pub use dcache_http as http;
 
 pub use config::Config;
 pub use node::Node;
+
+/// Entry points for the fuzz targets in `fuzz/`: not an API, may change with any commit.
+#[doc(hidden)]
+pub mod fuzz_api {
+    /// Parse an export/import document the way `POST /admin/import` does (limits of the default
+    /// config); returns the number of entries it would restore.
+    pub fn import_document(data: &[u8]) -> Result<usize, String> {
+        crate::admin::parse_import(data, 250, 1024 * 1024).map(|plan| plan.entries.len())
+    }
+}

@@ -95,6 +95,13 @@ fn pin_to_cpu(core: usize) {
 impl Node {
     /// Bind, spawn the workers and return once every core is accepting.
     pub fn start(cfg: Config) -> Result<Node, StartError> {
+        Node::start_with_clock(cfg, crate::clock::Clock::monotonic())
+    }
+
+    /// [`Node::start`] with the clock TTLs are measured on (tests pass [`Clock::manual`]).
+    ///
+    /// [`Clock::manual`]: crate::clock::Clock::manual
+    pub fn start_with_clock(cfg: Config, clock: crate::clock::Clock) -> Result<Node, StartError> {
         let driver = resolve_driver(cfg.io_driver)?;
         let local_addr = probe_bind(cfg.listen)?;
         let cores = cfg.threads.max(1);
@@ -107,6 +114,7 @@ impl Node {
             connections: AtomicUsize::new(0),
             local_addr,
             cluster,
+            clock,
             core_hasher: ahash::RandomState::with_seeds(
                 CORE_HASH_SEEDS[0],
                 CORE_HASH_SEEDS[1],

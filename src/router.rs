@@ -15,7 +15,7 @@ use crate::http::{decode_segment, Method};
 use crate::mesh::Ticket;
 use crate::metrics::{MethodLabel, RouteLabel};
 use crate::ops::{op_put, Call, KeyOp, KeyReply, Reply};
-use crate::worker::{now_ms, Worker};
+use crate::worker::Worker;
 
 /// Largest TTL accepted: ten years. Beyond that a TTL is almost certainly a unit mistake (ms vs s),
 /// and the bound keeps `ttl * 1000` far from overflow.
@@ -387,7 +387,7 @@ fn cache(
             let ttl_ms = ttl_s.map(|t| t * 1000);
             let core = w.shared.core_of(key);
             if core == w.core && direct {
-                let res = op_put(&mut w.shard.borrow_mut(), key, raw, ttl_ms, now_ms());
+                let res = op_put(&mut w.shard.borrow_mut(), key, raw, ttl_ms, w.now_ms());
                 finish_key(w, out, r, key, KeyKind::Put { ttl_s }, res);
                 return Routed::Done;
             }
@@ -406,7 +406,7 @@ fn cache(
         if direct && kind == KeyKind::Get {
             // Hot path: encode the value straight from shard memory, no copy.
             let mut shard = w.shard.borrow_mut();
-            match shard.get(key, now_ms()) {
+            match shard.get(key, w.now_ms()) {
                 Some((v, ttl_ms)) => api::value(w, out, r, key, v, ttl_ms),
                 None => api::miss(w, out, r, key),
             }

@@ -11,7 +11,7 @@ use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -47,6 +47,8 @@ pub struct Shared {
     /// Hash keys to cores: fixed seeds so every core agrees; independent of the ring hash.
     pub core_hasher: ahash::RandomState,
     pub cluster: Cluster,
+    /// The clock TTLs are measured on (manual in tests).
+    pub clock: crate::clock::Clock,
 }
 
 impl Shared {
@@ -62,11 +64,6 @@ impl Shared {
     }
 }
 
-/// Milliseconds on the process-wide monotonic clock used for TTLs.
-pub fn now_ms() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
-}
 
 /// Wakes every connection of this core when shutdown begins (idle keep-alive reads are cancelled).
 #[derive(Default)]
@@ -155,6 +152,8 @@ pub struct Worker {
     /// This core's per-peer forward queues.
     pub batcher: Rc<crate::cluster::batch::Batcher>,
     next_id: Cell<u64>,
+    /// This core's handle on the node's TTL clock.
+    pub clock: crate::clock::Clock,
 }
 
 impl Worker {
@@ -188,6 +187,7 @@ impl Worker {
             batcher: crate::cluster::batch::Batcher::new(peers),
             foreign_keys: Cell::new(false),
             next_id: Cell::new(0),
+            clock: shared.clock.clone(),
             shared,
         }
     }
@@ -197,6 +197,11 @@ impl Worker {
         let n = self.next_id.get().wrapping_add(1) & ((1 << 56) - 1);
         self.next_id.set(n);
         ((self.core as u64) << 56) | n
+    }
+
+    /// Now on the TTL clock, in milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
 
     pub fn cfg(&self) -> &Config {
@@ -223,7 +228,7 @@ impl Worker {
 
     /// Run `call` on this core's own shard, synchronously.
     pub fn execute(&self, call: Call) -> Reply {
-        let now = now_ms();
+        let now = self.now_ms();
         match call {
             Call::Key { op, key } => {
                 Reply::Key(op_key(&mut self.shard.borrow_mut(), op, &key, now))
@@ -305,7 +310,7 @@ async fn sweep_loop(w: Rc<Worker>) {
     let budget = w.cfg().storage.sweep_budget;
     loop {
         monoio::time::sleep(every).await;
-        w.shard.borrow_mut().sweep(now_ms(), budget);
+        w.shard.borrow_mut().sweep(w.now_ms(), budget);
         if w.foreign_keys.replace(false) {
             monoio::spawn(crate::cluster_api::migrate_foreign(Rc::clone(&w)));
         }

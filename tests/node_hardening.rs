@@ -1,4 +1,4 @@
-//! The hardening catalogue (`/work/shared/docs/http-hardening.md`, rows H01-H58 and H66-H72) as
+//! The hardening catalogue (`docs/http-hardening.md`, rows H01-H58 and H66-H72) as
 //! one table of raw requests against a real node: each row is sent on a fresh connection and
 //! must get the expected status, and either `Connection: close` followed by EOF or a connection
 //! that stays open and in sync. Connection-level rows (pipelining, Expect, timeouts, half-close,
