@@ -7,13 +7,20 @@
 FROM rust:1-slim-bookworm AS builder
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
-# Build the dependencies against stub sources first: this layer is reused until Cargo.lock changes.
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+# cargo loads the whole workspace: every member's manifest (crates/http, crates/client) is needed.
+COPY crates/http/Cargo.toml crates/http/
+COPY crates/client/Cargo.toml crates/client/
+# Build the dependencies against stub sources first: this layer is reused until Cargo.lock or a
+# manifest changes.
+RUN mkdir -p src crates/http/src crates/client/src \
+ && echo 'fn main() {}' > src/main.rs && echo 'fn main() {}' > crates/client/src/main.rs \
+ && touch src/lib.rs crates/http/src/lib.rs crates/client/src/lib.rs \
  && cargo build --release --locked --bin cache-node \
- && rm -rf src
+ && rm -rf src crates/http/src crates/client/src
+COPY crates ./crates
 COPY src ./src
-# COPY keeps the files' old mtimes; touch so cargo rebuilds the crate instead of reusing the stub.
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin cache-node
+# COPY keeps the files' old mtimes; touch so cargo rebuilds the crates instead of reusing the stubs.
+RUN touch src/main.rs src/lib.rs crates/*/src/lib.rs && cargo build --release --locked --bin cache-node
 
 # --- runtime: a slim Debian with curl for the health check, running as an unprivileged user ---
 FROM debian:bookworm-slim

@@ -277,7 +277,8 @@ def check_dockerfile():
     for c in cmds:
         if c.cmd == "COPY" and not any(f.startswith("--from") for f in c.flags):
             for src in c.value[:-1]:
-                if not os.path.exists(os.path.join(REPO, src)) or src.rstrip("/") not in allowed:
+                let_in = any(src.rstrip("/") == a or src.startswith(a + "/") for a in allowed)
+                if not os.path.exists(os.path.join(REPO, src)) or not let_in:
                     fail(f"Dockerfile COPY {src}: missing, or excluded by .dockerignore")
     ok("Dockerfile: stages, locked release build, non-root user, health check, ports, CMD, context")
 

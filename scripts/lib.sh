@@ -137,11 +137,12 @@ port_holder() {
 # ---- build --------------------------------------------------------------------------------------
 
 # Build with `cargo build --release` when bin/cache-node is missing or older than any file of
-# src/, Cargo.toml or Cargo.lock, then copy the binaries into bin/ (as the guide's `go build -o bin/`).
+# src/, crates/ (the protocol layer and cache-client), Cargo.toml or Cargo.lock, then copy the
+# binaries into bin/ (as the guide's `go build -o bin/`).
 build_if_needed() {
   local bin="$ROOT/bin/cache-node" reason="" newer src=()
   local p
-  for p in src Cargo.toml Cargo.lock; do
+  for p in src crates Cargo.toml Cargo.lock; do
     [ -e "$ROOT/$p" ] && src+=("$ROOT/$p")
   done
   if [ ! -x "$bin" ]; then

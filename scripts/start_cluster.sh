@@ -4,8 +4,8 @@
 #   ./scripts/start_cluster.sh                  # node1 node2 node3
 #   ./scripts/start_cluster.sh node1 node2      # a subset (or NODES="node1 node2")
 #
-# Builds with `cargo build --release` when bin/cache-node is missing or older than src/, Cargo.toml
-# or Cargo.lock, refuses when a node's port is taken, starts each node as the guide does
+# Builds with `cargo build --release` when bin/cache-node is missing or older than src/, crates/,
+# Cargo.toml or Cargo.lock, refuses when a node's port is taken, starts each node as the guide does
 #   ./bin/cache-node -config=config/nodeN.yaml > logs/nodeN.log 2>&1 &
 # (pid in run/nodeN.pid) and waits up to HEALTH_TIMEOUT (15) seconds for all to be healthy.
 # Stop with ./scripts/stop_cluster.sh.

@@ -24,26 +24,19 @@
 //! (pure shard) know nothing of each other; [`router`] is the only module that knows HTTP,
 //! storage and placement; [`connection`] drives sockets; [`node`] wires threads together.
 
-pub mod admin;
-pub mod api;
-pub mod client;
-pub mod cluster;
-pub mod cluster_api;
 pub mod clock;
+pub mod cluster;
 pub mod config;
-pub mod connection;
-pub mod json;
+mod json;
 pub mod log;
 pub mod mesh;
-pub mod metrics;
+mod metrics;
 pub mod node;
-pub mod ops;
-pub mod router;
+mod server;
 pub mod signals;
 pub mod startup;
 pub mod storage;
-pub mod util;
-pub mod worker;
+mod util;
 
 /// The protocol layer (its own crate, so nothing in it can reach up into the node).
 pub use dcache_http as http;
@@ -57,6 +50,6 @@ pub mod fuzz_api {
     /// Parse an export/import document the way `POST /admin/import` does (limits of the default
     /// config); returns the number of entries it would restore.
     pub fn import_document(data: &[u8]) -> Result<usize, String> {
-        crate::admin::parse_import(data, 250, 1024 * 1024).map(|plan| plan.entries.len())
+        crate::server::parse_import(data, 250, 1024 * 1024).map(|plan| plan.entries.len())
     }
 }

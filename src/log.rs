@@ -79,7 +79,6 @@ pub fn timestamp(t: SystemTime) -> String {
     )
 }
 
-
 #[macro_export]
 macro_rules! error { ($($t:tt)*) => { $crate::log::write($crate::config::LogLevel::Error, format_args!($($t)*)) } }
 #[macro_export]

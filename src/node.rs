@@ -9,22 +9,17 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::clock::Clock;
+use crate::cluster::Cluster;
 use crate::config::{Config, IoDriver};
 use crate::mesh::Mesh;
-use crate::ops::Msg;
-use crate::worker::{self, Shared, Worker};
+use crate::server::core::{Core, Msg};
+use crate::server::shared::{CoreHash, NodeShared};
+use crate::server::tasks;
 
 /// io_uring submission queue size per core; 1024 in-flight ops is ample for thousands of
 /// connections per core (monoio's own default).
 const URING_ENTRIES: u32 = 1024;
-/// Fixed seeds for the key → core hash: every core of a process must agree (not across machines).
-const CORE_HASH_SEEDS: [u64; 4] = [
-    0x243f_6a88_85a3_08d3,
-    0x1319_8a2e_0370_7344,
-    0xa409_3822_299f_31d0,
-    0x082e_fa98_ec4e_6c89,
-];
-
 /// Why a node could not start (printed by `main`, returned to tests).
 #[derive(Debug)]
 pub struct StartError(pub String);
@@ -36,7 +31,7 @@ impl std::fmt::Display for StartError {
 }
 
 pub struct Node {
-    shared: Arc<Shared>,
+    shared: Arc<NodeShared>,
     threads: Vec<JoinHandle<()>>,
     prober: Option<JoinHandle<()>>,
     driver: IoDriver,
@@ -95,32 +90,27 @@ fn pin_to_cpu(core: usize) {
 impl Node {
     /// Bind, spawn the workers and return once every core is accepting.
     pub fn start(cfg: Config) -> Result<Node, StartError> {
-        Node::start_with_clock(cfg, crate::clock::Clock::monotonic())
+        Node::start_with_clock(cfg, Clock::monotonic())
     }
 
     /// [`Node::start`] with the clock TTLs are measured on (tests pass [`Clock::manual`]).
     ///
     /// [`Clock::manual`]: crate::clock::Clock::manual
-    pub fn start_with_clock(cfg: Config, clock: crate::clock::Clock) -> Result<Node, StartError> {
+    pub fn start_with_clock(cfg: Config, clock: Clock) -> Result<Node, StartError> {
         let driver = resolve_driver(cfg.io_driver)?;
         let local_addr = probe_bind(cfg.listen)?;
         let cores = cfg.threads.max(1);
-        let cluster = crate::cluster::Cluster::new(&cfg).map_err(StartError)?;
-        let shared = Arc::new(Shared {
+        let cluster = Arc::new(Cluster::new(&cfg).map_err(StartError)?);
+        let shared = Arc::new(NodeShared {
             mesh: Mesh::new(cores),
+            placement: CoreHash::new(cores),
             started: Instant::now(),
             started_wall: SystemTime::now(),
-            draining: AtomicBool::new(false),
+            draining: Arc::new(AtomicBool::new(false)),
             connections: AtomicUsize::new(0),
             local_addr,
             cluster,
             clock,
-            core_hasher: ahash::RandomState::with_seeds(
-                CORE_HASH_SEEDS[0],
-                CORE_HASH_SEEDS[1],
-                CORE_HASH_SEEDS[2],
-                CORE_HASH_SEEDS[3],
-            ),
             cfg,
         });
         let (tx, rx) = mpsc::channel::<Result<(), String>>();
@@ -157,7 +147,7 @@ impl Node {
             prober: None,
         };
         if failure.is_none() {
-            node.prober = crate::cluster::probe::spawn(Arc::clone(&node.shared));
+            node.prober = spawn_prober(&node.shared);
         }
         if let Some(e) = failure {
             node.shutdown();
@@ -175,9 +165,9 @@ impl Node {
         self.driver
     }
 
-    /// The shared state (cluster membership, config), for tests and tools.
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// The cluster view (membership, ring), for tests and tools.
+    pub fn cluster(&self) -> &Cluster {
+        &self.shared.cluster
     }
 
     pub fn threads(&self) -> usize {
@@ -190,7 +180,9 @@ impl Node {
             return;
         }
         for core in 0..self.shared.mesh.cores() {
-            self.shared.mesh.send(core, Msg::Shutdown);
+            self.shared
+                .mesh
+                .send(core, Msg::Run(Box::new(|c| c.shutdown.fire())));
         }
     }
 
@@ -215,9 +207,27 @@ impl Node {
     }
 }
 
+/// Start the prober; membership changes it sees reach every core as a closure in its mailbox.
+fn spawn_prober(shared: &Arc<NodeShared>) -> Option<JoinHandle<()>> {
+    let node = Arc::clone(shared);
+    let on_change = Box::new(move || {
+        for core in 0..node.mesh.cores() {
+            node.mesh
+                .send(core, Msg::Run(Box::new(tasks::on_ring_change)));
+        }
+    });
+    crate::cluster::probe::spawn(
+        Arc::clone(&shared.cluster),
+        shared.cfg.cluster.clone(),
+        shared.cfg.node_id.clone(),
+        Arc::clone(&shared.draining),
+        on_change,
+    )
+}
+
 fn worker_thread(
     core: usize,
-    shared: Arc<Shared>,
+    shared: Arc<NodeShared>,
     driver: IoDriver,
     ready: mpsc::Sender<Result<(), String>>,
 ) {
@@ -244,9 +254,13 @@ fn worker_thread(
     }
 }
 
-async fn worker_main(core: usize, shared: Arc<Shared>, ready: mpsc::Sender<Result<(), String>>) {
+async fn worker_main(
+    core: usize,
+    shared: Arc<NodeShared>,
+    ready: mpsc::Sender<Result<(), String>>,
+) {
     let addr = shared.local_addr;
-    let listener = match worker::bind(addr) {
+    let listener = match tasks::bind(addr) {
         Ok(l) => l,
         Err(e) => {
             let what = if e.kind() == std::io::ErrorKind::AddrInUse {
@@ -258,8 +272,8 @@ async fn worker_main(core: usize, shared: Arc<Shared>, ready: mpsc::Sender<Resul
             return;
         }
     };
-    let w = Rc::new(Worker::new(core, shared));
+    let c = Rc::new(Core::new(core, shared));
     let _ = ready.send(Ok(()));
     drop(ready);
-    worker::run(w, listener).await;
+    tasks::run(c, listener).await;
 }

@@ -22,8 +22,8 @@ pub fn warn_limits(cfg: &Config) {
     }
     if let Ok(text) = std::fs::read_to_string("/proc/sys/net/core/somaxconn") {
         if let Ok(v) = text.trim().parse::<u64>() {
-            if v < crate::worker::LISTEN_BACKLOG as u64 {
-                warn!("net.core.somaxconn is {v}, below the listen backlog {}; apply sysctl/99-distributed-cache.conf", crate::worker::LISTEN_BACKLOG);
+            if v < crate::server::tasks::LISTEN_BACKLOG as u64 {
+                warn!("net.core.somaxconn is {v}, below the listen backlog {}; apply sysctl/99-distributed-cache.conf", crate::server::tasks::LISTEN_BACKLOG);
             }
         }
     }

@@ -14,13 +14,14 @@ mod common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cluster_common::{
     call, cluster_info, comparable, get, key_path, local_entries, metric, metric_sum, metrics,
     node_of, put, raw, Conn, InProc, Rng, IDS, MAX_VALUE, STEADY,
 };
 use common::Resp;
+use dcache::clock::Clock;
 use serde_json::{json, Value};
 
 /// The error body shape shared by every error: `{"error": text, "status": N[, "key": k]}`.
@@ -362,32 +363,31 @@ fn every_node_answers_errors_identically() {
     assert_no_membership_change(&c);
 }
 
+/// TTLs on one manual clock shared by the three nodes: every node shows the same remaining
+/// seconds before the deadline and the same 404 (GET and HEAD) from it on, with no sleeping.
 #[test]
 fn ttl_expires_the_same_via_every_node() {
-    let c = InProc::start(3, 2, STEADY, "");
+    let c = InProc::start_with_clock(3, 2, STEADY, "", Clock::manual());
     let keys: Vec<String> = (0..9).map(|i| format!("ttl-{i}")).collect();
-    let written = Instant::now();
     for (i, key) in keys.iter().enumerate() {
         let r = put(c.addr(i % 3), key, "{\"value\":\"short\",\"ttl\":1}");
         assert_eq!(r.status, 201, "{}", r.text());
         assert_eq!(r.json()["ttl"], 1);
     }
-    let last_written = Instant::now();
     let r = put(c.addr(0), "ttl-long", "{\"value\":\"long\",\"ttl\":3600}");
     assert_eq!(r.status, 201);
+    // 1 ms before the deadline: still there everywhere, ttl rounded up to 1 s.
+    c.advance(Duration::from_millis(999));
     for key in &keys {
         let answers: Vec<Resp> = c.addrs.iter().map(|a| get(*a, key)).collect();
-        if written.elapsed() < Duration::from_millis(900) {
-            assert_same(&answers, key);
-            for a in &answers {
-                assert_eq!(a.status, 200, "{key} before expiry: {}", a.text());
-                assert_eq!(a.json()["ttl"], 1, "{key}");
-                assert_eq!(node_of(a), IDS[c.owner(key)]);
-            }
+        assert_same(&answers, key);
+        for a in &answers {
+            assert_eq!(a.status, 200, "{key} before expiry: {}", a.text());
+            assert_eq!(a.json()["ttl"], 1, "{key}");
+            assert_eq!(node_of(a), IDS[c.owner(key)]);
         }
     }
-    // The request that stored the last key ended at `last_written`: it expires by +1 s.
-    std::thread::sleep(Duration::from_millis(1200).saturating_sub(last_written.elapsed()));
+    c.advance(Duration::from_millis(1));
     for key in &keys {
         for method in ["GET", "HEAD"] {
             let answers: Vec<Resp> = c
@@ -405,8 +405,7 @@ fn ttl_expires_the_same_via_every_node() {
     for a in &c.addrs {
         let g = get(*a, "ttl-long");
         assert_eq!(g.status, 200);
-        let ttl = g.json()["ttl"].as_u64().expect("ttl");
-        assert!((3597..=3600).contains(&ttl), "ttl {ttl}");
+        assert_eq!(g.json()["ttl"], 3599, "exactly 1 s of 3600 gone");
     }
     assert_no_membership_change(&c);
 }

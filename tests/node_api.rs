@@ -5,9 +5,10 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{request, Reader, Resp};
+use dcache::clock::Clock;
 
 fn get(a: SocketAddr, key_path: &str) -> Resp {
     request(a, "GET", &format!("/api/v1/cache/{key_path}"), None)
@@ -227,11 +228,12 @@ fn put_replace_is_200_and_create_is_201() {
     assert!(node.stop());
 }
 
+/// TTLs on a manual clock: no sleeping, and exact remaining seconds at every step.
 #[test]
 fn ttl_expires_and_get_shows_remaining_seconds() {
-    let node = common::run_single(1, "");
+    let clock = Clock::manual();
+    let node = common::run_single_with_clock(1, "", clock.clone());
     let a = node.addr();
-    let t0 = Instant::now();
     let p = put(a, "short", r#"{"value":"x","ttl":1}"#);
     assert_eq!(p.status, 201);
     assert_eq!(p.text(), r#"{"key":"short","created":true,"ttl":1}"#);
@@ -240,19 +242,19 @@ fn ttl_expires_and_get_shows_remaining_seconds() {
     assert_eq!(g.text(), r#"{"key":"short","value":"x","ttl":1}"#);
 
     assert_eq!(put(a, "long", r#"{"value":"y","ttl":100}"#).status, 201);
-    let ttl = get(a, "long").json()["ttl"].as_u64().expect("ttl shown");
-    assert!((99..=100).contains(&ttl), "ttl {ttl}");
+    assert_eq!(get(a, "long").json()["ttl"], 100);
     assert_eq!(put(a, "forever", r#"{"value":"z","ttl":0}"#).status, 201);
     assert_eq!(get(a, "forever").text(), r#"{"key":"forever","value":"z"}"#);
 
-    std::thread::sleep(Duration::from_millis(1100).saturating_sub(t0.elapsed()));
-    let gone = common::eventually(Duration::from_millis(900), || get(a, "short").status == 404);
-    assert!(
-        gone,
-        "ttl 1 entry still present {:?} after PUT",
-        t0.elapsed()
+    // 1 ms before the deadline the entry is still there, its ttl rounded up to 1 s.
+    clock.advance(Duration::from_millis(999));
+    assert_eq!(
+        get(a, "short").text(),
+        r#"{"key":"short","value":"x","ttl":1}"#
     );
-    assert_eq!(get(a, "long").status, 200);
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(get(a, "short").status, 404, "ttl 1 entry gone after 1 s");
+    assert_eq!(get(a, "long").json()["ttl"], 99);
     assert_eq!(get(a, "forever").status, 200);
     // A TTL beyond ten years is almost certainly milliseconds by mistake.
     let r = put(a, "k", r#"{"value":1,"ttl":315360001}"#);

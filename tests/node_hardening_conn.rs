@@ -178,6 +178,11 @@ fn h57_head_keeps_connection_in_sync() {
     assert!(node.stop());
 }
 
+/// The latest a 300 ms `timeouts.*` value of the H59-H62 tests may be seen to fire: 10x the
+/// timeout, more than 5x what firing it needs on a loaded 2-core machine. The lower bounds (the
+/// timer must not fire early) are the timeout minus timer slack.
+const FIRED_BY: Duration = Duration::from_millis(300 * 10);
+
 /// Write `bytes` one at a time every `every` from another thread until told to stop.
 fn trickle(stream: &std::net::TcpStream, bytes: &'static [u8], every: Duration) -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -212,7 +217,7 @@ fn h59_slowloris_head_gets_408_and_close() {
     assert_eq!(resp.status, 408, "{}", resp.text());
     assert!(resp.closes());
     assert!(
-        took >= Duration::from_millis(280) && took < Duration::from_secs(2),
+        took >= Duration::from_millis(280) && took < FIRED_BY,
         "408 after {took:?}"
     );
     assert!(r.drain(1 << 20).1, "no EOF after 408");
@@ -234,11 +239,7 @@ fn h60_slow_body_gets_408() {
     stop.store(true, Ordering::Relaxed);
     assert_eq!(resp.status, 408, "{}", resp.text());
     assert!(resp.closes());
-    assert!(
-        t0.elapsed() < Duration::from_secs(2),
-        "408 after {:?}",
-        t0.elapsed()
-    );
+    assert!(t0.elapsed() < FIRED_BY, "408 after {:?}", t0.elapsed());
     assert_eq!(
         common::request(node.addr(), "GET", "/api/v1/cache/slow", None).status,
         404
@@ -267,7 +268,7 @@ fn h62_idle_connection_is_closed_active_one_is_not() {
     assert!(eof && rest.is_empty(), "idle connection not closed");
     let idle = last_answer.elapsed();
     assert!(
-        idle >= Duration::from_millis(280) && idle < Duration::from_secs(2),
+        idle >= Duration::from_millis(280) && idle < FIRED_BY,
         "closed after {idle:?} idle"
     );
     let m = common::request(a, "GET", "/admin/metrics", None).text();

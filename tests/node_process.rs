@@ -4,22 +4,31 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{build, Reader};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cache-node");
 
-/// A port that was free a moment ago (bound to port 0, then released).
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local addr").port()
-}
+/// Limit for a short-lived invocation (`--check`, `--version`, a config error, a busy port) to
+/// exit. It needs well under 0.1 s (no network, no waiting); the point is only that it exits at
+/// once instead of starting or retrying, so the bound is generous for a loaded 2-core machine.
+const QUICK: Duration = Duration::from_secs(5);
+
+/// Limit for a node with no request in flight to exit after SIGTERM. It needs about 0.1 s; the
+/// bound stays below the default `timeouts.shutdown` (10 s), which a node that waited for its
+/// idle connections would take.
+const SIGTERM_EXIT: Duration = Duration::from_secs(5);
+
+/// How long a starting node may take to report its address (a wait limit, not a measurement).
+const START: Duration = Duration::from_secs(20);
 
 /// Write `text` to a fresh file in a per-test directory under the system temp dir.
 fn write_config(name: &str, text: &str) -> PathBuf {
@@ -41,22 +50,74 @@ fn config_text(port: u16, extra: &str) -> String {
     )
 }
 
-/// A running child process; killed (and reaped) on drop, and its config dir removed.
+/// A running child process; killed (and reaped) on drop, and its config dir removed. Its stderr
+/// is collected by a thread, which also reports the address of the `listening on ADDR ...` line.
 struct Proc {
     child: Child,
     config: Option<PathBuf>,
+    log: Arc<Mutex<String>>,
+    log_reader: Option<JoinHandle<()>>,
+    listening: mpsc::Receiver<SocketAddr>,
+}
+
+/// The address in main's start-up line `... listening on ADDR with N worker threads, ...` (not
+/// the config summary's `listening on 127.0.0.1:0 (...)`, which is the configured address).
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let rest = line.split_once("listening on ")?.1;
+    let (addr, rest) = rest.split_once(' ')?;
+    rest.starts_with("with ").then(|| addr.parse().ok())?
 }
 
 impl Proc {
     fn spawn(args: &[&str], config: Option<PathBuf>) -> Proc {
-        let child = Command::new(BIN)
+        let mut child = Command::new(BIN)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn cache-node");
-        Proc { child, config }
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, listening) = mpsc::channel();
+        let sink = Arc::clone(&log);
+        let log_reader = std::thread::spawn(move || {
+            let mut stderr = BufReader::new(stderr);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match stderr.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&line);
+                        if let Some(addr) = listening_addr(&text) {
+                            let _ = tx.send(addr);
+                        }
+                        sink.lock().unwrap().push_str(&text);
+                    }
+                }
+            }
+        });
+        Proc {
+            child,
+            config,
+            log,
+            log_reader: Some(log_reader),
+            listening,
+        }
+    }
+
+    /// The address the node reports it is listening on (panics with its log if it exits or says
+    /// nothing within `START`).
+    fn wait_listening(&mut self) -> SocketAddr {
+        match self.listening.recv_timeout(START) {
+            Ok(addr) => addr,
+            Err(e) => panic!(
+                "no `listening on` line ({e}); exit status {:?}; stderr:\n{}",
+                self.child.try_wait(),
+                self.stderr()
+            ),
+        }
     }
 
     fn sigterm(&self) {
@@ -79,13 +140,14 @@ impl Proc {
         }
     }
 
-    /// Everything the (exited) process wrote to stderr.
+    /// What the process wrote to stderr: everything once it has exited, so far otherwise.
     fn stderr(&mut self) -> String {
-        let mut s = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut s);
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            if let Some(reader) = self.log_reader.take() {
+                let _ = reader.join();
+            }
         }
-        s
+        self.log.lock().unwrap().clone()
     }
 }
 
@@ -99,48 +161,44 @@ impl Drop for Proc {
     }
 }
 
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-/// Start the binary with `args` (the config path is substituted for `{}`) and wait until healthy.
-fn start(port: u16, extra: &str, args: &[&str]) -> Proc {
-    let path = write_config("node.yaml", &config_text(port, extra));
+/// Start the binary on `127.0.0.1:0` with `args` (the config path is substituted for `{}`):
+/// the node binds once and reports the address it got, which is returned once it answers.
+fn start(extra: &str, args: &[&str]) -> (Proc, SocketAddr) {
+    let path = write_config("node.yaml", &config_text(0, extra));
     let p = path.to_str().expect("utf-8 path").to_string();
     let args: Vec<String> = args.iter().map(|a| a.replace("{}", &p)).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut proc = Proc::spawn(&args, Some(path));
-    let up = common::eventually(Duration::from_secs(5), || {
-        common::healthy(addr(port)) || proc.child.try_wait().ok().flatten().is_some()
-    });
+    let addr = proc.wait_listening();
     assert!(
-        up && common::healthy(addr(port)),
-        "node on port {port} did not come up: {}",
+        addr.ip().is_loopback() && addr.port() != 0,
+        "reported address {addr}"
+    );
+    // Main logs the line once every core accepts: the node answers at once.
+    assert!(
+        common::healthy(addr),
+        "node on {addr} does not answer: {}",
         proc.stderr()
     );
-    proc
+    (proc, addr)
 }
 
-/// Run a short-lived invocation to completion (at most `limit`).
-fn run(args: &[&str], limit: Duration) -> (Output, Duration) {
-    let t0 = Instant::now();
+/// Run a short-lived invocation to completion: it must exit within `QUICK`.
+fn run(args: &[&str]) -> Output {
     let mut p = Proc::spawn(args, None);
     let status = p
-        .wait_exit(limit)
-        .unwrap_or_else(|| panic!("{args:?} still running after {limit:?}"));
+        .wait_exit(QUICK)
+        .unwrap_or_else(|| panic!("{args:?} still running after {QUICK:?}"));
     let mut stdout = Vec::new();
     if let Some(mut o) = p.child.stdout.take() {
         let _ = o.read_to_end(&mut stdout);
     }
     let stderr = p.stderr().into_bytes();
-    (
-        Output {
-            status,
-            stdout,
-            stderr,
-        },
-        t0.elapsed(),
-    )
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
 }
 
 #[test]
@@ -151,39 +209,32 @@ fn both_config_flag_styles_start_the_node() {
         &["-config", "{}"],
         &["-c", "{}"],
     ] {
-        let port = free_port();
-        let mut p = start(port, "", style);
-        let r = common::request(addr(port), "GET", "/api/v1/health", None);
+        let (mut p, addr) = start("", style);
+        let r = common::request(addr, "GET", "/api/v1/health", None);
         assert_eq!(r.header("x-cache-node"), Some("p1"), "{style:?}");
         p.sigterm();
-        let status = p
-            .wait_exit(Duration::from_secs(2))
-            .expect("exits after SIGTERM");
+        let status = p.wait_exit(SIGTERM_EXIT).expect("exits after SIGTERM");
         assert!(status.success(), "{style:?}: {status:?}");
     }
 }
 
-/// `--check` on a valid file: exit 0 quickly, and it never binds (the port is held meanwhile).
+/// `--check` on a valid file: exit 0 at once, and it never binds (the port is held meanwhile).
 #[test]
 fn check_accepts_a_valid_config_without_binding() {
     let holder = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = holder.local_addr().unwrap().port();
     let path = write_config("ok.yaml", &config_text(port, ""));
-    let (out, took) = run(
-        &["--check", "--config", path.to_str().unwrap()],
-        Duration::from_secs(1),
-    );
+    let out = run(&["--check", "--config", path.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("config OK"));
-    assert!(took < Duration::from_secs(1));
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
-/// Bad configs: exit 2 (config error, not 1 = bind failure) within 1 s, with the file, the key
+/// Bad configs: exit 2 (config error, not 1 = bind failure) at once, with the file, the key
 /// and the line on stderr, both with `--check` and on a real start.
 #[test]
 fn check_rejects_bad_configs_with_file_key_and_line() {
@@ -227,10 +278,9 @@ fn check_rejects_bad_configs_with_file_key_and_line() {
         for args in [vec!["--check", "--config"], vec!["-config"]] {
             let mut args = args.clone();
             args.push(path.to_str().unwrap());
-            let (out, took) = run(&args, Duration::from_secs(1));
+            let out = run(&args);
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{name} {args:?}: {err}");
-            assert!(took < Duration::from_secs(1), "{name}: {took:?}");
             assert!(
                 err.contains(path.to_str().unwrap()),
                 "{name}: file not named: {err}"
@@ -249,13 +299,9 @@ fn check_rejects_bad_configs_with_file_key_and_line() {
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
     let missing = std::env::temp_dir().join(format!("dcache-missing-{}.yaml", std::process::id()));
-    let (out, took) = run(
-        &["--check", "--config", missing.to_str().unwrap()],
-        Duration::from_secs(1),
-    );
+    let out = run(&["--check", "--config", missing.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(took < Duration::from_secs(1));
     assert!(
         err.contains(missing.to_str().unwrap()) && err.contains("No such file"),
         "{err}"
@@ -265,11 +311,11 @@ fn check_rejects_bad_configs_with_file_key_and_line() {
 
 #[test]
 fn version_and_help() {
-    let (out, _) = run(&["--version"], Duration::from_secs(1));
+    let out = run(&["--version"]);
     assert!(out.status.success());
     let v = String::from_utf8_lossy(&out.stdout);
     assert!(v.contains(env!("CARGO_PKG_VERSION")), "{v}");
-    let (out, _) = run(&["--help"], Duration::from_secs(1));
+    let out = run(&["--help"]);
     assert!(out.status.success());
     let h = String::from_utf8_lossy(&out.stdout);
     for flag in ["--config", "--check", "--print-config", "--version"] {
@@ -280,61 +326,53 @@ fn version_and_help() {
 /// A second instance (or any program) on the port: exit non-zero at once, and say why.
 #[test]
 fn second_instance_on_a_busy_port_exits_at_once() {
-    let port = free_port();
-    let mut first = start(port, "", &["--config", "{}"]);
-    let path = write_config("second.yaml", &config_text(port, ""));
+    let (mut first, addr) = start("", &["--config", "{}"]);
+    let path = write_config("second.yaml", &config_text(addr.port(), ""));
     let arg = format!("-config={}", path.display());
-    let (out, took) = run(&[&arg], Duration::from_secs(2));
+    let out = run(&[&arg]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "second instance started: {err}");
-    assert!(took < Duration::from_millis(1500), "took {took:?}");
     assert!(err.contains("address already in use"), "{err}");
-    assert!(common::healthy(addr(port)), "first instance disturbed");
+    assert!(common::healthy(addr), "first instance disturbed");
     first.sigterm();
-    assert!(first
-        .wait_exit(Duration::from_secs(2))
-        .is_some_and(|s| s.success()));
+    assert!(first.wait_exit(SIGTERM_EXIT).is_some_and(|s| s.success()));
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 
     let holder = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = holder.local_addr().unwrap().port();
     let path = write_config("held.yaml", &config_text(port, ""));
-    let (out, _) = run(
-        &["--config", path.to_str().unwrap()],
-        Duration::from_secs(2),
-    );
+    let out = run(&["--config", path.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("address already in use"));
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
-/// SIGTERM with an idle keep-alive connection open: exit 0 within 2 s, the connection sees EOF.
+/// SIGTERM with an idle keep-alive connection open: exit 0 without waiting for the shutdown
+/// timeout (within `SIGTERM_EXIT`), the connection sees EOF.
 #[test]
 fn sigterm_with_idle_keep_alive_connection_exits_zero() {
-    let port = free_port();
-    let mut p = start(port, "", &["--config", "{}"]);
-    let mut c = Reader::connect(addr(port));
+    let (mut p, addr) = start("", &["--config", "{}"]);
+    let mut c = Reader::connect(addr);
     c.send(build("GET", "/api/v1/health", None).as_bytes());
     assert_eq!(c.response(false).expect("health").status, 200);
-    let t0 = Instant::now();
     p.sigterm();
     let status = p
-        .wait_exit(Duration::from_secs(2))
-        .expect("still running 2 s after SIGTERM");
+        .wait_exit(SIGTERM_EXIT)
+        .unwrap_or_else(|| panic!("still running {SIGTERM_EXIT:?} after SIGTERM"));
     assert!(status.success(), "{status:?}");
-    assert!(t0.elapsed() < Duration::from_secs(2));
     c.set_timeout(Duration::from_secs(1));
     let (rest, eof) = c.drain(1024);
     assert!(eof && rest.is_empty(), "idle connection not closed cleanly");
 }
 
 /// SIGTERM while a request body is still arriving: the request is answered (with
-/// `Connection: close`) or the connection is closed cleanly; exit 0 within the shutdown timeout.
+/// `Connection: close`) or the connection is closed cleanly; exit 0, bounded by the shutdown
+/// timeout (2 s) plus main's exit grace (1 s) plus 2 s of slack for a loaded machine. Draining
+/// this one request needs about 0.3 s, so the bound is more than 5x that.
 #[test]
 fn sigterm_with_request_in_flight_drains_and_exits_zero() {
-    let port = free_port();
-    let mut p = start(port, "timeouts: {shutdown: \"2s\"}\n", &["--config", "{}"]);
-    let mut c = Reader::connect(addr(port));
+    let (mut p, addr) = start("timeouts: {shutdown: \"2s\"}\n", &["--config", "{}"]);
+    let mut c = Reader::connect(addr);
     c.send(b"PUT /api/v1/cache/inflight HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n{\"va");
     std::thread::sleep(Duration::from_millis(100));
     let t0 = Instant::now();
@@ -351,15 +389,11 @@ fn sigterm_with_request_in_flight_drains_and_exits_zero() {
         Ok(None) => {} // closed without a response: acceptable
         Err(_) => panic!("connection neither answered nor closed"),
     }
+    let limit = Duration::from_secs(2 + 1 + 2);
     let status = p
-        .wait_exit(Duration::from_secs(4))
-        .expect("did not exit within shutdown timeout + grace");
+        .wait_exit(limit.saturating_sub(t0.elapsed()))
+        .unwrap_or_else(|| panic!("did not exit within {limit:?} of SIGTERM"));
     assert!(status.success(), "{status:?}");
-    assert!(
-        t0.elapsed() < Duration::from_millis(3500),
-        "exit took {:?}",
-        t0.elapsed()
-    );
 }
 
 /// `2026-11-25T17:40:44.123Z INFO node1 message`
@@ -384,12 +418,9 @@ fn is_log_line(line: &str, node: &str) -> bool {
 
 #[test]
 fn logs_carry_timestamp_level_node_id_and_startup_facts() {
-    let port = free_port();
-    let mut p = start(port, "", &["--config", "{}"]);
+    let (mut p, addr) = start("", &["--config", "{}"]);
     p.sigterm();
-    assert!(p
-        .wait_exit(Duration::from_secs(2))
-        .is_some_and(|s| s.success()));
+    assert!(p.wait_exit(SIGTERM_EXIT).is_some_and(|s| s.success()));
     let err = p.stderr();
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty(), "no logs on stderr");
@@ -398,9 +429,7 @@ fn logs_carry_timestamp_level_node_id_and_startup_facts() {
     }
     let listening = lines
         .iter()
-        .find(|l| {
-            l.contains(&format!("listening on 127.0.0.1:{port}")) && l.contains("worker thread")
-        })
+        .find(|l| l.contains(&format!("listening on {addr} ")) && l.contains("worker thread"))
         .unwrap_or_else(|| panic!("no start-up line naming the address: {err}"));
     assert!(
         listening.contains(" 1 worker thread"),

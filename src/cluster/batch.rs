@@ -11,37 +11,22 @@
 //! A waiter that gives up (client gone, timeout) just abandons its slot; the batch still reads its
 //! response, so the connection stays in step. A batch that times out drops its connection.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use monoio::io::AsyncWriteRentExt;
 
-use super::forward::{read_answer, serialize, FwdError, Outgoing};
-use super::pool::CheckoutError;
-use crate::mesh::Pending;
-use crate::worker::Worker;
+use super::error::{Broken, FwdError};
+use super::peer::{Answered, Outcome, PeerClient};
+use super::wire::{read_answer, serialize, Outgoing};
+use crate::mesh::Ticket;
 
 /// Most requests one batch carries: bounds the buffers and the head-of-line wait of one batch.
 pub const MAX_BATCH: usize = 64;
 /// Batches in flight per peer per core: lets the next batch leave while one waits for answers.
 pub const DISPATCHERS_PER_PEER: usize = 4;
-/// Response bytes accepted per forwarded request beyond the value size.
-const RESPONSE_SLACK: usize = 64 * 1024;
-
-/// The owner's answer, owned (one allocation: the raw response bytes).
-pub struct Answered {
-    pub status: u16,
-    pub raw: Vec<u8>,
-    pub content_type: std::ops::Range<usize>,
-    pub node: std::ops::Range<usize>,
-    pub content_length: usize,
-    pub body: std::ops::Range<usize>,
-}
-
-pub type Outcome = Result<Answered, FwdError>;
-pub type Ticket = crate::mesh::Ticket<Outcome>;
 
 struct Job {
     slot: u32,
@@ -51,8 +36,9 @@ struct Job {
     end: usize,
 }
 
+/// Requests queued for one peer on one core.
 #[derive(Default)]
-struct PeerQueue {
+pub struct PeerQueue {
     /// Serialized requests waiting for a dispatcher.
     buf: Vec<u8>,
     jobs: Vec<Job>,
@@ -61,27 +47,11 @@ struct PeerQueue {
     dispatchers: usize,
 }
 
-/// This core's batchers, one queue per peer.
-pub struct Batcher {
-    queues: RefCell<Vec<PeerQueue>>,
-    pub results: Rc<Pending<Outcome>>,
-}
-
-impl Batcher {
-    pub fn new(peers: usize) -> Rc<Batcher> {
-        Rc::new(Batcher {
-            queues: RefCell::new((0..peers).map(|_| PeerQueue::default()).collect()),
-            results: Rc::new(Pending::default()),
-        })
-    }
-}
-
 /// Queue `req` for `peer`; the ticket resolves to the owner's answer.
-pub fn submit(w: &Rc<Worker>, peer: usize, req: &Outgoing<'_>, id: u64) -> Ticket {
-    let b = &w.batcher;
-    let ticket = b.results.reserve();
-    let cl = &w.shared.cluster;
-    let mut queues = b.queues.borrow_mut();
+pub fn submit(p: &Rc<PeerClient>, peer: usize, req: &Outgoing<'_>, id: u64) -> Ticket<Outcome> {
+    let ticket = p.results.reserve();
+    let cl = &p.cluster;
+    let mut queues = p.queues.borrow_mut();
     let q = &mut queues[peer];
     serialize(&mut q.buf, req, &cl.members[peer].addr, cl.self_id(), id);
     let end = q.buf.len();
@@ -93,17 +63,17 @@ pub fn submit(w: &Rc<Worker>, peer: usize, req: &Outgoing<'_>, id: u64) -> Ticke
     });
     if let Some(waker) = q.waiting.pop() {
         waker.wake();
-    } else if q.dispatchers < DISPATCHERS_PER_PEER.min(w.cfg().cluster.pool_max_total) {
+    } else if q.dispatchers < DISPATCHERS_PER_PEER.min(p.settings.pool_max_total) {
         q.dispatchers += 1;
-        monoio::spawn(dispatch(Rc::clone(w), peer));
+        monoio::spawn(dispatch(Rc::clone(p), peer));
     }
     ticket
 }
 
 /// Take the next batch for `peer` (waiting until there is one).
-async fn next_batch(b: &Batcher, peer: usize, buf: &mut Vec<u8>, jobs: &mut Vec<Job>) {
+async fn next_batch(p: &PeerClient, peer: usize, buf: &mut Vec<u8>, jobs: &mut Vec<Job>) {
     poll_fn(|cx| {
-        let mut queues = b.queues.borrow_mut();
+        let mut queues = p.queues.borrow_mut();
         let q = &mut queues[peer];
         if q.jobs.is_empty() {
             q.waiting.push(cx.waker().clone());
@@ -130,26 +100,27 @@ async fn next_batch(b: &Batcher, peer: usize, buf: &mut Vec<u8>, jobs: &mut Vec<
     .await
 }
 
-async fn dispatch(w: Rc<Worker>, peer: usize) {
+async fn dispatch(p: Rc<PeerClient>, peer: usize) {
     let mut buf = Vec::new();
     let mut jobs: Vec<Job> = Vec::new();
     loop {
         buf.clear();
         jobs.clear();
-        next_batch(&w.batcher, peer, &mut buf, &mut jobs).await;
-        let timeout = w.cfg().cluster.request_timeout;
+        next_batch(&p, peer, &mut buf, &mut jobs).await;
+        let timeout = p.settings.request_timeout;
         let done = Cell::new(0usize);
         let result =
-            monoio::time::timeout(timeout, exchange(&w, peer, &mut buf, &jobs, &done)).await;
-        let results = &w.batcher.results;
+            monoio::time::timeout(timeout, exchange(&p, peer, &mut buf, &jobs, &done)).await;
         let err = match result {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e),
-            Err(_) => Some(FwdError::Timeout),
+            Err(_) => Some(FwdError::Timeout {
+                ms: timeout.as_millis() as u64,
+            }),
         };
         if let Some(e) = err {
             for job in &jobs[done.get()..] {
-                results.complete(job.slot, Err(e.clone()));
+                p.results.complete(job.slot, Err(e));
             }
         }
     }
@@ -157,65 +128,46 @@ async fn dispatch(w: Rc<Worker>, peer: usize) {
 
 /// Send the batch and deliver each answer; `done` counts the jobs already answered.
 async fn exchange(
-    w: &Worker,
+    p: &PeerClient,
     peer: usize,
     buf: &mut Vec<u8>,
     jobs: &[Job],
     done: &Cell<usize>,
 ) -> Result<(), FwdError> {
-    let cl = &w.shared.cluster;
-    let max = w.cfg().max_value_bytes + RESPONSE_SLACK;
+    let max = p.settings.max_answer();
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut conn = w
-            .pool
-            .checkout(peer, || cl.addrs(peer), w.cfg().cluster.connect_timeout)
-            .await
-            .map_err(|e| match e {
-                CheckoutError::Exhausted => FwdError::Exhausted,
-                CheckoutError::Connect(s) => FwdError::Connect(s),
-            })?;
+        let mut conn = p.checkout(peer).await?;
         let out = std::mem::take(buf);
         let (res, out) = conn.stream().write_all(out).await;
         *buf = out;
         conn.rbuf.clear();
         if let Err(e) = res {
             if conn.reused && attempt == 1 {
-                w.pool.discard_idle(peer);
+                p.pool.discard_idle(peer);
                 continue;
             }
-            return Err(FwdError::Broken(format!("write: {e}")));
+            return Err(FwdError::Broken(Broken::Write(e.kind())));
         }
         let mut start = 0;
         let mut keep = true;
         for (i, job) in jobs.iter().enumerate() {
             let a = match read_answer(&mut conn, start, job.head, job.id, max).await {
                 Ok(a) => a,
-                Err((nothing, _)) if nothing && i == 0 && conn.reused && attempt == 1 => {
-                    w.pool.discard_idle(peer);
+                Err(f) if f.nothing_read && i == 0 && conn.reused && attempt == 1 => {
+                    p.pool.discard_idle(peer);
                     break;
                 }
-                Err((_, msg)) => return Err(FwdError::Broken(msg)),
+                Err(f) => return Err(FwdError::Broken(f.why)),
             };
             keep &= a.keep_alive;
-            let raw_start = start;
-            let shift = |r: std::ops::Range<usize>| r.start - raw_start..r.end - raw_start;
-            let answered = Answered {
-                status: a.status,
-                raw: conn.rbuf[start..a.end].to_vec(),
-                content_type: shift(a.content_type),
-                node: shift(a.node),
-                content_length: a.content_length,
-                body: shift(a.body),
-            };
-            w.batcher.results.complete(job.slot, Ok(answered));
+            p.results
+                .complete(job.slot, Ok(Answered::copy(&conn.rbuf, start, &a)));
             done.set(i + 1);
             start = a.end;
             if !keep && i + 1 < jobs.len() {
-                return Err(FwdError::Broken(
-                    "peer closed the connection mid-batch".into(),
-                ));
+                return Err(FwdError::Broken(Broken::ClosedMidBatch));
             }
         }
         if done.get() < jobs.len() {

@@ -8,11 +8,17 @@
 //! owner's copy (which predates its outage, while ours was written during it), and forgets them
 //! once the owner has confirmed them, so a later failure can never resurrect stale values.
 
-pub mod batch;
-pub mod forward;
-pub mod pool;
+mod batch;
+mod error;
+mod peer;
+mod pool;
 pub mod probe;
 pub mod ring;
+mod wire;
+
+pub use error::{Broken, ConnectError, FwdError};
+pub use peer::{Answered, InFlight, Outcome, PeerClient, PeerSettings};
+pub use wire::Outgoing;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -52,8 +58,6 @@ pub struct Cluster {
     pub ring_changes: AtomicU64,
     /// Local keys handed to their new owner after membership changes.
     pub keys_moved: AtomicU64,
-    /// Bumped on every membership change; cores compare it to re-check ownership.
-    pub epoch: AtomicU64,
 }
 
 impl Cluster {
@@ -101,7 +105,6 @@ impl Cluster {
             members,
             ring_changes: AtomicU64::new(0),
             keys_moved: AtomicU64::new(0),
-            epoch: AtomicU64::new(0),
         })
     }
 

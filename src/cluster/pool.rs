@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use monoio::net::TcpStream;
 
+use super::error::ConnectError;
+
 /// Per-connection buffer size for requests and responses to peers.
 const PEER_BUF: usize = 16 * 1024;
 
@@ -21,7 +23,6 @@ struct PeerSlot {
     idle: Vec<(TcpStream, Vec<u8>, Vec<u8>)>,
     /// Connections open to this peer from this core (idle + in use + connecting).
     open: usize,
-    connects: u64,
 }
 
 /// This core's connections to every peer (indexed by ring node index).
@@ -36,8 +37,8 @@ pub struct PeerPool {
 pub enum CheckoutError {
     /// `pool_max_total` connections are already open to this peer from this core.
     Exhausted,
-    /// Every address refused or timed out; the message names them.
-    Connect(String),
+    /// Every address refused or timed out; the error names the last one tried.
+    Connect(ConnectError),
 }
 
 pub struct Pooled {
@@ -78,10 +79,9 @@ impl PeerPool {
                 return Err(CheckoutError::Exhausted);
             }
             slot.open += 1;
-            slot.connects += 1;
         }
         // The slot is reserved; give it back if no address works.
-        let mut last = String::from("no address");
+        let mut last = ConnectError::NoAddress;
         // Resolve only when a new connection is needed (the cached list is cloned under a lock).
         for addr in &addrs() {
             match monoio::time::timeout(connect_timeout, TcpStream::connect_addr(*addr)).await {
@@ -95,12 +95,17 @@ impl PeerPool {
                         false,
                     ));
                 }
-                Ok(Err(e)) => last = format!("{addr}: {}", e.to_string().to_lowercase()),
+                Ok(Err(e)) => {
+                    last = ConnectError::Io {
+                        addr: *addr,
+                        kind: e.kind(),
+                    }
+                }
                 Err(_) => {
-                    last = format!(
-                        "{addr}: connect timed out after {} ms",
-                        connect_timeout.as_millis()
-                    )
+                    last = ConnectError::TimedOut {
+                        addr: *addr,
+                        ms: connect_timeout.as_millis() as u64,
+                    }
                 }
             }
         }
@@ -124,14 +129,6 @@ impl PeerPool {
             peer,
             pool: Rc::clone(self),
         }
-    }
-
-    /// (open, idle, connects made) toward `peer` from this core.
-    pub fn stats(&self, peer: usize) -> (usize, usize, u64) {
-        let slots = self.slots.borrow();
-        slots
-            .get(peer)
-            .map_or((0, 0, 0), |s| (s.open, s.idle.len(), s.connects))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The prober: one plain thread per node that checks every peer's `/internal/cluster/health` on
 //! an interval and flips its `alive` flag after `fail_after` consecutive failures or
-//! `recover_after` successes. It also resolves peer names (DNS may block; cores never do it),
+//! `recover_after` successes. A round that flipped a flag calls the `on_change` callback the node
+//! wired in (which tells every core), so this layer knows nothing of cores or mailboxes. It also resolves peer names (DNS may block; cores never do it),
 //! so a peer whose address changes (a restarted container) is found again.
 //!
 //! Blocking sockets with timeouts are the simplest correct tool here: a handful of peers, one
@@ -8,14 +9,14 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{unix_ms, Member};
-use crate::ops::Msg;
-use crate::worker::Shared;
+use super::{unix_ms, Cluster, Member};
+use crate::config::ClusterConfig;
+use crate::http::parse_response_head;
 use crate::{info, warn};
 
 /// Largest probe response read; a health document is a few hundred bytes.
@@ -102,15 +103,15 @@ fn probe_addr(
             return Err("timed out".into());
         }
     }
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut resp = httparse::Response::new(&mut headers);
-    let body_start = match resp.parse(&buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        _ => return Err("malformed health response".into()),
+    let head = match parse_response_head(&buf, false, |_, _| {}) {
+        Ok(Some(h)) => h,
+        Ok(None) => return Err("health response ended early".into()),
+        Err(e) => return Err(format!("health response: {e}")),
     };
-    if resp.code != Some(200) {
-        return Err(format!("health answered {}", resp.code.unwrap_or(0)));
+    if head.status != 200 {
+        return Err(format!("health answered {}", head.status));
     }
+    let body_start = head.head_len;
     let v: serde_json::Value =
         serde_json::from_slice(&buf[body_start..]).map_err(|e| format!("health body: {e}"))?;
     let num = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
@@ -126,25 +127,29 @@ fn probe_addr(
     })
 }
 
-/// Start the prober thread (nothing to do for a cluster of one).
-pub fn spawn(shared: Arc<Shared>) -> Option<JoinHandle<()>> {
-    if shared.cluster.is_standalone() {
+/// Start the prober thread (nothing to do for a cluster of one). It stops once `stop` is set;
+/// `on_change` runs on the prober thread after every round in which a member went down or up.
+pub fn spawn(
+    cluster: Arc<Cluster>,
+    cfg: ClusterConfig,
+    node_id: String,
+    stop: Arc<AtomicBool>,
+    on_change: Box<dyn Fn() + Send>,
+) -> Option<JoinHandle<()>> {
+    if cluster.is_standalone() {
         return None;
     }
-    let name = format!("{}-prober", shared.cfg.node_id);
     std::thread::Builder::new()
-        .name(name)
+        .name(format!("{node_id}-prober"))
         .spawn(move || {
-            crate::log::set_thread_node(&shared.cfg.node_id);
-            run(&shared)
+            crate::log::set_thread_node(&node_id);
+            run(&cluster, &cfg, &stop, &*on_change)
         })
         .ok()
 }
 
-fn run(shared: &Shared) {
-    let cl = &shared.cluster;
-    let cfg = &shared.cfg.cluster;
-    while !shared.draining.load(Ordering::Relaxed) {
+fn run(cl: &Cluster, cfg: &ClusterConfig, stop: &AtomicBool, on_change: &dyn Fn()) {
+    while !stop.load(Ordering::Relaxed) {
         let round = Instant::now();
         let mut changed = false;
         for (idx, m) in cl.members.iter().enumerate() {
@@ -163,12 +168,9 @@ fn run(shared: &Shared) {
         }
         if changed {
             cl.ring_changes.fetch_add(1, Ordering::Relaxed);
-            cl.epoch.fetch_add(1, Ordering::SeqCst);
-            for core in 0..shared.mesh.cores() {
-                shared.mesh.send(core, Msg::RingChanged);
-            }
+            on_change();
         }
-        while round.elapsed() < cfg.probe_interval && !shared.draining.load(Ordering::Relaxed) {
+        while round.elapsed() < cfg.probe_interval && !stop.load(Ordering::Relaxed) {
             std::thread::sleep(SLEEP_SLICE.min(cfg.probe_interval));
         }
     }

@@ -223,8 +223,10 @@ fn address_errors() {
             needle,
         );
     }
+    // Resolution is cut off after RESOLVE_TIMEOUT whatever the resolver does; 5x that leaves
+    // room for a loaded machine without letting a hung lookup through.
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < super::RESOLVE_TIMEOUT * 5,
         "{:?}",
         started.elapsed()
     );

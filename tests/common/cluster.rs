@@ -7,12 +7,13 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use dcache::clock::Clock;
 use dcache::cluster::ring::Ring;
 use dcache::{Config, Node};
 
@@ -114,46 +115,85 @@ pub fn node_yaml(
     )
 }
 
+/// The members' addresses of cluster `test_no`: `127.<pid>.<test_no>.<n>:1800<n>`, fixed before
+/// any node starts (every config names every peer). Each cluster has loopback IPs of its own, so
+/// tests running in parallel (and two runs of the same suite) never share an address, nothing is
+/// probed for a free port, and a restarted node binds its old address again. The ports are below
+/// the kernel's ephemeral range (32768+), so no outgoing connection can take one meanwhile.
+///
+/// `test_no` must be unique across every cluster suite: consistency 1-9, backup 20-22,
+/// failover 30-34.
+pub fn cluster_addrs(test_no: u8) -> Vec<SocketAddr> {
+    let second = 20 + (std::process::id() % 200) as u8;
+    (0..IDS.len())
+        .map(|i| {
+            format!("127.{second}.{test_no}.{}:{}", i + 1, 18001 + i)
+                .parse()
+                .expect("socket address")
+        })
+        .collect()
+}
+
 // ---- in-process clusters ----------------------------------------------------------------------
 
-/// Three nodes in this process, each on its own loopback IP (`127.<pid>.<test>.<n>`), so tests
-/// running in parallel (and two runs of the same suite) never share an address. Nodes are shut
-/// down when the cluster is dropped, even when an assertion failed.
+/// Three nodes in this process, each on its own loopback IP (see [`cluster_addrs`]). Nodes are
+/// shut down when the cluster is dropped, even when an assertion failed.
 pub struct InProc {
     nodes: Vec<Option<Node>>,
     pub addrs: Vec<SocketAddr>,
     pub ring: Ring,
     pub probing: Probing,
+    /// The manual clock every node measures TTLs on ([`InProc::start_with_clock`]).
+    clock: Option<Clock>,
 }
 
 impl InProc {
-    /// `test_no` must be unique across every cluster suite (1..=250).
+    /// `test_no` must be unique across every cluster suite (1..=250, see [`cluster_addrs`]).
     pub fn start(test_no: u8, threads: usize, p: Probing, extra: &str) -> InProc {
-        let second = 20 + (std::process::id() % 200) as u8;
-        let addrs: Vec<SocketAddr> = (0..IDS.len())
-            .map(|i| {
-                format!("127.{second}.{test_no}.{}:{}", i + 1, 18001 + i)
-                    .parse()
-                    .expect("socket address")
-            })
-            .collect();
+        Self::start_inner(test_no, threads, p, extra, None)
+    }
+
+    /// Like `start`, with every node measuring TTLs on `clock` (a [`Clock::manual`] shared by the
+    /// whole cluster): the test moves time with [`InProc::advance`] instead of sleeping.
+    pub fn start_with_clock(
+        test_no: u8,
+        threads: usize,
+        p: Probing,
+        extra: &str,
+        clock: Clock,
+    ) -> InProc {
+        Self::start_inner(test_no, threads, p, extra, Some(clock))
+    }
+
+    fn start_inner(
+        test_no: u8,
+        threads: usize,
+        p: Probing,
+        extra: &str,
+        clock: Option<Clock>,
+    ) -> InProc {
         let mut c = InProc {
             nodes: Vec::new(),
-            addrs,
+            addrs: cluster_addrs(test_no),
             ring: ring(),
             probing: p,
+            clock,
         };
         for (i, id) in IDS.iter().enumerate() {
             let yaml = node_yaml(i, &c.addrs, threads, &p, extra);
             let cfg = Config::from_yaml_str(&yaml, "<cluster test>").expect("valid test config");
+            let clock = c.clock.clone();
             // Started from a throwaway thread: the first `Node::start` of a process probes
             // io_uring with a ring it closes at once, and the kernel's teardown of that ring
             // later interrupts a blocking call of the thread that created it (EINTR, which the
             // shared `Reader` takes for EOF). See the report on `node::resolve_driver`.
-            let node = std::thread::spawn(move || Node::start(cfg))
-                .join()
-                .expect("start thread")
-                .unwrap_or_else(|e| panic!("{id} starts: {e}"));
+            let node = std::thread::spawn(move || match clock {
+                Some(clock) => Node::start_with_clock(cfg, clock),
+                None => Node::start(cfg),
+            })
+            .join()
+            .expect("start thread")
+            .unwrap_or_else(|e| panic!("{id} starts: {e}"));
             assert_eq!(node.local_addr(), c.addrs[i]);
             c.nodes.push(Some(node));
         }
@@ -163,6 +203,14 @@ impl InProc {
 
     pub fn addr(&self, i: usize) -> SocketAddr {
         self.addrs[i]
+    }
+
+    /// Move the cluster's manual clock forward (every node sees it on its next TTL decision).
+    pub fn advance(&self, by: Duration) {
+        self.clock
+            .as_ref()
+            .expect("cluster started with InProc::start_with_clock")
+            .advance(by);
     }
 
     /// Index of the node that owns `key` (all nodes up).
@@ -196,24 +244,6 @@ impl Drop for InProc {
 
 const BIN: &str = env!("CARGO_BIN_EXE_cache-node");
 
-/// A port on 127.0.0.1 below the kernel's ephemeral range (32768+) that is free now. Below that
-/// range no outgoing connection can take it while a node is down and about to be restarted on it.
-pub fn free_low_port() -> u16 {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let seed = (std::process::id() as usize).wrapping_mul(7919)
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos() as usize);
-    for _ in 0..2000 {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20000 + ((seed.wrapping_add(n.wrapping_mul(104_729))) % 12000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port in 20000..32000");
-}
-
 /// One `cache-node` child: its config and log files, and the process while it runs.
 pub struct ProcNode {
     pub config: PathBuf,
@@ -222,7 +252,8 @@ pub struct ProcNode {
     starts: usize,
 }
 
-/// Three `cache-node` processes on 127.0.0.1; every child is killed when this is dropped.
+/// Three `cache-node` processes, each on its own loopback IP (see [`cluster_addrs`]); every
+/// child is killed when this is dropped.
 pub struct ProcCluster {
     pub dir: PathBuf,
     pub addrs: Vec<SocketAddr>,
@@ -232,12 +263,20 @@ pub struct ProcCluster {
 }
 
 impl ProcCluster {
-    pub fn start(tag: &str, threads: usize, p: Probing) -> ProcCluster {
-        Self::start_with(tag, threads, p, "")
+    /// `test_no` must be unique across every cluster suite (see [`cluster_addrs`]); `tag` names
+    /// the directory of configs and logs.
+    pub fn start(test_no: u8, tag: &str, threads: usize, p: Probing) -> ProcCluster {
+        Self::start_with(test_no, tag, threads, p, "")
     }
 
     /// Like `start`, with `extra` YAML appended to every node's config.
-    pub fn start_with(tag: &str, threads: usize, p: Probing, extra: &str) -> ProcCluster {
+    pub fn start_with(
+        test_no: u8,
+        tag: &str,
+        threads: usize,
+        p: Probing,
+        extra: &str,
+    ) -> ProcCluster {
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "dcache-{tag}-{}-{}",
@@ -246,9 +285,7 @@ impl ProcCluster {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let addrs: Vec<SocketAddr> = (0..IDS.len())
-            .map(|_| SocketAddr::from(([127, 0, 0, 1], free_low_port())))
-            .collect();
+        let addrs = cluster_addrs(test_no);
         let nodes = (0..IDS.len())
             .map(|i| {
                 let config = dir.join(format!("{}.yaml", IDS[i]));

@@ -8,6 +8,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
+use dcache::clock::Clock;
+use dcache::http::{parse_response_head, BodyFraming, ChunkStatus, ChunkedDecoder};
 use dcache::{Config, Node};
 
 /// Start a node from YAML (its `address` should use port 0).
@@ -99,102 +102,86 @@ impl Reader {
     }
 
     /// Read one response; `head_only` for HEAD requests. None on EOF before a full response.
+    /// The head is parsed by `dcache::http::parse_response_head` (the project's one response
+    /// parser); a `1xx` interim answer is returned as a response of its own, with no body.
     pub fn response(&mut self, head_only: bool) -> Option<Resp> {
-        loop {
-            if let Some(end) = find(&self.buf, b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
-                let mut lines = head.split("\r\n");
-                let status_line = lines.next().unwrap_or("");
-                let status: u16 = status_line
-                    .split(' ')
-                    .nth(1)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                let headers: Vec<(String, String)> = lines
-                    .filter_map(|l| {
-                        l.split_once(':')
-                            .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-                    })
-                    .collect();
-                let body_start = end + 4;
-                if status == 100 {
-                    self.buf.drain(..body_start);
-                    return Some(Resp {
-                        status,
-                        headers,
-                        body: Vec::new(),
-                    });
-                }
-                let chunked = headers.iter().any(|(n, v)| {
-                    n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-                });
-                let len: usize = headers
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-                    .and_then(|(_, v)| v.parse().ok())
-                    .unwrap_or(0);
-                if head_only {
-                    self.buf.drain(..body_start);
-                    return Some(Resp {
-                        status,
-                        headers,
-                        body: Vec::new(),
-                    });
-                }
-                if chunked {
-                    if let Some((body, used)) = dechunk(&self.buf[body_start..]) {
-                        self.buf.drain(..body_start + used);
-                        return Some(Resp {
-                            status,
-                            headers,
-                            body,
-                        });
+        let (head, headers) = loop {
+            let mut headers: Vec<(String, String)> = Vec::new();
+            let parsed = parse_response_head(&self.buf, head_only, |name, value| {
+                headers.push((
+                    name.to_string(),
+                    String::from_utf8_lossy(value).trim().to_string(),
+                ));
+            });
+            match parsed {
+                Ok(Some(head)) => break (head, headers),
+                Ok(None) => {
+                    if !self.fill() {
+                        return None;
                     }
-                } else if self.buf.len() >= body_start + len {
-                    let body = self.buf[body_start..body_start + len].to_vec();
-                    self.buf.drain(..body_start + len);
-                    return Some(Resp {
-                        status,
-                        headers,
-                        body,
-                    });
+                }
+                Err(e) => panic!(
+                    "malformed response ({e}): {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+            }
+        };
+        let status = head.status;
+        let body = match head.framing {
+            BodyFraming::Empty => {
+                self.buf.drain(..head.head_len);
+                Vec::new()
+            }
+            BodyFraming::Length(n) => {
+                let end = head.head_len + usize::try_from(n).expect("body length fits");
+                while self.buf.len() < end {
+                    if !self.fill() {
+                        return None;
+                    }
+                }
+                let body = self.buf[head.head_len..end].to_vec();
+                self.buf.drain(..end);
+                body
+            }
+            BodyFraming::Chunked => {
+                // The head stays buffered until the body is complete, so an EOF mid-body leaves
+                // the bytes as they were (None, like any other incomplete response).
+                let mut decoder = ChunkedDecoder::new(usize::MAX / 2);
+                let mut out = BytesMut::new();
+                let mut pos = head.head_len;
+                loop {
+                    match decoder.decode(&self.buf[pos..], &mut out) {
+                        Ok(ChunkStatus::Done { consumed }) => {
+                            self.buf.drain(..pos + consumed);
+                            break out.to_vec();
+                        }
+                        Ok(ChunkStatus::NeedMore { consumed }) => {
+                            pos += consumed;
+                            if !self.fill() {
+                                return None;
+                            }
+                        }
+                        Err(e) => panic!("malformed chunked body: {e:?}"),
+                    }
                 }
             }
-            if !self.fill() {
-                return None;
+            BodyFraming::UntilClose => {
+                while self.fill() {}
+                let body = self.buf[head.head_len..].to_vec();
+                self.buf.clear();
+                body
             }
-        }
+        };
+        Some(Resp {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// True when the server closed the connection (EOF) within the read timeout, with no bytes.
     pub fn is_closed(&mut self) -> bool {
         self.buf.is_empty() && !self.fill()
-    }
-}
-
-fn find(h: &[u8], n: &[u8]) -> Option<usize> {
-    h.windows(n.len()).position(|w| w == n)
-}
-
-fn dechunk(mut b: &[u8]) -> Option<(Vec<u8>, usize)> {
-    let total = b.len();
-    let mut out = Vec::new();
-    loop {
-        let line_end = find(b, b"\r\n")?;
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&b[..line_end]).ok()?.trim(), 16).ok()?;
-        b = &b[line_end + 2..];
-        if size == 0 {
-            if b.len() < 2 {
-                return None;
-            }
-            return Some((out, total - b.len() + 2));
-        }
-        if b.len() < size + 2 {
-            return None;
-        }
-        out.extend_from_slice(&b[..size]);
-        b = &b[size + 2..];
     }
 }
 
@@ -263,6 +250,15 @@ pub fn run_single(threads: usize, extra: &str) -> Running {
     let yaml = single(threads, &format!("pin_threads: false\n{extra}"));
     Running {
         node: Some(start(&yaml)),
+    }
+}
+
+/// `run_single` with TTLs measured on `clock` (a `Clock::manual()` the test advances).
+pub fn run_single_with_clock(threads: usize, extra: &str, clock: Clock) -> Running {
+    let yaml = single(threads, &format!("pin_threads: false\n{extra}"));
+    let cfg = Config::from_yaml_str(&yaml, "<test>").expect("valid test config");
+    Running {
+        node: Some(Node::start_with_clock(cfg, clock).expect("node starts")),
     }
 }
 

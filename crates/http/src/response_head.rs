@@ -31,6 +31,9 @@ pub struct ResponseHead {
     /// Bytes of the buffer taken by the status line and header fields, blank line included.
     pub head_len: usize,
     pub framing: BodyFraming,
+    /// The `Content-Length` the head announces, whatever the framing (an answer to HEAD
+    /// announces the length a GET would get, with no body).
+    pub content_length: Option<u64>,
     /// The server will close after this response (`Connection: close`, HTTP/1.0 without
     /// keep-alive, or a close-delimited body).
     pub close: bool,
@@ -119,6 +122,7 @@ pub fn parse_response_head(
         status,
         head_len,
         framing,
+        content_length: length,
         close,
     }))
 }
@@ -158,7 +162,6 @@ fn last_token_is(v: &[u8], token: &[u8]) -> bool {
         .last()
         .is_some_and(|t| t.eq_ignore_ascii_case(token))
 }
-
 
 #[cfg(test)]
 mod tests {

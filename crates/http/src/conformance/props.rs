@@ -7,9 +7,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 
 use super::{read_pipeline, Msg};
-use crate::{
-    parse_head, ChunkStatus, ChunkedDecoder, Framing, Limits, Method, Parsed, Version,
-};
+use crate::{parse_head, ChunkStatus, ChunkedDecoder, Framing, Limits, Method, Parsed, Version};
 
 /// How a generated body is framed; chunked carries everything needed to encode it.
 #[derive(Clone, Debug)]

@@ -1,0 +1,493 @@
+//! A blocking HTTP/1.1 keep-alive client over `std::net`, for the CLI commands and the test suite.
+//!
+//! One [`Conn`] talks to one node address and keeps its TCP connection between requests. A request
+//! that fails on a *reused* connection before any byte of the answer arrived is retried once on a
+//! fresh one (the node may have closed an idle keep-alive connection; the request never reached
+//! it), unless its body is a stream that cannot be replayed. Bodies can be collected
+//! ([`Conn::request`]) or streamed to a writer ([`Conn::request_to`]), so an export of any size
+//! goes to a file with bounded memory; chunked bodies are decoded by the node's own
+//! [`ChunkedDecoder`].
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use dcache_http::{parse_response_head, BodyFraming, ProtoError};
+use dcache_http::{ChunkStatus, ChunkedDecoder};
+
+use super::error::ClientError;
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A complete response with its body collected.
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// First header of that name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+
+    /// The body as JSON, if it is JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The `error` member of a JSON error body, else the body text, else the status.
+    pub fn error_message(&self) -> String {
+        match self
+            .json()
+            .as_ref()
+            .and_then(|v| v.get("error")?.as_str().map(str::to_string))
+        {
+            Some(msg) => msg,
+            None if !self.body.is_empty() => self.text().trim().to_string(),
+            None => format!("HTTP {}", self.status),
+        }
+    }
+}
+
+/// Status and headers of a response whose body went to a writer.
+#[derive(Clone, Debug)]
+pub struct ResponseMeta {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// The body when the status is not 2xx (then nothing was written to the sink).
+    pub error_body: Vec<u8>,
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+impl ResponseMeta {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+}
+
+/// A request body.
+pub enum Body<'a> {
+    None,
+    Bytes(&'a [u8]),
+    /// `len` bytes read from `reader` (sent with `Content-Length: len`); cannot be replayed.
+    Stream {
+        reader: &'a mut dyn Read,
+        len: u64,
+    },
+}
+
+/// Keep-alive connection to one node.
+pub struct Conn {
+    addr: String,
+    timeout: Duration,
+    stream: Option<TcpStream>,
+    /// Bytes received and not yet consumed.
+    rbuf: Vec<u8>,
+}
+
+/// A failed attempt, and whether it failed before anything of the answer arrived on a connection
+/// that had served earlier requests (then the request is safe to send again once).
+struct Failed {
+    error: ClientError,
+    stale: bool,
+}
+
+impl Conn {
+    /// No I/O yet: the connection is opened by the first request.
+    pub fn new(addr: impl Into<String>, timeout: Duration) -> Conn {
+        Conn {
+            addr: addr.into(),
+            timeout,
+            stream: None,
+            rbuf: Vec::new(),
+        }
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Send one request and collect the whole response.
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Response, ClientError> {
+        let mut out = Vec::new();
+        let body = body.map_or(Body::None, Body::Bytes);
+        let meta = self.request_to(method, path, body, &mut out)?;
+        Ok(Response {
+            status: meta.status,
+            headers: meta.headers,
+            body: if (200..300).contains(&meta.status) {
+                out
+            } else {
+                meta.error_body
+            },
+        })
+    }
+
+    /// Send one request and write the body of a 2xx response to `sink` as it arrives. The body of
+    /// any other status is collected into [`ResponseMeta::error_body`] instead, so a sink (a backup
+    /// file) only ever receives what was asked for.
+    pub fn request_to(
+        &mut self,
+        method: &str,
+        path: &str,
+        mut body: Body<'_>,
+        sink: &mut dyn Write,
+    ) -> Result<ResponseMeta, ClientError> {
+        let reused = self.stream.is_some();
+        match self.attempt(method, path, &mut body, sink) {
+            Ok(meta) => Ok(meta),
+            Err(f) if f.stale && reused && !matches!(body, Body::Stream { .. }) => {
+                self.drop_connection();
+                self.attempt(method, path, &mut body, sink)
+                    .map_err(|f| f.error)
+            }
+            Err(f) => {
+                self.drop_connection();
+                Err(f.error)
+            }
+        }
+    }
+
+    fn drop_connection(&mut self) {
+        self.stream = None;
+        self.rbuf.clear();
+    }
+
+    fn connect(&self) -> Result<TcpStream, ClientError> {
+        let addrs = self
+            .addr
+            .to_socket_addrs()
+            .map_err(|source| ClientError::Resolve {
+                addr: self.addr.clone(),
+                source,
+            })?;
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+        for a in addrs {
+            match TcpStream::connect_timeout(&a, self.timeout) {
+                Ok(s) => {
+                    let setup = s
+                        .set_nodelay(true)
+                        .and_then(|()| s.set_read_timeout(Some(self.timeout)))
+                        .and_then(|()| s.set_write_timeout(Some(self.timeout)));
+                    return setup.map(|()| s).map_err(|source| self.io_error(source));
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(ClientError::Connect {
+            addr: self.addr.clone(),
+            source: last,
+        })
+    }
+
+    fn io_error(&self, source: io::Error) -> ClientError {
+        match source.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ClientError::Timeout {
+                addr: self.addr.clone(),
+            },
+            _ => ClientError::Io {
+                addr: self.addr.clone(),
+                source,
+            },
+        }
+    }
+
+    fn attempt(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &mut Body<'_>,
+        sink: &mut dyn Write,
+    ) -> Result<ResponseMeta, Failed> {
+        let fresh = |error| Failed {
+            error,
+            stale: false,
+        };
+        if self.stream.is_none() {
+            self.stream = Some(self.connect().map_err(fresh)?);
+            self.rbuf.clear();
+        }
+        self.send_head_and_body(method, path, body)
+            .map_err(|error| Failed { error, stale: true })?;
+        let (status, headers, framing, close) = self.read_head(method == "HEAD")?;
+        let mut error_body = Vec::new();
+        let sink: &mut dyn Write = if (200..300).contains(&status) {
+            sink
+        } else {
+            &mut error_body
+        };
+        self.read_body(framing, sink).map_err(fresh)?;
+        if close {
+            self.drop_connection();
+        }
+        Ok(ResponseMeta {
+            status,
+            headers,
+            error_body,
+        })
+    }
+
+    fn send_head_and_body(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &mut Body<'_>,
+    ) -> Result<(), ClientError> {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: cache-client/{}\r\n",
+            self.addr,
+            env!("CARGO_PKG_VERSION")
+        );
+        let len = match body {
+            Body::None if matches!(method, "PUT" | "POST") => Some(0),
+            Body::None => None,
+            Body::Bytes(b) => Some(b.len() as u64),
+            Body::Stream { len, .. } => Some(*len),
+        };
+        if let Some(len) = len {
+            head.push_str("Content-Type: application/json\r\nContent-Length: ");
+            head.push_str(&len.to_string());
+            head.push_str("\r\n");
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        if let Body::Bytes(b) = body {
+            bytes.extend_from_slice(b);
+        }
+        let addr = self.addr.clone();
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(ClientError::Closed { addr });
+        };
+        let io_err = |source: io::Error| match source.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                ClientError::Timeout { addr: addr.clone() }
+            }
+            _ => ClientError::Io {
+                addr: addr.clone(),
+                source,
+            },
+        };
+        stream.write_all(&bytes).map_err(io_err)?;
+        if let Body::Stream { reader, len } = body {
+            let sent = io::copy(&mut reader.take(*len), stream).map_err(io_err)?;
+            if sent != *len {
+                return Err(ClientError::Local {
+                    what: "request body".to_string(),
+                    source: io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("ended after {sent} of {len} bytes"),
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Read more bytes into `rbuf`; `Ok(false)` on EOF.
+    fn fill(&mut self) -> Result<bool, ClientError> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(false);
+        };
+        let old = self.rbuf.len();
+        self.rbuf.resize(old + READ_CHUNK, 0);
+        let res = stream.read(&mut self.rbuf[old..]);
+        let n = *res.as_ref().unwrap_or(&0);
+        self.rbuf.truncate(old + n);
+        match res {
+            Ok(n) => Ok(n > 0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset && old == 0 => Ok(false),
+            Err(e) => Err(self.io_error(e)),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn read_head(
+        &mut self,
+        to_head: bool,
+    ) -> Result<(u16, Vec<(String, String)>, BodyFraming, bool), Failed> {
+        let mut got_bytes = false;
+        loop {
+            let mut headers = Vec::new();
+            let parsed = parse_response_head(&self.rbuf, to_head, |n, v| {
+                headers.push((n.to_string(), String::from_utf8_lossy(v).into_owned()));
+            });
+            match parsed {
+                Ok(Some(h)) => {
+                    self.rbuf.drain(..h.head_len);
+                    if (100..200).contains(&h.status) {
+                        got_bytes = true;
+                        continue; // interim answer (100 Continue): the real one follows
+                    }
+                    return Ok((h.status, headers, h.framing, h.close));
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    return Err(Failed {
+                        error: ClientError::Protocol {
+                            addr: self.addr.clone(),
+                            error,
+                        },
+                        stale: false,
+                    })
+                }
+            }
+            got_bytes |= !self.rbuf.is_empty();
+            let stale = !got_bytes;
+            match self.fill() {
+                Ok(true) => {}
+                Ok(false) => {
+                    let addr = self.addr.clone();
+                    return Err(Failed {
+                        error: ClientError::Closed { addr },
+                        stale,
+                    });
+                }
+                Err(error) => {
+                    let stale = stale && matches!(error, ClientError::Io { .. });
+                    return Err(Failed { error, stale });
+                }
+            }
+        }
+    }
+
+    fn read_body(&mut self, framing: BodyFraming, sink: &mut dyn Write) -> Result<(), ClientError> {
+        let local = |source| ClientError::Local {
+            what: "writing the response body".to_string(),
+            source,
+        };
+        match framing {
+            BodyFraming::Empty => Ok(()),
+            BodyFraming::Length(mut left) => loop {
+                let n = usize::try_from(left).map_or(self.rbuf.len(), |l| l.min(self.rbuf.len()));
+                sink.write_all(&self.rbuf[..n]).map_err(local)?;
+                self.rbuf.drain(..n);
+                left -= n as u64;
+                if left == 0 {
+                    return Ok(());
+                }
+                if !self.fill()? {
+                    return Err(ClientError::Closed {
+                        addr: self.addr.clone(),
+                    });
+                }
+            },
+            BodyFraming::Chunked => {
+                let mut decoder = ChunkedDecoder::new(usize::MAX);
+                let mut out = BytesMut::new();
+                loop {
+                    let status = decoder.decode(&self.rbuf, &mut out).map_err(|e| {
+                        ClientError::Protocol {
+                            addr: self.addr.clone(),
+                            error: ProtoError::Malformed(e.message()),
+                        }
+                    })?;
+                    sink.write_all(&out).map_err(local)?;
+                    out.clear();
+                    match status {
+                        ChunkStatus::Done { consumed } => {
+                            self.rbuf.drain(..consumed);
+                            return Ok(());
+                        }
+                        ChunkStatus::NeedMore { consumed } => {
+                            self.rbuf.drain(..consumed);
+                        }
+                    }
+                    if !self.fill()? {
+                        return Err(ClientError::Closed {
+                            addr: self.addr.clone(),
+                        });
+                    }
+                }
+            }
+            BodyFraming::UntilClose => loop {
+                sink.write_all(&self.rbuf).map_err(local)?;
+                self.rbuf.clear();
+                if !self.fill()? {
+                    return Ok(());
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A one-shot server: accepts one connection, reads a request head, answers `reply`.
+    fn serve(replies: Vec<&'static [u8]>) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            for reply in replies {
+                let mut buf = [0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = s.read(&mut buf).unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+                s.write_all(reply).unwrap();
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn keep_alive_content_length_and_chunked() {
+        let addr = serve(vec![
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Cache-Node: a\r\n\r\nhi",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        ]);
+        let mut c = Conn::new(addr, Duration::from_secs(5));
+        let r = c.request("GET", "/x", None).unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"hi"[..]));
+        assert_eq!(r.header("x-cache-node"), Some("a"));
+        let r = c.request("GET", "/y", None).unwrap();
+        assert_eq!(r.body, b"abcde");
+    }
+
+    #[test]
+    fn refused_names_the_address() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        drop(l);
+        let mut c = Conn::new(addr.clone(), Duration::from_secs(2));
+        let e = c.request("GET", "/", None).unwrap_err();
+        assert_eq!(e.kind(), "connect");
+        assert!(e.to_string().contains(&addr), "{e}");
+    }
+
+    #[test]
+    fn close_delimited_body() {
+        let addr = serve(vec![b"HTTP/1.0 200 OK\r\n\r\nuntil close"]);
+        let mut c = Conn::new(addr, Duration::from_secs(5));
+        let r = c.request("GET", "/", None).unwrap();
+        assert_eq!(r.body, b"until close");
+    }
+}

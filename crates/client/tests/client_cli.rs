@@ -1,0 +1,309 @@
+//! `cache-client` end to end: the built binary against a real in-process node, as a person or a
+//! script would run it. Checks outputs, `--json` documents and exit codes (0 ok, 1 failed or not
+//! found, 2 usage or connection error).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn client(node: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cache-client"))
+        .arg("--nodes")
+        .arg(node)
+        .args(args)
+        // No config/ there: only --nodes decides.
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("cache-client runs")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited normally")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}{}", stdout(o), stderr(o)))
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("client-cli-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn set_get_delete_and_missing_keys() {
+    let node = common::run_single(2, "");
+    let a = node.addr().to_string();
+
+    let o = client(&a, &["set", "user/1 é", "hello world", "--ttl", "60"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).starts_with("created user/1 é (ttl 1 min 0 s)"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = client(&a, &["get", "user/1 é"]);
+    assert_eq!(code(&o), 0);
+    let out = stdout(&o);
+    assert!(out.contains("value  \"hello world\""), "{out}");
+    assert!(out.contains("ttl    "), "{out}");
+
+    // --json: the node's own body, as it came (number spelling kept).
+    let o = client(
+        &a,
+        &["set", "n", "{\"v\":[1,2.50]}", "--json-value", "--json"],
+    );
+    assert_eq!(code(&o), 0);
+    assert_eq!(json(&o)["created"], true);
+    let o = client(&a, &["get", "n", "--json"]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(stdout(&o).trim(), r#"{"key":"n","value":{"v":[1,2.50]}}"#);
+    let o = client(&a, &["set", "n", "2", "-J"]);
+    assert!(stdout(&o).starts_with("replaced n"), "{}", stdout(&o));
+
+    let o = client(&a, &["delete", "user/1 é"]);
+    assert_eq!((code(&o), stdout(&o).trim()), (0, "deleted user/1 é"));
+
+    // A missing key: exit 1, human message on stderr, the node's 404 body with --json.
+    let o = client(&a, &["get", "user/1 é"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("not found: user/1 é"), "{}", stderr(&o));
+    let o = client(&a, &["get", "nope", "--json"]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(json(&o)["status"], 404);
+    let o = client(&a, &["delete", "nope"]);
+    assert_eq!(code(&o), 1);
+
+    // Usage errors: exit 2.
+    let o = client(&a, &["set", "k", "{not json", "--json-value"]);
+    assert_eq!(code(&o), 2);
+    let o = client(&a, &["get"]);
+    assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn health_cluster_metrics() {
+    let node = common::run_single(2, "");
+    let a = node.addr().to_string();
+
+    let o = client(&a, &["health"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("1/1 nodes healthy"), "{}", stdout(&o));
+    let o = client(&a, &["health", "--json"]);
+    let v = json(&o);
+    assert_eq!(
+        (v["healthy"].as_u64(), v["nodes"][0]["node_id"].as_str()),
+        (Some(1), Some("t1"))
+    );
+
+    let o = client(&a, &["cluster"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("1/1 nodes up"), "{}", stdout(&o));
+    let o = client(&a, &["cluster", "--json"]);
+    assert_eq!(json(&o)["nodes_total"], 1);
+
+    let o = client(&a, &["metrics", "cache_requests_total"]);
+    assert_eq!(code(&o), 0);
+    assert!(
+        stdout(&o).contains("# TYPE cache_requests_total counter"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!stdout(&o).contains("cache_hits_total"));
+    let o = client(&a, &["metrics", "--json"]);
+    let samples = json(&o);
+    let samples = samples.as_array().expect("an array of samples");
+    assert!(samples.iter().any(|s| s["name"] == "cache_entries"));
+    assert!(samples
+        .iter()
+        .any(|s| s["name"] == "cache_requests_total" && s["labels"]["route"].is_string()));
+}
+
+#[test]
+fn export_then_import_restores() {
+    let node = common::run_single(2, "");
+    let a = node.addr().to_string();
+    for i in 0..20 {
+        let o = client(
+            &a,
+            &["set", &format!("k{i}"), &format!("{{\"i\":{i}}}"), "-J"],
+        );
+        assert_eq!(code(&o), 0);
+    }
+    let file = temp_path("backup.json");
+    let f = file.to_str().unwrap();
+    let o = client(&a, &["export", f]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("exported 20 entries"), "{}", stderr(&o));
+    let doc: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(doc["count"], 20);
+    assert!(!temp_path("backup.json.part").exists());
+
+    let o = client(
+        &a,
+        &["export", temp_path("b2.json").to_str().unwrap(), "--json"],
+    );
+    assert_eq!(
+        (
+            json(&o)["count"].as_u64(),
+            json(&o)["missing"].as_array().map(Vec::len)
+        ),
+        (Some(20), Some(0))
+    );
+
+    for i in 0..20 {
+        assert_eq!(code(&client(&a, &["delete", &format!("k{i}")])), 0);
+    }
+    let o = client(&a, &["import", f, "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json(&o)["imported"], 20);
+    let o = client(&a, &["get", "k7", "--json"]);
+    assert_eq!(stdout(&o).trim(), r#"{"key":"k7","value":{"i":7}}"#);
+
+    // A corrupt backup changes nothing and exits 1 with the node's reason.
+    let bad = temp_path("bad.json");
+    std::fs::write(
+        &bad,
+        b"{\"format\":\"distributed-cache-export\",\"version\":1,\"entr",
+    )
+    .unwrap();
+    let o = client(&a, &["import", bad.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("invalid export document"),
+        "{}",
+        stderr(&o)
+    );
+    // A file that does not exist is a usage error.
+    let o = client(&a, &["import", temp_path("missing.json").to_str().unwrap()]);
+    assert_eq!(code(&o), 2);
+    for p in [file, bad, temp_path("b2.json")] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+#[test]
+fn connection_refused_names_the_address() {
+    // A port that was just free: nothing listens there.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    drop(l);
+    for args in [&["get", "k"][..], &["health"], &["bench", "-d", "1s"]] {
+        let o = client(&addr, args);
+        assert_eq!(code(&o), 2, "{args:?}: {}{}", stdout(&o), stderr(&o));
+        let all = stdout(&o) + &stderr(&o);
+        assert!(all.contains(&addr), "{args:?} must name {addr}: {all}");
+        assert!(all.to_lowercase().contains("refused"), "{all}");
+    }
+    let o = client(&addr, &["get", "k", "--json"]);
+    let v = json(&o);
+    assert_eq!(
+        (v["kind"].as_str(), v["address"].as_str()),
+        (Some("connect"), Some(addr.as_str()))
+    );
+}
+
+#[test]
+fn suite_passes_against_a_single_node() {
+    let node = common::run_single(2, "");
+    let a = node.addr().to_string();
+    let o = client(&a, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("PASS ttl expiry"), "{out}");
+    assert!(out.trim_end().ends_with(" passed, 0 failed"), "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+}
+
+#[test]
+fn short_bench_run_reports_json() {
+    let node = common::run_single(2, "");
+    let a = node.addr().to_string();
+    // 2 s, not 1: the progress line of second 1 is printed only if the run is still going then.
+    let o = client(
+        &a,
+        &[
+            "bench",
+            "-d",
+            "2s",
+            "-c",
+            "4",
+            "--keys",
+            "100",
+            "--ratio",
+            "90:10",
+            "--preload",
+            "--json",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert!(v["throughput_rps"].as_f64().unwrap() > 0.0, "{v}");
+    assert_eq!(v["errors_total"], 0, "{v}");
+    assert_eq!(v["preload"]["requests"], 100, "{v}");
+    assert!(v["puts"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["misses"], 0, "preloaded keys always hit: {v}");
+    assert!(v["latency_us"]["p99"].as_f64().unwrap() > 0.0, "{v}");
+    // The progress line goes to stderr, never into the JSON.
+    assert!(stderr(&o).contains("req/s"), "{}", stderr(&o));
+
+    // Open loop with pipelining and Zipf keys, bounded by a request count.
+    let o = client(
+        &a,
+        &[
+            "bench",
+            "-n",
+            "300",
+            "-R",
+            "1000",
+            "-c",
+            "3",
+            "-P",
+            "4",
+            "--key",
+            "hot",
+            "--preload",
+            "--json",
+            "-q",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(
+        (v["requests"].as_u64(), v["mode"].as_str()),
+        (Some(300), Some("open"))
+    );
+    assert_eq!(
+        (v["hits"].as_u64(), v["key"].as_str()),
+        (Some(300), Some("hot"))
+    );
+    assert_eq!(v["errors_total"], 0);
+
+    // Zipf keys, two threads, two "nodes" (the same node twice).
+    let two = format!("{a},{a}");
+    let o = client(
+        &two,
+        &[
+            "bench", "-n", "500", "-t", "2", "-c", "4", "--dist", "zipf", "--json", "-q",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(
+        (v["requests"].as_u64(), v["threads"].as_u64()),
+        (Some(500), Some(2))
+    );
+    assert_eq!(v["targets"].as_array().map(Vec::len), Some(2));
+}

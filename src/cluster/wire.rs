@@ -1,0 +1,250 @@
+//! Node-to-node HTTP on the wire: serialize a forwarded request, read one answer.
+//!
+//! The request is re-serialized, never copied: one `Content-Length`, no hop-by-hop headers, CRLF
+//! line ends, plus `X-Cache-Forwarded` (the receiving node serves it locally and never forwards it
+//! again, so a ring disagreement cannot bounce a request) and `X-Request-Id`, which the owner
+//! echoes; an answer with another id is a desync and the connection is dropped (H75 in
+//! `docs/http-hardening.md`). Answers are framed by the one response-head parser of the protocol
+//! layer ([`crate::http::parse_response_head`]).
+
+use std::ops::Range;
+
+use monoio::buf::IoBufMut;
+use monoio::io::AsyncReadRent;
+
+use super::error::Broken;
+use super::pool::Pooled;
+use crate::http::{parse_response_head, BodyFraming, Method};
+
+/// Free room kept in a peer connection's read buffer before each read.
+const READ_SPARE: usize = 4096;
+/// How much the read buffer grows when it runs out of room.
+const READ_GROW: usize = 16 * 1024;
+
+/// The parts of a client request that are forwarded.
+pub struct Outgoing<'a> {
+    pub method: Method,
+    pub path: &'a [u8],
+    pub query: Option<&'a [u8]>,
+    /// `Some` when the request had a body (even empty).
+    pub body: Option<&'a [u8]>,
+}
+
+impl Outgoing<'_> {
+    /// Safe to send twice: every method we forward is, and so is a node-to-node import
+    /// (storing the same entries twice changes nothing).
+    pub fn idempotent(&self) -> bool {
+        !matches!(self.method, Method::Post | Method::Patch) || self.path == b"/admin/import"
+    }
+}
+
+/// Where one answer sits in a peer connection's read buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: Range<usize>,
+    pub node: Range<usize>,
+    pub content_length: usize,
+    pub body: Range<usize>,
+    pub keep_alive: bool,
+    /// Offset just past this answer in the read buffer.
+    pub end: usize,
+}
+
+fn method_bytes(m: Method) -> &'static [u8] {
+    match m {
+        Method::Get => b"GET",
+        Method::Head => b"HEAD",
+        Method::Put => b"PUT",
+        Method::Post => b"POST",
+        Method::Delete => b"DELETE",
+        Method::Options => b"OPTIONS",
+        Method::Patch => b"PATCH",
+        Method::Connect => b"CONNECT",
+        Method::Trace => b"TRACE",
+    }
+}
+
+/// Append `req` as a request to the peer at `host`, sent by node `me` with request id `id`.
+pub fn serialize(out: &mut Vec<u8>, req: &Outgoing<'_>, host: &str, me: &str, id: u64) {
+    out.extend_from_slice(method_bytes(req.method));
+    out.push(b' ');
+    out.extend_from_slice(req.path);
+    if let Some(q) = req.query {
+        out.push(b'?');
+        out.extend_from_slice(q);
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+    out.extend_from_slice(host.as_bytes());
+    out.extend_from_slice(b"\r\nX-Cache-Forwarded: ");
+    out.extend_from_slice(me.as_bytes());
+    out.extend_from_slice(b"\r\nX-Request-Id: ");
+    out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+    if let Some(body) = req.body {
+        out.extend_from_slice(b"\r\nContent-Type: application/json\r\nContent-Length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(body);
+    } else {
+        out.extend_from_slice(b"\r\n\r\n");
+    }
+}
+
+/// Why reading an answer failed, and whether any byte of it had arrived (a stale keep-alive
+/// connection fails before the first byte, and only then is a retry safe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadFailure {
+    pub nothing_read: bool,
+    pub why: Broken,
+}
+
+/// Read one answer starting at `start` of the connection's read buffer.
+pub async fn read_answer(
+    conn: &mut Pooled,
+    start: usize,
+    head_request: bool,
+    id: u64,
+    max: usize,
+) -> Result<Answer, ReadFailure> {
+    let fail = |why| ReadFailure {
+        nothing_read: false,
+        why,
+    };
+    loop {
+        if let Some(a) = parse_answer(&conn.rbuf, start, head_request, id).map_err(fail)? {
+            return Ok(a);
+        }
+        if conn.rbuf.len() - start > max {
+            return Err(fail(Broken::TooLarge));
+        }
+        if conn.rbuf.capacity() - conn.rbuf.len() < READ_SPARE {
+            conn.rbuf.reserve(READ_GROW);
+        }
+        let buf = std::mem::take(&mut conn.rbuf);
+        let (len, cap) = (buf.len(), buf.capacity());
+        let (res, slice) = conn.stream().read(buf.slice_mut(len..cap)).await;
+        conn.rbuf = slice.into_inner();
+        let why = match res {
+            Ok(0) => Broken::Closed,
+            Ok(_) => continue,
+            Err(e) => Broken::Read(e.kind()),
+        };
+        return Err(ReadFailure {
+            nothing_read: conn.rbuf.is_empty(),
+            why,
+        });
+    }
+}
+
+/// Frame one answer at `buf[start..]`. `Ok(None)`: more bytes are needed.
+pub fn parse_answer(
+    buf: &[u8],
+    start: usize,
+    head_request: bool,
+    id: u64,
+) -> Result<Option<Answer>, Broken> {
+    let base = buf.as_ptr() as usize;
+    let range = |v: &[u8]| {
+        let s = v.as_ptr() as usize - base;
+        s..s + v.len()
+    };
+    let (mut ct, mut node, mut echoed) = (0..0, 0..0, None);
+    let head = parse_response_head(&buf[start..], head_request, |name, value| {
+        if name.eq_ignore_ascii_case("content-type") {
+            ct = range(value);
+        } else if name.eq_ignore_ascii_case("x-cache-node") {
+            node = range(value);
+        } else if name.eq_ignore_ascii_case("x-request-id") {
+            echoed = std::str::from_utf8(value)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok());
+        }
+    })
+    .map_err(Broken::Malformed)?;
+    let Some(head) = head else {
+        return Ok(None);
+    };
+    if echoed != Some(id) {
+        return Err(Broken::Desync {
+            got: echoed,
+            want: id,
+        });
+    }
+    let body_len = match head.framing {
+        BodyFraming::Length(n) => n as usize,
+        // An answer to HEAD (or a bodiless status): the length it announces, no body bytes.
+        BodyFraming::Empty => 0,
+        BodyFraming::Chunked | BodyFraming::UntilClose => return Err(Broken::NotLengthFramed),
+    };
+    let content_length = head.content_length.unwrap_or(0) as usize;
+    let body_start = start + head.head_len;
+    let end = body_start + body_len;
+    if buf.len() < end {
+        return Ok(None);
+    }
+    Ok(Some(Answer {
+        status: head.status,
+        content_type: ct,
+        node,
+        content_length,
+        body: body_start..end,
+        keep_alive: !head.close,
+        end,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialized_request_is_canonical() {
+        let mut out = Vec::new();
+        let req = Outgoing {
+            method: Method::Put,
+            path: b"/api/v1/cache/k",
+            query: Some(b"a=1"),
+            body: Some(b"{\"value\":1}"),
+        };
+        serialize(&mut out, &req, "h:1", "node1", 7);
+        assert_eq!(
+            out,
+            b"PUT /api/v1/cache/k?a=1 HTTP/1.1\r\nHost: h:1\r\nX-Cache-Forwarded: node1\r\nX-Request-Id: 7\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"value\":1}".to_vec()
+        );
+    }
+
+    #[test]
+    fn answers_are_framed_and_checked() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Cache-Node: n2\r\nX-Request-Id: 5\r\nContent-Length: 2\r\n\r\n{}";
+        let a = parse_answer(raw, 0, false, 5)
+            .expect("ok")
+            .expect("complete");
+        assert_eq!(a.status, 200);
+        assert_eq!(&raw[a.node.clone()], b"n2");
+        assert_eq!(&raw[a.body.clone()], b"{}");
+        assert_eq!(a.end, raw.len());
+        assert!(a.keep_alive);
+        assert_eq!(parse_answer(&raw[..raw.len() - 1], 0, false, 5), Ok(None));
+        assert_eq!(
+            parse_answer(raw, 0, false, 6),
+            Err(Broken::Desync {
+                got: Some(5),
+                want: 6
+            })
+        );
+        let head = parse_answer(
+            b"HTTP/1.1 200 OK\r\nX-Request-Id: 1\r\nContent-Length: 9\r\n\r\n",
+            0,
+            true,
+            1,
+        )
+        .expect("ok")
+        .expect("complete");
+        assert_eq!((head.content_length, head.body.len()), (9, 0));
+        let chunked = b"HTTP/1.1 200 OK\r\nX-Request-Id: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(
+            parse_answer(chunked, 0, false, 1),
+            Err(Broken::NotLengthFramed)
+        );
+    }
+}

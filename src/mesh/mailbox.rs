@@ -1,0 +1,265 @@
+//! One core's inbound mailbox: an MPSC queue plus the lock-free sleep/wake handshake.
+//!
+//! The receiver (the owning core) drains the queue; only when it finds it empty does it park:
+//! it registers its waker, sets `asleep`, issues a SeqCst fence and looks at the queue once more.
+//! A sender pushes, issues a SeqCst fence and looks at `asleep`; only if it is set (and this
+//! sender is the one that clears it) does it take the lock and wake the receiver. The two fences
+//! make this a Dekker handshake: of "receiver re-checks the queue" and "sender checks `asleep`",
+//! at least one sees the other side's write, so a message is never left behind with the receiver
+//! asleep and no wake-up on its way. A busy core is never woken, and a burst of messages to a
+//! sleeping core costs one wake-up.
+//!
+//! Every synchronization primitive comes from [`sync`], which is loom's under `--cfg loom`: the
+//! `loom_tests` module below model-checks the handshake (run it with
+//! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --lib mesh::mailbox`).
+
+use std::task::{Context, Poll, Waker};
+
+use sync::{fence, AtomicBool, Mutex, Ordering, Queue};
+
+/// The primitives of the handshake: std and crossbeam normally, loom's under `--cfg loom`.
+mod sync {
+    #[cfg(not(loom))]
+    pub(super) use std::sync::{
+        atomic::{fence, AtomicBool, Ordering},
+        Mutex,
+    };
+
+    #[cfg(loom)]
+    pub(super) use loom::sync::{
+        atomic::{fence, AtomicBool, Ordering},
+        Mutex,
+    };
+
+    /// The lock-free MPSC queue of the real build.
+    #[cfg(not(loom))]
+    pub(super) type Queue<M> = crossbeam::queue::SegQueue<M>;
+
+    #[cfg(loom)]
+    pub(super) use loom_queue::Queue;
+
+    /// Stand-in for `SegQueue` under loom (crossbeam's queue is not loom-aware).
+    ///
+    /// The items live in a loom `Mutex<VecDeque>`, but `pop` decides "empty" from a separate
+    /// counter, as `SegQueue::pop` decides it from its tail index: otherwise the mutex's own
+    /// acquire/release ordering would stand in for the mailbox's fences and the model would
+    /// pass even without them. Unlike the real `pop`, this one has no fence of its own, so the
+    /// model proves the mailbox's fences are enough by themselves.
+    #[cfg(loom)]
+    mod loom_queue {
+        use loom::sync::atomic::{AtomicUsize, Ordering};
+        use loom::sync::Mutex;
+        use std::collections::VecDeque;
+
+        pub(in super::super) struct Queue<M> {
+            items: Mutex<VecDeque<M>>,
+            /// Pushed minus popped; published after the item is in `items`.
+            len: AtomicUsize,
+        }
+
+        impl<M> Queue<M> {
+            pub(in super::super) fn new() -> Self {
+                Queue {
+                    items: Mutex::new(VecDeque::new()),
+                    len: AtomicUsize::new(0),
+                }
+            }
+
+            pub(in super::super) fn push(&self, m: M) {
+                self.items.lock().expect("queue lock").push_back(m);
+                self.len.fetch_add(1, Ordering::Release);
+            }
+
+            /// Single consumer, like the mailbox's receiver.
+            pub(in super::super) fn pop(&self) -> Option<M> {
+                if self.len.load(Ordering::Acquire) == 0 {
+                    return None;
+                }
+                let m = self.items.lock().expect("queue lock").pop_front();
+                assert!(m.is_some(), "counted item missing from the queue");
+                self.len.fetch_sub(1, Ordering::Relaxed);
+                m
+            }
+        }
+    }
+}
+
+/// The inbound side of one core.
+pub(super) struct Mailbox<M> {
+    queue: Queue<M>,
+    /// Set by the receiver just before it parks; cleared by the first sender that sees it.
+    asleep: AtomicBool,
+    /// Taken only on the sleep/wake transition, never per message.
+    waker: Mutex<Option<Waker>>,
+}
+
+impl<M> Mailbox<M> {
+    pub(super) fn new() -> Self {
+        Mailbox {
+            queue: Queue::new(),
+            asleep: AtomicBool::new(false),
+            waker: Mutex::new(None),
+        }
+    }
+
+    /// Queue `msg` and wake the receiver if (and only if) it is parked. Any thread.
+    pub(super) fn send(&self, msg: M) {
+        self.queue.push(msg);
+        // Pairs with the fence in `poll_recv`: either the receiver sees our message when it
+        // re-checks the queue, or we see its `asleep` flag here (Dekker-style store/load ordering).
+        fence(Ordering::SeqCst);
+        if self.asleep.load(Ordering::Relaxed) && self.asleep.swap(false, Ordering::AcqRel) {
+            let waker = match self.waker.lock() {
+                Ok(mut w) => w.take(),
+                Err(poisoned) => poisoned.into_inner().take(),
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+
+    /// Non-blocking pop. Only the owning core may call this.
+    pub(super) fn try_recv(&self) -> Option<M> {
+        self.queue.pop()
+    }
+
+    /// A message if there is one; otherwise park (register `cx`'s waker, set `asleep`, fence,
+    /// re-check) and return `Pending`: a later `send` wakes the waker. Only the owning core.
+    pub(super) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<M> {
+        if let Some(m) = self.queue.pop() {
+            return Poll::Ready(m);
+        }
+        {
+            let mut slot = match self.waker.lock() {
+                Ok(w) => w,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            match slot.as_ref() {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *slot = Some(cx.waker().clone()),
+            }
+        }
+        self.asleep.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if let Some(m) = self.queue.pop() {
+            self.asleep.store(false, Ordering::Relaxed);
+            return Poll::Ready(m);
+        }
+        Poll::Pending
+    }
+}
+
+/// Model checks of the handshake: every interleaving (and every value a relaxed load may read)
+/// of one parking receiver against one or two senders.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::Mailbox;
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::Arc;
+    use loom::thread;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    /// The receiver's waker: counts wake-ups, in a loom atomic so loom sees the causality.
+    struct WakeCount(AtomicUsize);
+
+    impl Wake for WakeCount {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// `senders` threads each send `per_sender` distinct messages while this thread receives
+    /// through `poll_recv`, parking whenever it returns `Pending` until a wake-up arrives or
+    /// every sender has finished. Checks: no lost wake-up (parked, all senders done, no wake
+    /// pending, yet a message in the queue) and every message received exactly once.
+    fn receiver_against(senders: usize, per_sender: usize) {
+        let total = senders * per_sender;
+        let mb = Arc::new(Mailbox::<usize>::new());
+        let done = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..senders)
+            .map(|s| {
+                let mb = Arc::clone(&mb);
+                let done = Arc::clone(&done);
+                thread::spawn(move || {
+                    for i in 0..per_sender {
+                        mb.send(s * per_sender + i);
+                    }
+                    done.fetch_add(1, Ordering::Release);
+                })
+            })
+            .collect();
+
+        let wakes = std::sync::Arc::new(WakeCount(AtomicUsize::new(0)));
+        let waker = Waker::from(std::sync::Arc::clone(&wakes));
+        let mut cx = Context::from_waker(&waker);
+        let mut got = Vec::with_capacity(total);
+        let mut seen_wakes = 0;
+        'recv: while got.len() < total {
+            match mb.poll_recv(&mut cx) {
+                Poll::Ready(m) => got.push(m),
+                Poll::Pending => loop {
+                    // Parked. Read `done` before the wake count: a sender that finished did
+                    // its wake-up (if any) before it counted itself done.
+                    let all_done = done.load(Ordering::Acquire) == senders;
+                    let w = wakes.0.load(Ordering::Acquire);
+                    if w > seen_wakes {
+                        seen_wakes = w;
+                        continue 'recv;
+                    }
+                    if all_done {
+                        let left = mb.try_recv();
+                        assert!(
+                            left.is_none(),
+                            "lost wake-up: message {left:?} in the queue, receiver asleep, no wake pending"
+                        );
+                        break 'recv;
+                    }
+                    thread::yield_now();
+                },
+            }
+        }
+        for h in handles {
+            h.join().expect("sender");
+        }
+        assert_eq!(mb.try_recv(), None, "a message was left behind");
+        got.sort_unstable();
+        assert_eq!(got, (0..total).collect::<Vec<_>>(), "each message once");
+        // A wake-up goes only to a parked receiver: never more wake-ups than messages.
+        assert!(wakes.0.load(Ordering::Acquire) <= total);
+    }
+
+    #[test]
+    fn one_sender_two_messages() {
+        loom::model(|| receiver_against(1, 2));
+    }
+
+    #[test]
+    fn two_senders_one_message_each() {
+        loom::model(|| receiver_against(2, 1));
+    }
+
+    /// The same through a real `Future` executor: a lost wake-up leaves `block_on` parked
+    /// forever, which loom reports as a deadlock.
+    #[test]
+    fn block_on_never_hangs() {
+        loom::model(|| {
+            let mb = Arc::new(Mailbox::<u8>::new());
+            let handles: Vec<_> = (0..2u8)
+                .map(|i| {
+                    let mb = Arc::clone(&mb);
+                    thread::spawn(move || mb.send(i))
+                })
+                .collect();
+            let mut got: Vec<u8> = (0..2)
+                .map(|_| loom::future::block_on(std::future::poll_fn(|cx| mb.poll_recv(cx))))
+                .collect();
+            for h in handles {
+                h.join().expect("sender");
+            }
+            got.sort_unstable();
+            assert_eq!(got, [0, 1]);
+            assert_eq!(mb.try_recv(), None);
+        });
+    }
+}

@@ -1,0 +1,25 @@
+//! Per-core metrics, folded together at scrape time, and the Prometheus text exposition.
+//!
+//! Each core counts into plain `Cell`s it alone touches (Dragonfly's `GetMetrics` partials): no atomics
+//! and no locks on the request path. `/admin/metrics` asks every core for a [`CoreSnapshot`] over the
+//! mesh, merges them and renders text format 0.0.4. Keys never become label values: labels are drawn
+//! from small fixed sets (route, method, status, core, peer node id), so cardinality is bounded.
+//!
+//! Layout: `labels` (the fixed label sets), `counters` (the per-core counters and, next to them, the
+//! `FAMILIES` table declaring every exposed family), `snapshot` (the owned copies read at scrape
+//! time), `render` (one loop over the table).
+
+mod counters;
+mod labels;
+mod render;
+mod snapshot;
+
+#[cfg(test)]
+mod golden;
+#[cfg(test)]
+mod tests;
+
+pub use counters::{inc, CoreMetrics};
+pub use labels::{MethodLabel, RouteLabel};
+pub use render::{family, label, render};
+pub use snapshot::{CoreSnapshot, NodeFacts};

@@ -1,0 +1,617 @@
+//! One client connection: read → parse every complete request → route → encode → one write.
+//!
+//! The connection owns a read buffer and a write buffer, allocated once and reused for every
+//! request. All complete requests found in the read buffer are answered in order with a single
+//! write (pipelining); a request whose key lives on another core is sent there and its response
+//! slot waits in `queue`, so order is kept. Deadlines: an absolute one for a request head from its
+//! first byte (slowloris), one for a body, the idle keep-alive timeout and a write timeout. After a
+//! framing error the response carries `Connection: close` and the socket is closed with a short
+//! lingering drain, so the client reads the error instead of a reset (RFC 9112 §9.6).
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use super::core::Core;
+use super::document::Scope;
+use super::handlers::forward::{self, Forwarded};
+use super::handlers::{self, cache, Deferred, Req, Routed};
+use super::respond::Meta as R;
+use super::router::{self, Route};
+use crate::http::response::{
+    encode_chunk, BodyLength, ConnHeader, CONTENT_JSON, CONTINUE_100, LAST_CHUNK,
+};
+use crate::http::{parse_head, ChunkStatus, ChunkedDecoder, Framing, Limits, Parsed, Version};
+use crate::mesh::Ticket;
+use crate::metrics::inc;
+use crate::storage::KeyReply;
+use crate::util::{race, Either};
+
+/// Initial (and steady-state) buffer size: a typical request or response fits many times over.
+const BUF_INITIAL: usize = 16 * 1024;
+/// Spare room required before a read, so each read can bring a useful amount.
+const READ_MIN_SPARE: usize = 4 * 1024;
+/// Buffers grown past this (large values) are shrunk back after use, so idle connections stay small.
+const BUF_KEEP: usize = 256 * 1024;
+/// Lingering close: how long and how much we keep reading after a framing-error response.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 256 * 1024;
+
+/// A response that is not ready yet, in request order.
+enum Queued {
+    Remote(Ticket<KeyReply>, Deferred),
+    Ready(KeyReply, Deferred),
+    /// Forwarded to the owning node.
+    Forward(Forwarded),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Wait {
+    /// Nothing buffered: the keep-alive idle timeout applies.
+    Idle,
+    /// Part of a head is buffered: the absolute header deadline applies.
+    Head,
+    /// The head is complete, the body is not: the body deadline applies.
+    Body,
+}
+
+enum Step {
+    Read(Wait),
+    /// `max_pipeline` requests answered: write, then keep parsing without reading.
+    More,
+    /// Write, then stream an export.
+    Export(R, Scope, bool),
+    /// Write, then close.
+    Close,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    /// FIN after the response.
+    Graceful,
+    /// FIN, then drain what the client still sends for a moment (unread input or framing error).
+    Linger,
+}
+
+struct Chunked {
+    dec: ChunkedDecoder,
+    body: BytesMut,
+}
+
+struct Conn {
+    rbuf: Vec<u8>,
+    start: usize,
+    wbuf: Vec<u8>,
+    key_buf: Vec<u8>,
+    chunk: Option<Chunked>,
+    queue: VecDeque<Queued>,
+    head_started: Option<Instant>,
+    body_started: Option<Instant>,
+    sent_continue: bool,
+    closing: Option<Closing>,
+    limits: Limits,
+}
+
+/// Serve one accepted connection until it closes.
+pub async fn serve(c: Rc<Core>, mut stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let active = &c.resp.metrics.connections_active;
+    active.set(active.get() + 1);
+    let slot = c.shutdown.register();
+    let cfg = c.cfg();
+    let mut conn = Conn {
+        rbuf: Vec::with_capacity(BUF_INITIAL),
+        start: 0,
+        wbuf: Vec::with_capacity(BUF_INITIAL),
+        key_buf: Vec::with_capacity(64),
+        chunk: None,
+        queue: VecDeque::new(),
+        head_started: None,
+        body_started: None,
+        sent_continue: false,
+        closing: None,
+        limits: Limits {
+            max_head_bytes: cfg.limits.max_header_bytes,
+            max_target_bytes: cfg.limits.max_target_bytes,
+            max_body_bytes: cfg
+                .limits
+                .max_import_bytes
+                .max(cfg.max_value_bytes + router::PUT_BODY_SLACK),
+        },
+    };
+    conn.run(&c, &mut stream, slot).await;
+    c.shutdown.unregister(slot);
+    active.set(active.get().saturating_sub(1));
+    c.node.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// How long a refused connection may take to read its 503.
+const REJECT_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Over `max_connections`: answer 503 and close, so the client sees why (memcached accepts and
+/// closes too); existing connections are unaffected.
+pub async fn reject(c: Rc<Core>, mut stream: TcpStream) {
+    let mut out = Vec::with_capacity(256);
+    let r = R::closing();
+    let msg = "too many connections (limits.max_connections)";
+    c.resp.error(&mut out, r, 503, msg, None, &[]);
+    let _ = monoio::time::timeout(REJECT_WRITE_TIMEOUT, stream.write_all(out)).await;
+    let _ = stream.shutdown().await;
+    c.node.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+impl Conn {
+    async fn run(&mut self, c: &Rc<Core>, stream: &mut TcpStream, slot: usize) {
+        let timeouts = c.cfg().timeouts.clone();
+        loop {
+            let step = self.process(c).await;
+            if !self.flush(stream, timeouts.write).await {
+                return;
+            }
+            match step {
+                Step::More => continue,
+                Step::Export(r, scope, http10) => {
+                    if self
+                        .export(c, stream, r, scope, http10, timeouts.write)
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    if self.closing.is_some() {
+                        break;
+                    }
+                    continue;
+                }
+                Step::Close => break,
+                Step::Read(wait) => {
+                    if wait == Wait::Idle && c.draining() {
+                        break;
+                    }
+                    let deadline = match wait {
+                        Wait::Idle => Instant::now() + timeouts.idle,
+                        Wait::Head => {
+                            self.head_started.unwrap_or_else(Instant::now) + timeouts.header
+                        }
+                        Wait::Body => {
+                            self.body_started.unwrap_or_else(Instant::now) + timeouts.body
+                        }
+                    };
+                    match self.read(c, stream, deadline, wait, slot).await {
+                        ReadResult::Data => continue,
+                        ReadResult::Closed => return,
+                        ReadResult::Timeout if wait == Wait::Idle => {
+                            inc(&c.resp.metrics.idle_closed);
+                            return;
+                        }
+                        ReadResult::Timeout => {
+                            inc(&c.resp.metrics.request_timeouts);
+                            let msg = if wait == Wait::Head {
+                                "request head not received within timeouts.header"
+                            } else {
+                                "request body not received within timeouts.body"
+                            };
+                            self.fail(c, 408, msg);
+                            let _ = self.flush(stream, timeouts.write).await;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.close(stream).await;
+    }
+
+    /// Parse and answer every complete request in the buffer (up to `max_pipeline`).
+    async fn process(&mut self, c: &Rc<Core>) -> Step {
+        let t0 = Instant::now();
+        let mut count: u64 = 0;
+        let step = loop {
+            if count as usize >= c.cfg().limits.max_pipeline {
+                break Step::More;
+            }
+            if self.start == self.rbuf.len() {
+                break Step::Read(Wait::Idle);
+            }
+            let head = match parse_head(&self.rbuf[self.start..], &self.limits) {
+                Ok(Parsed::Complete(h)) => h,
+                Ok(Parsed::Partial) => {
+                    self.head_started.get_or_insert_with(Instant::now);
+                    break Step::Read(Wait::Head);
+                }
+                Err(e) => {
+                    self.resolve(c).await;
+                    self.fail(c, e.status(), e.message());
+                    break Step::Close;
+                }
+            };
+            let base = self.start;
+            let route = Route::parse(&self.rbuf[base + head.path.start..base + head.path.end]);
+            let limit = route.body_limit(c.cfg().max_value_bytes, c.cfg().limits.max_import_bytes);
+            // Frame the body: find its bytes (or wait for them) before touching the request.
+            let (body_range, total) = match head.framing {
+                Framing::None => (0..0, head.head_len),
+                Framing::Length(n) => {
+                    if n > limit as u64 {
+                        self.resolve(c).await;
+                        self.fail(c, 413, "request body larger than this resource accepts");
+                        break Step::Close;
+                    }
+                    let end = head.head_len + n as usize;
+                    if self.rbuf.len() - base < end {
+                        if let Some(step) = self.await_body(c, &head, route).await {
+                            break step;
+                        }
+                        let need = end - (self.rbuf.len() - base);
+                        self.rbuf.reserve(need.min(limit));
+                        break Step::Read(Wait::Body);
+                    }
+                    (base + head.head_len..base + end, end)
+                }
+                Framing::Chunked => {
+                    let chunk = self.chunk.get_or_insert_with(|| Chunked {
+                        dec: ChunkedDecoder::new(limit),
+                        body: BytesMut::new(),
+                    });
+                    let input_start = base + head.head_len;
+                    match chunk.dec.decode(&self.rbuf[input_start..], &mut chunk.body) {
+                        Ok(ChunkStatus::Done { consumed }) => (0..0, head.head_len + consumed),
+                        Ok(ChunkStatus::NeedMore { consumed }) => {
+                            // Decoded bytes moved to `chunk.body`; drop their encoding so the
+                            // buffer holds at most one read's worth of undecoded input.
+                            self.rbuf.drain(input_start..input_start + consumed);
+                            if let Some(step) = self.await_body(c, &head, route).await {
+                                break step;
+                            }
+                            break Step::Read(Wait::Body);
+                        }
+                        Err(e) => {
+                            self.resolve(c).await;
+                            self.fail(c, e.status(), e.message());
+                            break Step::Close;
+                        }
+                    }
+                }
+            };
+            let conn = if !head.keep_alive || c.draining() {
+                ConnHeader::Close
+            } else if head.version == Version::Http10 {
+                ConnHeader::KeepAlive
+            } else {
+                ConnHeader::Default
+            };
+            let chunk = self.chunk.take();
+            let body: &[u8] = match &chunk {
+                Some(c) => &c.body,
+                None => &self.rbuf[body_range],
+            };
+            let req = Req {
+                method: head.method,
+                route,
+                path: &self.rbuf[base + head.path.start..base + head.path.end],
+                query: head
+                    .query
+                    .clone()
+                    .map(|q| &self.rbuf[base + q.start..base + q.end]),
+                body,
+                has_body: head.framing != Framing::None,
+                conn,
+                forwarded: head.forwarded,
+                request_id: head
+                    .request_id
+                    .clone()
+                    .map_or(0, |r| numeric_id(&self.rbuf[base + r.start..base + r.end])),
+            };
+            let direct = self.queue.is_empty();
+            match handlers::dispatch(c, &req, direct, &mut self.key_buf, &mut self.wbuf) {
+                Routed::Done => {}
+                Routed::Remote(t, d) => self.queue.push_back(Queued::Remote(t, d)),
+                Routed::Ready(r, d) => self.queue.push_back(Queued::Ready(r, d)),
+                Routed::Forward(peer) => {
+                    // Queued, not awaited: forwards of one pipeline leave in one batch.
+                    let f = forward::start(c, peer, &req);
+                    self.queue.push_back(Queued::Forward(f));
+                }
+                Routed::Admin => {
+                    let r = req.meta();
+                    resolve(c, &mut self.queue, &mut self.wbuf).await;
+                    if route == Route::Export {
+                        let scope = Scope::from_query(req.query);
+                        drop(chunk);
+                        self.advance(total);
+                        count += 1;
+                        if conn == ConnHeader::Close {
+                            self.closing = Some(self.close_kind());
+                        }
+                        break Step::Export(r, scope, head.version == Version::Http10);
+                    }
+                    handlers::run_admin(c, &req, &mut self.wbuf).await;
+                }
+            }
+            self.advance(total);
+            count += 1;
+            if conn == ConnHeader::Close {
+                // RFC 9112 §9.6: later pipelined requests must not be processed.
+                self.closing = Some(self.close_kind());
+                break Step::Close;
+            }
+        };
+        self.resolve(c).await;
+        if count > 0 {
+            c.resp
+                .metrics
+                .latency(t0.elapsed().as_micros() as u64, count);
+        }
+        step
+    }
+
+    fn close_kind(&self) -> Closing {
+        if self.start < self.rbuf.len() {
+            Closing::Linger
+        } else {
+            Closing::Graceful
+        }
+    }
+
+    /// Consume one finished request from the read buffer.
+    fn advance(&mut self, total: usize) {
+        self.start += total;
+        self.head_started = None;
+        self.body_started = None;
+        self.sent_continue = false;
+    }
+
+    /// The body is incomplete: start its deadline and answer `Expect: 100-continue` (or refuse it
+    /// with the final status when the request cannot succeed, RFC 9110 §10.1.1).
+    async fn await_body(
+        &mut self,
+        c: &Core,
+        head: &crate::http::Head,
+        route: Route,
+    ) -> Option<Step> {
+        self.body_started.get_or_insert_with(Instant::now);
+        if !head.expect_continue || self.sent_continue {
+            return None;
+        }
+        let allowed = route != Route::Unknown && route.allows(head.method);
+        self.resolve(c).await;
+        if !allowed {
+            let r = R {
+                conn: ConnHeader::Close,
+                head_only: false,
+                route: route.label(),
+                method: router::method_label(head.method),
+                request_id: 0,
+            };
+            let status = if route == Route::Unknown { 404 } else { 405 };
+            c.resp.error(
+                &mut self.wbuf,
+                r,
+                status,
+                "request refused before its body was sent",
+                None,
+                &[("Allow", route.allow().as_bytes())],
+            );
+            self.closing = Some(Closing::Linger);
+            return Some(Step::Close);
+        }
+        self.wbuf.extend_from_slice(CONTINUE_100);
+        self.sent_continue = true;
+        None
+    }
+
+    async fn resolve(&mut self, c: &Core) {
+        resolve(c, &mut self.queue, &mut self.wbuf).await
+    }
+
+    /// Answer a protocol error and mark the connection for a lingering close.
+    fn fail(&mut self, c: &Core, status: u16, msg: &str) {
+        let r = R::closing();
+        c.resp.error(&mut self.wbuf, r, status, msg, None, &[]);
+        self.closing = Some(Closing::Linger);
+    }
+
+    /// Stream the export document: chunked for HTTP/1.1; memory held is one page of entries.
+    async fn export(
+        &mut self,
+        c: &Rc<Core>,
+        stream: &mut TcpStream,
+        r: R,
+        scope: Scope,
+        http10: bool,
+        write_timeout: Duration,
+    ) -> Result<(), ()> {
+        // HTTP/1.0 has no chunked encoding: stream until close instead.
+        let chunked = !http10;
+        let r = if chunked {
+            r
+        } else {
+            R {
+                conn: ConnHeader::Close,
+                ..r
+            }
+        };
+        if !chunked {
+            self.closing = Some(Closing::Graceful);
+        }
+        c.resp.head_framed(
+            &mut self.wbuf,
+            r,
+            200,
+            CONTENT_JSON,
+            if chunked {
+                BodyLength::Chunked
+            } else {
+                BodyLength::UntilClose
+            },
+            &[],
+        );
+        if r.head_only {
+            if chunked {
+                self.wbuf.extend_from_slice(LAST_CHUNK);
+            }
+            return if self.flush(stream, write_timeout).await {
+                Ok(())
+            } else {
+                Err(())
+            };
+        }
+        let mut exporter = handlers::export::Exporter::new(scope);
+        let mut piece = Vec::with_capacity(64 * 1024);
+        loop {
+            piece.clear();
+            let more = match exporter.next(c, &mut piece).await {
+                Ok(more) => more,
+                // A peer failed mid-export: end the response without its terminator so the client
+                // sees a truncated transfer, never a silently incomplete backup.
+                Err(e) => {
+                    crate::warn!("export aborted: {e}");
+                    let _ = self.flush(stream, write_timeout).await;
+                    return Err(());
+                }
+            };
+            if chunked {
+                encode_chunk(&mut self.wbuf, &piece);
+            } else {
+                self.wbuf.extend_from_slice(&piece);
+            }
+            if !more {
+                if chunked {
+                    self.wbuf.extend_from_slice(LAST_CHUNK);
+                }
+                return if self.flush(stream, write_timeout).await {
+                    Ok(())
+                } else {
+                    Err(())
+                };
+            }
+            if !self.flush(stream, write_timeout).await {
+                return Err(());
+            }
+        }
+    }
+
+    /// Write the whole write buffer; false when the connection is dead or too slow.
+    async fn flush(&mut self, stream: &mut TcpStream, write_timeout: Duration) -> bool {
+        if self.wbuf.is_empty() {
+            return true;
+        }
+        let buf = std::mem::take(&mut self.wbuf);
+        match monoio::time::timeout(write_timeout, stream.write_all(buf)).await {
+            Ok((Ok(_), mut buf)) => {
+                buf.clear();
+                if buf.capacity() > BUF_KEEP {
+                    buf = Vec::with_capacity(BUF_INITIAL);
+                }
+                self.wbuf = buf;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    async fn read(
+        &mut self,
+        c: &Core,
+        stream: &mut TcpStream,
+        deadline: Instant,
+        wait: Wait,
+        slot: usize,
+    ) -> ReadResult {
+        // Compact: keep only unconsumed bytes, at the front.
+        if self.start == self.rbuf.len() {
+            self.rbuf.clear();
+            self.start = 0;
+            if self.rbuf.capacity() > BUF_KEEP {
+                self.rbuf = Vec::with_capacity(BUF_INITIAL);
+            }
+        } else if self.start > 0 {
+            self.rbuf.drain(..self.start);
+            self.start = 0;
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < READ_MIN_SPARE {
+            self.rbuf.reserve(BUF_INITIAL);
+        }
+        let buf = std::mem::take(&mut self.rbuf);
+        let len = buf.len();
+        let cap = buf.capacity();
+        let read = monoio::time::timeout_at(deadline.into(), stream.read(buf.slice_mut(len..cap)));
+        let res = if wait == Wait::Idle {
+            match race(read, c.shutdown.wait(slot)).await {
+                Either::Left(r) => r,
+                Either::Right(()) => return ReadResult::Closed,
+            }
+        } else {
+            read.await
+        };
+        match res {
+            Ok((Ok(0), slice)) => {
+                self.rbuf = slice.into_inner();
+                ReadResult::Closed
+            }
+            Ok((Ok(_), slice)) => {
+                self.rbuf = slice.into_inner();
+                ReadResult::Data
+            }
+            Ok((Err(_), _)) => ReadResult::Closed,
+            Err(_) => ReadResult::Timeout,
+        }
+    }
+
+    async fn close(&mut self, stream: &mut TcpStream) {
+        let kind = self.closing.unwrap_or(Closing::Graceful);
+        let _ = stream.shutdown().await;
+        if kind == Closing::Linger {
+            let deadline = Instant::now() + LINGER_TIME;
+            let mut drained = 0;
+            let mut buf = Vec::with_capacity(BUF_INITIAL);
+            while drained < LINGER_BYTES {
+                buf.clear();
+                match monoio::time::timeout_at(deadline.into(), stream.read(buf)).await {
+                    Ok((Ok(n), b)) if n > 0 => {
+                        drained += n;
+                        buf = b;
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+/// Encode, in order, every response still waiting for another core.
+async fn resolve(c: &Core, queue: &mut VecDeque<Queued>, wbuf: &mut Vec<u8>) {
+    while let Some(q) = queue.pop_front() {
+        match q {
+            Queued::Remote(mut t, d) => {
+                let reply = t.wait().await;
+                cache::finish(c, wbuf, d, reply);
+            }
+            Queued::Ready(reply, d) => cache::finish(c, wbuf, d, reply),
+            Queued::Forward(f) => forward::finish(c, f, wbuf).await,
+        }
+    }
+}
+
+/// A numeric request id (what our peers send); anything else is not echoed.
+fn numeric_id(v: &[u8]) -> u64 {
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return 0;
+    }
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+enum ReadResult {
+    Data,
+    Closed,
+    Timeout,
+}

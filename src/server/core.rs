@@ -1,0 +1,175 @@
+//! The per-core context, composed of narrow parts, and the typed calls between cores.
+//!
+//! [`Core`] is what a connection task of core N holds (`Rc`, never shared with another thread).
+//! Each part has one job: [`ShardExec`] owns this core's shard and runs key operations on
+//! whichever core owns a key; [`Responder`] encodes and counts responses; [`PeerClient`] talks to
+//! other nodes; [`ShutdownSignal`] wakes idle connections at shutdown. Handlers take the part
+//! they need; only the few that need several take the whole `Core`.
+//!
+//! Cross-core work is typed: a key operation is a [`KeyOp`] answered by exactly a [`KeyReply`]
+//! (hot path, a slot in a per-core table, no allocation); anything else is a closure run on the
+//! owning core whose typed result comes back through a oneshot ([`Core::on_core`]).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::respond::Responder;
+use super::shared::NodeShared;
+use super::shutdown::ShutdownSignal;
+use crate::cluster::{PeerClient, PeerSettings};
+use crate::config::Config;
+use crate::mesh::{oneshot, Pending, Ticket};
+use crate::metrics::{inc, CoreMetrics};
+use crate::storage::{KeyOp, KeyReply, Shard, ShardLimits};
+
+/// The mailbox message type of this node: closures see the receiving core's context.
+pub type Msg = crate::mesh::Msg<Rc<Core>>;
+
+/// One core's shard and the key-operation calls to the other cores' shards.
+pub struct ShardExec {
+    pub core: usize,
+    pub shard: RefCell<Shard>,
+    pending: Rc<Pending<KeyReply>>,
+    node: Arc<NodeShared>,
+}
+
+impl ShardExec {
+    fn new(core: usize, node: Arc<NodeShared>) -> ShardExec {
+        let cores = node.placement.cores();
+        let cfg = &node.cfg;
+        // Split the node's limits evenly across cores; round up so the node total is never below
+        // the configured cache_size.
+        let limits = ShardLimits {
+            max_entries: cfg.cache_size.div_ceil(cores).max(1),
+            max_bytes: if cfg.max_memory == 0 {
+                0
+            } else {
+                cfg.max_memory.div_ceil(cores as u64)
+            },
+        };
+        ShardExec {
+            core,
+            shard: RefCell::new(Shard::new(limits)),
+            pending: Rc::new(Pending::default()),
+            node,
+        }
+    }
+
+    /// Cores of this node.
+    pub fn cores(&self) -> usize {
+        self.node.placement.cores()
+    }
+
+    /// The core whose shard holds `key`.
+    pub fn core_of(&self, key: &[u8]) -> usize {
+        self.node.placement.core_of(key)
+    }
+
+    /// Now on the node's TTL clock, in milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.node.clock.now_ms()
+    }
+
+    /// Run `op` on this core's shard.
+    pub fn execute(&self, op: KeyOp, key: &[u8]) -> KeyReply {
+        self.shard.borrow_mut().execute(op, key, self.now_ms())
+    }
+
+    /// Send `op` to core `dst`; the ticket resolves to its reply.
+    pub fn call(&self, dst: usize, op: KeyOp, key: Bytes) -> Ticket<KeyReply> {
+        let ticket = self.pending.reserve();
+        let msg = Msg::Key {
+            from: self.core as u16,
+            slot: ticket.id(),
+            op,
+            key,
+        };
+        self.node.mesh.send(dst, msg);
+        ticket
+    }
+
+    /// A reply to one of this core's calls arrived (mailbox task).
+    pub fn deliver(&self, slot: u32, reply: KeyReply) {
+        self.pending.complete(slot, reply);
+    }
+}
+
+/// Everything one core owns, as separate parts.
+pub struct Core {
+    pub exec: ShardExec,
+    pub resp: Responder,
+    pub peers: Rc<PeerClient>,
+    pub node: Arc<NodeShared>,
+    pub shutdown: ShutdownSignal,
+    /// Reusable buffer for a PUT value being minified (never held across an await).
+    pub value_buf: RefCell<Vec<u8>>,
+    /// A forwarded write stored a key this node does not own (the sender's ring view differed):
+    /// the next sweep tick hands such keys to their owner.
+    pub foreign_keys: Cell<bool>,
+}
+
+impl Core {
+    pub fn new(core: usize, node: Arc<NodeShared>) -> Core {
+        let cfg = &node.cfg;
+        let c = &cfg.cluster;
+        let settings = PeerSettings {
+            connect_timeout: c.connect_timeout,
+            request_timeout: c.request_timeout,
+            max_value_bytes: cfg.max_value_bytes,
+            pool_max_idle: c.pool_max_idle,
+            pool_max_total: c.pool_max_total,
+        };
+        let peers = node.cluster.members.len();
+        Core {
+            exec: ShardExec::new(core, Arc::clone(&node)),
+            resp: Responder::new(&cfg.node_id, CoreMetrics::new(peers)),
+            peers: PeerClient::new(core, Arc::clone(&node.cluster), settings),
+            shutdown: ShutdownSignal::default(),
+            value_buf: RefCell::new(Vec::new()),
+            foreign_keys: Cell::new(false),
+            node,
+        }
+    }
+
+    pub fn cfg(&self) -> &Config {
+        &self.node.cfg
+    }
+
+    pub fn draining(&self) -> bool {
+        self.shutdown.fired() || self.node.draining.load(Ordering::Relaxed)
+    }
+
+    /// Run `f` on core `dst` with that core's context and return its result (cold path: one
+    /// allocation for the closure and one for the answer). Fails only when core `dst` stopped.
+    pub async fn on_core<T, F>(self: &Rc<Self>, dst: usize, f: F) -> Result<T, oneshot::Canceled>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Rc<Core>) -> T + Send + 'static,
+    {
+        if dst == self.exec.core {
+            return Ok(f(self));
+        }
+        inc(&self.resp.metrics.cross_core_calls);
+        let (tx, rx) = oneshot::channel();
+        let task: crate::mesh::Task<Rc<Core>> = Box::new(move |c| tx.send(f(c)));
+        self.node.mesh.send(dst, Msg::Run(task));
+        rx.recv().await
+    }
+
+    /// Run `f` on every core, one after the other, and collect the results in core order.
+    pub async fn on_every_core<T, F>(self: &Rc<Self>, f: F) -> Result<Vec<T>, oneshot::Canceled>
+    where
+        T: Send + 'static,
+        F: Fn(&Rc<Core>) -> T + Send + Clone + 'static,
+    {
+        let mut out = Vec::with_capacity(self.exec.cores());
+        for core in 0..self.exec.cores() {
+            out.push(self.on_core(core, f.clone()).await?);
+        }
+        Ok(out)
+    }
+}

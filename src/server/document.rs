@@ -1,0 +1,186 @@
+//! The export document: its format, one entry per line, and the validating import parser.
+//!
+//! The document is one JSON object with one entry per line:
+//! `{"format":..,"entries":[` LF `{entry},` LF ... `{entry}` LF `],"count":N,"nodes":[..],"missing":[..]}`.
+//! Values are stored minified, so an entry never contains a raw newline: a node splices a peer's
+//! export line by line (memory stays bounded to one page), and removing every CR/LF (as
+//! `curl -d @file` does) still leaves the same document. Pure functions, no I/O.
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::http::response::json_escape;
+use crate::storage::Entry;
+
+/// Marker and version of the export document, checked on import.
+pub const EXPORT_FORMAT: &str = "distributed-cache-export";
+pub const EXPORT_VERSION: u32 = 1;
+
+/// Whole cluster (default) or only this node (`?scope=local`, what nodes ask each other).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Cluster,
+    Local,
+}
+
+impl Scope {
+    pub fn from_query(q: Option<&[u8]>) -> Scope {
+        if has_param(q, b"scope=local") {
+            Scope::Local
+        } else {
+            Scope::Cluster
+        }
+    }
+}
+
+pub fn has_param(q: Option<&[u8]>, param: &[u8]) -> bool {
+    q.is_some_and(|q| q.split(|&b| b == b'&').any(|p| p == param))
+}
+
+/// Append one export entry as a JSON object (no trailing separator).
+pub fn write_entry(out: &mut Vec<u8>, e: &Entry) {
+    out.extend_from_slice(b"{\"key\":\"");
+    json_escape(out, &e.key);
+    out.extend_from_slice(b"\",\"value\":");
+    out.extend_from_slice(&e.value);
+    if let Some(t) = e.ttl_ms {
+        out.extend_from_slice(b",\"ttl_ms\":");
+        out.extend_from_slice(itoa::Buffer::new().format(t).as_bytes());
+    }
+    out.push(b'}');
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportDoc<'a> {
+    format: &'a str,
+    version: u32,
+    #[serde(default)]
+    node_id: Option<&'a str>,
+    #[serde(default)]
+    exported_at: Option<&'a str>,
+    /// Members whose data the document holds / could not include (cluster exports).
+    #[serde(default)]
+    nodes: Option<Vec<&'a str>>,
+    #[serde(default)]
+    missing: Option<Vec<&'a str>>,
+    #[serde(borrow)]
+    entries: Vec<ImportEntry<'a>>,
+    count: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportEntry<'a> {
+    key: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    value: &'a RawValue,
+    #[serde(default)]
+    ttl_ms: Option<u64>,
+}
+
+/// A parsed, validated import document: entries grouped as owned data.
+pub struct ImportPlan {
+    pub entries: Vec<Entry>,
+}
+
+/// Parse and validate an export document. Errors name the problem (and the byte position).
+pub fn parse_import(body: &[u8], max_key: usize, max_value: usize) -> Result<ImportPlan, String> {
+    let doc: ImportDoc<'_> = serde_json::from_slice(body).map_err(|e| {
+        format!("invalid export document: {e} (a truncated or corrupt backup file?)")
+    })?;
+    let _ = (doc.node_id, doc.exported_at, doc.nodes, doc.missing);
+    if doc.format != EXPORT_FORMAT || doc.version != EXPORT_VERSION {
+        return Err(format!(
+            "unsupported export document: format {:?} version {} (expected {EXPORT_FORMAT:?} version {EXPORT_VERSION})",
+            doc.format, doc.version
+        ));
+    }
+    if doc.count != doc.entries.len() as u64 {
+        return Err(format!(
+            "export document is inconsistent: count says {} but it holds {} entries (truncated?)",
+            doc.count,
+            doc.entries.len()
+        ));
+    }
+    let mut entries = Vec::with_capacity(doc.entries.len());
+    for (i, e) in doc.entries.into_iter().enumerate() {
+        if e.key.is_empty() || e.key.len() > max_key {
+            return Err(format!(
+                "entry {i}: key is empty or longer than max_key_bytes ({max_key})"
+            ));
+        }
+        let raw = e.value.get().as_bytes();
+        crate::json::check(raw)
+            .map_err(|why| format!("entry {i} (key {:?}): invalid JSON value: {why}", e.key))?;
+        let mut value = Vec::new();
+        crate::json::minify(raw, &mut value);
+        if value.len() > max_value {
+            return Err(format!(
+                "entry {i} (key {:?}): value larger than max_value_bytes ({max_value})",
+                e.key
+            ));
+        }
+        if e.ttl_ms == Some(0) {
+            continue; // expired in transit: nothing to restore
+        }
+        entries.push(Entry {
+            key: Bytes::from(e.key.into_owned().into_bytes()),
+            value: Bytes::from(value),
+            ttl_ms: e.ttl_ms,
+        });
+    }
+    Ok(ImportPlan { entries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(entries: &str, count: usize) -> String {
+        format!(
+            "{{\"format\":\"{EXPORT_FORMAT}\",\"version\":{EXPORT_VERSION},\"entries\":[{entries}],\"count\":{count}}}"
+        )
+    }
+
+    #[test]
+    fn a_written_entry_parses_back() {
+        let e = Entry {
+            key: Bytes::from_static(b"k\"1"),
+            value: Bytes::from_static(b"[1,2]"),
+            ttl_ms: Some(5),
+        };
+        let mut line = Vec::new();
+        write_entry(&mut line, &e);
+        let text = doc(std::str::from_utf8(&line).expect("utf-8"), 1);
+        let plan = parse_import(text.as_bytes(), 10, 10).expect("valid");
+        assert_eq!(plan.entries, vec![e]);
+    }
+
+    #[test]
+    fn bad_documents_name_the_problem() {
+        let cases = [
+            ("{", "invalid export document"),
+            (&doc("", 1) as &str, "count says 1"),
+            (&doc(r#"{"key":"","value":1}"#, 1), "entry 0: key is empty"),
+            (
+                &doc(r#"{"key":"k","value":"0123456789"}"#, 1),
+                "larger than max_value_bytes",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = parse_import(text.as_bytes(), 10, 10)
+                .err()
+                .expect("an error");
+            assert!(err.contains(want), "{err} should contain {want}");
+        }
+    }
+
+    #[test]
+    fn scope_and_params() {
+        assert_eq!(Scope::from_query(Some(b"a=1&scope=local")), Scope::Local);
+        assert_eq!(Scope::from_query(None), Scope::Cluster);
+        assert!(has_param(Some(b"if_absent=1"), b"if_absent=1"));
+    }
+}

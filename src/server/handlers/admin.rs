@@ -1,0 +1,286 @@
+//! Admin and health endpoints: `/api/v1/health`, `/internal/cluster/health`, `/admin/metrics`,
+//! `/admin/cluster`. They are rare, so they may allocate; they gather per-core data with typed
+//! closures run on each core ([`Core::on_every_core`]) and never touch another core's shard.
+
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+use crate::cluster::unix_ms;
+use crate::http::response::{json_escape, CONTENT_JSON, CONTENT_PROMETHEUS};
+use crate::mesh::oneshot::Canceled;
+use crate::metrics::{self, family, label, CoreSnapshot, NodeFacts};
+use crate::server::core::Core;
+use crate::server::respond::Meta;
+use crate::storage::ShardStats;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Answer 503 when a core stopped before answering (the node is shutting down).
+fn stopped(c: &Core, out: &mut Vec<u8>, m: Meta, e: Canceled) {
+    c.resp.error(
+        out,
+        m,
+        503,
+        &format!("node is shutting down: {e}"),
+        None,
+        &[],
+    );
+}
+
+/// Live entry and byte totals of this node.
+async fn local_totals(c: &Rc<Core>) -> Result<(u64, u64), Canceled> {
+    let stats: Vec<ShardStats> = c.on_every_core(|c| c.exec.shard.borrow().stats()).await?;
+    Ok((
+        stats.iter().map(|s| s.entries).sum(),
+        stats.iter().map(|s| s.bytes).sum(),
+    ))
+}
+
+/// Snapshots of every core, in core order.
+async fn snapshots(c: &Rc<Core>) -> Result<Vec<CoreSnapshot>, Canceled> {
+    c.on_every_core(|c| {
+        let stats = c.exec.shard.borrow().stats();
+        c.resp.metrics.snapshot(c.exec.core, stats)
+    })
+    .await
+}
+
+/// Answer a health document `{"status":..,"node_id":..,<fields>}`: 200 while serving, 503 while
+/// draining. `fields` are the document's remaining members, already JSON.
+pub fn send_health(c: &Core, out: &mut Vec<u8>, m: Meta, fields: &str) {
+    let draining = c.draining();
+    let mut b = Vec::with_capacity(96 + fields.len());
+    b.extend_from_slice(b"{\"status\":\"");
+    b.extend_from_slice(if draining { b"draining" } else { b"healthy" });
+    b.extend_from_slice(b"\",\"node_id\":\"");
+    json_escape(&mut b, c.cfg().node_id.as_bytes());
+    b.extend_from_slice(b"\",");
+    b.extend_from_slice(fields.as_bytes());
+    b.push(b'}');
+    let status = if draining { 503 } else { 200 };
+    c.resp.send(out, m, status, CONTENT_JSON, &b, &[]);
+}
+
+/// `GET /api/v1/health`.
+pub fn health(c: &Core, out: &mut Vec<u8>, m: Meta) {
+    let fields = format!(
+        "\"uptime_seconds\":{},\"version\":\"{VERSION}\",\"threads\":{}",
+        c.node.started.elapsed().as_secs(),
+        c.exec.cores()
+    );
+    send_health(c, out, m, &fields);
+}
+
+/// `GET /internal/cluster/health`: what peers' probers read.
+pub async fn internal_health(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
+    let (entries, bytes) = match local_totals(c).await {
+        Ok(t) => t,
+        Err(e) => return stopped(c, out, m, e),
+    };
+    let ring = hex(c.node.cluster.ring.version());
+    let fields = format!("\"entries\":{entries},\"bytes\":{bytes},\"ring_version\":\"{ring}\"");
+    send_health(c, out, m, &fields);
+}
+
+/// `GET /admin/metrics`: this node's series, then the cluster's.
+pub async fn metrics(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
+    let snaps = match snapshots(c).await {
+        Ok(s) => s,
+        Err(e) => return stopped(c, out, m, e),
+    };
+    let cfg = c.cfg();
+    let peers: Vec<&str> = c
+        .node
+        .cluster
+        .members
+        .iter()
+        .map(|m| m.id.as_str())
+        .collect();
+    let facts = NodeFacts {
+        node_id: &cfg.node_id,
+        version: VERSION,
+        uptime_s: c.node.started.elapsed().as_secs_f64(),
+        start_time_s: c
+            .node
+            .started_wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0),
+        max_entries: cfg.cache_size as u64,
+        max_bytes: cfg.max_memory,
+        draining: c.node.draining.load(Ordering::Relaxed),
+        peers: &peers,
+    };
+    let text = metrics::render(&facts, &snaps, &metrics_text(c));
+    c.resp
+        .send(out, m, 200, CONTENT_PROMETHEUS, text.as_bytes(), &[]);
+}
+
+fn hex(v: u64) -> String {
+    format!("0x{v:016x}")
+}
+
+/// `GET /admin/cluster`: this node, every member with its state, ring share and data.
+pub async fn cluster_info(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
+    let (entries, bytes) = match local_totals(c).await {
+        Ok(t) => t,
+        Err(e) => return stopped(c, out, m, e),
+    };
+    let cl = &c.node.cluster;
+    let shares = cl.ring.shares();
+    let live = cl.live_shares();
+    let now = unix_ms();
+    let mut s = String::with_capacity(1024);
+    let _ = write!(
+        s,
+        "{{\"node_id\":{},\"address\":{},\"listen\":\"{}\",\"ring_version\":\"{}\",\"virtual_nodes\":{},\"threads\":{},\"ring_changes\":{},\"keys_moved\":{},\"nodes\":[",
+        json_str(&c.cfg().node_id),
+        json_str(&c.cfg().address),
+        c.node.local_addr,
+        hex(cl.ring.version()),
+        c.cfg().virtual_nodes,
+        c.exec.cores(),
+        cl.ring_changes.load(Ordering::Relaxed),
+        cl.keys_moved.load(Ordering::Relaxed),
+    );
+    let mut up = 0;
+    for (i, mb) in cl.members.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let me = i == cl.me;
+        let alive = cl.is_alive(i);
+        up += usize::from(alive);
+        let state = if me {
+            "self"
+        } else if alive {
+            "up"
+        } else {
+            "down"
+        };
+        let (e, b, rv, probe) = if me {
+            (entries, bytes, cl.ring.version(), None)
+        } else {
+            let lp = mb.last_probe_ms.load(Ordering::Relaxed);
+            (
+                mb.entries.load(Ordering::Relaxed),
+                mb.bytes.load(Ordering::Relaxed),
+                mb.ring_version.load(Ordering::Relaxed),
+                (lp > 0).then_some(lp),
+            )
+        };
+        let last_error = mb.last_error.lock().map(|g| g.clone()).unwrap_or_default();
+        let _ = write!(
+            s,
+            "{{\"id\":{},\"address\":{},\"state\":\"{state}\",\"ring_share\":{:.4},\"live_share\":{:.4},\"entries\":{e},\"bytes\":{b},\"ring_version\":\"{}\",\"ring_agrees\":{}",
+            json_str(&mb.id),
+            json_str(&mb.addr),
+            shares[i],
+            live[i],
+            hex(rv),
+            rv == cl.ring.version()
+        );
+        if let Some(lp) = probe {
+            let _ = write!(s, ",\"last_probe_ms_ago\":{}", now.saturating_sub(lp));
+        }
+        if !last_error.is_empty() {
+            let _ = write!(s, ",\"last_error\":{}", json_str(&last_error));
+        }
+        s.push('}');
+    }
+    let _ = write!(
+        s,
+        "],\"nodes_up\":{up},\"nodes_total\":{}}}",
+        cl.members.len()
+    );
+    c.resp.send(out, m, 200, CONTENT_JSON, s.as_bytes(), &[]);
+}
+
+pub fn json_str(v: &str) -> String {
+    let mut b = Vec::with_capacity(v.len() + 2);
+    b.push(b'"');
+    json_escape(&mut b, v.as_bytes());
+    b.push(b'"');
+    String::from_utf8(b).unwrap_or_default()
+}
+
+/// Cluster series for `/admin/metrics` (read from the shared membership atomics).
+fn metrics_text(c: &Core) -> String {
+    let cl = &c.node.cluster;
+    let live = cl.live_shares();
+    let mut o = String::with_capacity(1024);
+    family(
+        &mut o,
+        "cache_cluster_node_up",
+        "gauge",
+        "This node's view of each member: 1 up (or self), 0 down.",
+    );
+    let mut up = 0;
+    for (i, mb) in cl.members.iter().enumerate() {
+        let alive = cl.is_alive(i);
+        up += u64::from(alive);
+        let _ = writeln!(
+            o,
+            "cache_cluster_node_up{{node=\"{}\"}} {}",
+            label(&mb.id),
+            u8::from(alive)
+        );
+    }
+    family(
+        &mut o,
+        "cache_cluster_nodes_up",
+        "gauge",
+        "Members this node sees up, itself included.",
+    );
+    let _ = writeln!(o, "cache_cluster_nodes_up {up}");
+    family(
+        &mut o,
+        "cache_ring_share",
+        "gauge",
+        "Fraction of the hash space each member serves now (down members 0).",
+    );
+    for (i, mb) in cl.members.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "cache_ring_share{{node=\"{}\"}} {:.6}",
+            label(&mb.id),
+            live[i]
+        );
+    }
+    family(
+        &mut o,
+        "cache_ring_changes_total",
+        "counter",
+        "Membership changes seen (a member went down or came back).",
+    );
+    let _ = writeln!(
+        o,
+        "cache_ring_changes_total {}",
+        cl.ring_changes.load(Ordering::Relaxed)
+    );
+    family(
+        &mut o,
+        "cache_ring_keys_moved_total",
+        "counter",
+        "Local keys handed to their new owner after a membership change.",
+    );
+    let _ = writeln!(
+        o,
+        "cache_ring_keys_moved_total {}",
+        cl.keys_moved.load(Ordering::Relaxed)
+    );
+    family(
+        &mut o,
+        "cache_ring_info",
+        "gauge",
+        "Ring fingerprint (differs between nodes = config skew).",
+    );
+    let _ = writeln!(
+        o,
+        "cache_ring_info{{version=\"{}\",virtual_nodes=\"{}\"}} 1",
+        hex(cl.ring.version()),
+        c.cfg().virtual_nodes
+    );
+    o
+}

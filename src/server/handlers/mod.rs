@@ -1,0 +1,137 @@
+//! Request handlers: what each route does, on top of the core's parts.
+//!
+//! [`dispatch`] answers what can be answered at once (errors, OPTIONS, health, a key on this
+//! core) and tells the connection what to wait for otherwise ([`Routed`]): another core's reply,
+//! a peer's answer, or an admin operation that needs every core (run by the connection in
+//! order, so responses keep request order).
+
+pub mod admin;
+pub mod cache;
+pub mod export;
+pub mod forward;
+pub mod handover;
+pub mod import;
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::core::Core;
+use super::respond::Meta;
+use super::router::{key_segment, method_label, Route};
+use crate::http::response::{ConnHeader, CONTENT_JSON};
+use crate::http::Method;
+use crate::mesh::Ticket;
+use crate::storage::KeyReply;
+
+/// One complete request as the handlers see it (borrowed from the connection's buffers).
+pub struct Req<'a> {
+    pub method: Method,
+    pub route: Route,
+    /// The request path (origin-form, without the query).
+    pub path: &'a [u8],
+    pub body: &'a [u8],
+    pub query: Option<&'a [u8]>,
+    /// The request carried a Content-Length or chunked body (even an empty one).
+    pub has_body: bool,
+    pub conn: ConnHeader,
+    /// Sent by a peer (`X-Cache-Forwarded`): serve here, never forward again.
+    pub forwarded: bool,
+    /// Numeric `X-Request-Id` to echo (0 = none).
+    pub request_id: u64,
+}
+
+impl Req<'_> {
+    /// How this request's response is framed and counted.
+    pub fn meta(&self) -> Meta {
+        Meta {
+            conn: self.conn,
+            head_only: self.method == Method::Head,
+            route: self.route.label(),
+            method: method_label(self.method),
+            request_id: self.request_id,
+        }
+    }
+}
+
+/// What to remember about a key request whose answer comes later.
+pub struct Deferred {
+    pub meta: Meta,
+    pub key: Bytes,
+    pub kind: KeyKind,
+}
+
+/// Which answer a key reply becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    Get,
+    Put { ttl_s: Option<u64> },
+    Delete,
+}
+
+/// Outcome of dispatching one request.
+pub enum Routed {
+    /// The response is already in the write buffer.
+    Done,
+    /// Another core is working on it.
+    Remote(Ticket<KeyReply>, Deferred),
+    /// Answered locally, but earlier responses are still pending: encode it after them.
+    Ready(KeyReply, Deferred),
+    /// An admin operation that needs every core; run by the connection in order.
+    Admin,
+    /// The key belongs to another node (ring index): forward the request there.
+    Forward(usize),
+}
+
+/// Route one request. `direct` says whether its response may be written now (no earlier response
+/// of this connection is still pending). `key_buf` is the connection's reusable key buffer.
+pub fn dispatch(
+    c: &Core,
+    req: &Req<'_>,
+    direct: bool,
+    key_buf: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Routed {
+    let m = req.meta();
+    let resp = &c.resp;
+    if req.route == Route::Unknown {
+        resp.error(out, m, 404, "no such route; see docs/api.md", None, &[]);
+        return Routed::Done;
+    }
+    let allow: &[(&str, &[u8])] = &[("Allow", req.route.allow().as_bytes())];
+    if !req.route.allows(req.method) {
+        resp.error(
+            out,
+            m,
+            405,
+            "method not allowed on this resource",
+            None,
+            allow,
+        );
+        return Routed::Done;
+    }
+    if req.method == Method::Options {
+        resp.send(out, m, 204, CONTENT_JSON, b"", allow);
+        return Routed::Done;
+    }
+    match req.route {
+        Route::Cache => cache::handle(c, req, key_segment(req.path), direct, key_buf, out),
+        Route::Health => {
+            admin::health(c, out, m);
+            Routed::Done
+        }
+        _ => Routed::Admin,
+    }
+}
+
+/// Run an admin request that needs every core (or the cluster), in request order.
+pub async fn run_admin(c: &Rc<Core>, req: &Req<'_>, out: &mut Vec<u8>) {
+    let m = req.meta();
+    match req.route {
+        Route::Metrics => admin::metrics(c, out, m).await,
+        Route::Cluster => admin::cluster_info(c, out, m).await,
+        Route::Import => import::handle(c, out, m, req).await,
+        Route::InternalHealth => admin::internal_health(c, out, m).await,
+        _ => c.resp.error(out, m, 404, "no such route", None, &[]),
+    }
+}

@@ -1,0 +1,24 @@
+//! The server layer: everything one core does with a client connection.
+//!
+//! - [`core`]: the per-core context, composed of narrow parts (shard executor, responder, peer
+//!   client, shutdown signal), and the typed cross-core calls;
+//! - [`connection`]: read → parse every complete request → dispatch → encode → one write;
+//! - [`router`]: pure request validation into typed requests (no I/O, unit-tested);
+//! - [`handlers`]: what each route does (cache, forward, admin, export, import, hand-over);
+//! - [`respond`]: response encoding and counting; [`document`]: the export document format;
+//! - [`tasks`]: the core's mailbox, sweep and accept loops.
+//!
+//! This layer sits on the protocol (`http`), storage, mesh and cluster layers and nothing below
+//! imports it; `node` wires it to threads.
+
+mod connection;
+pub mod core;
+mod document;
+mod handlers;
+mod respond;
+mod router;
+pub mod shared;
+mod shutdown;
+pub mod tasks;
+
+pub use document::parse_import;

@@ -1,0 +1,235 @@
+//! The response part of a core: encodes JSON answers straight into a connection's write buffer
+//! and counts them.
+//!
+//! All errors share one shape, `{"error":"...","status":N}` plus `"key"` where a key is involved,
+//! produced by [`Responder::error`]; every response names the node that produced it in
+//! `X-Cache-Node`. The `Date` header comes from a per-core cache refreshed once a second.
+
+use crate::http::response::{
+    encode_head, json_escape, json_escaped_len, BodyLength, ConnHeader, CONTENT_JSON,
+};
+use std::cell::RefCell;
+
+use bytes::Bytes;
+
+use crate::http::response::DateCache;
+use crate::metrics::{CoreMetrics, MethodLabel, RouteLabel};
+
+/// How one response must be framed and counted.
+#[derive(Clone, Copy, Debug)]
+pub struct Meta {
+    pub conn: ConnHeader,
+    /// HEAD: same headers as GET, no body.
+    pub head_only: bool,
+    pub route: RouteLabel,
+    pub method: MethodLabel,
+    /// A numeric `X-Request-Id` to echo (0 = none): peers use it to match answers to requests.
+    pub request_id: u64,
+}
+
+impl Meta {
+    /// A response to a request that could not be framed or routed (the connection closes).
+    pub fn closing() -> Meta {
+        Meta {
+            conn: ConnHeader::Close,
+            head_only: false,
+            route: RouteLabel::Unknown,
+            method: MethodLabel::Other,
+            request_id: 0,
+        }
+    }
+}
+
+/// Encodes and counts this core's responses.
+pub struct Responder {
+    /// Node id as a header value, ready to copy.
+    pub node_header: Bytes,
+    pub date: RefCell<DateCache>,
+    /// Reusable buffer for small response bodies (never held across an await), so error and
+    /// acknowledgement responses allocate nothing per request.
+    scratch: RefCell<Vec<u8>>,
+    pub metrics: CoreMetrics,
+}
+
+/// Initial room of the scratch buffer: an error or acknowledgement body.
+const SCRATCH_INITIAL: usize = 256;
+
+impl Responder {
+    pub fn new(node_id: &str, metrics: CoreMetrics) -> Responder {
+        Responder {
+            node_header: Bytes::copy_from_slice(node_id.as_bytes()),
+            date: RefCell::new(DateCache::default()),
+            scratch: RefCell::new(Vec::with_capacity(SCRATCH_INITIAL)),
+            metrics,
+        }
+    }
+
+    /// Encode a complete response with `body`. Extra headers follow the standard ones.
+    pub fn send(
+        &self,
+        out: &mut Vec<u8>,
+        r: Meta,
+        status: u16,
+        content_type: &str,
+        body: &[u8],
+        extra: &[(&str, &[u8])],
+    ) {
+        self.head(out, r, status, content_type, body.len(), extra);
+        if !r.head_only {
+            out.extend_from_slice(body);
+        }
+    }
+
+    /// Encode the head only (the caller writes exactly `len` body bytes unless HEAD).
+    pub fn head(
+        &self,
+        out: &mut Vec<u8>,
+        r: Meta,
+        status: u16,
+        content_type: &str,
+        len: usize,
+        extra: &[(&str, &[u8])],
+    ) {
+        self.head_framed(out, r, status, content_type, BodyLength::Exact(len), extra)
+    }
+
+    /// Like [`Self::head`], with any body delimitation.
+    pub fn head_framed(
+        &self,
+        out: &mut Vec<u8>,
+        r: Meta,
+        status: u16,
+        content_type: &str,
+        len: BodyLength,
+        extra: &[(&str, &[u8])],
+    ) {
+        self.metrics.request(r.route, r.method, status);
+        let mut date = self.date.borrow_mut();
+        let mut id_buf = itoa::Buffer::new();
+        let mut hdrs: [(&str, &[u8]); 5] = [
+            ("X-Cache-Node", &self.node_header),
+            ("", b""),
+            ("", b""),
+            ("", b""),
+            ("", b""),
+        ];
+        let mut n = 1;
+        if r.request_id != 0 {
+            hdrs[1] = ("X-Request-Id", id_buf.format(r.request_id).as_bytes());
+            n = 2;
+        }
+        let k = extra.len().min(hdrs.len() - n);
+        hdrs[n..n + k].copy_from_slice(&extra[..k]);
+        encode_head(
+            out,
+            status,
+            content_type,
+            len,
+            r.conn,
+            date.get(),
+            &hdrs[..n + k],
+        );
+    }
+
+    /// `{"error":msg,"status":N[,"key":k]}`
+    pub fn error(
+        &self,
+        out: &mut Vec<u8>,
+        r: Meta,
+        status: u16,
+        msg: &str,
+        key: Option<&[u8]>,
+        extra: &[(&str, &[u8])],
+    ) {
+        let mut body = self.scratch.borrow_mut();
+        body.clear();
+        body.extend_from_slice(b"{\"error\":\"");
+        json_escape(&mut body, msg.as_bytes());
+        body.extend_from_slice(b"\",\"status\":");
+        body.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+        if let Some(k) = key {
+            body.extend_from_slice(b",\"key\":\"");
+            json_escape(&mut body, k);
+            body.push(b'"');
+        }
+        body.push(b'}');
+        self.send(out, r, status, CONTENT_JSON, &body, extra);
+    }
+
+    /// Seconds left, rounded up, for display (`ttl` in responses is whole seconds like the request).
+    pub fn ttl_secs(ttl_ms: u64) -> u64 {
+        ttl_ms.div_ceil(1000)
+    }
+
+    /// `{"key":k,"value":<stored JSON>[,"ttl":s]}` written without an intermediate copy of the value.
+    pub fn value(&self, out: &mut Vec<u8>, r: Meta, key: &[u8], value: &[u8], ttl_ms: Option<u64>) {
+        let mut num = itoa::Buffer::new();
+        let ttl_text: Option<&str> = match ttl_ms {
+            Some(t) => Some(num.format(Self::ttl_secs(t))),
+            None => None,
+        };
+        let ttl_len = ttl_text.map_or(0, |t| 7 + t.len());
+        let len = 8 + json_escaped_len(key) + 10 + value.len() + ttl_len + 1;
+        self.head(out, r, 200, CONTENT_JSON, len, &[]);
+        if r.head_only {
+            return;
+        }
+        let before = out.len();
+        out.extend_from_slice(b"{\"key\":\"");
+        json_escape(out, key);
+        out.extend_from_slice(b"\",\"value\":");
+        out.extend_from_slice(value);
+        if let Some(t) = ttl_text {
+            out.extend_from_slice(b",\"ttl\":");
+            out.extend_from_slice(t.as_bytes());
+        }
+        out.push(b'}');
+        debug_assert_eq!(out.len() - before, len);
+    }
+
+    /// Answer to a PUT: 201 when created, 200 when replaced.
+    pub fn stored(
+        &self,
+        out: &mut Vec<u8>,
+        r: Meta,
+        key: &[u8],
+        created: bool,
+        ttl_s: Option<u64>,
+    ) {
+        let mut body = self.scratch.borrow_mut();
+        body.clear();
+        body.extend_from_slice(b"{\"key\":\"");
+        json_escape(&mut body, key);
+        body.extend_from_slice(if created {
+            b"\",\"created\":true"
+        } else {
+            b"\",\"created\":false"
+        });
+        if let Some(t) = ttl_s {
+            body.extend_from_slice(b",\"ttl\":");
+            body.extend_from_slice(itoa::Buffer::new().format(t).as_bytes());
+        }
+        body.push(b'}');
+        self.send(
+            out,
+            r,
+            if created { 201 } else { 200 },
+            CONTENT_JSON,
+            &body,
+            &[],
+        );
+    }
+
+    pub fn deleted(&self, out: &mut Vec<u8>, r: Meta, key: &[u8]) {
+        let mut body = self.scratch.borrow_mut();
+        body.clear();
+        body.extend_from_slice(b"{\"key\":\"");
+        json_escape(&mut body, key);
+        body.extend_from_slice(b"\",\"deleted\":true}");
+        self.send(out, r, 200, CONTENT_JSON, &body, &[]);
+    }
+
+    pub fn miss(&self, out: &mut Vec<u8>, r: Meta, key: &[u8]) {
+        self.error(out, r, 404, "key not found", Some(key), &[]);
+    }
+}

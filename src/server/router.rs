@@ -1,0 +1,357 @@
+//! Routing and request validation: pure functions from request bytes to typed requests.
+//!
+//! [`Route::parse`] names the resource; [`parse_key`] and [`parse_action`] turn a cache request
+//! into a validated key and a [`KeyAction`], or a [`RequestError`] that maps to exactly one status
+//! in one place ([`RequestError::status`]). Nothing here does I/O, touches a shard or knows the
+//! cluster, so every rule is unit-tested without sockets (below). Executing the request is the
+//! cache handler's job (`handlers::cache`).
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::http::{decode_segment, Method};
+use crate::metrics::{MethodLabel, RouteLabel};
+
+/// Largest TTL accepted: ten years. Beyond that a TTL is almost certainly a unit mistake (ms vs s),
+/// and the bound keeps `ttl * 1000` far from overflow.
+pub const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+/// Bytes a PUT body may carry beyond the value itself (`{"value":...,"ttl":...}` and whitespace).
+pub const PUT_BODY_SLACK: usize = 4096;
+/// Body limit for requests that carry no meaningful body (GET with a body is read and discarded).
+pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
+
+const CACHE_PREFIX: &[u8] = b"/api/v1/cache/";
+
+/// The resources this node serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    /// `/api/v1/cache/{segment}`; the raw (still percent-encoded) segment is [`key_segment`].
+    Cache,
+    Metrics,
+    Cluster,
+    Export,
+    Import,
+    InternalHealth,
+    Unknown,
+}
+
+/// The raw key segment of a cache path (everything after `/api/v1/cache/`).
+pub fn key_segment(path: &[u8]) -> &[u8] {
+    path.strip_prefix(CACHE_PREFIX).unwrap_or(b"")
+}
+
+impl Route {
+    pub fn parse(path: &[u8]) -> Route {
+        match path {
+            b"/api/v1/health" | b"/health" => Route::Health,
+            b"/admin/metrics" | b"/metrics" => Route::Metrics,
+            b"/admin/cluster" => Route::Cluster,
+            b"/admin/export" => Route::Export,
+            b"/admin/import" => Route::Import,
+            b"/internal/cluster/health" => Route::InternalHealth,
+            b"/api/v1/cache" => Route::Cache,
+            p if p.starts_with(CACHE_PREFIX) => Route::Cache,
+            _ => Route::Unknown,
+        }
+    }
+
+    pub fn label(self) -> RouteLabel {
+        match self {
+            Route::Health => RouteLabel::Health,
+            Route::Cache => RouteLabel::Cache,
+            Route::Metrics => RouteLabel::Metrics,
+            Route::Cluster => RouteLabel::Cluster,
+            Route::Export => RouteLabel::Export,
+            Route::Import => RouteLabel::Import,
+            Route::InternalHealth => RouteLabel::Internal,
+            Route::Unknown => RouteLabel::Unknown,
+        }
+    }
+
+    /// Methods allowed on this resource, as an `Allow` header value.
+    pub fn allow(self) -> &'static str {
+        match self {
+            Route::Cache => "GET, HEAD, PUT, DELETE, OPTIONS",
+            Route::Import => "POST, OPTIONS",
+            Route::Unknown => "",
+            _ => "GET, HEAD, OPTIONS",
+        }
+    }
+
+    pub fn allows(self, m: Method) -> bool {
+        match (self, m) {
+            (_, Method::Options) => true,
+            (Route::Cache, Method::Get | Method::Head | Method::Put | Method::Delete) => true,
+            (Route::Import, Method::Post) => true,
+            (Route::Cache | Route::Import | Route::Unknown, _) => false,
+            (_, Method::Get | Method::Head) => true,
+            _ => false,
+        }
+    }
+
+    /// Largest body this route accepts (checked before the body is read, so 413 comes early).
+    pub fn body_limit(self, max_value_bytes: usize, max_import_bytes: usize) -> usize {
+        match self {
+            Route::Cache => max_value_bytes + PUT_BODY_SLACK,
+            Route::Import => max_import_bytes,
+            _ => SMALL_BODY_LIMIT,
+        }
+    }
+}
+
+pub fn method_label(m: Method) -> MethodLabel {
+    match m {
+        Method::Get => MethodLabel::Get,
+        Method::Head => MethodLabel::Head,
+        Method::Put => MethodLabel::Put,
+        Method::Post => MethodLabel::Post,
+        Method::Delete => MethodLabel::Delete,
+        _ => MethodLabel::Other,
+    }
+}
+
+/// The limits a key request is checked against (from the config).
+#[derive(Clone, Copy, Debug)]
+pub struct KeyLimits {
+    pub max_key_bytes: usize,
+    pub max_value_bytes: usize,
+}
+
+/// A cache request that cannot be served as sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestError {
+    /// 400: the key or body is malformed; the text says how.
+    Bad(Cow<'static, str>),
+    /// 411: a PUT without a body.
+    LengthRequired,
+    /// 413: the value is larger than `max_value_bytes`.
+    ValueTooLarge,
+    /// 414: the key is longer than `max_key_bytes`.
+    KeyTooLong,
+    /// 405: a method `Route::allows` let through but the cache does not serve.
+    Method,
+}
+
+impl RequestError {
+    /// The one place a request error becomes a status.
+    pub fn status(&self) -> u16 {
+        match self {
+            RequestError::Bad(_) => 400,
+            RequestError::LengthRequired => 411,
+            RequestError::ValueTooLarge => 413,
+            RequestError::KeyTooLong => 414,
+            RequestError::Method => 405,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            RequestError::Bad(m) => m,
+            RequestError::LengthRequired => {
+                "PUT needs a JSON body with Content-Length or chunked encoding"
+            }
+            RequestError::ValueTooLarge => "value larger than max_value_bytes",
+            RequestError::KeyTooLong => "key longer than max_key_bytes",
+            RequestError::Method => "method not allowed on this resource",
+        }
+    }
+}
+
+fn bad(msg: &'static str) -> RequestError {
+    RequestError::Bad(Cow::Borrowed(msg))
+}
+
+/// Decode and check the key of a cache path into `key_buf`.
+pub fn parse_key<'k>(
+    seg: &[u8],
+    key_buf: &'k mut Vec<u8>,
+    limits: KeyLimits,
+) -> Result<&'k [u8], RequestError> {
+    decode_segment(seg, key_buf).map_err(|e| bad(e.message()))?;
+    let key: &[u8] = key_buf;
+    if key.is_empty() {
+        return Err(bad("empty key: use /api/v1/cache/{key}"));
+    }
+    if key.iter().all(|&b| b == b'/') {
+        return Err(bad("key made only of '/' is not allowed"));
+    }
+    if seg.contains(&b'/') {
+        return Err(bad("key must be one path segment: encode '/' as %2F"));
+    }
+    if key.len() > limits.max_key_bytes {
+        return Err(RequestError::KeyTooLong);
+    }
+    if std::str::from_utf8(key).is_err() {
+        return Err(bad("key is not valid UTF-8 after percent-decoding"));
+    }
+    Ok(key)
+}
+
+/// What a valid cache request does to its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyAction<'v> {
+    /// GET, or HEAD (the same answer without a body).
+    Get,
+    Delete,
+    /// `value` is minified JSON; `ttl_s` is `None` for no expiry (`ttl` absent or 0).
+    Put {
+        value: &'v [u8],
+        ttl_s: Option<u64>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutBody<'a> {
+    #[serde(borrow)]
+    value: &'a RawValue,
+    #[serde(default)]
+    ttl: Option<u64>,
+}
+
+/// Check a cache request's method and body. A PUT's value is minified into `value_buf` when
+/// it holds insignificant whitespace, else borrowed from `body`.
+pub fn parse_action<'v>(
+    method: Method,
+    body: &'v [u8],
+    has_body: bool,
+    limits: KeyLimits,
+    value_buf: &'v mut Vec<u8>,
+) -> Result<KeyAction<'v>, RequestError> {
+    match method {
+        Method::Get | Method::Head => Ok(KeyAction::Get),
+        Method::Delete => Ok(KeyAction::Delete),
+        Method::Put if !has_body => Err(RequestError::LengthRequired),
+        Method::Put => parse_put(body, limits, value_buf),
+        _ => Err(RequestError::Method),
+    }
+}
+
+fn parse_put<'v>(
+    body: &'v [u8],
+    limits: KeyLimits,
+    value_buf: &'v mut Vec<u8>,
+) -> Result<KeyAction<'v>, RequestError> {
+    let parsed: PutBody<'v> = serde_json::from_slice(body).map_err(|e| {
+        RequestError::Bad(Cow::Owned(format!(
+            "invalid JSON body: {e}; expected {{\"value\": <any JSON>, \"ttl\": <seconds>}}"
+        )))
+    })?;
+    let raw = parsed.value.get().as_bytes();
+    let value: &'v [u8] = match crate::json::check(raw) {
+        Ok(false) => raw,
+        Ok(true) => {
+            crate::json::minify(raw, value_buf);
+            value_buf
+        }
+        Err(why) => {
+            return Err(RequestError::Bad(Cow::Owned(format!(
+                "invalid JSON value: {why}"
+            ))))
+        }
+    };
+    if value.len() > limits.max_value_bytes {
+        return Err(RequestError::ValueTooLarge);
+    }
+    let ttl_s = match parsed.ttl {
+        Some(t) if t > MAX_TTL_SECS => {
+            return Err(bad("ttl larger than ten years (ttl is in seconds)"))
+        }
+        Some(0) | None => None,
+        Some(t) => Some(t),
+    };
+    Ok(KeyAction::Put { value, ttl_s })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: KeyLimits = KeyLimits {
+        max_key_bytes: 8,
+        max_value_bytes: 16,
+    };
+
+    fn key(seg: &str) -> Result<Vec<u8>, RequestError> {
+        let mut buf = Vec::new();
+        parse_key(seg.as_bytes(), &mut buf, LIMITS).map(<[u8]>::to_vec)
+    }
+
+    fn put(body: &str) -> Result<(Vec<u8>, Option<u64>), RequestError> {
+        let mut buf = Vec::new();
+        match parse_action(Method::Put, body.as_bytes(), true, LIMITS, &mut buf)? {
+            KeyAction::Put { value, ttl_s } => Ok((value.to_vec(), ttl_s)),
+            other => panic!("not a put: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(Route::parse(b"/api/v1/cache/x"), Route::Cache);
+        assert_eq!(Route::parse(b"/health"), Route::Health);
+        assert_eq!(Route::parse(b"/admin/import"), Route::Import);
+        assert_eq!(Route::parse(b"/api/v1/cachex"), Route::Unknown);
+        assert!(Route::Cache.allows(Method::Put));
+        assert!(!Route::Import.allows(Method::Get));
+        assert!(Route::Metrics.allows(Method::Head));
+        assert!(!Route::Unknown.allows(Method::Get));
+        assert_eq!(Route::Cache.body_limit(10, 99), 10 + PUT_BODY_SLACK);
+        assert_eq!(Route::Import.body_limit(10, 99), 99);
+    }
+
+    #[test]
+    fn keys_are_decoded_and_checked() {
+        assert_eq!(key("a%2Fb"), Ok(b"a/b".to_vec()));
+        assert_eq!(key("").map_err(|e| e.status()), Err(400));
+        assert_eq!(key("%2F%2F").map_err(|e| e.status()), Err(400));
+        assert_eq!(key("a/b").map_err(|e| e.status()), Err(400));
+        assert_eq!(key("123456789"), Err(RequestError::KeyTooLong));
+        assert_eq!(key("%FF").map_err(|e| e.status()), Err(400));
+        assert_eq!(key("%zz").map_err(|e| e.status()), Err(400));
+    }
+
+    #[test]
+    fn put_bodies_are_validated_and_minified() {
+        assert_eq!(put(r#"{"value": [1, 2]}"#), Ok((b"[1,2]".to_vec(), None)));
+        assert_eq!(put(r#"{"value":1,"ttl":0}"#), Ok((b"1".to_vec(), None)));
+        assert_eq!(put(r#"{"value":1,"ttl":5}"#), Ok((b"1".to_vec(), Some(5))));
+        let too_long = format!(r#"{{"value":1,"ttl":{}}}"#, MAX_TTL_SECS + 1);
+        assert_eq!(put(&too_long).map_err(|e| e.status()), Err(400));
+        assert_eq!(
+            put(r#"{"value":"0123456789abcdefg"}"#),
+            Err(RequestError::ValueTooLarge)
+        );
+        let err = put(r#"{"v":1}"#).expect_err("unknown field");
+        assert!(err.message().contains("invalid JSON body"), "{err:?}");
+        let mut buf = Vec::new();
+        assert_eq!(
+            parse_action(Method::Put, b"", false, LIMITS, &mut buf),
+            Err(RequestError::LengthRequired)
+        );
+        assert_eq!(
+            parse_action(Method::Post, b"", false, LIMITS, &mut buf),
+            Err(RequestError::Method)
+        );
+        assert_eq!(
+            parse_action(Method::Head, b"", false, LIMITS, &mut buf),
+            Ok(KeyAction::Get)
+        );
+    }
+
+    #[test]
+    fn every_error_has_one_status_and_a_message() {
+        for e in [
+            bad("x"),
+            RequestError::LengthRequired,
+            RequestError::ValueTooLarge,
+            RequestError::KeyTooLong,
+            RequestError::Method,
+        ] {
+            assert!((400..500).contains(&e.status()));
+            assert!(!e.message().is_empty());
+        }
+    }
+}

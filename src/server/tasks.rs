@@ -1,0 +1,134 @@
+//! The long-running tasks of one core: the mailbox, the TTL sweep, and the accept loop.
+//!
+//! The mailbox task executes key calls from other cores on this core's shard, delivers replies
+//! to the connections waiting here, and runs cold-path closures (admin fan-out, shutdown, ring
+//! changes). The accept loop takes this core's connections from its own `SO_REUSEPORT` listener.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use monoio::net::{ListenerOpts, TcpListener};
+
+use super::core::{Core, Msg};
+use super::handlers::handover::migrate_foreign;
+use crate::metrics::inc;
+use crate::util::{race, Either};
+
+/// How many mailbox messages a core handles before yielding to its connections, so a flood of
+/// cross-core calls cannot starve local I/O.
+const MAILBOX_BATCH: usize = 256;
+/// Back-off after an accept error such as EMFILE, so a full fd table does not spin the core.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(20);
+/// Listen backlog per worker socket (the kernel caps it at net.core.somaxconn).
+pub const LISTEN_BACKLOG: i32 = 4096;
+/// How often the drain at shutdown checks whether this core's connections are gone.
+const DRAIN_POLL: Duration = Duration::from_millis(5);
+
+/// Handle one mailbox message on core `c`.
+fn handle(c: &Rc<Core>, msg: Msg) {
+    match msg {
+        Msg::Key {
+            from,
+            slot,
+            op,
+            key,
+        } => {
+            let reply = c.exec.execute(op, &key);
+            c.node
+                .mesh
+                .send(from as usize, Msg::KeyDone { slot, reply });
+        }
+        Msg::KeyDone { slot, reply } => c.exec.deliver(slot, reply),
+        Msg::Run(task) => task(c),
+    }
+}
+
+/// Drain this core's mailbox forever.
+async fn mailbox_loop(c: Rc<Core>) {
+    let mesh = &c.node.mesh;
+    let me = c.exec.core;
+    loop {
+        let first = mesh.recv(me).await;
+        handle(&c, first);
+        let mut handled = 1;
+        while handled < MAILBOX_BATCH {
+            let Some(m) = mesh.try_recv(me) else { break };
+            handle(&c, m);
+            handled += 1;
+        }
+        if handled >= MAILBOX_BATCH {
+            monoio::spawn(async {}).await;
+        }
+    }
+}
+
+/// Active TTL expiry: a bounded sweep every tick; also hands over keys written here by a peer
+/// with another view of the ring.
+async fn sweep_loop(c: Rc<Core>) {
+    let every = c.cfg().storage.sweep_interval;
+    let budget = c.cfg().storage.sweep_budget;
+    loop {
+        monoio::time::sleep(every).await;
+        let now = c.exec.now_ms();
+        c.exec.shard.borrow_mut().sweep(now, budget);
+        if c.foreign_keys.replace(false) {
+            monoio::spawn(migrate_foreign(Rc::clone(&c)));
+        }
+    }
+}
+
+/// Cluster membership changed (runs on every core): idle connections to peers may be dead,
+/// and keys this core holds for another node go to their owner.
+pub fn on_ring_change(c: &Rc<Core>) {
+    c.peers.discard_idle_all();
+    monoio::spawn(migrate_foreign(Rc::clone(c)));
+}
+
+/// Bind this core's listener on `addr` with SO_REUSEPORT (the node already checked that no other
+/// process holds the port).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let opts = ListenerOpts::new()
+        .reuse_port(true)
+        .reuse_addr(true)
+        .backlog(LISTEN_BACKLOG);
+    TcpListener::bind_with_config(addr, &opts)
+}
+
+/// The core's main task: accept until shutdown, then wait for connections to finish.
+pub async fn run(c: Rc<Core>, listener: TcpListener) {
+    monoio::spawn(mailbox_loop(Rc::clone(&c)));
+    monoio::spawn(sweep_loop(Rc::clone(&c)));
+    let slot = c.shutdown.register();
+    loop {
+        let accepted = match race(listener.accept(), c.shutdown.wait(slot)).await {
+            Either::Left(r) => r,
+            Either::Right(()) => break,
+        };
+        match accepted {
+            Ok((stream, _peer)) => {
+                let limit = c.cfg().limits.max_connections;
+                let prev = c.node.connections.fetch_add(1, Ordering::Relaxed);
+                inc(&c.resp.metrics.connections_accepted);
+                if prev >= limit {
+                    inc(&c.resp.metrics.connections_rejected);
+                    monoio::spawn(super::connection::reject(Rc::clone(&c), stream));
+                    continue;
+                }
+                monoio::spawn(super::connection::serve(Rc::clone(&c), stream));
+            }
+            Err(e) => {
+                crate::warn!("accept failed on {}: {e}", c.node.local_addr);
+                monoio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+            }
+        }
+    }
+    c.shutdown.unregister(slot);
+    drop(listener);
+    // Drain: connections see the signal and close once their in-flight requests are answered.
+    let deadline = Instant::now() + c.cfg().timeouts.shutdown;
+    while c.resp.metrics.connections_active.get() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(DRAIN_POLL).await;
+    }
+}
