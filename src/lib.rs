@@ -9,10 +9,12 @@
 //!  accept → connection     accept → connection
 //!   parse (http) → route    parse (http) → route
 //!     │ key on this core?     │
-//!     ├─ yes: Shard 0 ◄───────┼── mesh message (owned key/value) ──┐
+//!     ├─ yes: Shard 0 ◄───────┼── Msg::Key (owned KeyOp + key) ─────┐
 //!     └─ no:  mesh ──────────►│ Shard 1                             │
-//!                             └── reply message back to core 0 ─────┘
-//!     │ key on another node? (cluster ring) → per-core keep-alive pool → owner node
+//!                             └── Msg::KeyDone (KeyReply) to core 0 ┘
+//!     │ admin fan-out: Msg::Run(closure) on each core, typed answer by oneshot
+//!     │ key on another node? (cluster ring) → per-core batcher + keep-alive pool → owner node
+//!     ▼ prober thread (one per node): peer up/down → on_change → Msg::Run on every core
 //! ```
 //!
 //! Each worker thread runs one monoio runtime pinned to a core, accepts its own connections and
@@ -20,14 +22,27 @@
 //! the core's mailbox ([`mesh`]) and the reply travels back the same way. Within a core
 //! everything is `Rc`/`Cell`; only the mailboxes and a few start-up facts are shared.
 //!
-//! Layers, dependencies pointing down: [`http`] (pure parsing and encoding) and [`storage`]
-//! (pure shard) know nothing of each other; [`router`] is the only module that knows HTTP,
-//! storage and placement; [`connection`] drives sockets; [`node`] wires threads together.
+//! ## Layers, dependencies pointing down
+//!
+//! | layer | where | knows |
+//! |---|---|---|
+//! | protocol | [`http`] = crate `dcache-http` (`crates/http`) | bytes only: request heads, chunked bodies, keys, the one response-head parser, encoders |
+//! | storage | [`storage`] | the shard (LRU + index + TTL) and its typed execute step `Shard::execute(KeyOp) -> KeyReply` |
+//! | mesh | [`mesh`] | mailboxes between cores, typed key tickets, closures with oneshot answers |
+//! | cluster | [`cluster`] | ring, membership, prober (reports through a callback), peer client (pool, batcher, request ids) returning owned answers |
+//! | server | `server` (crate-private) | per-core context of narrow parts, connection, pure router, handlers |
+//! | node | [`node`] | threads, runtimes, listeners, wiring the prober to the cores |
+//!
+//! No module of a layer imports a layer above it: the protocol crate cannot (the compiler sees
+//! to it), and `.ci/check_layers.sh` greps the others. `cache-client` (`crates/client`) is a
+//! separate crate on top of the protocol crate only. Support modules used by several layers:
+//! [`config`], [`log`], [`clock`], `metrics`, `json`, `util`.
 
 pub mod clock;
 pub mod cluster;
 pub mod config;
 mod json;
+mod listen;
 pub mod log;
 pub mod mesh;
 mod metrics;

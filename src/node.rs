@@ -1,7 +1,7 @@
 //! A running node: one pinned worker thread per core, each with its own monoio runtime, listener
 //! and shard, wired together by the mesh. [`Node`] is the handle `main` and the tests use.
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -54,20 +54,6 @@ pub fn resolve_driver(d: IoDriver) -> Result<IoDriver, StartError> {
     }
 }
 
-/// Refuse a port another process already listens on. SO_REUSEPORT would otherwise let a second
-/// instance silently share the port; a probe bind without it fails with EADDRINUSE instead.
-/// Returns the concrete address (port 0 resolved to the kernel's choice, for tests).
-fn probe_bind(addr: SocketAddr) -> Result<SocketAddr, StartError> {
-    match StdListener::bind(addr) {
-        Ok(l) => l.local_addr().map_err(|e| StartError(format!("cannot read local address of {addr}: {e}"))),
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(StartError(format!(
-            "bind {addr}: address already in use (another cache-node or program holds this port; see `ss -ltnp | grep :{}`)",
-            addr.port()
-        ))),
-        Err(e) => Err(StartError(format!("bind {addr}: {e}"))),
-    }
-}
-
 fn pin_to_cpu(core: usize) {
     // SAFETY: cpu_set_t is plain data; sched_getaffinity/sched_setaffinity only read/write it.
     unsafe {
@@ -98,7 +84,9 @@ impl Node {
     /// [`Clock::manual`]: crate::clock::Clock::manual
     pub fn start_with_clock(cfg: Config, clock: Clock) -> Result<Node, StartError> {
         let driver = resolve_driver(cfg.io_driver)?;
-        let local_addr = probe_bind(cfg.listen)?;
+        // Held until every core has bound its listener (see `listen`).
+        let claim = crate::listen::claim(cfg.listen).map_err(StartError)?;
+        let local_addr = claim.addr;
         let cores = cfg.threads.max(1);
         let cluster = Arc::new(Cluster::new(&cfg).map_err(StartError)?);
         let shared = Arc::new(NodeShared {
@@ -140,6 +128,7 @@ impl Node {
                 }
             }
         }
+        drop(claim);
         let mut node = Node {
             shared,
             threads,

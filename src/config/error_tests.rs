@@ -2,7 +2,7 @@
 
 use super::tests::{shipped, FILE, SEED};
 use super::*;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Asserts that `text` is rejected with this key and line, a message containing `needle`, and a
 /// Display naming all three.

@@ -239,10 +239,31 @@ mod loom_tests {
         loom::model(|| receiver_against(2, 1));
     }
 
-    /// The same through a real `Future` executor: a lost wake-up leaves `block_on` parked
-    /// forever, which loom reports as a deadlock.
+    /// Wakes by unparking a loom thread: a lost wake-up leaves `block_on` parked forever, which
+    /// loom reports as a deadlock.
+    struct Unpark(thread::Thread);
+
+    impl Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    /// A minimal executor: poll, park until woken, poll again.
+    fn block_on<T>(mut poll: impl FnMut(&mut Context<'_>) -> Poll<T>) -> T {
+        let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(v) = poll(&mut cx) {
+                return v;
+            }
+            thread::park();
+        }
+    }
+
+    /// The same through an executor that really sleeps: two senders, two `recv`s.
     #[test]
-    fn block_on_never_hangs() {
+    fn parked_receiver_is_always_woken() {
         loom::model(|| {
             let mb = Arc::new(Mailbox::<u8>::new());
             let handles: Vec<_> = (0..2u8)
@@ -251,9 +272,7 @@ mod loom_tests {
                     thread::spawn(move || mb.send(i))
                 })
                 .collect();
-            let mut got: Vec<u8> = (0..2)
-                .map(|_| loom::future::block_on(std::future::poll_fn(|cx| mb.poll_recv(cx))))
-                .collect();
+            let mut got: Vec<u8> = (0..2).map(|_| block_on(|cx| mb.poll_recv(cx))).collect();
             for h in handles {
                 h.join().expect("sender");
             }

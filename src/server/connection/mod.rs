@@ -8,14 +8,16 @@
 //! framing error the response carries `Connection: close` and the socket is closed with a short
 //! lingering drain, so the client reads the error instead of a reset (RFC 9112 §9.6).
 
+mod export;
+mod io;
+
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use super::core::Core;
@@ -24,14 +26,13 @@ use super::handlers::forward::{self, Forwarded};
 use super::handlers::{self, cache, Deferred, Req, Routed};
 use super::respond::Meta as R;
 use super::router::{self, Route};
-use crate::http::response::{
-    encode_chunk, BodyLength, ConnHeader, CONTENT_JSON, CONTINUE_100, LAST_CHUNK,
+use crate::http::response::{ConnHeader, CONTINUE_100};
+use crate::http::{
+    parse_head, ChunkStatus, ChunkedDecoder, Framing, Head, Limits, Parsed, Version,
 };
-use crate::http::{parse_head, ChunkStatus, ChunkedDecoder, Framing, Limits, Parsed, Version};
 use crate::mesh::Ticket;
 use crate::metrics::inc;
 use crate::storage::KeyReply;
-use crate::util::{race, Either};
 
 /// Initial (and steady-state) buffer size: a typical request or response fits many times over.
 const BUF_INITIAL: usize = 16 * 1024;
@@ -231,115 +232,15 @@ impl Conn {
                     break Step::Close;
                 }
             };
-            let base = self.start;
-            let route = Route::parse(&self.rbuf[base + head.path.start..base + head.path.end]);
-            let limit = route.body_limit(c.cfg().max_value_bytes, c.cfg().limits.max_import_bytes);
-            // Frame the body: find its bytes (or wait for them) before touching the request.
-            let (body_range, total) = match head.framing {
-                Framing::None => (0..0, head.head_len),
-                Framing::Length(n) => {
-                    if n > limit as u64 {
-                        self.resolve(c).await;
-                        self.fail(c, 413, "request body larger than this resource accepts");
-                        break Step::Close;
-                    }
-                    let end = head.head_len + n as usize;
-                    if self.rbuf.len() - base < end {
-                        if let Some(step) = self.await_body(c, &head, route).await {
-                            break step;
-                        }
-                        let need = end - (self.rbuf.len() - base);
-                        self.rbuf.reserve(need.min(limit));
-                        break Step::Read(Wait::Body);
-                    }
-                    (base + head.head_len..base + end, end)
-                }
-                Framing::Chunked => {
-                    let chunk = self.chunk.get_or_insert_with(|| Chunked {
-                        dec: ChunkedDecoder::new(limit),
-                        body: BytesMut::new(),
-                    });
-                    let input_start = base + head.head_len;
-                    match chunk.dec.decode(&self.rbuf[input_start..], &mut chunk.body) {
-                        Ok(ChunkStatus::Done { consumed }) => (0..0, head.head_len + consumed),
-                        Ok(ChunkStatus::NeedMore { consumed }) => {
-                            // Decoded bytes moved to `chunk.body`; drop their encoding so the
-                            // buffer holds at most one read's worth of undecoded input.
-                            self.rbuf.drain(input_start..input_start + consumed);
-                            if let Some(step) = self.await_body(c, &head, route).await {
-                                break step;
-                            }
-                            break Step::Read(Wait::Body);
-                        }
-                        Err(e) => {
-                            self.resolve(c).await;
-                            self.fail(c, e.status(), e.message());
-                            break Step::Close;
-                        }
-                    }
-                }
+            let route = Route::parse(&self.rbuf[self.start + head.path.start..][..head.path.len()]);
+            let framed = match self.frame_body(c, &head, route).await {
+                Ok(f) => f,
+                Err(step) => break step,
             };
-            let conn = if !head.keep_alive || c.draining() {
-                ConnHeader::Close
-            } else if head.version == Version::Http10 {
-                ConnHeader::KeepAlive
-            } else {
-                ConnHeader::Default
-            };
-            let chunk = self.chunk.take();
-            let body: &[u8] = match &chunk {
-                Some(c) => &c.body,
-                None => &self.rbuf[body_range],
-            };
-            let req = Req {
-                method: head.method,
-                route,
-                path: &self.rbuf[base + head.path.start..base + head.path.end],
-                query: head
-                    .query
-                    .clone()
-                    .map(|q| &self.rbuf[base + q.start..base + q.end]),
-                body,
-                has_body: head.framing != Framing::None,
-                conn,
-                forwarded: head.forwarded,
-                request_id: head
-                    .request_id
-                    .clone()
-                    .map_or(0, |r| numeric_id(&self.rbuf[base + r.start..base + r.end])),
-            };
-            let direct = self.queue.is_empty();
-            match handlers::dispatch(c, &req, direct, &mut self.key_buf, &mut self.wbuf) {
-                Routed::Done => {}
-                Routed::Remote(t, d) => self.queue.push_back(Queued::Remote(t, d)),
-                Routed::Ready(r, d) => self.queue.push_back(Queued::Ready(r, d)),
-                Routed::Forward(peer) => {
-                    // Queued, not awaited: forwards of one pipeline leave in one batch.
-                    let f = forward::start(c, peer, &req);
-                    self.queue.push_back(Queued::Forward(f));
-                }
-                Routed::Admin => {
-                    let r = req.meta();
-                    resolve(c, &mut self.queue, &mut self.wbuf).await;
-                    if route == Route::Export {
-                        let scope = Scope::from_query(req.query);
-                        drop(chunk);
-                        self.advance(total);
-                        count += 1;
-                        if conn == ConnHeader::Close {
-                            self.closing = Some(self.close_kind());
-                        }
-                        break Step::Export(r, scope, head.version == Version::Http10);
-                    }
-                    handlers::run_admin(c, &req, &mut self.wbuf).await;
-                }
-            }
-            self.advance(total);
+            let step = self.answer(c, &head, route, framed).await;
             count += 1;
-            if conn == ConnHeader::Close {
-                // RFC 9112 §9.6: later pipelined requests must not be processed.
-                self.closing = Some(self.close_kind());
-                break Step::Close;
+            if let Some(step) = step {
+                break step;
             }
         };
         self.resolve(c).await;
@@ -349,6 +250,134 @@ impl Conn {
                 .latency(t0.elapsed().as_micros() as u64, count);
         }
         step
+    }
+
+    /// Find the body of the request whose head is parsed (or wait for it): its bytes in the read
+    /// buffer (empty for a chunked body, which is decoded into `self.chunk`) and the request's
+    /// total length. `Err` is the step to take instead (read more, or close after an error).
+    async fn frame_body(
+        &mut self,
+        c: &Core,
+        head: &Head,
+        route: Route,
+    ) -> Result<(std::ops::Range<usize>, usize), Step> {
+        let base = self.start;
+        let limit = route.body_limit(c.cfg().max_value_bytes, c.cfg().limits.max_import_bytes);
+        match head.framing {
+            Framing::None => Ok((0..0, head.head_len)),
+            Framing::Length(n) => {
+                if n > limit as u64 {
+                    self.resolve(c).await;
+                    self.fail(c, 413, "request body larger than this resource accepts");
+                    return Err(Step::Close);
+                }
+                let end = head.head_len + n as usize;
+                if self.rbuf.len() - base < end {
+                    if let Some(step) = self.await_body(c, head, route).await {
+                        return Err(step);
+                    }
+                    let need = end - (self.rbuf.len() - base);
+                    self.rbuf.reserve(need.min(limit));
+                    return Err(Step::Read(Wait::Body));
+                }
+                Ok((base + head.head_len..base + end, end))
+            }
+            Framing::Chunked => {
+                let chunk = self.chunk.get_or_insert_with(|| Chunked {
+                    dec: ChunkedDecoder::new(limit),
+                    body: BytesMut::new(),
+                });
+                let input_start = base + head.head_len;
+                match chunk.dec.decode(&self.rbuf[input_start..], &mut chunk.body) {
+                    Ok(ChunkStatus::Done { consumed }) => Ok((0..0, head.head_len + consumed)),
+                    Ok(ChunkStatus::NeedMore { consumed }) => {
+                        // Decoded bytes moved to `chunk.body`; drop their encoding so the
+                        // buffer holds at most one read's worth of undecoded input.
+                        self.rbuf.drain(input_start..input_start + consumed);
+                        let step = self.await_body(c, head, route).await;
+                        Err(step.unwrap_or(Step::Read(Wait::Body)))
+                    }
+                    Err(e) => {
+                        self.resolve(c).await;
+                        self.fail(c, e.status(), e.message());
+                        Err(Step::Close)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Build the request from its framed bytes, dispatch it and consume it from the buffer.
+    /// `Some` is the step that ends this round (close, or stream an export).
+    async fn answer(
+        &mut self,
+        c: &Rc<Core>,
+        head: &Head,
+        route: Route,
+        (body_range, total): (std::ops::Range<usize>, usize),
+    ) -> Option<Step> {
+        let base = self.start;
+        let conn = if !head.keep_alive || c.draining() {
+            ConnHeader::Close
+        } else if head.version == Version::Http10 {
+            ConnHeader::KeepAlive
+        } else {
+            ConnHeader::Default
+        };
+        let chunk = self.chunk.take();
+        let body: &[u8] = match &chunk {
+            Some(c) => &c.body,
+            None => &self.rbuf[body_range],
+        };
+        let req = Req {
+            method: head.method,
+            route,
+            path: &self.rbuf[base + head.path.start..base + head.path.end],
+            query: head
+                .query
+                .clone()
+                .map(|q| &self.rbuf[base + q.start..base + q.end]),
+            body,
+            has_body: head.framing != Framing::None,
+            conn,
+            forwarded: head.forwarded,
+            request_id: head
+                .request_id
+                .clone()
+                .map_or(0, |r| numeric_id(&self.rbuf[base + r.start..base + r.end])),
+        };
+        let direct = self.queue.is_empty();
+        match handlers::dispatch(c, &req, direct, &mut self.key_buf, &mut self.wbuf) {
+            Routed::Done => {}
+            Routed::Remote(t, d) => self.queue.push_back(Queued::Remote(t, d)),
+            Routed::Ready(r, d) => self.queue.push_back(Queued::Ready(r, d)),
+            Routed::Forward(peer) => {
+                // Queued, not awaited: forwards of one pipeline leave in one batch.
+                let f = forward::start(c, peer, &req);
+                self.queue.push_back(Queued::Forward(f));
+            }
+            Routed::Admin => {
+                let r = req.meta();
+                resolve(c, &mut self.queue, &mut self.wbuf).await;
+                if route == Route::Export {
+                    let scope = Scope::from_query(req.query);
+                    drop(chunk);
+                    self.advance(total);
+                    if conn == ConnHeader::Close {
+                        self.closing = Some(self.close_kind());
+                    }
+                    return Some(Step::Export(r, scope, head.version == Version::Http10));
+                }
+                handlers::run_admin(c, &req, &mut self.wbuf).await;
+            }
+        }
+        self.advance(total);
+        if conn == ConnHeader::Close {
+            // RFC 9112 §9.6: later pipelined requests must not be processed.
+            self.closing = Some(self.close_kind());
+            return Some(Step::Close);
+        }
+        None
     }
 
     fn close_kind(&self) -> Closing {
@@ -369,12 +398,7 @@ impl Conn {
 
     /// The body is incomplete: start its deadline and answer `Expect: 100-continue` (or refuse it
     /// with the final status when the request cannot succeed, RFC 9110 §10.1.1).
-    async fn await_body(
-        &mut self,
-        c: &Core,
-        head: &crate::http::Head,
-        route: Route,
-    ) -> Option<Step> {
+    async fn await_body(&mut self, c: &Core, head: &Head, route: Route) -> Option<Step> {
         self.body_started.get_or_insert_with(Instant::now);
         if !head.expect_continue || self.sent_continue {
             return None;
@@ -416,173 +440,6 @@ impl Conn {
         c.resp.error(&mut self.wbuf, r, status, msg, None, &[]);
         self.closing = Some(Closing::Linger);
     }
-
-    /// Stream the export document: chunked for HTTP/1.1; memory held is one page of entries.
-    async fn export(
-        &mut self,
-        c: &Rc<Core>,
-        stream: &mut TcpStream,
-        r: R,
-        scope: Scope,
-        http10: bool,
-        write_timeout: Duration,
-    ) -> Result<(), ()> {
-        // HTTP/1.0 has no chunked encoding: stream until close instead.
-        let chunked = !http10;
-        let r = if chunked {
-            r
-        } else {
-            R {
-                conn: ConnHeader::Close,
-                ..r
-            }
-        };
-        if !chunked {
-            self.closing = Some(Closing::Graceful);
-        }
-        c.resp.head_framed(
-            &mut self.wbuf,
-            r,
-            200,
-            CONTENT_JSON,
-            if chunked {
-                BodyLength::Chunked
-            } else {
-                BodyLength::UntilClose
-            },
-            &[],
-        );
-        if r.head_only {
-            if chunked {
-                self.wbuf.extend_from_slice(LAST_CHUNK);
-            }
-            return if self.flush(stream, write_timeout).await {
-                Ok(())
-            } else {
-                Err(())
-            };
-        }
-        let mut exporter = handlers::export::Exporter::new(scope);
-        let mut piece = Vec::with_capacity(64 * 1024);
-        loop {
-            piece.clear();
-            let more = match exporter.next(c, &mut piece).await {
-                Ok(more) => more,
-                // A peer failed mid-export: end the response without its terminator so the client
-                // sees a truncated transfer, never a silently incomplete backup.
-                Err(e) => {
-                    crate::warn!("export aborted: {e}");
-                    let _ = self.flush(stream, write_timeout).await;
-                    return Err(());
-                }
-            };
-            if chunked {
-                encode_chunk(&mut self.wbuf, &piece);
-            } else {
-                self.wbuf.extend_from_slice(&piece);
-            }
-            if !more {
-                if chunked {
-                    self.wbuf.extend_from_slice(LAST_CHUNK);
-                }
-                return if self.flush(stream, write_timeout).await {
-                    Ok(())
-                } else {
-                    Err(())
-                };
-            }
-            if !self.flush(stream, write_timeout).await {
-                return Err(());
-            }
-        }
-    }
-
-    /// Write the whole write buffer; false when the connection is dead or too slow.
-    async fn flush(&mut self, stream: &mut TcpStream, write_timeout: Duration) -> bool {
-        if self.wbuf.is_empty() {
-            return true;
-        }
-        let buf = std::mem::take(&mut self.wbuf);
-        match monoio::time::timeout(write_timeout, stream.write_all(buf)).await {
-            Ok((Ok(_), mut buf)) => {
-                buf.clear();
-                if buf.capacity() > BUF_KEEP {
-                    buf = Vec::with_capacity(BUF_INITIAL);
-                }
-                self.wbuf = buf;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    async fn read(
-        &mut self,
-        c: &Core,
-        stream: &mut TcpStream,
-        deadline: Instant,
-        wait: Wait,
-        slot: usize,
-    ) -> ReadResult {
-        // Compact: keep only unconsumed bytes, at the front.
-        if self.start == self.rbuf.len() {
-            self.rbuf.clear();
-            self.start = 0;
-            if self.rbuf.capacity() > BUF_KEEP {
-                self.rbuf = Vec::with_capacity(BUF_INITIAL);
-            }
-        } else if self.start > 0 {
-            self.rbuf.drain(..self.start);
-            self.start = 0;
-        }
-        if self.rbuf.capacity() - self.rbuf.len() < READ_MIN_SPARE {
-            self.rbuf.reserve(BUF_INITIAL);
-        }
-        let buf = std::mem::take(&mut self.rbuf);
-        let len = buf.len();
-        let cap = buf.capacity();
-        let read = monoio::time::timeout_at(deadline.into(), stream.read(buf.slice_mut(len..cap)));
-        let res = if wait == Wait::Idle {
-            match race(read, c.shutdown.wait(slot)).await {
-                Either::Left(r) => r,
-                Either::Right(()) => return ReadResult::Closed,
-            }
-        } else {
-            read.await
-        };
-        match res {
-            Ok((Ok(0), slice)) => {
-                self.rbuf = slice.into_inner();
-                ReadResult::Closed
-            }
-            Ok((Ok(_), slice)) => {
-                self.rbuf = slice.into_inner();
-                ReadResult::Data
-            }
-            Ok((Err(_), _)) => ReadResult::Closed,
-            Err(_) => ReadResult::Timeout,
-        }
-    }
-
-    async fn close(&mut self, stream: &mut TcpStream) {
-        let kind = self.closing.unwrap_or(Closing::Graceful);
-        let _ = stream.shutdown().await;
-        if kind == Closing::Linger {
-            let deadline = Instant::now() + LINGER_TIME;
-            let mut drained = 0;
-            let mut buf = Vec::with_capacity(BUF_INITIAL);
-            while drained < LINGER_BYTES {
-                buf.clear();
-                match monoio::time::timeout_at(deadline.into(), stream.read(buf)).await {
-                    Ok((Ok(n), b)) if n > 0 => {
-                        drained += n;
-                        buf = b;
-                    }
-                    _ => break,
-                }
-            }
-        }
-    }
 }
 
 /// Encode, in order, every response still waiting for another core.
@@ -610,7 +467,7 @@ fn numeric_id(v: &[u8]) -> u64 {
         .unwrap_or(0)
 }
 
-enum ReadResult {
+pub(super) enum ReadResult {
     Data,
     Closed,
     Timeout,
