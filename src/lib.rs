@@ -63,8 +63,8 @@ pub use node::Node;
 #[doc(hidden)]
 pub mod fuzz_api {
     /// Parse an export/import document the way `POST /admin/import` does (limits of the default
-    /// config); returns the number of entries it would restore.
-    pub fn import_document(data: &[u8]) -> Result<usize, String> {
+    /// config); returns the number of entries it would restore, or why the document is refused.
+    pub fn import_document(data: &[u8]) -> Result<usize, impl std::error::Error + 'static> {
         crate::server::parse_import(data, 250, 1024 * 1024).map(|plan| plan.entries.len())
     }
 }

@@ -88,7 +88,7 @@ impl Node {
         let claim = crate::listen::claim(cfg.listen).map_err(StartError)?;
         let local_addr = claim.addr;
         let cores = cfg.threads.max(1);
-        let cluster = Arc::new(Cluster::new(&cfg).map_err(StartError)?);
+        let cluster = Arc::new(Cluster::new(&cfg).map_err(|e| StartError(e.to_string()))?);
         let shared = Arc::new(NodeShared {
             mesh: Mesh::new(cores),
             placement: CoreHash::new(cores),

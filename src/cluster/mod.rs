@@ -25,7 +25,36 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::config::Config;
-use ring::Ring;
+use ring::{Ring, RingError};
+
+/// Why the cluster cannot be built from the config (start-up only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterError {
+    /// `cluster_nodes` / `virtual_nodes` do not make a ring.
+    Ring(RingError),
+    /// This node's `node_id` is not one of the `cluster_nodes`.
+    NotAMember { node_id: String },
+}
+
+impl std::fmt::Display for ClusterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClusterError::Ring(e) => write!(f, "cluster ring: {e}"),
+            ClusterError::NotAMember { node_id } => {
+                write!(f, "node_id {node_id:?} is not in cluster_nodes")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ClusterError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClusterError::Ring(e) => Some(e),
+            ClusterError::NotAMember { .. } => None,
+        }
+    }
+}
 
 /// What this node knows about one cluster member (itself included).
 pub struct Member {
@@ -62,7 +91,7 @@ pub struct Cluster {
 
 impl Cluster {
     /// Build from the config. A node without `cluster_nodes` is a cluster of one.
-    pub fn new(cfg: &Config) -> Result<Cluster, String> {
+    pub fn new(cfg: &Config) -> Result<Cluster, ClusterError> {
         let mut nodes: Vec<(String, String)> = cfg
             .cluster_nodes
             .iter()
@@ -72,10 +101,12 @@ impl Cluster {
             nodes.push((cfg.node_id.clone(), cfg.address.clone()));
         }
         let ids: Vec<&str> = nodes.iter().map(|(id, _)| id.as_str()).collect();
-        let ring = Ring::new(&ids, cfg.virtual_nodes).map_err(|e| format!("cluster ring: {e}"))?;
+        let ring = Ring::new(&ids, cfg.virtual_nodes).map_err(ClusterError::Ring)?;
         let me = ring
             .index_of(&cfg.node_id)
-            .ok_or_else(|| format!("node_id {:?} is not in cluster_nodes", cfg.node_id))?;
+            .ok_or_else(|| ClusterError::NotAMember {
+                node_id: cfg.node_id.clone(),
+            })?;
         let members = (0..ring.node_count())
             .map(|i| {
                 let id = ring.node_id(i).to_string();
@@ -155,4 +186,20 @@ pub fn unix_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_errors_name_the_cause() {
+        let ring = ClusterError::Ring(RingError::DuplicateId("n1".to_string()));
+        assert_eq!(ring.to_string(), "cluster ring: duplicate node id \"n1\"");
+        assert!(std::error::Error::source(&ring).is_some());
+        let absent = ClusterError::NotAMember {
+            node_id: "n9".to_string(),
+        };
+        assert_eq!(absent.to_string(), "node_id \"n9\" is not in cluster_nodes");
+    }
 }

@@ -7,16 +7,16 @@
 //! Blocking sockets with timeouts are the simplest correct tool here: a handful of peers, one
 //! request each per second, off the cores that serve clients.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{unix_ms, Cluster, Member};
+use super::{unix_ms, Cluster, ConnectError, Member};
 use crate::config::ClusterConfig;
-use crate::http::parse_response_head;
+use crate::http::{parse_response_head, ProtoError};
 use crate::{info, warn};
 
 /// Largest probe response read; a health document is a few hundred bytes.
@@ -38,20 +38,119 @@ struct Report {
     ring_version: u64,
 }
 
+/// Why a probe of a member failed; its text is the member's `last_error` in `/admin/cluster`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeError {
+    /// The member's configured `host:port` resolved to no address.
+    Unresolved { addr: String },
+    /// No connection to the last address tried.
+    Connect(ConnectError),
+    /// Connected to `addr`, but the health check failed.
+    Health {
+        addr: SocketAddr,
+        cause: HealthError,
+    },
+}
+
+/// What went wrong in a health check once connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthError {
+    /// Setting the socket's timeouts failed.
+    Setup(ErrorKind),
+    Write(ErrorKind),
+    Read(ErrorKind),
+    /// More than `MAX_PROBE_RESPONSE` bytes.
+    TooLarge,
+    /// A read waited `cluster.probe_timeout` (`ms`) without data.
+    NoAnswer {
+        ms: u64,
+    },
+    /// The whole answer took longer than `cluster.probe_timeout` (`ms`).
+    TimedOut {
+        ms: u64,
+    },
+    /// The peer closed before a whole response head.
+    EndedEarly,
+    Malformed(ProtoError),
+    /// The peer answered another status than 200.
+    Answered(u16),
+    /// The body is not the health JSON document (serde's category and position).
+    Body {
+        category: serde_json::error::Category,
+        line: usize,
+        column: usize,
+    },
+}
+
+impl std::fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProbeError::Unresolved { addr } => write!(f, "cannot resolve {addr}"),
+            ProbeError::Connect(e) => write!(f, "{e}"),
+            ProbeError::Health { addr, cause } => write!(f, "{addr}: {cause}"),
+        }
+    }
+}
+
+impl std::error::Error for ProbeError {}
+
+fn kind_text(k: ErrorKind) -> String {
+    k.to_string().to_lowercase()
+}
+
+impl std::fmt::Display for HealthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use serde_json::error::Category;
+        match *self {
+            HealthError::Setup(k) => write!(f, "socket timeouts: {}", kind_text(k)),
+            HealthError::Write(k) => write!(f, "write: {}", kind_text(k)),
+            HealthError::Read(k) => write!(f, "read: {}", kind_text(k)),
+            HealthError::TooLarge => write!(
+                f,
+                "health response too large (over {MAX_PROBE_RESPONSE} bytes)"
+            ),
+            HealthError::NoAnswer { ms } => {
+                write!(f, "no answer within cluster.probe_timeout ({ms} ms)")
+            }
+            HealthError::TimedOut { ms } => write!(
+                f,
+                "timed out: health response not complete within cluster.probe_timeout ({ms} ms)"
+            ),
+            HealthError::EndedEarly => f.write_str("health response ended early"),
+            HealthError::Malformed(e) => write!(f, "health response: {e}"),
+            HealthError::Answered(status) => write!(f, "health answered {status}"),
+            HealthError::Body {
+                category,
+                line,
+                column,
+            } => {
+                let what = match category {
+                    Category::Io => "read error",
+                    Category::Syntax => "invalid JSON",
+                    Category::Data => "unexpected JSON",
+                    Category::Eof => "truncated JSON",
+                };
+                write!(f, "health body: {what} at line {line} column {column}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for HealthError {}
+
 fn probe_once(
     m: &Member,
     addrs: &[SocketAddr],
     connect_timeout: Duration,
     timeout: Duration,
-) -> Result<Report, String> {
-    if addrs.is_empty() {
-        return Err(format!("cannot resolve {}", m.addr));
-    }
-    let mut last = String::new();
+) -> Result<Report, ProbeError> {
+    let mut last = ProbeError::Unresolved {
+        addr: m.addr.clone(),
+    };
     for addr in addrs {
         match probe_addr(m, *addr, connect_timeout, timeout) {
             Ok(r) => return Ok(r),
-            Err(e) => last = format!("{addr}: {e}"),
+            Err(e) => last = e,
         }
     }
     Err(last)
@@ -62,18 +161,32 @@ fn probe_addr(
     addr: SocketAddr,
     connect_timeout: Duration,
     timeout: Duration,
-) -> Result<Report, String> {
-    let mut s = TcpStream::connect_timeout(&addr, connect_timeout)
-        .map_err(|e| e.to_string().to_lowercase())?;
+) -> Result<Report, ProbeError> {
+    let fail = |cause| ProbeError::Health { addr, cause };
+    let ms = timeout.as_millis() as u64;
+    let mut s = TcpStream::connect_timeout(&addr, connect_timeout).map_err(|e| {
+        ProbeError::Connect(if e.kind() == ErrorKind::TimedOut {
+            ConnectError::TimedOut {
+                addr,
+                ms: connect_timeout.as_millis() as u64,
+            }
+        } else {
+            ConnectError::Io {
+                addr,
+                kind: e.kind(),
+            }
+        })
+    })?;
     s.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| fail(HealthError::Setup(e.kind())))?;
     s.set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| fail(HealthError::Setup(e.kind())))?;
     let req = format!(
         "GET /internal/cluster/health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nUser-Agent: cache-node-prober\r\n\r\n",
         m.addr
     );
-    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    s.write_all(req.as_bytes())
+        .map_err(|e| fail(HealthError::Write(e.kind())))?;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     let deadline = Instant::now() + timeout;
@@ -83,37 +196,34 @@ fn probe_addr(
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
                 if buf.len() > MAX_PROBE_RESPONSE {
-                    return Err("health response too large".into());
+                    return Err(fail(HealthError::TooLarge));
                 }
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(format!(
-                    "no answer within cluster.probe_timeout ({} ms)",
-                    timeout.as_millis()
-                ))
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(fail(HealthError::NoAnswer { ms }))
             }
-            Err(e) => return Err(format!("read: {}", e.to_string().to_lowercase())),
+            Err(e) => return Err(fail(HealthError::Read(e.kind()))),
         }
         if Instant::now() > deadline {
-            return Err("timed out".into());
+            return Err(fail(HealthError::TimedOut { ms }));
         }
     }
     let head = match parse_response_head(&buf, false, |_, _| {}) {
         Ok(Some(h)) => h,
-        Ok(None) => return Err("health response ended early".into()),
-        Err(e) => return Err(format!("health response: {e}")),
+        Ok(None) => return Err(fail(HealthError::EndedEarly)),
+        Err(e) => return Err(fail(HealthError::Malformed(e))),
     };
     if head.status != 200 {
-        return Err(format!("health answered {}", head.status));
+        return Err(fail(HealthError::Answered(head.status)));
     }
     let body_start = head.head_len;
-    let v: serde_json::Value =
-        serde_json::from_slice(&buf[body_start..]).map_err(|e| format!("health body: {e}"))?;
+    let v: serde_json::Value = serde_json::from_slice(&buf[body_start..]).map_err(|e| {
+        fail(HealthError::Body {
+            category: e.classify(),
+            line: e.line(),
+            column: e.column(),
+        })
+    })?;
     let num = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
     let ring_version = v
         .get("ring_version")
@@ -177,7 +287,12 @@ fn run(cl: &Cluster, cfg: &ClusterConfig, stop: &AtomicBool, on_change: &dyn Fn(
 }
 
 /// Apply one probe result; true when the member's state flipped.
-fn record(m: &Member, result: Result<Report, String>, fail_after: u32, recover_after: u32) -> bool {
+fn record(
+    m: &Member,
+    result: Result<Report, ProbeError>,
+    fail_after: u32,
+    recover_after: u32,
+) -> bool {
     match result {
         Ok(r) => {
             m.fails.store(0, Ordering::Relaxed);
@@ -202,7 +317,7 @@ fn record(m: &Member, result: Result<Report, String>, fail_after: u32, recover_a
             m.oks.store(0, Ordering::Relaxed);
             let fails = m.fails.fetch_add(1, Ordering::Relaxed) + 1;
             if let Ok(mut last) = m.last_error.lock() {
-                *last = e.clone();
+                *last = e.to_string();
             }
             if m.alive.load(Ordering::Relaxed) && fails >= fail_after {
                 m.alive.store(false, Ordering::SeqCst);
@@ -211,5 +326,60 @@ fn record(m: &Member, result: Result<Report, String>, fail_after: u32, recover_a
             }
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_errors_name_the_cause() {
+        let addr: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+        let health = |cause| ProbeError::Health { addr, cause };
+        let cases = [
+            (
+                ProbeError::Unresolved {
+                    addr: "node2:8080".to_string(),
+                },
+                "cannot resolve node2:8080".to_string(),
+            ),
+            (
+                ProbeError::Connect(ConnectError::Io {
+                    addr,
+                    kind: ErrorKind::ConnectionRefused,
+                }),
+                "127.0.0.1:9: connection refused".to_string(),
+            ),
+            (
+                health(HealthError::NoAnswer { ms: 500 }),
+                "127.0.0.1:9: no answer within cluster.probe_timeout (500 ms)".to_string(),
+            ),
+            (
+                health(HealthError::Answered(503)),
+                "127.0.0.1:9: health answered 503".to_string(),
+            ),
+            (
+                health(HealthError::Read(ErrorKind::ConnectionReset)),
+                "127.0.0.1:9: read: connection reset".to_string(),
+            ),
+            (
+                health(HealthError::Malformed(ProtoError::BadContentLength)),
+                "127.0.0.1:9: health response: invalid Content-Length in response".to_string(),
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text, "{e:?}");
+        }
+        let json = serde_json::from_slice::<serde_json::Value>(b"{\"a\":").expect_err("eof");
+        let body = health(HealthError::Body {
+            category: json.classify(),
+            line: json.line(),
+            column: json.column(),
+        });
+        assert_eq!(
+            body.to_string(),
+            "127.0.0.1:9: health body: truncated JSON at line 1 column 5"
+        );
     }
 }

@@ -51,6 +51,50 @@ struct Point {
     node: u16,
 }
 
+/// Why a ring cannot be built from the given node ids and `virtual_nodes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RingError {
+    /// No node id at all.
+    NoNodes,
+    /// More nodes than a point can index ([`MAX_NODES`]).
+    TooManyNodes { count: usize },
+    /// `virtual_nodes` outside `1..=MAX_VIRTUAL_NODES`.
+    VirtualNodes { got: u32 },
+    /// `nodes * virtual_nodes` above [`MAX_POINTS`].
+    TooManyPoints { nodes: usize, virtual_nodes: u32 },
+    /// A node id is the empty string.
+    EmptyId,
+    /// The same node id twice.
+    DuplicateId(String),
+}
+
+impl fmt::Display for RingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RingError::NoNodes => f.write_str("ring needs at least one node id"),
+            RingError::TooManyNodes { count } => {
+                write!(f, "too many nodes: {count} (max {MAX_NODES})")
+            }
+            RingError::VirtualNodes { got } => write!(
+                f,
+                "virtual_nodes must be in 1..={MAX_VIRTUAL_NODES}, got {got}"
+            ),
+            RingError::TooManyPoints {
+                nodes,
+                virtual_nodes,
+            } => write!(
+                f,
+                "{nodes} nodes x {virtual_nodes} virtual nodes = {} ring points (max {MAX_POINTS})",
+                nodes.saturating_mul(*virtual_nodes as usize)
+            ),
+            RingError::EmptyId => f.write_str("node id must not be empty"),
+            RingError::DuplicateId(id) => write!(f, "duplicate node id {id:?}"),
+        }
+    }
+}
+
+impl std::error::Error for RingError {}
+
 /// An immutable consistent-hash ring over a fixed set of node ids.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Ring {
@@ -62,16 +106,17 @@ pub struct Ring {
 }
 
 impl Ring {
-    /// `node_ids`: node ids (any order, must be unique, non-empty). Returns `Err(String)` naming the
+    /// `node_ids`: node ids (any order, must be unique, non-empty). Returns a [`RingError`] naming the
     /// problem. `virtual_nodes` must be in `1..=MAX_VIRTUAL_NODES`.
-    pub fn new(node_ids: &[&str], virtual_nodes: u32) -> Result<Ring, String> {
+    pub fn new(node_ids: &[&str], virtual_nodes: u32) -> Result<Ring, RingError> {
         let ids = validate(node_ids, virtual_nodes)?;
         let mut points = Vec::with_capacity(ids.len() * virtual_nodes as usize);
         // One reused buffer for "{id}#{i}": startup code, but there is no reason to allocate per point.
         let mut label = String::new();
         for (idx, id) in ids.iter().enumerate() {
             // `validate` bounds the node count by MAX_NODES, so the index fits in u16.
-            let node = u16::try_from(idx).map_err(|_| format!("too many nodes: {}", ids.len()))?;
+            let node =
+                u16::try_from(idx).map_err(|_| RingError::TooManyNodes { count: ids.len() })?;
             for i in 0..virtual_nodes {
                 label.clear();
                 // Writing into a String cannot fail.
@@ -215,35 +260,31 @@ impl fmt::Debug for Ring {
 }
 
 /// Checks the inputs of `Ring::new` and returns the node ids sorted by bytes.
-fn validate<'a>(node_ids: &[&'a str], virtual_nodes: u32) -> Result<Vec<&'a str>, String> {
+fn validate<'a>(node_ids: &[&'a str], virtual_nodes: u32) -> Result<Vec<&'a str>, RingError> {
     if node_ids.is_empty() {
-        return Err("ring needs at least one node id".to_string());
+        return Err(RingError::NoNodes);
     }
     if node_ids.len() > MAX_NODES {
-        return Err(format!(
-            "too many nodes: {} (max {MAX_NODES})",
-            node_ids.len()
-        ));
+        return Err(RingError::TooManyNodes {
+            count: node_ids.len(),
+        });
     }
     if virtual_nodes == 0 || virtual_nodes > MAX_VIRTUAL_NODES {
-        return Err(format!(
-            "virtual_nodes must be in 1..={MAX_VIRTUAL_NODES}, got {virtual_nodes}"
-        ));
+        return Err(RingError::VirtualNodes { got: virtual_nodes });
     }
-    let total = node_ids.len() * virtual_nodes as usize;
-    if total > MAX_POINTS {
-        return Err(format!(
-            "{} nodes x {virtual_nodes} virtual nodes = {total} ring points (max {MAX_POINTS})",
-            node_ids.len()
-        ));
+    if node_ids.len() * virtual_nodes as usize > MAX_POINTS {
+        return Err(RingError::TooManyPoints {
+            nodes: node_ids.len(),
+            virtual_nodes,
+        });
     }
     let mut ids = node_ids.to_vec();
     ids.sort_unstable();
     if ids.first().is_some_and(|id| id.is_empty()) {
-        return Err("node id must not be empty".to_string());
+        return Err(RingError::EmptyId);
     }
     if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
-        return Err(format!("duplicate node id {:?}", pair[0]));
+        return Err(RingError::DuplicateId(pair[0].to_string()));
     }
     Ok(ids)
 }
@@ -457,7 +498,7 @@ mod tests {
 
     #[test]
     fn invalid_configs_are_rejected_with_reason() {
-        let err = |ids: &[&str], v| Ring::new(ids, v).expect_err("must be rejected");
+        let err = |ids: &[&str], v| Ring::new(ids, v).expect_err("must be rejected").to_string();
         assert!(err(&[], 10).contains("at least one"));
         assert!(err(&["a", "b", "a"], 10).contains("duplicate node id \"a\""));
         assert!(err(&["a", ""], 10).contains("empty"));
@@ -468,6 +509,14 @@ mod tests {
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(err(&many, 1).contains("too many nodes"));
         assert!(err(&many[..2000], MAX_VIRTUAL_NODES).contains("ring points"));
+        assert_eq!(
+            Ring::new(&["a", "b", "a"], 10).expect_err("duplicate"),
+            RingError::DuplicateId("a".to_string())
+        );
+        assert_eq!(
+            err(&many[..2000], MAX_VIRTUAL_NODES),
+            "2000 nodes x 10000 virtual nodes = 20000000 ring points (max 16777216)"
+        );
         assert_eq!(
             Ring::new(&many[..MAX_NODES], 1)
                 .expect("max nodes")

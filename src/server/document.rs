@@ -80,47 +80,115 @@ struct ImportEntry<'a> {
     ttl_ms: Option<u64>,
 }
 
+/// Why an import document was refused; every variant maps to 400 (see [`DocError::status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocError {
+    /// Not the JSON shape of an export document (serde's message names the problem and position).
+    Json(String),
+    /// Another format marker or version than this node writes.
+    Unsupported { format: String, version: u32 },
+    /// `count` disagrees with the number of entries held.
+    CountMismatch { count: u64, entries: usize },
+    /// Entry `index` has an empty key or one longer than `max_key_bytes`.
+    BadKey { index: usize, max_key: usize },
+    /// Entry `index`'s value is not valid JSON (`why`: what is wrong with it).
+    BadValue {
+        index: usize,
+        key: String,
+        why: &'static str,
+    },
+    /// Entry `index`'s minified value is larger than `max_value_bytes`.
+    ValueTooLarge {
+        index: usize,
+        key: String,
+        max_value: usize,
+    },
+}
+
+impl DocError {
+    /// The status a client gets for this refused import.
+    pub fn status(&self) -> u16 {
+        400
+    }
+}
+
+impl std::fmt::Display for DocError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DocError::Json(e) => write!(
+                f,
+                "invalid export document: {e} (a truncated or corrupt backup file?)"
+            ),
+            DocError::Unsupported { format, version } => write!(
+                f,
+                "unsupported export document: format {format:?} version {version} (expected {EXPORT_FORMAT:?} version {EXPORT_VERSION})"
+            ),
+            DocError::CountMismatch { count, entries } => write!(
+                f,
+                "export document is inconsistent: count says {count} but it holds {entries} entries (truncated?)"
+            ),
+            DocError::BadKey { index, max_key } => write!(
+                f,
+                "entry {index}: key is empty or longer than max_key_bytes ({max_key})"
+            ),
+            DocError::BadValue { index, key, why } => {
+                write!(f, "entry {index} (key {key:?}): invalid JSON value: {why}")
+            }
+            DocError::ValueTooLarge {
+                index,
+                key,
+                max_value,
+            } => write!(
+                f,
+                "entry {index} (key {key:?}): value larger than max_value_bytes ({max_value})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DocError {}
+
 /// A parsed, validated import document: entries grouped as owned data.
 pub struct ImportPlan {
     pub entries: Vec<Entry>,
 }
 
 /// Parse and validate an export document. Errors name the problem (and the byte position).
-pub fn parse_import(body: &[u8], max_key: usize, max_value: usize) -> Result<ImportPlan, String> {
-    let doc: ImportDoc<'_> = serde_json::from_slice(body).map_err(|e| {
-        format!("invalid export document: {e} (a truncated or corrupt backup file?)")
-    })?;
+pub fn parse_import(body: &[u8], max_key: usize, max_value: usize) -> Result<ImportPlan, DocError> {
+    let doc: ImportDoc<'_> =
+        serde_json::from_slice(body).map_err(|e| DocError::Json(e.to_string()))?;
     let _ = (doc.node_id, doc.exported_at, doc.nodes, doc.missing);
     if doc.format != EXPORT_FORMAT || doc.version != EXPORT_VERSION {
-        return Err(format!(
-            "unsupported export document: format {:?} version {} (expected {EXPORT_FORMAT:?} version {EXPORT_VERSION})",
-            doc.format, doc.version
-        ));
+        return Err(DocError::Unsupported {
+            format: doc.format.to_string(),
+            version: doc.version,
+        });
     }
     if doc.count != doc.entries.len() as u64 {
-        return Err(format!(
-            "export document is inconsistent: count says {} but it holds {} entries (truncated?)",
-            doc.count,
-            doc.entries.len()
-        ));
+        return Err(DocError::CountMismatch {
+            count: doc.count,
+            entries: doc.entries.len(),
+        });
     }
     let mut entries = Vec::with_capacity(doc.entries.len());
-    for (i, e) in doc.entries.into_iter().enumerate() {
+    for (index, e) in doc.entries.into_iter().enumerate() {
         if e.key.is_empty() || e.key.len() > max_key {
-            return Err(format!(
-                "entry {i}: key is empty or longer than max_key_bytes ({max_key})"
-            ));
+            return Err(DocError::BadKey { index, max_key });
         }
         let raw = e.value.get().as_bytes();
-        crate::json::check(raw)
-            .map_err(|why| format!("entry {i} (key {:?}): invalid JSON value: {why}", e.key))?;
+        crate::json::check(raw).map_err(|why| DocError::BadValue {
+            index,
+            key: e.key.to_string(),
+            why,
+        })?;
         let mut value = Vec::new();
         crate::json::minify(raw, &mut value);
         if value.len() > max_value {
-            return Err(format!(
-                "entry {i} (key {:?}): value larger than max_value_bytes ({max_value})",
-                e.key
-            ));
+            return Err(DocError::ValueTooLarge {
+                index,
+                key: e.key.into_owned(),
+                max_value,
+            });
         }
         if e.ttl_ms == Some(0) {
             continue; // expired in transit: nothing to restore
@@ -173,8 +241,44 @@ mod tests {
             let err = parse_import(text.as_bytes(), 10, 10)
                 .err()
                 .expect("an error");
+            assert_eq!(err.status(), 400);
+            let err = err.to_string();
             assert!(err.contains(want), "{err} should contain {want}");
         }
+    }
+
+    #[test]
+    fn doc_errors_name_entry_key_and_cause() {
+        let value = DocError::BadValue {
+            index: 3,
+            key: "k\"1".to_string(),
+            why: "trailing characters",
+        };
+        assert_eq!(
+            value.to_string(),
+            "entry 3 (key \"k\\\"1\"): invalid JSON value: trailing characters"
+        );
+        let bad_version =
+            doc("", 0).replace(&format!("\"version\":{EXPORT_VERSION}"), "\"version\":9");
+        let err = parse_import(bad_version.as_bytes(), 10, 10)
+            .err()
+            .expect("an error");
+        assert_eq!(
+            err,
+            DocError::Unsupported {
+                format: EXPORT_FORMAT.to_string(),
+                version: 9
+            }
+        );
+        assert!(err.to_string().contains("version 9 (expected"), "{err}");
+        let big = doc(r#"{"key":"k","value":"0123456789"}"#, 1);
+        let err = parse_import(big.as_bytes(), 10, 10)
+            .err()
+            .expect("an error");
+        assert_eq!(
+            err.to_string(),
+            "entry 0 (key \"k\"): value larger than max_value_bytes (10)"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! held is one page or one network read, whatever the data size. See `server::document` for
 //! the format.
 
+use std::io::ErrorKind;
 use std::rc::Rc;
 
 use bytes::BytesMut;
@@ -13,8 +14,9 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use super::admin::json_str;
+use crate::cluster::{Cluster, ConnectError};
 use crate::http::response::json_escape;
-use crate::http::{parse_response_head, ChunkStatus, ChunkedDecoder};
+use crate::http::{parse_response_head, ChunkStatus, ChunkedDecoder, ParseError, ProtoError};
 use crate::mesh::oneshot::Canceled;
 use crate::server::core::Core;
 use crate::server::document::{write_entry, Scope, EXPORT_FORMAT, EXPORT_VERSION};
@@ -24,6 +26,103 @@ use crate::storage::Entry;
 pub const EXPORT_PAGE: usize = 1000;
 /// Largest single line accepted from a peer's export (one entry: key + value + framing).
 const MAX_EXPORT_LINE_SLACK: usize = 64 * 1024;
+
+/// Why an export stopped before the end of its document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportError {
+    /// A core of this node stopped (shutdown) before handing over its page.
+    Stopped(Canceled),
+    /// Peer `id` (configured address `addr`) could not deliver its part.
+    Peer {
+        id: String,
+        addr: String,
+        cause: PeerExportError,
+    },
+}
+
+/// What went wrong reading one peer's local export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerExportError {
+    Connect(ConnectError),
+    /// Sending the request failed.
+    Write(ErrorKind),
+    Read(ErrorKind),
+    /// No data within `timeouts.write` (`ms`).
+    TimedOut {
+        ms: u64,
+    },
+    /// The peer answered another status than 200.
+    Answered(u16),
+    /// The connection closed before a whole response head.
+    NoResponse,
+    Malformed(ProtoError),
+    /// The chunked framing of its body is broken.
+    Chunked(ParseError),
+    /// A line that is neither an entry nor the document's header or footer.
+    UnexpectedLine,
+    /// A line longer than the largest entry (`max` bytes).
+    LineTooLong {
+        max: usize,
+    },
+    /// The connection closed before the end of its document.
+    ClosedEarly,
+}
+
+impl ExportError {
+    fn peer(cl: &Cluster, idx: usize, cause: PeerExportError) -> ExportError {
+        let m = &cl.members[idx];
+        ExportError::Peer {
+            id: m.id.clone(),
+            addr: m.addr.clone(),
+            cause,
+        }
+    }
+}
+
+impl std::fmt::Display for ExportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExportError::Stopped(e) => write!(f, "export of this node's shards: {e}"),
+            ExportError::Peer {
+                id,
+                addr,
+                cause: cause @ PeerExportError::Connect(_),
+            } => write!(f, "export from {id} ({addr}): {cause}"),
+            ExportError::Peer { id, cause, .. } => write!(f, "export from {id}: {cause}"),
+        }
+    }
+}
+
+impl std::error::Error for ExportError {}
+
+impl std::fmt::Display for PeerExportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = |k: &ErrorKind| k.to_string().to_lowercase();
+        match self {
+            PeerExportError::Connect(e) => write!(f, "{e}"),
+            PeerExportError::Write(k) => write!(f, "write: {}", kind(k)),
+            PeerExportError::Read(k) => write!(f, "read: {}", kind(k)),
+            PeerExportError::TimedOut { ms } => {
+                write!(f, "timed out: no data within timeouts.write ({ms} ms)")
+            }
+            PeerExportError::Answered(status) => write!(f, "answered {status}"),
+            PeerExportError::NoResponse => {
+                f.write_str("missing response: connection closed before a response head")
+            }
+            PeerExportError::Malformed(e) => write!(f, "{e}"),
+            PeerExportError::Chunked(e) => write!(f, "chunked body: {}", e.message()),
+            PeerExportError::UnexpectedLine => f.write_str("unexpected line in its document"),
+            PeerExportError::LineTooLong { max } => {
+                write!(f, "line too long (over {max} bytes)")
+            }
+            PeerExportError::ClosedEarly => {
+                f.write_str("connection closed before the end of its document")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PeerExportError {}
 
 /// Walks every core's shard page by page; memory held is one page, whatever the data size.
 pub struct LocalScan {
@@ -109,7 +208,7 @@ impl Exporter {
     }
 
     /// Append the next piece to `out`; Ok(false) when the document is complete.
-    pub async fn next(&mut self, c: &Rc<Core>, out: &mut Vec<u8>) -> Result<bool, String> {
+    pub async fn next(&mut self, c: &Rc<Core>, out: &mut Vec<u8>) -> Result<bool, ExportError> {
         let cl = &c.node.cluster;
         let phase = std::mem::replace(&mut self.phase, Phase::Done);
         self.phase = match phase {
@@ -123,7 +222,7 @@ impl Exporter {
                 out.extend_from_slice(b"\",\"entries\":[");
                 Phase::Local
             }
-            Phase::Local => match self.scan.next_page(c).await.map_err(|e| e.to_string())? {
+            Phase::Local => match self.scan.next_page(c).await.map_err(ExportError::Stopped)? {
                 Some(page) => {
                     let mut line = Vec::with_capacity(256);
                     for e in &page {
@@ -148,9 +247,15 @@ impl Exporter {
                 self.missing.push(cl.members[i].id.clone());
                 Phase::Peer(i + 1)
             }
-            Phase::Peer(i) => Phase::Streaming(i, Box::new(PeerExport::open(c, i).await?)),
+            Phase::Peer(i) => match PeerExport::open(c, i).await {
+                Ok(px) => Phase::Streaming(i, Box::new(px)),
+                Err(cause) => return Err(ExportError::peer(cl, i, cause)),
+            },
             Phase::Streaming(i, mut px) => {
-                let done = px.step(c, &mut self.count, out).await?;
+                let done = px
+                    .step(c, &mut self.count, out)
+                    .await
+                    .map_err(|cause| ExportError::peer(cl, i, cause))?;
                 if done {
                     self.nodes.push(cl.members[i].id.clone());
                     Phase::Peer(i + 1)
@@ -180,7 +285,6 @@ impl Exporter {
 /// One peer's local export being read and spliced line by line.
 pub struct PeerExport {
     stream: TcpStream,
-    peer_id: String,
     raw: Vec<u8>,
     decoded: BytesMut,
     dec: ChunkedDecoder,
@@ -190,38 +294,42 @@ pub struct PeerExport {
 }
 
 impl PeerExport {
-    async fn open(c: &Core, peer: usize) -> Result<PeerExport, String> {
+    async fn open(c: &Core, peer: usize) -> Result<PeerExport, PeerExportError> {
         let cl = &c.node.cluster;
         let m = &cl.members[peer];
-        let mut last = String::from("no address");
+        let connect_timeout = c.cfg().cluster.connect_timeout;
+        let mut last = ConnectError::NoAddress;
         let mut stream = None;
         for addr in cl.addrs(peer) {
-            match monoio::time::timeout(
-                c.cfg().cluster.connect_timeout,
-                TcpStream::connect_addr(addr),
-            )
-            .await
-            {
+            match monoio::time::timeout(connect_timeout, TcpStream::connect_addr(addr)).await {
                 Ok(Ok(s)) => {
                     stream = Some(s);
                     break;
                 }
-                Ok(Err(e)) => last = format!("{addr}: {}", e.to_string().to_lowercase()),
-                Err(_) => last = format!("{addr}: connect timed out"),
+                Ok(Err(e)) => {
+                    last = ConnectError::Io {
+                        addr,
+                        kind: e.kind(),
+                    }
+                }
+                Err(_) => {
+                    last = ConnectError::TimedOut {
+                        addr,
+                        ms: connect_timeout.as_millis() as u64,
+                    }
+                }
             }
         }
-        let mut stream =
-            stream.ok_or_else(|| format!("export from {} ({}): {last}", m.id, m.addr))?;
+        let mut stream = stream.ok_or(PeerExportError::Connect(last))?;
         let req = format!(
             "GET /admin/export?scope=local HTTP/1.1\r\nHost: {}\r\nX-Cache-Forwarded: {}\r\nConnection: close\r\n\r\n",
             m.addr,
             cl.self_id()
         );
         let (res, _) = stream.write_all(req.into_bytes()).await;
-        res.map_err(|e| format!("export from {}: {e}", m.id))?;
+        res.map_err(|e| PeerExportError::Write(e.kind()))?;
         Ok(PeerExport {
             stream,
-            peer_id: m.id.clone(),
             raw: Vec::with_capacity(64 * 1024),
             decoded: BytesMut::with_capacity(64 * 1024),
             // The peer's document size is unbounded by design (it is streamed); lines are bounded below.
@@ -233,42 +341,47 @@ impl PeerExport {
     }
 
     /// Read once and copy the complete entry lines; Ok(true) at the end of the peer's document.
-    async fn step(&mut self, c: &Core, count: &mut u64, out: &mut Vec<u8>) -> Result<bool, String> {
-        let id = &self.peer_id;
+    async fn step(
+        &mut self,
+        c: &Core,
+        count: &mut u64,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, PeerExportError> {
+        let read_timeout = c.cfg().timeouts.write;
         if self.raw.capacity() - self.raw.len() < 4096 {
             self.raw.reserve(64 * 1024);
         }
         let buf = std::mem::take(&mut self.raw);
         let (len, cap) = (buf.len(), buf.capacity());
-        let (res, slice) = match monoio::time::timeout(
-            c.cfg().timeouts.write,
-            self.stream.read(buf.slice_mut(len..cap)),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => return Err(format!("export from {id}: timed out")),
-        };
+        let (res, slice) =
+            match monoio::time::timeout(read_timeout, self.stream.read(buf.slice_mut(len..cap)))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(PeerExportError::TimedOut {
+                        ms: read_timeout.as_millis() as u64,
+                    })
+                }
+            };
         self.raw = slice.into_inner();
-        let n = res.map_err(|e| format!("export from {id}: {e}"))?;
+        let n = res.map_err(|e| PeerExportError::Read(e.kind()))?;
         if !self.head_done {
             match parse_response_head(&self.raw, false, |_, _| {}) {
-                Ok(Some(h)) if h.status != 200 => {
-                    return Err(format!("export from {id}: answered {}", h.status))
-                }
+                Ok(Some(h)) if h.status != 200 => return Err(PeerExportError::Answered(h.status)),
                 Ok(Some(h)) => {
                     self.raw.drain(..h.head_len);
                     self.head_done = true;
                 }
                 Ok(None) if n > 0 => return Ok(false),
-                Ok(None) => return Err(format!("export from {id}: missing response")),
-                Err(e) => return Err(format!("export from {id}: {e}")),
+                Ok(None) => return Err(PeerExportError::NoResponse),
+                Err(e) => return Err(PeerExportError::Malformed(e)),
             }
         }
         let finished = match self.dec.decode(&self.raw, &mut self.decoded) {
             Ok(ChunkStatus::Done { .. }) => true,
             Ok(ChunkStatus::NeedMore { .. }) => false,
-            Err(e) => return Err(format!("export from {id}: {}", e.message())),
+            Err(e) => return Err(PeerExportError::Chunked(e)),
         };
         self.raw.clear();
         while let Some(pos) = self.decoded.iter().position(|&b| b == b'\n') {
@@ -280,21 +393,72 @@ impl PeerExport {
             }
             let entry = line.strip_suffix(b",").unwrap_or(line);
             if !(entry.starts_with(b"{\"key\":") && entry.ends_with(b"}")) {
-                return Err(format!("export from {id}: unexpected line in its document"));
+                return Err(PeerExportError::UnexpectedLine);
             }
             Exporter::push_entry(count, out, entry);
         }
         if self.decoded.len() > self.max_line {
-            return Err(format!("export from {id}: line too long"));
+            return Err(PeerExportError::LineTooLong { max: self.max_line });
         }
         if finished {
             return Ok(true);
         }
         if n == 0 {
-            return Err(format!(
-                "export from {id}: connection closed before the end of its document"
-            ));
+            return Err(PeerExportError::ClosedEarly);
         }
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_errors_name_the_peer_and_cause() {
+        let addr: std::net::SocketAddr = "127.0.0.1:9".parse().expect("addr");
+        let peer = |cause| ExportError::Peer {
+            id: "n2".to_string(),
+            addr: "node2:7000".to_string(),
+            cause,
+        };
+        let cases = [
+            (
+                peer(PeerExportError::Connect(ConnectError::Io {
+                    addr,
+                    kind: ErrorKind::ConnectionRefused,
+                })),
+                "export from n2 (node2:7000): 127.0.0.1:9: connection refused",
+            ),
+            (
+                peer(PeerExportError::Answered(503)),
+                "export from n2: answered 503",
+            ),
+            (
+                peer(PeerExportError::TimedOut { ms: 30 }),
+                "export from n2: timed out: no data within timeouts.write (30 ms)",
+            ),
+            (
+                peer(PeerExportError::Read(ErrorKind::ConnectionReset)),
+                "export from n2: read: connection reset",
+            ),
+            (
+                peer(PeerExportError::Chunked(ParseError::BadRequest(
+                    "bad chunk size",
+                ))),
+                "export from n2: chunked body: bad chunk size",
+            ),
+            (
+                peer(PeerExportError::ClosedEarly),
+                "export from n2: connection closed before the end of its document",
+            ),
+            (
+                ExportError::Stopped(Canceled),
+                "export of this node's shards: the core that was asked stopped before answering",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text, "{e:?}");
+        }
     }
 }

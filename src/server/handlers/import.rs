@@ -51,7 +51,7 @@ impl std::fmt::Display for ImportError {
 pub async fn handle(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) {
     let plan = match parse_import(req.body, c.cfg().max_key_bytes, c.cfg().max_value_bytes) {
         Ok(p) => p,
-        Err(msg) => return c.resp.error(out, m, 400, &msg, None, &[]),
+        Err(e) => return c.resp.error(out, m, e.status(), &e.to_string(), None, &[]),
     };
     let total = plan.entries.len();
     let cl = &c.node.cluster;
