@@ -1,7 +1,8 @@
 //! `POST /admin/import`: restore an export document, each key on its owner (node, then core).
 //!
 //! `?scope=local` stores everything on this node (what nodes send each other);
-//! `?if_absent=1` keeps entries already present (a hand-over must not clobber newer writes).
+//! `?if_absent=1` keeps entries already present (restoring a backup without clobbering what
+//! was written since); the hand-over does not use it: its copies are newer than the owner's.
 
 use std::fmt::Write as _;
 use std::rc::Rc;
