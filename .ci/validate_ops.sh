@@ -117,25 +117,47 @@ tune_host_check() {
     cmp -s sysctl/99-distributed-cache.conf "$TUNE_SYSCTL_DST"'
 }
 
+# A cache-client binary (target/{release,debug}, else built in debug mode), copied into $scratch.
+find_client() {
+  local b c=""
+  for b in target/release/cache-client target/debug/cache-client; do
+    [ -n "$c" ] || { [ -x "$b" ] && c=$repo/$b; }
+  done
+  if [ -z "$c" ]; then
+    cargo build --locked --bin cache-client -q >&2 && c=$repo/target/debug/cache-client
+  fi
+  cp "$c" "$scratch/cache-client" && echo "$scratch/cache-client"
+}
+
 # systemd: stage an install, check it is idempotent, then verify every unit with systemd-analyze
 # against a copy whose /opt paths point into the stage (verify needs ExecStart to exist).
 systemd_check() {
   local stage=$scratch/stage vdir=$scratch/units out f
-  local host_before
+  local host_before client
+  # install.sh also installs cache-client with its completions and man page: give it a copy.
+  client=$(find_client) || return 1
   host_before=$(ls -laR /opt/distributed-cache /etc/systemd/system 2>&1)
-  out=$(systemd/install.sh --dry-run --bin "$bin") || return 1
+  out=$(systemd/install.sh --dry-run --bin "$bin" --client "$client") || return 1
   grep -q '^WOULD  install -D -m 0755' <<<"$out" || { echo "dry run printed no install: $out"; return 1; }
   [ "$host_before" = "$(ls -laR /opt/distributed-cache /etc/systemd/system 2>&1)" ] || { echo "--dry-run changed the host"; return 1; }
-  systemd/install.sh --prefix "$stage" --bin "$bin" --log-files || return 1
-  out=$(systemd/install.sh --prefix "$stage" --bin "$bin" --log-files)
+  systemd/install.sh --prefix "$stage" --bin "$bin" --client "$client" --log-files || return 1
+  out=$(systemd/install.sh --prefix "$stage" --bin "$bin" --client "$client" --log-files)
   grep -qE '^(COPY|WOULD)' <<<"$out" && { echo "second install changed files: $out"; return 1; }
   for f in opt/distributed-cache/bin/cache-node opt/distributed-cache/config/node1.yaml \
            etc/systemd/system/cache-node@.service etc/systemd/system/cache-node1.service \
            etc/systemd/system/cache-node3.service etc/sysctl.d/99-distributed-cache.conf \
            etc/security/limits.d/distributed-cache.conf etc/logrotate.d/distributed-cache \
-           etc/systemd/system/cache-node@.service.d/log-to-file.conf; do
+           etc/systemd/system/cache-node@.service.d/log-to-file.conf \
+           opt/distributed-cache/bin/cache-client usr/local/share/man/man1/cache-client.1 \
+           usr/local/share/bash-completion/completions/cache-client \
+           usr/local/share/zsh/site-functions/_cache-client \
+           usr/local/share/fish/vendor_completions.d/cache-client.fish; do
     [ -e "$stage/$f" ] || { echo "install.sh did not install $f"; return 1; }
   done
+  [ "$(readlink "$stage/usr/local/bin/cache-client")" = /opt/distributed-cache/bin/cache-client ] ||
+    { echo "install.sh did not link /usr/local/bin/cache-client"; return 1; }
+  grep -qE '^ *complete .*cache-client$' "$stage/usr/local/share/bash-completion/completions/cache-client" ||
+    { echo "the bash completion registers nothing for cache-client"; return 1; }
   mkdir -p "$vdir"
   cp -r "$stage/etc/systemd/system/." "$vdir/"
   sed -i "s#/opt/distributed-cache#$stage/opt/distributed-cache#g; s#/var/log/distributed-cache#$stage/var/log/distributed-cache#g" \
@@ -173,9 +195,11 @@ unit_properties() {
   # shellcheck disable=SC2016 # $MAINPID is literal unit text
   for want in 'Type=notify' 'NotifyAccess=main' 'User=cache' 'Restart=always' 'RestartSec=5' \
               'LimitNOFILE=65535' 'LimitMEMLOCK=' 'StandardOutput=journal' 'KillSignal=SIGTERM' \
-              'ExecReload=/bin/kill -HUP $MAINPID' 'MemoryDenyWriteExecute=yes' '#WatchdogSec='; do
+              'ExecReload=/bin/kill -HUP $MAINPID' 'MemoryDenyWriteExecute=yes' 'WatchdogSec='; do
     grep -qF "$want" "$u" || { echo "unit lacks $want"; return 1; }
   done
+  # The node pings the watchdog (src/watchdog.rs): it must be on, not commented out.
+  grep -qE '^WatchdogSec=[1-9][0-9]*s$' "$u" || { echo "unit lacks an active WatchdogSec=<n>s"; return 1; }
   local stop
   stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s\?$/\1/p' "$u")
   [ "${stop:-0}" -gt 11 ] || { echo "TimeoutStopSec must exceed the 10 s drain + 1 s grace"; return 1; }

@@ -21,6 +21,7 @@
 # (not for pipelined rows: wrk times one request per batch), and server CPU µs per request from
 # /proc/PID/stat (utime+stime of the server processes over the run ÷ requests answered).
 # The table (bench/table.py) goes to stdout and OUT/table.md; raw outputs stay in OUT.
+# OUT/plot.svg: latency by percentile of the cache-client rows (keys scenario).
 #
 # Knobs (environment): DURATION=10 RUNS=3 WARMUP=1 CONNS=50 DEPTH=16 KEYS=100000 MEM_KEYS=1000000
 #   RATE=20000 SERVER_CPU=0 CLIENT_CPU=1 PORT=18080 (uses PORT..PORT+30) SCENARIOS=...
@@ -307,7 +308,23 @@ scenario_keys() {
     "$CC -d \${D}s"
   row cc_open keys "ours: GET uniform, cache-client bench --rate $RATE (open loop)" cc - 0 "$pid" -- \
     "$CC -d \${D}s --rate $RATE"
+  plot_latency cc_closed:closed_loop "cc_open:open_loop_${RATE}rps"
   stop_all
+}
+
+# plot_latency ID:NAME... -> OUT/plot.svg. Each row's last run (a bench --json result) is kept as
+# OUT/NAME.json and drawn by cache-client bench --plot --compare, each series named after its file.
+plot_latency() {
+  local pair id name args=()
+  for pair in "$@"; do
+    id="${pair%%:*}" name="${pair#*:}"
+    [ -s "$OUT/raw/$id.r$RUNS.out" ] || continue
+    cp "$OUT/raw/$id.r$RUNS.out" "$OUT/$name.json"
+    args+=(--compare "$OUT/$name.json")
+  done
+  [ "${#args[@]}" -gt 0 ] || return 0
+  "$CLIENT_BIN" bench --plot "$OUT/plot.svg" "${args[@]}" >"$OUT/raw/plot.out" 2>&1 ||
+    log "latency plot failed (see raw/plot.out)"
 }
 
 scenario_twocore() {

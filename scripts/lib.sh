@@ -134,6 +134,31 @@ port_holder() {
   fi
 }
 
+# Pids of the processes listening on TCP port $1, once each (a node has one listener per core,
+# SO_REUSEPORT, so ss shows the port once per core). Empty when none or when they are not visible.
+listener_pids() {
+  if command -v ss >/dev/null 2>&1; then
+    ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u
+  elif command -v lsof >/dev/null 2>&1; then
+    lsof -nP -tiTCP:"$1" -sTCP:LISTEN 2>/dev/null | sort -u
+  fi
+}
+
+# The pid of a cache-node started by hand for NODE, as the guide shows (no run/NODE.pid): it
+# listens on the port of config/NODE.yaml and its command line names NODE.yaml. Empty otherwise.
+hand_started_pid() {
+  local n="$1" pid args
+  [ -f "$ROOT/config/$n.yaml" ] || return 0
+  for pid in $(listener_pids "$(node_port "$n")"); do
+    pid_is_node "$pid" || continue
+    args="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || ps -p "$pid" -o args= 2>/dev/null || true)"
+    if [[ " $args " =~ [[:space:]=/]"$n.yaml"[[:space:]] ]]; then
+      echo "$pid"
+      return 0
+    fi
+  done
+}
+
 # ---- build --------------------------------------------------------------------------------------
 
 # Build with `cargo build --release` when bin/cache-node is missing or older than any file of
@@ -178,21 +203,39 @@ build_if_needed() {
 
 # ---- start / stop -------------------------------------------------------------------------------
 
-# Stop the given nodes by pid file: SIGTERM all, wait up to STOP_TIMEOUT seconds, SIGKILL the rest.
-# Reports each node; removes the pid files. Never fails because a node was not running.
+# Say why NODE counts as not running; name whatever else holds its port (left alone).
+not_running_note() {
+  local n="$1" port holder=""
+  if [ -f "$ROOT/config/$n.yaml" ]; then
+    port="$(node_port "$n")"
+    holder="$(port_holder "$port")"
+  fi
+  if [ -n "$holder" ]; then
+    echo "$n: not stopped: port $port is held by $holder, not a cache-node started with $n.yaml (left alone)"
+  else
+    echo "$n: not running (no run/$n.pid, and nothing listens on its port)"
+  fi
+}
+
+# Stop the given nodes, found by pid file or else (started by hand) by their port and config:
+# SIGTERM all, wait up to STOP_TIMEOUT seconds, SIGKILL the rest. Reports each node; removes the pid
+# files. Never fails because a node was not running.
 stop_nodes() {
   local n pid f alive=() pids=()
   for n in "$@"; do
     f="$(pid_file "$n")"
-    if [ ! -f "$f" ]; then
-      echo "$n: not running (no pid file run/$n.pid)"
-      continue
-    fi
-    pid="$(tr -dc '0-9' <"$f")"
-    if ! pid_is_node "$pid"; then
-      echo "$n: not running (stale pid file run/$n.pid with pid ${pid:-none}; removed)"
+    pid="$( [ ! -f "$f" ] || tr -dc '0-9' <"$f")"
+    if [ -f "$f" ] && ! pid_is_node "$pid"; then
+      echo "$n: stale pid file run/$n.pid (pid ${pid:-none}); removed"
       rm -f "$f"
-      continue
+    fi
+    if ! pid_is_node "$pid"; then
+      pid="$(hand_started_pid "$n")"
+      if [ -z "$pid" ]; then
+        not_running_note "$n"
+        continue
+      fi
+      echo "$n: no pid file; stopping pid $pid, the cache-node listening on port $(node_port "$n") with $n.yaml"
     fi
     kill -TERM "$pid" 2>/dev/null || true
     alive+=("$n")
@@ -224,8 +267,9 @@ stop_nodes() {
   done
 }
 
-# Start the given nodes exactly as the deployment guide does (from the repository root):
-#   ./bin/cache-node -config=config/NODE.yaml > logs/NODE.log 2>&1 &
+# Start the given nodes as the deployment guide does (from the repository root), but appending
+# to the log after a start marker line instead of truncating it:
+#   ./bin/cache-node -config=config/NODE.yaml >> logs/NODE.log 2>&1 &
 # then wait until each answers GET /api/v1/health with 200. Refuses when a node is already running
 # or its port is taken. On failure prints the log tail, stops what it started and exits 1.
 # Refuse (exit 1, naming the port and its holder) when a node is already running or its port is taken.
@@ -261,7 +305,11 @@ start_nodes() {
   cd "$ROOT" || die "cannot cd to $ROOT"
   for n in "$@"; do
     rm -f "run/$n.pid"
-    ./bin/cache-node -config="config/$n.yaml" >"logs/$n.log" 2>&1 &
+    # Append, never truncate: the previous run's last lines (why it stopped) stay readable, and a
+    # logrotate `copytruncate` keeps working (O_APPEND writes land at the new end of the file).
+    printf '==== %s start_node %s: ./bin/cache-node -config=config/%s.yaml ====\n' \
+      "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$n" "$n" >>"logs/$n.log"
+    ./bin/cache-node -config="config/$n.yaml" >>"logs/$n.log" 2>&1 &
     echo $! >"run/$n.pid"
     STARTED+=("$n")
     echo "Started $n (pid $!), log logs/$n.log"

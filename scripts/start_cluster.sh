@@ -6,7 +6,8 @@
 #
 # Builds with `cargo build --release` when bin/cache-node is missing or older than src/, crates/,
 # Cargo.toml or Cargo.lock, refuses when a node's port is taken, starts each node as the guide does
-#   ./bin/cache-node -config=config/nodeN.yaml > logs/nodeN.log 2>&1 &
+# (but appending to its log after a `==== <time> start_node nodeN ...` line, never truncating it)
+#   ./bin/cache-node -config=config/nodeN.yaml >> logs/nodeN.log 2>&1 &
 # (pid in run/nodeN.pid) and waits up to HEALTH_TIMEOUT (15) seconds for all to be healthy.
 # Stop with ./scripts/stop_cluster.sh.
 set -euo pipefail

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Stop the local cluster by pid file (run/*.pid): SIGTERM, up to STOP_TIMEOUT (15) seconds to
-# drain, then SIGKILL. Reports each node and exits 0 even when some were not running.
+# Stop the local cluster by pid file (run/*.pid), or, for nodes started by hand as the guide shows
+# (no pid file), by the cache-node listening on the node's port with its config: SIGTERM, up to
+# STOP_TIMEOUT (15) seconds to drain, then SIGKILL. Reports each node and exits 0 even when some
+# were not running.
 #
 #   ./scripts/stop_cluster.sh                   # node1 node2 node3 and any other run/*.pid
 #   ./scripts/stop_cluster.sh node2             # a subset (or NODES="node2")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Stop one node by its pid file run/NODE.pid (SIGTERM, up to STOP_TIMEOUT (15) seconds, then
-# SIGKILL), e.g. during a rolling upgrade. Exits 0 when the node was not running (and says so).
+# Stop one node by its pid file run/NODE.pid, or (started by hand) by the cache-node listening on
+# its port with config NODE.yaml (SIGTERM, up to STOP_TIMEOUT (15) seconds, then SIGKILL), e.g.
+# during a rolling upgrade. Exits 0 when the node was not running (and says so).
 #
 #   ./scripts/stop_node.sh node1
 set -euo pipefail

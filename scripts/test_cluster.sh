@@ -8,7 +8,9 @@
 # health of every node; a key written via node1 reads back identically via node2 and node3; DELETE
 # via node3 then 404 via node1; a ttl=1 key is gone after 2 s; /admin/cluster answers JSON and
 # /admin/metrics has cache_requests_total on every node; export via node1 -> delete -> import
-# (as in the guide's 数据备份 section) restores the key. Prints `PASS name` / `FAIL name: details`
+# (as in the guide's 数据备份 section) restores the key. The import sends only this run's own keys
+# (the export filtered to the key prefix): re-importing the whole export into a live cluster would
+# overwrite newer writes, revive deleted keys and reset TTLs. Prints `PASS name` / `FAIL name: details`
 # and `N passed, M failed`; exits 0 only when everything passed. Keys it creates are unique and
 # deleted at the end (as are its temp files). Needs curl and python3.
 set -euo pipefail
@@ -130,6 +132,25 @@ put() {
   esac
 }
 
+# own_entries EXPORT PREFIX OUT: write to OUT the export document EXPORT with only the entries whose
+# key starts with PREFIX (count adjusted); on failure print why and return 1.
+own_entries() {
+  python3 - "$@" <<'PY'
+import json, sys
+src, prefix, out = sys.argv[1:4]
+try:
+    with open(src, encoding="utf-8") as f:
+        doc = json.load(f)
+    doc["entries"] = [e for e in doc["entries"] if str(e.get("key", "")).startswith(prefix)]
+except Exception as e:
+    print(f"cannot filter the export to keys {prefix}*: {e!r}")
+    sys.exit(1)
+doc["count"] = len(doc["entries"])
+with open(out, "w", encoding="utf-8") as f:
+    json.dump(doc, f, ensure_ascii=False)
+PY
+}
+
 echo "Testing cluster: node1=$N1 node2=$N2 node3=$N3 (keys prefixed $RUN_ID)"
 
 # ---- health ---------------------------------------------------------------------------------------
@@ -244,11 +265,15 @@ PY
   if [ "$CODE" = 200 ]; then pass "delete $K3 before import"; else fail "delete $K3 before import" "expected 200, got $(got)"; fi
   check_gone "$K3 gone before import" "$N1" "$K3"
 
+  OWN="$TMP/own.json"
   if [ "$EXPORT_CODE" != 200 ] || [ ! -s "$BACKUP" ]; then
     fail "import via node1 ($N1)" "no export document to import (export answered $EXPORT_CODE)"
+  elif ! why="$(own_entries "$BACKUP" "$RUN_ID-" "$OWN")"; then
+    fail "import via node1 ($N1)" "$why"
   else
-    # The guide's command: curl -X POST .../admin/import -H 'Content-Type: application/json' -d @backup.json
-    req POST "http://$N1/admin/import" -H 'Content-Type: application/json' -d "@$BACKUP"
+    # The guide's command (curl -X POST .../admin/import -H 'Content-Type: application/json'
+    # -d @backup.json), with the export cut down to this run's keys: other keys stay untouched.
+    req POST "http://$N1/admin/import" -H 'Content-Type: application/json' -d "@$OWN"
     if counts="$(python3 - "$TMP/body" <<'PY'
 import json, sys
 try:

@@ -35,12 +35,14 @@
 //!
 //! No module of a layer imports a layer above it: the protocol crate cannot (the compiler sees
 //! to it), and `.ci/check_layers.sh` greps the others. `cache-client` (`crates/client`) is a
-//! separate crate on top of the protocol crate only. Support modules used by several layers:
+//! separate crate on top of the protocol crate only (and `dcache-units`, the duration and size
+//! grammar it shares with [`config`]). Support modules used by several layers:
 //! [`config`], [`log`], [`clock`], `metrics`, `json`, `util`.
 
 pub mod clock;
 pub mod cluster;
 pub mod config;
+mod cpus;
 mod json;
 mod listen;
 pub mod log;
@@ -52,6 +54,7 @@ pub mod signals;
 pub mod startup;
 pub mod storage;
 mod util;
+pub mod watchdog;
 
 /// The protocol layer (its own crate, so nothing in it can reach up into the node).
 pub use dcache_http as http;

@@ -78,6 +78,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     dcache::log::init(cfg.log_level, &cfg.node_id);
+    dcache::log::set_format(cfg.log_format);
     // A panic on any core ends the process: a shard must never die quietly.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -114,6 +115,8 @@ fn main() -> ExitCode {
         node.driver()
     );
     dcache::startup::notify_ready();
+    // WATCHDOG=1 at half of WATCHDOG_USEC while every core beats; nothing without WatchdogSec=.
+    let _watchdog = dcache::watchdog::spawn(node.heartbeats());
     loop {
         match signals.wait() {
             dcache::signals::Signal::Reload => {

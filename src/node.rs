@@ -54,25 +54,6 @@ pub fn resolve_driver(d: IoDriver) -> Result<IoDriver, StartError> {
     }
 }
 
-fn pin_to_cpu(core: usize) {
-    // SAFETY: cpu_set_t is plain data; sched_getaffinity/sched_setaffinity only read/write it.
-    unsafe {
-        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut allowed) != 0 {
-            return;
-        }
-        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &allowed))
-            .collect();
-        if cpus.is_empty() {
-            return;
-        }
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpus[core % cpus.len()], &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
 impl Node {
     /// Bind, spawn the workers and return once every core is accepting.
     pub fn start(cfg: Config) -> Result<Node, StartError> {
@@ -88,6 +69,15 @@ impl Node {
         let claim = crate::listen::claim(cfg.listen).map_err(StartError)?;
         let local_addr = claim.addr;
         let cores = cfg.threads.max(1);
+        let co = crate::cpus::co_location(&cfg.node_id, &cfg.address, &cfg.cluster_nodes);
+        if co.count > 1 {
+            crate::info!(
+                "{} members of the cluster run on this host: {} worker threads, pinned to CPUs {:?} (see threads and pin_threads in config/example.yaml)",
+                co.count,
+                cores,
+                crate::cpus::plan(&cfg.node_id, &cfg.address, &cfg.cluster_nodes)
+            );
+        }
         let cluster = Arc::new(Cluster::new(&cfg).map_err(|e| StartError(e.to_string()))?);
         let shared = Arc::new(NodeShared {
             mesh: Mesh::new(cores),
@@ -97,6 +87,7 @@ impl Node {
             draining: Arc::new(AtomicBool::new(false)),
             connections: AtomicUsize::new(0),
             local_addr,
+            heartbeats: Arc::new(crate::watchdog::Heartbeats::new(cores)),
             cluster,
             clock,
             cfg,
@@ -163,6 +154,11 @@ impl Node {
         self.shared.mesh.cores()
     }
 
+    /// The cores' progress counters, for the systemd watchdog (`watchdog::spawn`).
+    pub fn heartbeats(&self) -> Arc<crate::watchdog::Heartbeats> {
+        Arc::clone(&self.shared.heartbeats)
+    }
+
     /// Stop accepting, let in-flight requests finish, close idle connections.
     pub fn shutdown(&self) {
         if self.shared.draining.swap(true, Ordering::SeqCst) {
@@ -222,7 +218,13 @@ fn worker_thread(
 ) {
     crate::log::set_thread_node(&shared.cfg.node_id);
     if shared.cfg.pin_threads {
-        pin_to_cpu(core);
+        // This node's share of the host's CPUs (all of them unless other members of the
+        // cluster run on this host too).
+        let cfg = &shared.cfg;
+        let cpus = crate::cpus::plan(&cfg.node_id, &cfg.address, &cfg.cluster_nodes);
+        if !cpus.is_empty() {
+            crate::cpus::pin(cpus[core % cpus.len()]);
+        }
     }
     let fut = worker_main(core, shared, ready.clone());
     let built = match driver {

@@ -134,7 +134,6 @@ fn unknown_paths_are_404_json() {
     let node = common::run_single(1, "");
     let a = node.addr();
     for path in [
-        "/",
         "/nope",
         "/api/v1/cachex",
         "/api/v2/cache/k",
@@ -144,6 +143,42 @@ fn unknown_paths_are_404_json() {
         let r = request(a, "GET", path, None);
         assert_error_shape(&r, 404);
     }
+    assert!(node.stop());
+}
+
+/// `GET /` answers an index of the API instead of a 404, so `curl localhost:8001/` shows the way.
+#[test]
+fn root_lists_the_api() {
+    let node = common::run_single(1, "");
+    let a = node.addr();
+    let r = request(a, "GET", "/", None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let j = r.json();
+    assert_eq!(j["docs"], "docs/api.md", "{j}");
+    let routes = j["routes"].as_array().expect("routes array");
+    let cache = routes
+        .iter()
+        .find(|r| r["path"] == "/api/v1/cache/{key}")
+        .expect("the cache route is listed");
+    assert!(
+        cache["methods"].as_array().unwrap().contains(&"PUT".into()),
+        "{j}"
+    );
+    // Every listed route exists and allows the methods listed (OPTIONS answers its Allow).
+    for route in routes {
+        let path = route["path"].as_str().unwrap().replace("{key}", "k");
+        let r = request(a, "OPTIONS", &path, None);
+        assert_eq!(r.status, 204, "{path}");
+        let allow = r.header("allow").unwrap_or_default().to_string();
+        for m in route["methods"].as_array().unwrap() {
+            assert!(
+                allow.contains(m.as_str().unwrap()),
+                "{path}: {m} not in {allow}"
+            );
+        }
+    }
+    assert_eq!(request(a, "PUT", "/", Some("{}")).status, 405);
     assert!(node.stop());
 }
 
@@ -354,7 +389,13 @@ fn key_percent_decoding() {
     let not_utf8 = get(a, "%ff");
     assert_error_shape(&not_utf8, 400);
     assert!(not_utf8.json()["error"].as_str().unwrap().contains("UTF-8"));
-    assert_error_shape(&get(a, "a/b"), 400);
+    let slash = get(a, "a/b");
+    assert_error_shape(&slash, 400);
+    assert!(
+        slash.json()["error"].as_str().unwrap().contains("%2F"),
+        "{}",
+        slash.text()
+    );
     // No dot-segment normalisation: ".." is an ordinary key.
     assert_eq!(get(a, "..").status, 404);
     assert_eq!(put(a, "..", v).status, 201);

@@ -217,6 +217,45 @@ fn metrics_exposition_format() {
     assert!(node.stop());
 }
 
+/// The standard `process_*` families, read from /proc at scrape time (the test process here:
+/// the node runs in it), with values a real process has.
+#[test]
+fn metrics_have_process_families() {
+    let node = common::run_single(2, "");
+    let a = node.addr();
+    let text = request(a, "GET", "/admin/metrics", None).text();
+    let rss = metric(&text, "process_resident_memory_bytes");
+    assert!(rss > 1024.0 * 1024.0, "resident {rss}");
+    assert!(metric(&text, "process_virtual_memory_bytes") >= rss);
+    let (open, max) = (
+        metric(&text, "process_open_fds"),
+        metric(&text, "process_max_fds"),
+    );
+    // The node's listeners and eventfds/rings at least; never above the limit.
+    assert!(open >= 3.0 && open <= max, "open {open} max {max}");
+    // Two workers, the test thread and the runtime's own.
+    assert!(metric(&text, "process_threads") >= 3.0);
+    let cpu = metric(&text, "process_cpu_seconds_total");
+    assert!(cpu >= 0.0);
+    assert!(metric(&text, "process_start_time_seconds") > 1.5e9);
+    for (family, kind) in [
+        ("process_cpu_seconds_total", "counter"),
+        ("process_resident_memory_bytes", "gauge"),
+        ("process_max_fds", "gauge"),
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} {kind}\n")),
+            "{family}"
+        );
+    }
+    let later = request(a, "GET", "/admin/metrics", None).text();
+    assert!(
+        metric(&later, "process_cpu_seconds_total") >= cpu,
+        "a counter never goes back"
+    );
+    assert!(node.stop());
+}
+
 fn export(a: SocketAddr) -> (Resp, serde_json::Value) {
     let resp = request(a, "GET", "/admin/export", None);
     assert_eq!(resp.status, 200, "{}", resp.text());

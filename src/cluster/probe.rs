@@ -259,6 +259,7 @@ pub fn spawn(
 }
 
 fn run(cl: &Cluster, cfg: &ClusterConfig, stop: &AtomicBool, on_change: &dyn Fn()) {
+    let ours = cl.ring.version();
     while !stop.load(Ordering::Relaxed) {
         let round = Instant::now();
         let mut changed = false;
@@ -274,7 +275,7 @@ fn run(cl: &Cluster, cfg: &ClusterConfig, stop: &AtomicBool, on_change: &dyn Fn(
             }
             let result = probe_once(m, &addrs, cfg.connect_timeout, cfg.probe_timeout);
             m.last_probe_ms.store(unix_ms(), Ordering::Relaxed);
-            changed |= record(m, result, cfg.fail_after, cfg.recover_after);
+            changed |= record(m, result, cfg.fail_after, cfg.recover_after, ours);
         }
         if changed {
             cl.ring_changes.fetch_add(1, Ordering::Relaxed);
@@ -292,6 +293,7 @@ fn record(
     result: Result<Report, ProbeError>,
     fail_after: u32,
     recover_after: u32,
+    ours: u64,
 ) -> bool {
     match result {
         Ok(r) => {
@@ -299,7 +301,8 @@ fn record(
             let oks = m.oks.fetch_add(1, Ordering::Relaxed) + 1;
             m.entries.store(r.entries, Ordering::Relaxed);
             m.bytes.store(r.bytes, Ordering::Relaxed);
-            m.ring_version.store(r.ring_version, Ordering::Relaxed);
+            let before = m.ring_version.swap(r.ring_version, Ordering::Relaxed);
+            log_ring_change(m, ring_change(ours, before, r.ring_version));
             if let Ok(mut e) = m.last_error.lock() {
                 e.clear();
             }
@@ -329,9 +332,76 @@ fn record(
     }
 }
 
+/// What a peer's newly reported ring fingerprint means, compared with ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RingChange {
+    /// Same as the last report: nothing to say (so a mismatch is logged once per change).
+    Unchanged,
+    /// The peer now builds another ring than ours: keys may be served by two owners.
+    Differs { theirs: u64 },
+    /// The peer's ring matches ours again after a mismatch.
+    Agrees,
+}
+
+/// Compare the `before` and `now` reports of a peer (0 = never reported) with `ours`.
+fn ring_change(ours: u64, before: u64, now: u64) -> RingChange {
+    if now == before || now == 0 {
+        RingChange::Unchanged
+    } else if now != ours {
+        RingChange::Differs { theirs: now }
+    } else if before != 0 {
+        RingChange::Agrees
+    } else {
+        RingChange::Unchanged
+    }
+}
+
+fn log_ring_change(m: &Member, change: RingChange) {
+    match change {
+        RingChange::Unchanged => {}
+        RingChange::Differs { theirs } => {
+            // Once per change already; the limit also bounds a peer whose config flaps.
+            if let Some(suppressed) = crate::log::admit(crate::log::LogKind::RingMismatch) {
+                warn!(
+                    peer = m.id,
+                    suppressed = (suppressed > 0).then_some(suppressed);
+                    "cluster: node {} ({}) reports ring {theirs:016x}, ours differs: cluster_nodes or virtual_nodes disagree between nodes, so keys may have two owners; compare `cache-node --print-config` on both",
+                    m.id, m.addr
+                );
+            }
+        }
+        RingChange::Agrees => {
+            info!(peer = m.id; "cluster: node {} ({}) builds the same ring as this node again", m.id, m.addr);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ring_mismatch_is_reported_once_per_change() {
+        let ours = 0xaa;
+        // (before, now) -> what to say; 0 = the peer never reported.
+        let cases = [
+            ((0, ours), RingChange::Unchanged),
+            ((ours, ours), RingChange::Unchanged),
+            ((0, 0xbb), RingChange::Differs { theirs: 0xbb }),
+            ((ours, 0xbb), RingChange::Differs { theirs: 0xbb }),
+            ((0xbb, 0xbb), RingChange::Unchanged),
+            ((0xbb, 0xcc), RingChange::Differs { theirs: 0xcc }),
+            ((0xcc, ours), RingChange::Agrees),
+            ((ours, 0), RingChange::Unchanged),
+        ];
+        for ((before, now), want) in cases {
+            assert_eq!(
+                ring_change(ours, before, now),
+                want,
+                "{before:x} -> {now:x}"
+            );
+        }
+    }
 
     #[test]
     fn probe_errors_name_the_cause() {

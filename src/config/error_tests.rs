@@ -153,6 +153,16 @@ fn syntax_and_type_errors_carry_serde_positions() {
         Some(11),
         "unknown duration unit",
     );
+    // A bare number, plain or quoted: refused (it used to mean ms here, s in cache-client).
+    for idle in ["1500", "\"1500\""] {
+        let bare = format!("{SEED}timeouts:\n  idle: {idle}\n");
+        rejects(
+            &bare,
+            Some("timeouts.idle"),
+            Some(10),
+            "\"1500ms\" or \"1500s\"",
+        );
+    }
 }
 
 #[test]

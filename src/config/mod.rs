@@ -48,6 +48,8 @@ pub const DEFAULT_MAX_VALUE_BYTES: usize = 1024 * 1024;
 /// concurrent uploads could exhaust the node.
 pub const MAX_VALUE_BYTES_CEILING: usize = 512 * 1024 * 1024;
 pub const DEFAULT_LOG_LEVEL: LogLevel = LogLevel::Info;
+/// Plain lines by default: what the seed's scripts redirect into files and operators `grep`.
+pub const DEFAULT_LOG_FORMAT: LogFormat = LogFormat::Text;
 /// Storage slab indices are u32 with `u32::MAX` reserved as NIL, so no shard can hold more entries.
 pub const MAX_CACHE_SIZE: usize = u32::MAX as usize - 1;
 /// The ring indexes nodes with u16 and holds nodes × virtual_nodes points; 1024 nodes × 10000 points
@@ -73,6 +75,24 @@ pub enum LogLevel {
     Warn,
     Info,
     Debug,
+}
+
+/// Shape of a log line: `text` for people and `grep`, `json` (one object per line) for log
+/// shippers (Loki, Elasticsearch, journald exporters) that index fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
 }
 
 impl IoDriver {
@@ -131,6 +151,7 @@ pub struct Config {
     pub max_key_bytes: usize,
     pub max_value_bytes: usize,
     pub log_level: LogLevel,
+    pub log_format: LogFormat,
     pub limits: LimitsConfig,
     pub timeouts: TimeoutsConfig,
     pub cluster: ClusterConfig,
@@ -167,6 +188,8 @@ struct FileConfig {
     max_value_bytes: usize,
     #[serde(default = "default_log_level")]
     log_level: LogLevel,
+    #[serde(default = "default_log_format")]
+    log_format: LogFormat,
     #[serde(default, deserialize_with = "null_as_default")]
     limits: LimitsConfig,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -202,6 +225,9 @@ fn default_max_value_bytes() -> usize {
 }
 fn default_log_level() -> LogLevel {
     DEFAULT_LOG_LEVEL
+}
+fn default_log_format() -> LogFormat {
+    DEFAULT_LOG_FORMAT
 }
 
 /// A section written with nothing under it (`limits:`, everything commented out) means defaults.
@@ -270,6 +296,7 @@ impl Config {
             max_key_bytes: self.max_key_bytes,
             max_value_bytes: self.max_value_bytes,
             log_level: self.log_level,
+            log_format: self.log_format,
             limits: self.limits.clone(),
             timeouts: self.timeouts.clone(),
             cluster: self.cluster.clone(),
@@ -338,7 +365,10 @@ fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid> {
     file.cluster.validate()?;
     file.storage.validate()?;
     let threads = match file.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS)),
+        // One worker per CPU of this node's share of the host (see `cpus`).
+        0 => crate::cpus::plan(&file.node_id, &file.address, &file.cluster_nodes)
+            .len()
+            .clamp(1, MAX_THREADS),
         n => n,
     };
     Ok(Config {
@@ -355,6 +385,7 @@ fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid> {
         max_key_bytes: file.max_key_bytes,
         max_value_bytes: file.max_value_bytes,
         log_level: file.log_level,
+        log_format: file.log_format,
         limits: file.limits,
         timeouts: file.timeouts,
         cluster: file.cluster,

@@ -1,11 +1,8 @@
-//! Byte sizes and durations as written in the config file: parsing a YAML scalar into a number, and
-//! formatting a number back into the shortest exact string (for `--print-config` and the start-up log).
-//!
-//! Sizes: an integer (bytes) or a string `<digits>[ ]<unit>` with unit B, KB, MB, GB (powers of 1000)
-//! or KiB, MiB, GiB (powers of 1024). Durations: an integer (milliseconds) or `<digits>[ ]<unit>` with
-//! unit ms, s, m, h. Only whole numbers are accepted, so every value is exact and round-trips through
-//! [`format_size`] / [`format_duration`]. A leading `+` or `-` is rejected: Rust's integer parsers accept
-//! `+5`, so every byte is checked to be a digit before conversion.
+//! Byte sizes and durations in the config file: serde glue around the one grammar shared with
+//! `cache-client`, the `dcache-units` crate (`crates/units`; the table is at the top of
+//! `config/example.yaml`). Sizes: an integer (bytes) or `"512KiB"`; durations: `"250ms"`, `"10s"`,
+//! `"2m"`, `"1h"`, always with a unit (a bare integer is refused with a message naming both
+//! spellings, since it used to mean milliseconds here and seconds in the client).
 
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::Serializer;
@@ -13,113 +10,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-const KIB: u64 = 1024;
-const MIB: u64 = 1024 * KIB;
-const GIB: u64 = 1024 * MIB;
-
-/// Byte-size units and their multipliers. Binary units are listed first so [`format_size`] prefers
-/// them (config values such as buffer limits are conventionally powers of two).
-const SIZE_UNITS: [(&str, u64); 7] = [
-    ("GiB", GIB),
-    ("MiB", MIB),
-    ("KiB", KIB),
-    ("GB", 1_000_000_000),
-    ("MB", 1_000_000),
-    ("KB", 1_000),
-    ("B", 1),
-];
-
-/// Duration units in milliseconds, largest first so [`format_duration`] picks the shortest form.
-const DURATION_UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
-
-/// Splits `"512 MiB"` into `(512, "MiB")`. The number must be plain ASCII digits (no sign, no
-/// fraction, no exponent) and fit in a u64.
-fn split_number<'a>(text: &'a str, what: &str) -> Result<(u64, &'a str), String> {
-    let text = text.trim();
-    let digits_end = text
-        .bytes()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(digits_end);
-    if digits.is_empty() {
-        return Err(format!(
-            "expected a {what} starting with a whole non-negative number, got {text:?}"
-        ));
-    }
-    let number = digits
-        .parse::<u64>()
-        .map_err(|_| format!("the {what} {text:?} is too large"))?;
-    Ok((number, unit.trim_start()))
-}
-
-/// Parses a byte size such as `"1048576"`, `"512KiB"`, `"1 MiB"` or `"2GB"`.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let (number, unit) = split_number(text, "byte size")?;
-    let multiplier = match unit {
-        "" => 1,
-        _ => match SIZE_UNITS.iter().find(|(name, _)| *name == unit) {
-            Some((_, m)) => *m,
-            None => {
-                return Err(format!(
-                    "unknown size unit {unit:?} in {:?} (use B, KB, KiB, MB, MiB, GB or GiB)",
-                    text.trim()
-                ))
-            }
-        },
-    };
-    number
-        .checked_mul(multiplier)
-        .ok_or_else(|| format!("the byte size {:?} is too large", text.trim()))
-}
-
-/// Parses a duration such as `"250ms"`, `"10s"`, `"2m"` or `"1h"`; bare digits are milliseconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = split_number(text, "duration")?;
-    let multiplier = match unit {
-        "" => 1,
-        _ => match DURATION_UNITS.iter().find(|(name, _)| *name == unit) {
-            Some((_, m)) => *m,
-            None => {
-                return Err(format!(
-                    "unknown duration unit {unit:?} in {:?} (use ms, s, m or h)",
-                    text.trim()
-                ))
-            }
-        },
-    };
-    number
-        .checked_mul(multiplier)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("the duration {:?} is too large", text.trim()))
-}
-
-/// The shortest exact unit form of a size (`1048576` -> `"1MiB"`), or `None` when no unit divides it
-/// (and for 0), in which case the plain integer is the clearest form.
-fn size_with_unit(bytes: u64) -> Option<String> {
-    if bytes == 0 {
-        return None;
-    }
-    SIZE_UNITS
-        .iter()
-        .take(3) // binary units only: "1000B" reads worse than 1000
-        .find(|(_, m)| bytes % m == 0)
-        .map(|(name, m)| format!("{}{name}", bytes / m))
-}
-
-/// Formats a size for humans and for the effective config: `"16KiB"`, `"1MiB"`, or plain digits.
-pub fn format_size(bytes: u64) -> String {
-    size_with_unit(bytes).unwrap_or_else(|| bytes.to_string())
-}
-
-/// Formats a duration in its largest exact unit: `"2m"`, `"10s"`, `"250ms"` (sub-millisecond parts,
-/// which the parser never produces, are dropped).
-pub fn format_duration(duration: Duration) -> String {
-    let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-    match DURATION_UNITS.iter().find(|(_, m)| ms != 0 && ms % m == 0) {
-        Some((name, m)) => format!("{}{name}", ms / m),
-        None => format!("{ms}ms"),
-    }
-}
+pub use dcache_units::{format_duration, format_size, parse_duration, parse_size};
+use dcache_units::{size_with_unit, UnitError};
 
 /// Visitor shared by the size fields. Parsing happens *inside* the visitor so that serde_yaml attaches
 /// the key path and line to our error (an error raised after `deserialize_*` returns has no location).
@@ -146,19 +38,19 @@ impl<'de, T: TryFrom<u64>> Visitor<'de> for SizeVisitor<T> {
     }
 }
 
+/// Durations arrive as YAML strings (`10s`) or, when written bare, as integers; the latter are
+/// refused through the shared grammar's own message so both spellings get the same answer.
 struct DurationVisitor;
 
 impl<'de> Visitor<'de> for DurationVisitor {
     type Value = Duration;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(
-            "a duration: integer milliseconds or a string such as \"250ms\", \"10s\" or \"2m\"",
-        )
+        f.write_str("a duration with a unit, such as \"250ms\", \"10s\" or \"2m\"")
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
-        Ok(Duration::from_millis(v))
+        Err(E::custom(UnitError::MissingUnit(v.to_string())))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
@@ -215,133 +107,5 @@ pub mod duration {
 
     pub fn serialize<S: Serializer>(duration: &Duration, ser: S) -> Result<S::Ok, S::Error> {
         ser.serialize_str(&format_duration(*duration))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_in_every_unit() {
-        let cases: [(&str, u64); 12] = [
-            ("0", 0),
-            ("1048576", 1_048_576),
-            ("7B", 7),
-            ("2KB", 2_000),
-            ("2KiB", 2_048),
-            ("3MB", 3_000_000),
-            ("3MiB", 3 * MIB),
-            ("4GB", 4_000_000_000),
-            ("4GiB", 4 * GIB),
-            ("512 MiB", 512 * MIB),
-            (" 16KiB ", 16 * KIB),
-            ("18446744073709551615", u64::MAX),
-        ];
-        for (text, want) in cases {
-            assert_eq!(parse_size(text), Ok(want), "{text}");
-        }
-    }
-
-    #[test]
-    fn sizes_rejected() {
-        for text in [
-            "",
-            "-1",
-            "+5",
-            "1.5.3",
-            "1.5MiB",
-            "10 parsecs",
-            "MiB",
-            "1mib",
-            "1 K",
-            "1e3",
-            "0x10",
-            "1MiBB",
-            "18446744073709551616",
-            "99999999999GiB",
-        ] {
-            assert!(parse_size(text).is_err(), "{text:?} should be rejected");
-        }
-        let err = parse_size("10 parsecs").unwrap_err();
-        assert!(err.contains("parsecs") && err.contains("KiB"), "{err}");
-        assert!(parse_size("99999999999GiB")
-            .unwrap_err()
-            .contains("too large"));
-    }
-
-    #[test]
-    fn durations_in_every_unit() {
-        let cases: [(&str, u64); 8] = [
-            ("250ms", 250),
-            ("1h", 3_600_000),
-            ("10s", 10_000),
-            ("2m", 120_000),
-            ("0ms", 0),
-            ("1500", 1_500),
-            ("5 s", 5_000),
-            ("18446744073709551615ms", u64::MAX),
-        ];
-        for (text, want) in cases {
-            assert_eq!(
-                parse_duration(text),
-                Ok(Duration::from_millis(want)),
-                "{text}"
-            );
-        }
-    }
-
-    #[test]
-    fn durations_rejected() {
-        for text in [
-            "",
-            "-1",
-            "-1s",
-            "+1s",
-            "1.5s",
-            "1.5.3",
-            "10 parsecs",
-            "s",
-            "10S",
-            "1d",
-            "10sec",
-            "18446744073709551616",
-            "999999999999999999m",
-        ] {
-            assert!(parse_duration(text).is_err(), "{text:?} should be rejected");
-        }
-        assert!(parse_duration("999999999999999999m")
-            .unwrap_err()
-            .contains("too large"));
-    }
-
-    #[test]
-    fn formatting_picks_the_largest_exact_unit() {
-        assert_eq!(format_size(0), "0");
-        assert_eq!(format_size(1000), "1000");
-        assert_eq!(format_size(1024), "1KiB");
-        assert_eq!(format_size(16 * KIB), "16KiB");
-        assert_eq!(format_size(MIB), "1MiB");
-        assert_eq!(format_size(512 * MIB), "512MiB");
-        assert_eq!(format_size(3 * GIB), "3GiB");
-        assert_eq!(format_size(GIB + 1), (GIB + 1).to_string());
-        assert_eq!(format_duration(Duration::from_millis(0)), "0ms");
-        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(format_duration(Duration::from_millis(10_000)), "10s");
-        assert_eq!(format_duration(Duration::from_millis(90_000)), "90s");
-        assert_eq!(format_duration(Duration::from_millis(120_000)), "2m");
-        assert_eq!(format_duration(Duration::from_millis(90 * 60_000)), "90m");
-        assert_eq!(format_duration(Duration::from_millis(2 * 3_600_000)), "2h");
-    }
-
-    #[test]
-    fn formatting_round_trips() {
-        for bytes in [1, 999, 1000, 1024, 1536, 4096, MIB, 5 * GIB, u64::MAX] {
-            assert_eq!(parse_size(&format_size(bytes)), Ok(bytes));
-        }
-        for ms in [0, 1, 999, 1000, 59_999, 60_000, 61_000, u64::MAX] {
-            let d = Duration::from_millis(ms);
-            assert_eq!(parse_duration(&format_duration(d)), Ok(d));
-        }
     }
 }

@@ -7,10 +7,12 @@
 //!
 //! Layout: `labels` (the fixed label sets), `counters` (the per-core counters and, next to them, the
 //! `FAMILIES` table declaring every exposed family), `snapshot` (the owned copies read at scrape
-//! time), `render` (one loop over the table).
+//! time), `render` (one loop over the table), `process` (the standard `process_*` families read from
+//! `/proc` at scrape time, appended after the table's).
 
 mod counters;
 mod labels;
+mod process;
 mod render;
 mod snapshot;
 
@@ -21,5 +23,6 @@ mod tests;
 
 pub use counters::{inc, CoreMetrics};
 pub use labels::{MethodLabel, RouteLabel};
+pub use process::{render_process, ProcessStats};
 pub use render::{family, label, render};
 pub use snapshot::{CoreSnapshot, NodeFacts};

@@ -155,8 +155,8 @@ pub struct ImportPlan {
 
 /// Parse and validate an export document. Errors name the problem (and the byte position).
 pub fn parse_import(body: &[u8], max_key: usize, max_value: usize) -> Result<ImportPlan, DocError> {
-    let doc: ImportDoc<'_> =
-        serde_json::from_slice(body).map_err(|e| DocError::Json(e.to_string()))?;
+    let doc: ImportDoc<'_> = serde_json::from_slice(body)
+        .map_err(|e| DocError::Json(super::json_error::describe(&e)))?;
     let _ = (doc.node_id, doc.exported_at, doc.nodes, doc.missing);
     if doc.format != EXPORT_FORMAT || doc.version != EXPORT_VERSION {
         return Err(DocError::Unsupported {
@@ -230,6 +230,10 @@ mod tests {
     fn bad_documents_name_the_problem() {
         let cases = [
             ("{", "invalid export document"),
+            (
+                r#"{"format":["x"],"version":1,"entries":[],"count":0}"#,
+                "wrong type: found an array, expected a string at line 1, column 10",
+            ),
             (&doc("", 1) as &str, "count says 1"),
             (&doc(r#"{"key":"","value":1}"#, 1), "entry 0: key is empty"),
             (

@@ -15,6 +15,7 @@ mod connection;
 pub mod core;
 mod document;
 mod handlers;
+mod json_error;
 mod respond;
 mod router;
 pub mod shared;

@@ -27,6 +27,8 @@ const CACHE_PREFIX: &[u8] = b"/api/v1/cache/";
 /// The resources this node serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
+    /// `GET /`: a short JSON index of the API (newcomers try the root first).
+    Index,
     Health,
     /// `/api/v1/cache/{segment}`; the raw (still percent-encoded) segment is [`key_segment`].
     Cache,
@@ -46,6 +48,7 @@ pub fn key_segment(path: &[u8]) -> &[u8] {
 impl Route {
     pub fn parse(path: &[u8]) -> Route {
         match path {
+            b"/" => Route::Index,
             b"/api/v1/health" | b"/health" => Route::Health,
             b"/admin/metrics" | b"/metrics" => Route::Metrics,
             b"/admin/cluster" => Route::Cluster,
@@ -60,6 +63,9 @@ impl Route {
 
     pub fn label(self) -> RouteLabel {
         match self {
+            // A static document nobody polls: counted with health (the other static answer)
+            // rather than growing every series family by a route label of its own.
+            Route::Index => RouteLabel::Health,
             Route::Health => RouteLabel::Health,
             Route::Cache => RouteLabel::Cache,
             Route::Metrics => RouteLabel::Metrics,
@@ -170,6 +176,13 @@ pub fn parse_key<'k>(
     key_buf: &'k mut Vec<u8>,
     limits: KeyLimits,
 ) -> Result<&'k [u8], RequestError> {
+    // Before decoding: the decoder refuses a raw '/' as just "a byte not allowed", which does not
+    // tell the user what to send instead.
+    if seg.contains(&b'/') {
+        return Err(bad(
+            "key must be one path segment: send a '/' in a key as %2F (e.g. /api/v1/cache/a%2Fb)",
+        ));
+    }
     decode_segment(seg, key_buf).map_err(|e| bad(e.message()))?;
     let key: &[u8] = key_buf;
     if key.is_empty() {
@@ -177,9 +190,6 @@ pub fn parse_key<'k>(
     }
     if key.iter().all(|&b| b == b'/') {
         return Err(bad("key made only of '/' is not allowed"));
-    }
-    if seg.contains(&b'/') {
-        return Err(bad("key must be one path segment: encode '/' as %2F"));
     }
     if key.len() > limits.max_key_bytes {
         return Err(RequestError::KeyTooLong);
@@ -237,7 +247,8 @@ fn parse_put<'v>(
 ) -> Result<KeyAction<'v>, RequestError> {
     let parsed: PutBody<'v> = serde_json::from_slice(body).map_err(|e| {
         RequestError::Bad(Cow::Owned(format!(
-            "invalid JSON body: {e}; expected {{\"value\": <any JSON>, \"ttl\": <seconds>}}"
+            "invalid JSON body: {}; expected {{\"value\": <any JSON>, \"ttl\": <seconds>}}",
+            super::json_error::describe(&e)
         )))
     })?;
     let raw = parsed.value.get().as_bytes();
@@ -292,6 +303,8 @@ mod tests {
     fn routes() {
         assert_eq!(Route::parse(b"/api/v1/cache/x"), Route::Cache);
         assert_eq!(Route::parse(b"/health"), Route::Health);
+        assert_eq!(Route::parse(b"/"), Route::Index);
+        assert!(!Route::Index.allows(Method::Put));
         assert_eq!(Route::parse(b"/admin/import"), Route::Import);
         assert_eq!(Route::parse(b"/api/v1/cachex"), Route::Unknown);
         assert!(Route::Cache.allows(Method::Put));
@@ -324,8 +337,18 @@ mod tests {
             put(r#"{"value":"0123456789abcdefg"}"#),
             Err(RequestError::ValueTooLarge)
         );
-        let err = put(r#"{"v":1}"#).expect_err("unknown field");
-        assert!(err.message().contains("invalid JSON body"), "{err:?}");
+        let err = put(r#"{"value":1,"v":1}"#).expect_err("unknown field");
+        let msg = err.message();
+        assert!(
+            msg.contains(
+                "invalid JSON body: unknown field \"v\" (allowed: value or ttl) at line 1, column 14"
+            ),
+            "{err:?}"
+        );
+        assert!(
+            !msg.contains("PutBody") && !msg.contains("struct"),
+            "{err:?}"
+        );
         let mut buf = Vec::new();
         assert_eq!(
             parse_action(Method::Put, b"", false, LIMITS, &mut buf),

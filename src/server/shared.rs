@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::mesh::Mesh;
+use crate::watchdog::Heartbeats;
 
 /// Fixed seeds for the key -> core hash: every core of a process must agree (not across
 /// machines: the ring, not this, places keys on nodes). Independent of the shard index seeds
@@ -67,6 +68,9 @@ pub struct NodeShared {
     pub draining: Arc<AtomicBool>,
     pub connections: AtomicUsize,
     pub local_addr: SocketAddr,
+    /// One counter per core, bumped by its heartbeat task; the systemd watchdog thread pings
+    /// only while all of them move.
+    pub heartbeats: Arc<Heartbeats>,
 }
 
 #[cfg(test)]

@@ -79,6 +79,15 @@ async fn sweep_loop(c: Rc<Core>) {
     }
 }
 
+/// Prove this core's executor still runs tasks: the watchdog thread pings systemd only while
+/// every core's counter moves (a core stuck in a busy loop or a blocking call stops this task).
+async fn heartbeat_loop(c: Rc<Core>) {
+    loop {
+        c.node.heartbeats.beat(c.exec.core);
+        monoio::time::sleep(crate::watchdog::HEARTBEAT_INTERVAL).await;
+    }
+}
+
 /// Cluster membership changed (runs on every core): idle connections to peers may be dead,
 /// and keys this core holds for another node go to their owner.
 pub fn on_ring_change(c: &Rc<Core>) {
@@ -100,6 +109,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 pub async fn run(c: Rc<Core>, listener: TcpListener) {
     monoio::spawn(mailbox_loop(Rc::clone(&c)));
     monoio::spawn(sweep_loop(Rc::clone(&c)));
+    monoio::spawn(heartbeat_loop(Rc::clone(&c)));
     let slot = c.shutdown.register();
     loop {
         let accepted = match race(listener.accept(), c.shutdown.wait(slot)).await {

@@ -5,7 +5,9 @@
 //! interrupted export never leaves a truncated backup under the real name; memory stays bounded
 //! whatever the data size (only the document's last bytes are kept, to read its summary). An
 //! import streams the file as the request body. Exit 1 when the export misses down members or the
-//! import was refused or partial.
+//! import was refused or partial. On a terminal both draw their progress on stderr ([`progress`]).
+
+mod progress;
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -17,6 +19,7 @@ use super::commands::Ctx;
 use super::conn::Body;
 use super::output::bytes_text;
 use super::{EXIT_FAILED, EXIT_OK};
+use progress::{Metered, Progress};
 
 /// Bytes of the end of an export kept to read its `count`, `nodes` and `missing` members.
 const TAIL_BYTES: usize = 64 * 1024;
@@ -77,7 +80,10 @@ pub fn export(ctx: &Ctx, file: Option<&Path>, local: bool) -> u8 {
         None => Box::new(io::stdout().lock()),
     };
     let mut tail = Tail {
-        inner: sink,
+        inner: Metered {
+            inner: sink,
+            progress: Progress::new(progress::wanted_here(ctx.out.json), "exporting", None),
+        },
         tail: Vec::new(),
         total: 0,
     };
@@ -85,6 +91,7 @@ pub fn export(ctx: &Ctx, file: Option<&Path>, local: bool) -> u8 {
         .conn(node)
         .request_to("GET", path, Body::None, &mut tail);
     let flushed = tail.flush();
+    tail.inner.progress.finish();
     let Tail {
         tail: end, total, ..
     } = tail;
@@ -184,7 +191,7 @@ pub fn import(ctx: &Ctx, file: &Path, if_absent: bool, local: bool) -> u8 {
     } else {
         format!("/admin/import?{}", query.join("&"))
     };
-    let (mut reader, len): (Box<dyn Read>, u64) = if file == Path::new("-") {
+    let (reader, len): (Box<dyn Read>, u64) = if file == Path::new("-") {
         let mut data = Vec::new();
         if let Err(e) = io::stdin().read_to_end(&mut data) {
             return ctx.out.usage(&format!("cannot read standard input: {e}"));
@@ -201,12 +208,17 @@ pub fn import(ctx: &Ctx, file: &Path, if_absent: bool, local: bool) -> u8 {
             }
         }
     };
-    let reader: &mut dyn Read = &mut *reader;
+    let mut metered = Metered {
+        inner: reader,
+        progress: Progress::new(progress::wanted_here(ctx.out.json), "importing", Some(len)),
+    };
+    let reader: &mut dyn Read = &mut metered;
     let mut sink = Vec::new();
     let node = &ctx.nodes[0];
     let res = ctx
         .conn(node)
         .request_to("POST", &path, Body::Stream { reader, len }, &mut sink);
+    metered.progress.finish();
     let meta = match res {
         Ok(m) => m,
         Err(e) => return ctx.out.client_error(&e),

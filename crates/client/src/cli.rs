@@ -9,14 +9,22 @@ use clap::{Parser, Subcommand};
 use super::bench::{self, BenchArgs};
 use super::commands::{self, Ctx};
 use super::output::Out;
-use super::{backup, nodes, suite, EXIT_USAGE};
+use super::top::{self, TopArgs};
+use super::{backup, manual, nodes, suite, EXIT_USAGE};
 
 const AFTER_HELP: &str = "\
 With no command, runs the client test suite against every node (as `cache-client test`).
 
-Nodes: --nodes host:port,... or, without it, the cluster_nodes of <config-dir>/node*.yaml
-(config/ of the repository: localhost:8001..8003), else localhost:8001..8003. Key commands go
-to the first node: any node answers for any key.
+Nodes: --nodes host:port,... or, without it, $CACHE_NODES (same list, commas or spaces), else
+the cluster_nodes of <config-dir>/node*.yaml (config/ of the repository: localhost:8001..8003),
+else localhost:8001..8003. Key commands go to the first node: any node answers for any key.
+
+Durations and sizes are written as in the node's config (the table at the top of
+config/example.yaml): 250ms, 10s, 2m, 1h (a unit is required); 512KiB, 1MiB, or plain bytes.
+
+Environment:
+  CACHE_NODES  the node list when --nodes is absent
+  NO_COLOR     set and not empty: `top` shows node states without colour (nothing else is coloured)
 
 Exit status:
   0  success: the command did what was asked, every check passed, a bench run had no errors
@@ -108,26 +116,20 @@ pub enum Command {
     Metrics { prefix: Option<String> },
     /// Load generator: throughput and latency percentiles of this API.
     Bench(BenchArgs),
+    /// Live full-screen view of every node (s: sort, p/space: pause, q: quit); a line per
+    /// second when stdout is not a terminal, one frame with --once.
+    Top(TopArgs),
+    /// Print a completion script for SHELL (bash, zsh, fish, ...) on stdout.
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff) on stdout: cache-client man | man -l -
+    Man,
 }
 
-/// `10s`, `500ms`, `2m`, `1.5s`; a bare number is seconds.
+/// Every duration flag (`--timeout`, `bench -d`, ...) uses the node config's grammar, from the
+/// shared `dcache-units` crate: `250ms`, `10s`, `2m`, `1h`, unit required. String errors for clap
+/// and for callers that add their own checks with `?`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?} (examples: 10s, 500ms, 2m)"))?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        u => return Err(format!("unknown unit {u:?} in {s:?} (use ms, s, m, h)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
+    dcache_units::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Entry point of the `cache-client` binary.
@@ -138,6 +140,12 @@ pub fn main() -> ExitCode {
 
 /// Run a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> u8 {
+    // Generated from the parser alone: no node list needed (install.sh runs these offline).
+    match cli.command {
+        Some(Command::Completions { shell }) => return manual::run_completions(shell),
+        Some(Command::Man) => return manual::run_man(),
+        _ => {}
+    }
     let out = Out { json: cli.json };
     let (nodes, source) = match nodes::select(&cli.nodes, &cli.config_dir) {
         Ok(x) => x,
@@ -168,6 +176,8 @@ pub fn run(cli: Cli) -> u8 {
         } => backup::import(&ctx, &file, if_absent, local),
         Command::Metrics { prefix } => commands::metrics(&ctx, prefix.as_deref()),
         Command::Bench(args) => bench::run(&args, &ctx.nodes, ctx.timeout, ctx.out.json),
+        Command::Top(args) => top::run(&args, &ctx),
+        Command::Completions { .. } | Command::Man => unreachable!("handled before the node list"),
     }
 }
 
@@ -185,14 +195,47 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("5x").is_err());
-        assert!(parse_duration("").is_err());
+    fn durations_use_the_config_grammar() {
+        let ok = [
+            ("10s", 10_000),
+            ("500ms", 500),
+            ("2m", 120_000),
+            ("1h", 3_600_000),
+        ];
+        for (text, ms) in ok {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(ms)),
+                "{text}"
+            );
+        }
+        // Both spellings the old client parser took differently from the config are refused,
+        // with the fix in the message.
+        let refused = [
+            ("10", "\"10ms\" or \"10s\""),
+            ("1.5s", "1500ms"),
+            ("5x", "ms, s, m or h"),
+        ];
+        for (text, hint) in refused {
+            let err = parse_duration(text).unwrap_err();
+            assert!(err.contains(hint), "{text}: {err}");
+        }
+        let err = Cli::try_parse_from(["cache-client", "--timeout", "5", "health"]).unwrap_err();
+        assert!(err.to_string().contains("\"5s\""), "{err}");
+    }
+
+    #[test]
+    fn completions_and_man_parse() {
+        let c = Cli::try_parse_from(["cache-client", "completions", "zsh"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Completions {
+                shell: clap_complete::Shell::Zsh
+            })
+        ));
+        let c = Cli::try_parse_from(["cache-client", "man"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Man)));
+        assert!(Cli::try_parse_from(["cache-client", "completions", "tcsh"]).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! ```text
 //!  cli (clap) ──► commands: get/set/delete/health/cluster/export/import/metrics ──► conn (blocking)
 //!       │    └──► suite: the no-argument checks against every node ──────────────► conn (blocking)
+//!       │    └──► top: every node each second (a thread each), ratatui screen ───► conn (blocking)
 //!       └──────► bench: monoio runtime per thread, one task per connection ──────► http (pure)
 //! ```
 //!
@@ -24,9 +25,11 @@ pub mod commands;
 pub mod conn;
 pub mod error;
 pub mod http;
+pub mod manual;
 pub mod nodes;
 pub mod output;
 pub mod suite;
+pub mod top;
 
 pub use cli::main;
 pub use conn::{Conn, Response};

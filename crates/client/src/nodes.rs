@@ -1,6 +1,6 @@
-//! Which nodes the client talks to: `--nodes host:port,...`, else the cluster described by the
-//! node configs in `config/` (as `scripts/start_cluster.sh` starts it), else the deployment
-//! guide's `localhost:8001..8003`.
+//! Which nodes the client talks to: `--nodes host:port,...`, else the `CACHE_NODES` environment
+//! variable (same syntax), else the cluster described by the node configs in `config/` (as
+//! `scripts/start_cluster.sh` starts it), else the deployment guide's `localhost:8001..8003`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,6 +9,10 @@ use serde::Deserialize;
 
 /// The deployment guide's three nodes, used when neither `--nodes` nor a config directory says.
 pub const DEFAULT_NODES: [&str; 3] = ["localhost:8001", "localhost:8002", "localhost:8003"];
+
+/// Environment variable naming the nodes when `--nodes` is absent, so a shell session or a script
+/// sets the cluster once. `monitoring/check_live.sh` reads the same variable.
+pub const NODES_ENV: &str = "CACHE_NODES";
 
 /// One node to talk to: a display name (node id when known) and its `host:port`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +25,7 @@ pub struct NodeAddr {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     Flag,
+    Env,
     ConfigDir(String),
     Default,
 }
@@ -34,34 +39,46 @@ struct NodeFile {
     cluster_nodes: BTreeMap<String, String>,
 }
 
-/// The node list: the flag's addresses, else `config_dir`'s cluster, else [`DEFAULT_NODES`].
-/// Errors only for a config directory whose node files cannot be read or parsed.
+/// The node list from `--nodes`, [`NODES_ENV`] (read here), a config directory or the defaults;
+/// see [`choose`].
 pub fn select(flag: &[String], config_dir: &Path) -> Result<(Vec<NodeAddr>, Source), String> {
-    let flagged: Vec<NodeAddr> = flag
-        .iter()
-        .map(|a| a.trim())
+    let env = std::env::var(NODES_ENV).ok();
+    choose(flag, env.as_deref(), config_dir)
+}
+
+/// The flag's addresses, else `env`'s, else `config_dir`'s cluster, else [`DEFAULT_NODES`]. A flag
+/// or variable with no address in it counts as absent. Errors only for a config directory whose
+/// node files cannot be read or parsed.
+pub fn choose(
+    flag: &[String],
+    env: Option<&str>,
+    config_dir: &Path,
+) -> Result<(Vec<NodeAddr>, Source), String> {
+    let flagged = address_list(flag.iter().map(String::as_str));
+    if !flagged.is_empty() {
+        return Ok((flagged, Source::Flag));
+    }
+    let from_env = address_list(env.into_iter());
+    if !from_env.is_empty() {
+        return Ok((from_env, Source::Env));
+    }
+    match from_config_dir(config_dir)? {
+        Some(nodes) => Ok((nodes, Source::ConfigDir(config_dir.display().to_string()))),
+        None => Ok((address_list(DEFAULT_NODES.into_iter()), Source::Default)),
+    }
+}
+
+/// `host:port` items separated by commas or whitespace (`"a:1,b:2"`, `"a:1 b:2"`: the latter is
+/// how `monitoring/check_live.sh` documents `CACHE_NODES`), each named after its address.
+fn address_list<'a>(items: impl Iterator<Item = &'a str>) -> Vec<NodeAddr> {
+    items
+        .flat_map(|item| item.split(|c: char| c == ',' || c.is_whitespace()))
         .filter(|a| !a.is_empty())
         .map(|a| NodeAddr {
             name: a.to_string(),
             addr: a.to_string(),
         })
-        .collect();
-    if !flagged.is_empty() {
-        return Ok((flagged, Source::Flag));
-    }
-    match from_config_dir(config_dir)? {
-        Some(nodes) => Ok((nodes, Source::ConfigDir(config_dir.display().to_string()))),
-        None => Ok((
-            DEFAULT_NODES
-                .iter()
-                .map(|a| NodeAddr {
-                    name: a.to_string(),
-                    addr: a.to_string(),
-                })
-                .collect(),
-            Source::Default,
-        )),
-    }
+        .collect()
 }
 
 /// The nodes of `dir/node*.yaml`: the `cluster_nodes` of the first file that has them (ordered by
@@ -124,13 +141,37 @@ mod tests {
     }
 
     #[test]
+    fn flag_wins_then_env_then_config() {
+        let dir = std::env::temp_dir().join(format!("cc-nodes-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("node1.yaml"), "node_id: a\naddress: \":9001\"\n").unwrap();
+        let flag = vec!["f:1".to_string()];
+        let (n, s) = choose(&flag, Some("e:1,e:2"), &dir).unwrap();
+        assert_eq!((n.len(), n[0].addr.as_str(), s), (1, "f:1", Source::Flag));
+        for env in ["e:1,e:2", " e:1  e:2 ", "e:1, e:2\n"] {
+            let (n, s) = choose(&[], Some(env), &dir).unwrap();
+            let addrs: Vec<&str> = n.iter().map(|x| x.addr.as_str()).collect();
+            assert_eq!((addrs, s), (vec!["e:1", "e:2"], Source::Env), "{env:?}");
+        }
+        // Empty or blank: as if unset, so the config directory decides.
+        for env in [Some(""), Some(" , "), None] {
+            let (n, s) = choose(&[], env, &dir).unwrap();
+            assert_eq!(n[0].addr, "127.0.0.1:9001", "{env:?}");
+            assert!(matches!(s, Source::ConfigDir(_)), "{env:?}");
+        }
+        let (n, _) = choose(&["a:1 b:2".to_string()], None, &dir).unwrap();
+        assert_eq!(n.len(), 2, "--nodes accepts spaces too");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn flag_wins_then_config_then_default() {
         let dir = std::env::temp_dir().join(format!("cc-nodes-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let flag = vec!["a:1".to_string(), " b:2 ".to_string()];
-        let (n, s) = select(&flag, &dir).unwrap();
+        let (n, s) = choose(&flag, None, &dir).unwrap();
         assert_eq!((n.len(), n[1].addr.as_str(), s), (2, "b:2", Source::Flag));
-        let (n, s) = select(&[], &dir).unwrap();
+        let (n, s) = choose(&[], None, &dir).unwrap();
         assert_eq!((n.len(), s), (3, Source::Default));
 
         std::fs::write(dir.join("node2.yaml"), "node_id: b\naddress: \":9002\"\n").unwrap();
@@ -140,7 +181,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.join("example.yaml"), "address: \":1\"\n").unwrap();
-        let (n, _) = select(&[], &dir).unwrap();
+        let (n, _) = choose(&[], None, &dir).unwrap();
         assert_eq!(
             n,
             vec![
@@ -159,7 +200,7 @@ mod tests {
             "node_id: c\naddress: \":9003\"\ncluster_nodes:\n  z: \"h:3\"\n  y: \"h:2\"\n",
         )
         .unwrap();
-        let (n, _) = select(&[], &dir).unwrap();
+        let (n, _) = choose(&[], None, &dir).unwrap();
         assert_eq!(
             n[0],
             NodeAddr {
@@ -173,7 +214,7 @@ mod tests {
     #[test]
     fn the_repository_config_dir_is_the_three_node_cluster() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-        let (n, _) = select(&[], &dir).unwrap();
+        let (n, _) = choose(&[], None, &dir).unwrap();
         let addrs: Vec<_> = n.iter().map(|n| n.addr.as_str()).collect();
         assert_eq!(addrs, DEFAULT_NODES);
     }

@@ -65,6 +65,20 @@ impl Out {
     }
 }
 
+/// Environment variable that turns colour off when set to anything but "" (https://no-color.org).
+pub const NO_COLOR_ENV: &str = "NO_COLOR";
+
+/// Whether output may be coloured. Only `top`'s full-screen view colours anything (node states);
+/// every other command prints plain text, so NO_COLOR has nothing else to turn off.
+pub fn colour_allowed() -> bool {
+    colour_allowed_by(std::env::var_os(NO_COLOR_ENV).as_deref())
+}
+
+/// [`colour_allowed`] for a given `NO_COLOR` value: present and non-empty means no colour.
+pub fn colour_allowed_by(no_color: Option<&std::ffi::OsStr>) -> bool {
+    !matches!(no_color, Some(v) if !v.is_empty())
+}
+
 /// `X-Cache-Node`, plus `(via X)` when another node relayed the request.
 pub fn served_by(r: &Response) -> Option<String> {
     let node = r.header("x-cache-node")?;
@@ -102,6 +116,16 @@ pub fn bytes_text(b: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_color_set_to_anything_but_empty_turns_colour_off() {
+        use std::ffi::OsStr;
+        assert!(colour_allowed_by(None));
+        assert!(colour_allowed_by(Some(OsStr::new(""))));
+        for v in ["1", "0", "false", "yes"] {
+            assert!(!colour_allowed_by(Some(OsStr::new(v))), "NO_COLOR={v}");
+        }
+    }
 
     #[test]
     fn human_units() {

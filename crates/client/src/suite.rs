@@ -5,7 +5,8 @@
 //! through the last); a key that needs percent-encoding; a 1 s TTL that expires on every node;
 //! cluster info (members up, every node on the same ring); metrics; import of a one-entry backup
 //! and its presence in an export. Each check prints `PASS`/`FAIL` as it finishes, the last line
-//! is `N passed, M failed`, and the exit status is 0 when all passed, 2 when no node answered at all, else 1. Keys are unique per run
+//! is `N passed, M failed`, and the exit status is 0 when all passed, 2 when no node answered at all
+//! (then one line says so and how to start the cluster, instead of a FAIL per check), else 1. Keys are unique per run
 //! (`cache-client-<pid>-<time>-...`) and deleted at the end.
 
 use std::io::{self, Write};
@@ -360,6 +361,29 @@ fn import_export(s: &mut Suite) -> Outcome {
     ))
 }
 
+/// True when at least one node answers anything on its health route. Checked first so that a
+/// cluster that is simply not running gives one clear line instead of a FAIL per check.
+fn any_node_answers(s: &mut Suite) -> bool {
+    (0..s.conns.len()).any(|i| s.req(i, "GET", "/api/v1/health", None).is_ok())
+}
+
+/// The one line (or JSON object) for "nothing to test": exit 2, as for a usage error.
+fn nothing_reachable(ctx: &Ctx) -> u8 {
+    let tried: Vec<&str> = ctx.nodes.iter().map(|n| n.addr.as_str()).collect();
+    let msg = format!(
+        "no node is reachable (tried {}); start the local cluster with ./scripts/start_cluster.sh \
+         or name running nodes with --nodes HOST:PORT,...",
+        tried.join(", ")
+    );
+    if ctx.out.json {
+        ctx.out
+            .value(&json!({"ok": false, "error": msg, "kind": "unreachable"}));
+    } else {
+        eprintln!("error: {msg}");
+    }
+    EXIT_USAGE
+}
+
 /// Run every check; returns the exit code.
 pub fn run(ctx: &Ctx, source: &Source) -> u8 {
     let stamp = SystemTime::now()
@@ -376,6 +400,7 @@ pub fn run(ctx: &Ctx, source: &Source) -> u8 {
     if !ctx.out.json {
         let from = match source {
             Source::Flag => "--nodes".to_string(),
+            Source::Env => super::nodes::NODES_ENV.to_string(),
             Source::ConfigDir(d) => format!("{d}/node*.yaml"),
             Source::Default => "default".to_string(),
         };
@@ -389,6 +414,9 @@ pub fn run(ctx: &Ctx, source: &Source) -> u8 {
             ctx.nodes.len(),
             list.join(", ")
         );
+    }
+    if !any_node_answers(&mut s) {
+        return nothing_reachable(ctx);
     }
     for i in 0..ctx.nodes.len() {
         let name = format!("health {}", ctx.nodes[i].name);

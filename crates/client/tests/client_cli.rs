@@ -147,6 +147,9 @@ fn export_then_import_restores() {
     let o = client(&a, &["export", f]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("exported 20 entries"), "{}", stderr(&o));
+    // stderr is a pipe here, not a terminal: no progress display, only the summary line.
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(!stderr(&o).contains(['\r', '\x1b']), "{:?}", stderr(&o));
     let doc: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(doc["count"], 20);
     assert!(!temp_path("backup.json.part").exists());
@@ -213,6 +216,29 @@ fn connection_refused_names_the_address() {
         (v["kind"].as_str(), v["address"].as_str()),
         (Some("connect"), Some(addr.as_str()))
     );
+    assert!(
+        stdout(&o).ends_with('\n'),
+        "--json output ends its line: {:?}",
+        stdout(&o)
+    );
+}
+
+/// The test suite against a cluster that is not running: one line saying so, not a FAIL per check.
+#[test]
+fn suite_with_no_node_up_says_how_to_start_one() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    drop(l);
+    let o = client(&addr, &[]);
+    assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no node is reachable") && err.contains(&addr),
+        "{err}"
+    );
+    assert!(err.contains("./scripts/start_cluster.sh"), "{err}");
+    assert!(!stdout(&o).contains("FAIL"), "{}", stdout(&o));
 }
 
 #[test]
@@ -306,4 +332,68 @@ fn short_bench_run_reports_json() {
         (Some(500), Some(2))
     );
     assert_eq!(v["targets"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn bench_plots_a_run_and_compares_saved_runs() {
+    let node = common::run_single(1, "");
+    let a = node.addr().to_string();
+    let (closed, open, svg) = (
+        temp_path("closed.json"),
+        temp_path("open.json"),
+        temp_path("one.svg"),
+    );
+    let run = |extra: &[&str], save: &PathBuf| {
+        let mut args = vec![
+            "bench", "-n", "300", "-c", "2", "--keys", "50", "--json", "-q",
+        ];
+        args.extend_from_slice(extra);
+        let o = client(&a, &args);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let curve = json(&o)["latency_percentiles"].clone();
+        assert!(curve.as_array().is_some_and(|c| c.len() > 5), "{curve}");
+        std::fs::write(save, &o.stdout).unwrap();
+    };
+    run(&["--plot", svg.to_str().unwrap()], &closed);
+    let one = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        one.contains("closed loop, 2 conn, pipeline 1"),
+        "legend of the live run"
+    );
+    run(&["-R", "2000"], &open);
+    let both = temp_path("both.svg");
+    let o = client(
+        &a,
+        &[
+            "bench",
+            "--plot",
+            both.to_str().unwrap(),
+            "--compare",
+            closed.to_str().unwrap(),
+            "--compare",
+            open.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let two = std::fs::read_to_string(&both).unwrap();
+    for name in [closed.file_stem(), open.file_stem()] {
+        let name = name.unwrap().to_str().unwrap();
+        assert!(two.contains(name), "{name} missing from the compared plot");
+    }
+    // A file that is not a saved result is named in the error.
+    let o = client(
+        &a,
+        &[
+            "bench",
+            "--plot",
+            both.to_str().unwrap(),
+            "--compare",
+            svg.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("one.svg"), "{}", stderr(&o));
+    for p in [closed, open, svg, both] {
+        let _ = std::fs::remove_file(p);
+    }
 }

@@ -72,6 +72,27 @@ pub fn health(c: &Core, out: &mut Vec<u8>, m: Meta) {
     send_health(c, out, m, &fields);
 }
 
+/// The API index answered at `GET /`: every public route with its methods. Static, so a
+/// newcomer's first `curl localhost:8001/` shows where to go instead of a bare 404.
+const INDEX: &str = concat!(
+    "{\"service\":\"distributed-cache\",\"version\":\"",
+    env!("CARGO_PKG_VERSION"),
+    "\",\"docs\":\"docs/api.md\",\"routes\":[",
+    "{\"path\":\"/api/v1/health\",\"methods\":[\"GET\",\"HEAD\"]},",
+    "{\"path\":\"/api/v1/cache/{key}\",\"methods\":[\"GET\",\"HEAD\",\"PUT\",\"DELETE\"]},",
+    "{\"path\":\"/admin/metrics\",\"methods\":[\"GET\",\"HEAD\"]},",
+    "{\"path\":\"/admin/cluster\",\"methods\":[\"GET\",\"HEAD\"]},",
+    "{\"path\":\"/admin/export\",\"methods\":[\"GET\",\"HEAD\"]},",
+    "{\"path\":\"/admin/import\",\"methods\":[\"POST\"]}",
+    "]}"
+);
+
+/// `GET /`: the API index.
+pub fn index(c: &Core, out: &mut Vec<u8>, m: Meta) {
+    c.resp
+        .send(out, m, 200, CONTENT_JSON, INDEX.as_bytes(), &[]);
+}
+
 /// `GET /internal/cluster/health`: what peers' probers read.
 pub async fn internal_health(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
     let (entries, bytes) = match local_totals(c).await {
@@ -112,7 +133,9 @@ pub async fn metrics(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
         draining: c.node.draining.load(Ordering::Relaxed),
         peers: &peers,
     };
-    let text = metrics::render(&facts, &snaps, &metrics_text(c));
+    let mut extra = metrics_text(c);
+    metrics::render_process(&mut extra, &metrics::ProcessStats::read());
+    let text = metrics::render(&facts, &snaps, &extra);
     c.resp
         .send(out, m, 200, CONTENT_PROMETHEUS, text.as_bytes(), &[]);
 }

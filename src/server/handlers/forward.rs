@@ -74,7 +74,29 @@ pub async fn finish(c: &Core, f: Forwarded, out: &mut Vec<u8>) {
                 "owner node {} ({}) could not serve the request: {e}",
                 m.id, m.addr
             );
+            log_failure(c, peer, &meta, e.status(), &msg);
             c.resp.error(out, meta, e.status(), &msg, None, &[]);
         }
+    }
+}
+
+/// The client got a 502/503/504 because of another node: say which, with the client's request
+/// id, so the operator can match the line to the complaint (rate-limited: a dead owner fails
+/// every forward).
+fn log_failure(c: &Core, peer: usize, meta: &Meta, status: u16, msg: &str) {
+    use crate::config::LogLevel;
+    use crate::log::{admit, request_id, LogKind};
+    if !crate::log::enabled(LogLevel::Warn) {
+        return;
+    }
+    if let Some(suppressed) = admit(LogKind::ForwardFailed) {
+        crate::warn!(
+            peer = c.node.cluster.members[peer].id,
+            status = status,
+            request_id = request_id(meta.request_id),
+            suppressed = (suppressed > 0).then_some(suppressed);
+            "core {}: answered {status}: {msg}",
+            c.exec.core
+        );
     }
 }

@@ -64,12 +64,20 @@ pub async fn migrate_foreign(c: Rc<Core>) {
                 }
                 Err(e) => {
                     pending = true;
-                    crate::warn!(
-                        "core {}: could not hand {} keys to {} (attempt {attempt}/{MIGRATE_ATTEMPTS}): {e}",
-                        c.exec.core,
-                        entries.len(),
-                        cl.members[idx].id
-                    );
+                    // Rate-limited: with many cores and retries an unreachable owner would
+                    // otherwise write cores x attempts lines per membership change.
+                    if let Some(suppressed) = crate::log::admit(crate::log::LogKind::HandoverFailed)
+                    {
+                        crate::warn!(
+                            peer = cl.members[idx].id,
+                            keys = entries.len(),
+                            suppressed = (suppressed > 0).then_some(suppressed);
+                            "core {}: could not hand {} keys to {} (attempt {attempt}/{MIGRATE_ATTEMPTS}): {e}; they stay here and are retried",
+                            c.exec.core,
+                            entries.len(),
+                            cl.members[idx].id
+                        );
+                    }
                 }
             }
         }

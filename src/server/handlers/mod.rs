@@ -120,6 +120,10 @@ pub fn dispatch(
             admin::health(c, out, m);
             Routed::Done
         }
+        Route::Index => {
+            admin::index(c, out, m);
+            Routed::Done
+        }
         _ => Routed::Admin,
     }
 }

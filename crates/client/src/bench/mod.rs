@@ -9,11 +9,13 @@
 
 pub mod keys;
 pub mod pacer;
+pub mod plot;
 pub mod report;
 pub mod stats;
 pub mod worker;
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -101,6 +103,13 @@ pub struct BenchArgs {
     /// Seed of the key and operation choices (runs with the same seed send the same keys).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Write the latency by percentile of this run as an SVG plot (HdrHistogram style).
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Plot these saved `bench --json` results instead of running (repeatable; each series is
+    /// named after its file). Needs --plot.
+    #[arg(long, value_name = "FILE.json", requires = "plot")]
+    pub compare: Vec<PathBuf>,
 }
 
 /// `GET:PUT` weights such as `90:10`, `1:0`.
@@ -200,6 +209,9 @@ pub fn run(args: &BenchArgs, nodes: &[NodeAddr], timeout: Duration, json: bool) 
         eprintln!("error: {e}");
         return EXIT_USAGE;
     }
+    if let (Some(svg), false) = (&args.plot, args.compare.is_empty()) {
+        return plot::plot_saved(svg, &args.compare, json);
+    }
     let mut targets = Vec::with_capacity(nodes.len());
     for n in nodes {
         match probe(&n.addr, timeout) {
@@ -264,6 +276,22 @@ pub fn run(args: &BenchArgs, nodes: &[NodeAddr], timeout: Duration, json: bool) 
         report::print_json(&result);
     } else {
         report::print_human(&result);
+    }
+    // On stderr, so the --json document on stdout stays one parseable document.
+    let warning = (result.measured.as_ref())
+        .and_then(|m| report::miss_warning(m.hits, m.misses, preload.is_some()));
+    if let Some(w) = warning {
+        eprintln!("{w}");
+    }
+    if let (Some(svg), Some(m)) = (&args.plot, &result.measured) {
+        let series = plot::Series {
+            name: plot::run_name(&result),
+            points: m.latency_percentiles.clone(),
+        };
+        if let Err(e) = plot::write_plot(svg, &[series], args.quiet || json) {
+            report::print_error(json, &e);
+            return EXIT_USAGE;
+        }
     }
     let failed = preload
         .iter()

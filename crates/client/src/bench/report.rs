@@ -7,6 +7,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::plot::{curve, CurvePoint};
 use super::stats::{Counts, ErrorKind, Latency, ERROR_KINDS};
 use super::{BenchArgs, KeyDist};
 
@@ -36,6 +37,8 @@ pub struct Phase {
     pub hits: u64,
     pub misses: u64,
     pub latency_us: Latency,
+    /// The percentile distribution (`bench --plot`, `--compare` of saved results).
+    pub latency_percentiles: Vec<CurvePoint>,
     pub errors: BTreeMap<&'static str, u64>,
     pub errors_total: u64,
 }
@@ -53,6 +56,7 @@ impl Phase {
             hits: c.hits,
             misses: c.misses,
             latency_us: Latency::of(&o.latency),
+            latency_percentiles: curve(&o.latency),
             errors: ERROR_KINDS
                 .iter()
                 .map(|k| (k.name(), c.errors[*k as usize]))
@@ -216,6 +220,26 @@ pub fn print_preload(o: &Outcome, keys: u64) {
     );
 }
 
+/// Above this share of GET misses a run measures mostly 404s, not the cache.
+const MISS_WARN_RATIO: f64 = 0.5;
+
+/// The warning for a run that measured mostly misses without `--preload` (a fresh cluster holds
+/// none of the bench's keys, so every GET is a 404 and the figures say little about the cache).
+pub fn miss_warning(hits: u64, misses: u64, preloaded: bool) -> Option<String> {
+    let looked_up = hits + misses;
+    if preloaded || looked_up == 0 {
+        return None;
+    }
+    let ratio = misses as f64 / looked_up as f64;
+    (ratio > MISS_WARN_RATIO).then(|| {
+        format!(
+            "warning: {:.0} % of the GETs were misses (the keys were never written); \
+             run with --preload to measure hits, and keep --keys within the cluster's cache_size",
+            ratio * 100.0
+        )
+    })
+}
+
 pub fn print_error(json: bool, msg: &str) {
     if json {
         println!("{}", serde_json::json!({ "ok": false, "error": msg }));
@@ -292,5 +316,19 @@ mod tests {
         assert_eq!(group(999), "999");
         assert_eq!(group(1000), "1,000");
         assert_eq!(group(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn mostly_misses_without_preload_is_warned() {
+        let w = miss_warning(0, 10_000, false).expect("all misses");
+        assert!(w.contains("100 %") && w.contains("--preload"), "{w}");
+        assert!(miss_warning(10, 11, false).is_some());
+        assert_eq!(miss_warning(10, 10, false), None, "half is not above half");
+        assert_eq!(
+            miss_warning(0, 10_000, true),
+            None,
+            "preloaded: the user chose it"
+        );
+        assert_eq!(miss_warning(0, 0, false), None, "PUT-only run");
     }
 }
