@@ -135,7 +135,7 @@ fuzz_target!(|data: &[u8]| {
     // the previous one), and `Done` leaves the rest of the piece to the next request.
     let mut pieces = decoder(limit, small_trailers);
     let mut pieces_out = BytesMut::new();
-    let mut cuts = Cuts(u32::from(ctl) * 0x9e37_79b9 | 1);
+    let mut cuts = Cuts(u32::from(ctl).wrapping_mul(0x9e37_79b9) | 1);
     let mut fed = 0;
     let pieces_outcome = loop {
         let n = cuts.next().min(input.len() - fed);

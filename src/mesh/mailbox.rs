@@ -108,7 +108,15 @@ impl<M> Mailbox<M> {
         // Pairs with the fence in `poll_recv`: either the receiver sees our message when it
         // re-checks the queue, or we see its `asleep` flag here (Dekker-style store/load ordering).
         fence(Ordering::SeqCst);
-        if self.asleep.load(Ordering::Relaxed) && self.asleep.swap(false, Ordering::AcqRel) {
+        // A CAS, not a swap: it writes only when it wins. A swap that reads `false` still
+        // writes, and loom may order that write before the receiver's next `asleep = true`
+        // even though it read an older value (tokio-rs/loom#254): a false lost wake-up.
+        if self.asleep.load(Ordering::Relaxed)
+            && self
+                .asleep
+                .compare_exchange(true, false, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
             let waker = match self.waker.lock() {
                 Ok(mut w) => w.take(),
                 Err(poisoned) => poisoned.into_inner().take(),
@@ -155,130 +163,127 @@ impl<M> Mailbox<M> {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::Mailbox;
-    use loom::sync::atomic::{AtomicUsize, Ordering};
-    use loom::sync::Arc;
+    use loom::sync::{Arc, Condvar, Mutex};
     use loom::thread;
     use std::task::{Context, Poll, Wake, Waker};
 
-    /// The receiver's waker: counts wake-ups, in a loom atomic so loom sees the causality.
-    struct WakeCount(AtomicUsize);
+    /// Preemption bounds: each test then takes seconds in release mode, and each still finds
+    /// a lost wake-up when either fence, the re-check or the waker registration is broken.
+    const PREEMPTIONS_ONE_SENDER: usize = 6;
+    const PREEMPTIONS_TWO_SENDERS: usize = 4;
 
-    impl Wake for WakeCount {
+    /// What the receiver is waiting for: a wake-up (counted) or the end of a sender.
+    #[derive(Default)]
+    struct Events {
+        wakes: usize,
+        senders_done: usize,
+    }
+
+    /// The receiver's parking spot; its waker counts wake-ups. Loom primitives throughout, so
+    /// loom sees the causality and reports a receiver left waiting forever as a deadlock.
+    struct Parker {
+        events: Mutex<Events>,
+        cv: Condvar,
+    }
+
+    impl Parker {
+        fn signal(&self, f: impl FnOnce(&mut Events)) {
+            f(&mut self.events.lock().expect("events"));
+            self.cv.notify_all();
+        }
+    }
+
+    impl Wake for Parker {
         fn wake(self: std::sync::Arc<Self>) {
-            self.0.fetch_add(1, Ordering::Release);
+            self.signal(|e| e.wakes += 1);
         }
     }
 
     /// `senders` threads each send `per_sender` distinct messages while this thread receives
-    /// through `poll_recv`, parking whenever it returns `Pending` until a wake-up arrives or
-    /// every sender has finished. Checks: no lost wake-up (parked, all senders done, no wake
-    /// pending, yet a message in the queue) and every message received exactly once.
+    /// through `poll_recv` (the poll path of `Mesh::recv`), parking whenever it returns `Pending`
+    /// until a wake-up arrives or every sender has finished. Checks: no lost wake-up (parked,
+    /// every sender done, no wake-up pending, yet a message in the queue), every message
+    /// received exactly once, and never more wake-ups than messages.
     fn receiver_against(senders: usize, per_sender: usize) {
         let total = senders * per_sender;
         let mb = Arc::new(Mailbox::<usize>::new());
-        let done = Arc::new(AtomicUsize::new(0));
+        let parker = std::sync::Arc::new(Parker {
+            events: Mutex::new(Events::default()),
+            cv: Condvar::new(),
+        });
         let handles: Vec<_> = (0..senders)
             .map(|s| {
                 let mb = Arc::clone(&mb);
-                let done = Arc::clone(&done);
+                let parker = std::sync::Arc::clone(&parker);
                 thread::spawn(move || {
                     for i in 0..per_sender {
                         mb.send(s * per_sender + i);
                     }
-                    done.fetch_add(1, Ordering::Release);
+                    parker.signal(|e| e.senders_done += 1);
                 })
             })
             .collect();
 
-        let wakes = std::sync::Arc::new(WakeCount(AtomicUsize::new(0)));
-        let waker = Waker::from(std::sync::Arc::clone(&wakes));
+        let waker = Waker::from(std::sync::Arc::clone(&parker));
         let mut cx = Context::from_waker(&waker);
         let mut got = Vec::with_capacity(total);
         let mut seen_wakes = 0;
         'recv: while got.len() < total {
-            match mb.poll_recv(&mut cx) {
-                Poll::Ready(m) => got.push(m),
-                Poll::Pending => loop {
-                    // Parked. Read `done` before the wake count: a sender that finished did
-                    // its wake-up (if any) before it counted itself done.
-                    let all_done = done.load(Ordering::Acquire) == senders;
-                    let w = wakes.0.load(Ordering::Acquire);
-                    if w > seen_wakes {
-                        seen_wakes = w;
-                        continue 'recv;
-                    }
-                    if all_done {
-                        let left = mb.try_recv();
-                        assert!(
-                            left.is_none(),
-                            "lost wake-up: message {left:?} in the queue, receiver asleep, no wake pending"
-                        );
-                        break 'recv;
-                    }
-                    thread::yield_now();
-                },
+            if let Poll::Ready(m) = mb.poll_recv(&mut cx) {
+                got.push(m);
+                continue;
+            }
+            // Parked.
+            let mut events = parker.events.lock().expect("events");
+            loop {
+                if events.wakes > seen_wakes {
+                    seen_wakes = events.wakes;
+                    continue 'recv;
+                }
+                if events.senders_done == senders {
+                    // Every send happened before this point; none woke us since we parked.
+                    drop(events);
+                    let left = mb.try_recv();
+                    assert!(
+                        left.is_none(),
+                        "lost wake-up: message {left:?} queued, receiver asleep, no wake-up pending"
+                    );
+                    break 'recv;
+                }
+                events = parker.cv.wait(events).expect("events");
             }
         }
         for h in handles {
             h.join().expect("sender");
         }
-        assert_eq!(mb.try_recv(), None, "a message was left behind");
+        assert_eq!(mb.try_recv(), None, "a message was left in the queue");
         got.sort_unstable();
-        assert_eq!(got, (0..total).collect::<Vec<_>>(), "each message once");
-        // A wake-up goes only to a parked receiver: never more wake-ups than messages.
-        assert!(wakes.0.load(Ordering::Acquire) <= total);
+        assert_eq!(
+            got,
+            (0..total).collect::<Vec<_>>(),
+            "each message exactly once"
+        );
+        let wakes = parker.events.lock().expect("events").wakes;
+        assert!(wakes <= total, "{wakes} wake-ups for {total} messages");
+    }
+
+    /// Explore every interleaving with at most `preemptions` forced thread switches (the full
+    /// space of the two-sender model takes hours); `LOOM_MAX_PREEMPTIONS` overrides the bound.
+    fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
+            builder.preemption_bound = Some(preemptions);
+        }
+        builder.check(f);
     }
 
     #[test]
     fn one_sender_two_messages() {
-        loom::model(|| receiver_against(1, 2));
+        model(PREEMPTIONS_ONE_SENDER, || receiver_against(1, 2));
     }
 
     #[test]
     fn two_senders_one_message_each() {
-        loom::model(|| receiver_against(2, 1));
-    }
-
-    /// Wakes by unparking a loom thread: a lost wake-up leaves `block_on` parked forever, which
-    /// loom reports as a deadlock.
-    struct Unpark(thread::Thread);
-
-    impl Wake for Unpark {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-
-    /// A minimal executor: poll, park until woken, poll again.
-    fn block_on<T>(mut poll: impl FnMut(&mut Context<'_>) -> Poll<T>) -> T {
-        let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
-        let mut cx = Context::from_waker(&waker);
-        loop {
-            if let Poll::Ready(v) = poll(&mut cx) {
-                return v;
-            }
-            thread::park();
-        }
-    }
-
-    /// The same through an executor that really sleeps: two senders, two `recv`s.
-    #[test]
-    fn parked_receiver_is_always_woken() {
-        loom::model(|| {
-            let mb = Arc::new(Mailbox::<u8>::new());
-            let handles: Vec<_> = (0..2u8)
-                .map(|i| {
-                    let mb = Arc::clone(&mb);
-                    thread::spawn(move || mb.send(i))
-                })
-                .collect();
-            let mut got: Vec<u8> = (0..2).map(|_| block_on(|cx| mb.poll_recv(cx))).collect();
-            for h in handles {
-                h.join().expect("sender");
-            }
-            got.sort_unstable();
-            assert_eq!(got, [0, 1]);
-            assert_eq!(mb.try_recv(), None);
-        });
+        model(PREEMPTIONS_TWO_SENDERS, || receiver_against(2, 1));
     }
 }
