@@ -444,3 +444,41 @@ fn logs_carry_timestamp_level_node_id_and_startup_facts() {
         "shutdown not logged: {err}"
     );
 }
+
+/// `access_log_every: N` logs one response in N per core, with method, route, status and the
+/// client's request id, in the configured format.
+#[test]
+fn sampled_access_log_names_method_route_status_and_request_id() {
+    let (mut p, addr) = start(
+        "access_log_every: 2\nlog_format: json\n",
+        &["--config", "{}"],
+    );
+    for i in 0..4 {
+        let raw = format!(
+            "GET /api/v1/cache/k{i} HTTP/1.1\r\nHost: x\r\nX-Request-Id: 4{i}\r\nConnection: close\r\n\r\n"
+        );
+        let mut r = Reader::new(common::connect(addr));
+        r.send(raw.as_bytes());
+        assert_eq!(r.response(false).expect("answer").status, 404);
+    }
+    p.sigterm();
+    assert!(p.wait_exit(SIGTERM_EXIT).is_some_and(|s| s.success()));
+    let err = p.stderr();
+    let access: Vec<serde_json::Value> = err
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "access")
+        .collect();
+    assert_eq!(access.len(), 2, "one line in two: {err}");
+    for v in &access {
+        assert_eq!(
+            (&v["method"], &v["route"], &v["status"]),
+            (&"GET".into(), &"cache".into(), &404.into()),
+            "{v}"
+        );
+    }
+    // `start` asked for the health document first (response 1), so ours are responses 2..5:
+    // the 2nd and 4th responses are logged, our requests 40 and 42.
+    assert_eq!(access[0]["request_id"], 40);
+    assert_eq!(access[1]["request_id"], 42);
+}

@@ -50,6 +50,10 @@ pub const MAX_VALUE_BYTES_CEILING: usize = 512 * 1024 * 1024;
 pub const DEFAULT_LOG_LEVEL: LogLevel = LogLevel::Info;
 /// Plain lines by default: what the seed's scripts redirect into files and operators `grep`.
 pub const DEFAULT_LOG_FORMAT: LogFormat = LogFormat::Text;
+/// The access log is off by default: a line per request would cost more than serving it.
+pub const DEFAULT_ACCESS_LOG_EVERY: u64 = 0;
+/// Sampling coarser than one request in a million tells nothing an operator can use.
+pub const MAX_ACCESS_LOG_EVERY: u64 = 1_000_000;
 /// Storage slab indices are u32 with `u32::MAX` reserved as NIL, so no shard can hold more entries.
 pub const MAX_CACHE_SIZE: usize = u32::MAX as usize - 1;
 /// The ring indexes nodes with u16 and holds nodes × virtual_nodes points; 1024 nodes × 10000 points
@@ -152,6 +156,8 @@ pub struct Config {
     pub max_value_bytes: usize,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
+    /// Log one request in this many per core (0 = no access log).
+    pub access_log_every: u64,
     pub limits: LimitsConfig,
     pub timeouts: TimeoutsConfig,
     pub cluster: ClusterConfig,
@@ -190,6 +196,8 @@ struct FileConfig {
     log_level: LogLevel,
     #[serde(default = "default_log_format")]
     log_format: LogFormat,
+    #[serde(default = "default_access_log_every")]
+    access_log_every: u64,
     #[serde(default, deserialize_with = "null_as_default")]
     limits: LimitsConfig,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -228,6 +236,9 @@ fn default_log_level() -> LogLevel {
 }
 fn default_log_format() -> LogFormat {
     DEFAULT_LOG_FORMAT
+}
+fn default_access_log_every() -> u64 {
+    DEFAULT_ACCESS_LOG_EVERY
 }
 
 /// A section written with nothing under it (`limits:`, everything commented out) means defaults.
@@ -297,6 +308,7 @@ impl Config {
             max_value_bytes: self.max_value_bytes,
             log_level: self.log_level,
             log_format: self.log_format,
+            access_log_every: self.access_log_every,
             limits: self.limits.clone(),
             timeouts: self.timeouts.clone(),
             cluster: self.cluster.clone(),
@@ -354,6 +366,12 @@ fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid> {
     check_range(None, "threads", file.threads, (0, MAX_THREADS))?;
     check_range(
         None,
+        "access_log_every",
+        file.access_log_every,
+        (0, MAX_ACCESS_LOG_EVERY),
+    )?;
+    check_range(
+        None,
         "max_key_bytes",
         file.max_key_bytes,
         (1, MAX_KEY_BYTES_CEILING),
@@ -386,6 +404,7 @@ fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid> {
         max_value_bytes: file.max_value_bytes,
         log_level: file.log_level,
         log_format: file.log_format,
+        access_log_every: file.access_log_every,
         limits: file.limits,
         timeouts: file.timeouts,
         cluster: file.cluster,

@@ -20,6 +20,13 @@ pub(super) const ROUTES: [&str; 8] = [
     "health", "cache", "metrics", "cluster", "export", "import", "internal", "unknown",
 ];
 
+impl RouteLabel {
+    /// The label value, as in the metrics.
+    pub fn as_str(self) -> &'static str {
+        ROUTES[self as usize]
+    }
+}
+
 /// Method label of a request (a fixed set; anything unusual is `Other`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MethodLabel {
@@ -33,6 +40,13 @@ pub enum MethodLabel {
 
 /// Label values of [`MethodLabel`], indexed by discriminant.
 pub(super) const METHODS: [&str; 6] = ["GET", "HEAD", "PUT", "POST", "DELETE", "OTHER"];
+
+impl MethodLabel {
+    /// The label value, as in the metrics.
+    pub fn as_str(self) -> &'static str {
+        METHODS[self as usize]
+    }
+}
 
 /// Statuses we emit; anything else is counted under the last slot ("other"). Slots holding 0 are
 /// spare and never rendered.

@@ -126,7 +126,7 @@ impl Core {
         let peers = node.cluster.members.len();
         Core {
             exec: ShardExec::new(core, Arc::clone(&node)),
-            resp: Responder::new(&cfg.node_id, CoreMetrics::new(peers)),
+            resp: Responder::new(&cfg.node_id, CoreMetrics::new(peers), cfg.access_log_every),
             peers: PeerClient::new(core, Arc::clone(&node.cluster), settings),
             shutdown: ShutdownSignal::default(),
             value_buf: RefCell::new(Vec::new()),

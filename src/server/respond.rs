@@ -49,18 +49,57 @@ pub struct Responder {
     /// acknowledgement responses allocate nothing per request.
     scratch: RefCell<Vec<u8>>,
     pub metrics: CoreMetrics,
+    access: AccessSampler,
+}
+
+/// The sampled access log: one line for every `every`-th response of this core (0 = off).
+/// A counter, not a random draw: cheap, and over any window the rate is exact.
+struct AccessSampler {
+    every: u64,
+    seen: std::cell::Cell<u64>,
+}
+
+impl AccessSampler {
+    /// Count one response; true when it is the one to log.
+    fn pick(&self) -> bool {
+        if self.every == 0 {
+            return false;
+        }
+        let n = self.seen.get() + 1;
+        self.seen.set(if n >= self.every { 0 } else { n });
+        n >= self.every
+    }
 }
 
 /// Initial room of the scratch buffer: an error or acknowledgement body.
 const SCRATCH_INITIAL: usize = 256;
 
 impl Responder {
-    pub fn new(node_id: &str, metrics: CoreMetrics) -> Responder {
+    pub fn new(node_id: &str, metrics: CoreMetrics, access_log_every: u64) -> Responder {
         Responder {
             node_header: Bytes::copy_from_slice(node_id.as_bytes()),
             date: RefCell::new(DateCache::default()),
             scratch: RefCell::new(Vec::with_capacity(SCRATCH_INITIAL)),
             metrics,
+            access: AccessSampler {
+                every: access_log_every,
+                seen: std::cell::Cell::new(0),
+            },
+        }
+    }
+
+    /// Count a response in the metrics and, when sampled, in the access log.
+    pub fn count(&self, r: Meta, status: u16) {
+        self.metrics.request(r.route, r.method, status);
+        if self.access.pick() {
+            let id = (r.request_id != 0).then_some(r.request_id);
+            crate::info!(
+                method = r.method.as_str(),
+                route = r.route.as_str(),
+                status = status,
+                request_id = id;
+                "access"
+            );
         }
     }
 
@@ -103,7 +142,7 @@ impl Responder {
         len: BodyLength,
         extra: &[(&str, &[u8])],
     ) {
-        self.metrics.request(r.route, r.method, status);
+        self.count(r, status);
         let mut date = self.date.borrow_mut();
         let mut id_buf = itoa::Buffer::new();
         let mut hdrs: [(&str, &[u8]); 5] = [
@@ -231,5 +270,25 @@ impl Responder {
 
     pub fn miss(&self, out: &mut Vec<u8>, r: Meta, key: &[u8]) {
         self.error(out, r, 404, "key not found", Some(key), &[]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_access_sampler_picks_one_in_every_n_and_none_when_off() {
+        let s = AccessSampler {
+            every: 3,
+            seen: std::cell::Cell::new(0),
+        };
+        let picks: Vec<bool> = (0..7).map(|_| s.pick()).collect();
+        assert_eq!(picks, [false, false, true, false, false, true, false]);
+        let off = AccessSampler {
+            every: 0,
+            seen: std::cell::Cell::new(0),
+        };
+        assert!((0..10).all(|_| !off.pick()));
     }
 }

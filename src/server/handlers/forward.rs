@@ -39,7 +39,7 @@ pub async fn finish(c: &Core, f: Forwarded, out: &mut Vec<u8>) {
     match result {
         Ok(a) => {
             c.resp.metrics.forward(peer, 0, us);
-            c.resp.metrics.request(meta.route, meta.method, a.status);
+            c.resp.count(meta, a.status);
             let buf = &a.raw;
             let node = if a.node.is_empty() {
                 m.id.as_bytes()
