@@ -36,14 +36,21 @@ fi
 echo "=== building ${targets[*]}"
 cargo fuzz build -s none
 
+# libFuzzer prints a line per new input (thousands a minute): keep each run's log in a file and
+# show its summary, or the whole tail when the target crashed.
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
 for target in "${targets[@]}"; do
   echo "=== fuzzing $target for ${seconds}s"
   start=$SECONDS
-  if ! cargo fuzz run -s none "$target" -- -max_total_time="$seconds" -print_final_stats=1; then
+  if ! cargo fuzz run -s none "$target" -- -max_total_time="$seconds" -print_final_stats=1 \
+    >"$logs/$target.log" 2>&1; then
+    tail -n 60 "$logs/$target.log" >&2
     echo "FAILED: fuzz target $target crashed; reproducer(s) in fuzz/artifacts/$target/:" >&2
     ls -t "artifacts/$target" >&2 || true
     exit 1
   fi
+  grep -E '^(stat::|Done )' "$logs/$target.log" || tail -n 3 "$logs/$target.log"
   echo "--- ok: $target ($((SECONDS - start))s)"
 done
 echo "all ${#targets[@]} fuzz targets ran ${seconds}s each without a crash"
