@@ -61,6 +61,7 @@ struct AccessSampler {
 
 impl AccessSampler {
     /// Count one response; true when it is the one to log.
+    #[inline]
     fn pick(&self) -> bool {
         if self.every == 0 {
             return false;
@@ -89,6 +90,7 @@ impl Responder {
     }
 
     /// Count a response in the metrics and, when sampled, in the access log.
+    #[inline]
     pub fn count(&self, r: Meta, status: u16) {
         self.metrics.request(r.route, r.method, status);
         if self.access.pick() {

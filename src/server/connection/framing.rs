@@ -5,42 +5,42 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use super::{Chunked, Closing, Conn, Step, Wait, R};
+use super::{Chunked, Closing, Conn, Step, R};
 use crate::http::response::{ConnHeader, CONTINUE_100};
 use crate::http::{ChunkStatus, ChunkedDecoder, Framing, Head};
 use crate::server::core::Core;
 use crate::server::router::{method_label, Route};
 
+/// Where a request's body stands after [`Conn::frame_body`].
+pub(super) enum Framed {
+    /// The body's bytes in the read buffer (empty when chunked) and the request's total length.
+    Ready(std::ops::Range<usize>, usize),
+    /// Part of the body is still to come.
+    NeedMore,
+    /// The body cannot be accepted: answer this status and close.
+    Refuse(u16, &'static str),
+}
+
 impl Conn {
-    /// Find the body of the request whose head is parsed (or wait for it): its bytes in the read
-    /// buffer (empty for a chunked body, which is decoded into `self.chunk`) and the request's
-    /// total length. `Err` is the step to take instead (read more, or close after an error).
-    pub(super) async fn frame_body(
-        &mut self,
-        c: &Core,
-        head: &Head,
-        route: Route,
-    ) -> Result<(std::ops::Range<usize>, usize), Step> {
+    /// Find the body of the request whose head is parsed: its bytes in the read buffer (empty
+    /// for a chunked body, which is decoded into `self.chunk`) and the request's total length.
+    /// Synchronous on purpose: it runs for every pipelined request, and the rare outcomes that
+    /// must wait or answer (more body to read, a refused body) are left to the caller.
+    pub(super) fn frame_body(&mut self, head: &Head, limit: usize) -> Framed {
         let base = self.start;
-        let limit = route.body_limit(c.cfg().max_value_bytes, c.cfg().limits.max_import_bytes);
         match head.framing {
-            Framing::None => Ok((0..0, head.head_len)),
+            Framing::None => Framed::Ready(0..0, head.head_len),
+            Framing::Length(n) if n > limit as u64 => {
+                Framed::Refuse(413, "request body larger than this resource accepts")
+            }
             Framing::Length(n) => {
-                if n > limit as u64 {
-                    self.resolve(c).await;
-                    self.fail(c, 413, "request body larger than this resource accepts");
-                    return Err(Step::Close);
-                }
                 let end = head.head_len + n as usize;
                 if self.rbuf.len() - base < end {
-                    if let Some(step) = self.await_body(c, head, route).await {
-                        return Err(step);
-                    }
                     let need = end - (self.rbuf.len() - base);
                     self.rbuf.reserve(need.min(limit));
-                    return Err(Step::Read(Wait::Body));
+                    return Framed::NeedMore;
                 }
-                Ok((base + head.head_len..base + end, end))
+                Framed::Ready(base + head.head_len..base + end, end)
             }
             Framing::Chunked => {
                 let chunk = self.chunk.get_or_insert_with(|| Chunked {
@@ -49,19 +49,16 @@ impl Conn {
                 });
                 let input_start = base + head.head_len;
                 match chunk.dec.decode(&self.rbuf[input_start..], &mut chunk.body) {
-                    Ok(ChunkStatus::Done { consumed }) => Ok((0..0, head.head_len + consumed)),
+                    Ok(ChunkStatus::Done { consumed }) => {
+                        Framed::Ready(0..0, head.head_len + consumed)
+                    }
                     Ok(ChunkStatus::NeedMore { consumed }) => {
                         // Decoded bytes moved to `chunk.body`; drop their encoding so the
                         // buffer holds at most one read's worth of undecoded input.
                         self.rbuf.drain(input_start..input_start + consumed);
-                        let step = self.await_body(c, head, route).await;
-                        Err(step.unwrap_or(Step::Read(Wait::Body)))
+                        Framed::NeedMore
                     }
-                    Err(e) => {
-                        self.resolve(c).await;
-                        self.fail(c, e.status(), e.message());
-                        Err(Step::Close)
-                    }
+                    Err(e) => Framed::Refuse(e.status(), e.message()),
                 }
             }
         }
@@ -69,7 +66,7 @@ impl Conn {
 
     /// The body is incomplete: start its deadline and answer `Expect: 100-continue` (or refuse it
     /// with the final status when the request cannot succeed, RFC 9110 §10.1.1).
-    async fn await_body(&mut self, c: &Core, head: &Head, route: Route) -> Option<Step> {
+    pub(super) async fn await_body(&mut self, c: &Core, head: &Head, route: Route) -> Option<Step> {
         self.body_started.get_or_insert_with(Instant::now);
         if !head.expect_continue || self.sent_continue {
             return None;

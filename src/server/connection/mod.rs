@@ -10,6 +10,8 @@
 
 mod export;
 mod framing;
+
+use framing::Framed;
 mod io;
 
 use std::collections::VecDeque;
@@ -232,14 +234,33 @@ impl Conn {
                 }
             };
             let route = Route::parse(&self.rbuf[self.start + head.path.start..][..head.path.len()]);
-            let framed = match self.frame_body(c, &head, route).await {
-                Ok(f) => f,
-                Err(step) => break step,
+            let limit = route.body_limit(c.cfg().max_value_bytes, c.cfg().limits.max_import_bytes);
+            let (body, total) = match self.frame_body(&head, limit) {
+                Framed::Ready(body, total) => (body, total),
+                Framed::NeedMore => {
+                    let step = self.await_body(c, &head, route).await;
+                    break step.unwrap_or(Step::Read(Wait::Body));
+                }
+                Framed::Refuse(status, msg) => {
+                    self.resolve(c).await;
+                    self.fail(c, status, msg);
+                    break Step::Close;
+                }
             };
-            let step = self.answer(c, &head, route, framed).await;
+            let conn = self.conn_header(c, &head);
+            if self.answer(c, &head, route, conn, body.clone()) == Dispatched::Admin {
+                if let Some(step) = self.admin(c, &head, route, conn, body, total).await {
+                    count += 1;
+                    break step;
+                }
+            }
+            self.chunk = None;
+            self.advance(total);
             count += 1;
-            if let Some(step) = step {
-                break step;
+            if conn == ConnHeader::Close {
+                // RFC 9112 §9.6: later pipelined requests must not be processed.
+                self.closing = Some(self.close_kind());
+                break Step::Close;
             }
         };
         self.resolve(c).await;
@@ -251,45 +272,29 @@ impl Conn {
         step
     }
 
-    /// Build the request from its framed bytes, dispatch it and consume it from the buffer.
-    /// `Some` is the step that ends this round (close, or stream an export).
-    async fn answer(
-        &mut self,
-        c: &Rc<Core>,
-        head: &Head,
-        route: Route,
-        (body_range, total): (std::ops::Range<usize>, usize),
-    ) -> Option<Step> {
-        let base = self.start;
-        let conn = if !head.keep_alive || c.draining() {
+    #[inline]
+    fn conn_header(&self, c: &Core, head: &Head) -> ConnHeader {
+        if !head.keep_alive || c.draining() {
             ConnHeader::Close
         } else if head.version == Version::Http10 {
             ConnHeader::KeepAlive
         } else {
             ConnHeader::Default
-        };
-        let chunk = self.chunk.take();
-        let body: &[u8] = match &chunk {
-            Some(c) => &c.body,
-            None => &self.rbuf[body_range],
-        };
-        let req = Req {
-            method: head.method,
-            route,
-            path: &self.rbuf[base + head.path.start..base + head.path.end],
-            query: head
-                .query
-                .clone()
-                .map(|q| &self.rbuf[base + q.start..base + q.end]),
-            body,
-            has_body: head.framing != Framing::None,
-            conn,
-            forwarded: head.forwarded,
-            request_id: head
-                .request_id
-                .clone()
-                .map_or(0, |r| numeric_id(&self.rbuf[base + r.start..base + r.end])),
-        };
+        }
+    }
+
+    /// Dispatch one framed request: answered into the write buffer or queued in order.
+    /// Synchronous, like [`Conn::frame_body`]; an admin request (rare) is left to [`Conn::admin`].
+    #[inline]
+    fn answer(
+        &mut self,
+        c: &Rc<Core>,
+        head: &Head,
+        route: Route,
+        conn: ConnHeader,
+        body: std::ops::Range<usize>,
+    ) -> Dispatched {
+        let req = request(&self.rbuf, self.start, head, route, conn, body, &self.chunk);
         let direct = self.queue.is_empty();
         match handlers::dispatch(c, &req, direct, &mut self.key_buf, &mut self.wbuf) {
             Routed::Done => {}
@@ -300,27 +305,34 @@ impl Conn {
                 let f = forward::start(c, peer, &req);
                 self.queue.push_back(Queued::Forward(f));
             }
-            Routed::Admin => {
-                let r = req.meta();
-                resolve(c, &mut self.queue, &mut self.wbuf).await;
-                if route == Route::Export {
-                    let scope = Scope::from_query(req.query);
-                    drop(chunk);
-                    self.advance(total);
-                    if conn == ConnHeader::Close {
-                        self.closing = Some(self.close_kind());
-                    }
-                    return Some(Step::Export(r, scope, head.version == Version::Http10));
-                }
-                handlers::run_admin(c, &req, &mut self.wbuf).await;
+            Routed::Admin => return Dispatched::Admin,
+        }
+        Dispatched::Done
+    }
+
+    /// Run an admin request after every earlier response; `Some(Step::Export)` streams an export
+    /// (the request is already consumed then).
+    async fn admin(
+        &mut self,
+        c: &Rc<Core>,
+        head: &Head,
+        route: Route,
+        conn: ConnHeader,
+        body: std::ops::Range<usize>,
+        total: usize,
+    ) -> Option<Step> {
+        resolve(c, &mut self.queue, &mut self.wbuf).await;
+        let req = request(&self.rbuf, self.start, head, route, conn, body, &self.chunk);
+        if route == Route::Export {
+            let (r, scope) = (req.meta(), Scope::from_query(req.query));
+            self.chunk = None;
+            self.advance(total);
+            if conn == ConnHeader::Close {
+                self.closing = Some(self.close_kind());
             }
+            return Some(Step::Export(r, scope, head.version == Version::Http10));
         }
-        self.advance(total);
-        if conn == ConnHeader::Close {
-            // RFC 9112 §9.6: later pipelined requests must not be processed.
-            self.closing = Some(self.close_kind());
-            return Some(Step::Close);
-        }
+        handlers::run_admin(c, &req, &mut self.wbuf).await;
         None
     }
 
@@ -363,6 +375,41 @@ async fn resolve(c: &Core, queue: &mut VecDeque<Queued>, wbuf: &mut Vec<u8>) {
             Queued::Ready(reply, d) => cache::finish(c, wbuf, d, reply),
             Queued::Forward(f) => forward::finish(c, f, wbuf).await,
         }
+    }
+}
+
+/// Whether [`Conn::answer`] finished the request or left an admin operation to run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dispatched {
+    Done,
+    Admin,
+}
+
+/// The request as the handlers see it, borrowed from the connection's buffers.
+#[inline]
+fn request<'a>(
+    rbuf: &'a [u8],
+    base: usize,
+    head: &Head,
+    route: Route,
+    conn: ConnHeader,
+    body: std::ops::Range<usize>,
+    chunk: &'a Option<Chunked>,
+) -> Req<'a> {
+    let at = |r: &std::ops::Range<usize>| &rbuf[base + r.start..base + r.end];
+    Req {
+        method: head.method,
+        route,
+        path: at(&head.path),
+        query: head.query.as_ref().map(at),
+        body: match chunk {
+            Some(c) => &c.body,
+            None => &rbuf[body],
+        },
+        has_body: head.framing != Framing::None,
+        conn,
+        forwarded: head.forwarded,
+        request_id: head.request_id.as_ref().map_or(0, |r| numeric_id(at(r))),
     }
 }
 
