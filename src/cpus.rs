@@ -16,7 +16,7 @@ use std::net::IpAddr;
 
 /// Where this node ranks among the cluster's members on the same host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CoLocation {
+pub(crate) struct CoLocation {
     /// This node's position among the co-located members, in node-id order.
     pub index: usize,
     /// Co-located members, this node included (1 = alone on the host).
@@ -39,7 +39,11 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// Which members share this host with node `me` whose own address is `my_address`.
-pub fn co_location(me: &str, my_address: &str, nodes: &BTreeMap<String, String>) -> CoLocation {
+pub(crate) fn co_location(
+    me: &str,
+    my_address: &str,
+    nodes: &BTreeMap<String, String>,
+) -> CoLocation {
     let mine = host_of(my_address);
     let here = |addr: &str| {
         let h = host_of(addr);
@@ -65,7 +69,7 @@ fn is_unspecified(host: &str) -> bool {
 }
 
 /// The CPUs this node's workers pin to: its share of the CPUs it may run on.
-pub fn share(cpus: &[usize], co: CoLocation) -> Vec<usize> {
+pub(crate) fn share(cpus: &[usize], co: CoLocation) -> Vec<usize> {
     if cpus.is_empty() {
         return Vec::new();
     }
@@ -78,7 +82,7 @@ pub fn share(cpus: &[usize], co: CoLocation) -> Vec<usize> {
 }
 
 /// The CPUs this process may run on (its affinity mask), ascending.
-pub fn allowed() -> Vec<usize> {
+pub(crate) fn allowed() -> Vec<usize> {
     // SAFETY: cpu_set_t is plain data; sched_getaffinity only writes into it.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -92,12 +96,12 @@ pub fn allowed() -> Vec<usize> {
 }
 
 /// The CPUs node `me` (own address `my_address`) pins its workers to.
-pub fn plan(me: &str, my_address: &str, nodes: &BTreeMap<String, String>) -> Vec<usize> {
+pub(crate) fn plan(me: &str, my_address: &str, nodes: &BTreeMap<String, String>) -> Vec<usize> {
     share(&allowed(), co_location(me, my_address, nodes))
 }
 
 /// Pin the calling thread to `cpu`.
-pub fn pin(cpu: usize) {
+pub(crate) fn pin(cpu: usize) {
     // SAFETY: cpu_set_t is plain data; sched_setaffinity only reads it.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();

@@ -3,7 +3,7 @@
 /// Copy `raw` into `out` without insignificant whitespace. Strings (and their escapes) are copied
 /// untouched, so the value means exactly the same; stored values then contain no raw newline,
 /// which keeps export files intact through `curl -d @file` (it strips CR and LF).
-pub fn minify(raw: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn minify(raw: &[u8], out: &mut Vec<u8>) {
     out.clear();
     let mut in_str = false;
     let mut escaped = false;
@@ -32,12 +32,12 @@ pub fn minify(raw: &[u8], out: &mut Vec<u8>) {
 
 /// Deepest nesting accepted in a stored value: serde_json's own recursion limit, which a borrowed
 /// `RawValue` skips over unchecked (catalogue H70).
-pub const MAX_DEPTH: usize = 128;
+pub(crate) const MAX_DEPTH: usize = 128;
 
 /// Check what serde_json does not check inside a `RawValue`: nesting depth and UTF-16 surrogate
 /// escapes (a lone `\ud800` is not a Unicode scalar; catalogue H69). Returns whether the text has
 /// insignificant whitespace (then [`minify`] shortens it).
-pub fn check(raw: &[u8]) -> Result<bool, &'static str> {
+pub(crate) fn check(raw: &[u8]) -> Result<bool, &'static str> {
     let mut depth = 0usize;
     let mut ws = false;
     let mut i = 0;

@@ -39,6 +39,10 @@
 //! grammar it shares with [`config`]). Support modules used by several layers:
 //! [`config`], [`log`], [`clock`], `metrics`, `json`, `util`.
 
+// Items are `pub` only where a binary, test, bench or the fuzz targets reach them; the rest is
+// crate-private, so rustc reports dead code.
+#![warn(unreachable_pub)]
+
 pub mod clock;
 pub mod cluster;
 pub mod config;

@@ -13,13 +13,13 @@ use std::net::{SocketAddr, TcpListener as StdListener};
 use std::os::fd::{FromRawFd, OwnedFd};
 
 /// The address the cores bind, and the socket that holds it until they have.
-pub struct Claim {
+pub(crate) struct Claim {
     pub addr: SocketAddr,
     _hold: Option<OwnedFd>,
 }
 
 /// Claim `addr` for this node (see the module doc).
-pub fn claim(addr: SocketAddr) -> Result<Claim, String> {
+pub(crate) fn claim(addr: SocketAddr) -> Result<Claim, String> {
     if addr.port() == 0 {
         return claim_ephemeral(addr).map_err(|e| format!("bind {addr}: {e}"));
     }

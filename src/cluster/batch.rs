@@ -24,9 +24,9 @@ use super::wire::{read_answer, serialize, Outgoing};
 use crate::mesh::Ticket;
 
 /// Most requests one batch carries: bounds the buffers and the head-of-line wait of one batch.
-pub const MAX_BATCH: usize = 64;
+pub(super) const MAX_BATCH: usize = 64;
 /// Batches in flight per peer per core: lets the next batch leave while one waits for answers.
-pub const DISPATCHERS_PER_PEER: usize = 4;
+pub(super) const DISPATCHERS_PER_PEER: usize = 4;
 
 struct Job {
     slot: u32,
@@ -38,7 +38,7 @@ struct Job {
 
 /// Requests queued for one peer on one core.
 #[derive(Default)]
-pub struct PeerQueue {
+pub(crate) struct PeerQueue {
     /// Serialized requests waiting for a dispatcher.
     buf: Vec<u8>,
     jobs: Vec<Job>,
@@ -48,7 +48,12 @@ pub struct PeerQueue {
 }
 
 /// Queue `req` for `peer`; the ticket resolves to the owner's answer.
-pub fn submit(p: &Rc<PeerClient>, peer: usize, req: &Outgoing<'_>, id: u64) -> Ticket<Outcome> {
+pub(super) fn submit(
+    p: &Rc<PeerClient>,
+    peer: usize,
+    req: &Outgoing<'_>,
+    id: u64,
+) -> Ticket<Outcome> {
     let ticket = p.results.reserve();
     let cl = &p.cluster;
     let mut queues = p.queues.borrow_mut();

@@ -26,7 +26,7 @@ struct PeerSlot {
 }
 
 /// This core's connections to every peer (indexed by ring node index).
-pub struct PeerPool {
+pub(crate) struct PeerPool {
     slots: RefCell<Vec<PeerSlot>>,
     max_idle: usize,
     max_total: usize,
@@ -34,14 +34,14 @@ pub struct PeerPool {
 
 /// Why a connection could not be had.
 #[derive(Debug)]
-pub enum CheckoutError {
+pub(crate) enum CheckoutError {
     /// `pool_max_total` connections are already open to this peer from this core.
     Exhausted,
     /// Every address refused or timed out; the error names the last one tried.
     Connect(ConnectError),
 }
 
-pub struct Pooled {
+pub(crate) struct Pooled {
     /// Always `Some` until release or drop.
     stream: Option<TcpStream>,
     /// Reusable buffers that live with the connection.
@@ -54,7 +54,7 @@ pub struct Pooled {
 }
 
 impl PeerPool {
-    pub fn new(peers: usize, max_idle: usize, max_total: usize) -> Rc<PeerPool> {
+    pub(crate) fn new(peers: usize, max_idle: usize, max_total: usize) -> Rc<PeerPool> {
         Rc::new(PeerPool {
             slots: RefCell::new((0..peers).map(|_| PeerSlot::default()).collect()),
             max_idle,
@@ -63,7 +63,7 @@ impl PeerPool {
     }
 
     /// An idle connection to `peer`, or a new one to the first address from `addrs()` that accepts.
-    pub async fn checkout(
+    pub(crate) async fn checkout(
         self: &Rc<Self>,
         peer: usize,
         addrs: impl FnOnce() -> Vec<SocketAddr>,
@@ -133,7 +133,7 @@ impl PeerPool {
 }
 
 impl Pooled {
-    pub fn stream(&mut self) -> &mut TcpStream {
+    pub(crate) fn stream(&mut self) -> &mut TcpStream {
         // Invariant: `stream` is only taken in `release`, which consumes `self`.
         self.stream
             .as_mut()
@@ -141,7 +141,7 @@ impl Pooled {
     }
 
     /// Return the connection for reuse. Only call after a complete response was read.
-    pub fn release(mut self) {
+    pub(crate) fn release(mut self) {
         let Some(stream) = self.stream.take() else {
             return;
         };
@@ -170,7 +170,7 @@ impl Drop for Pooled {
 
 impl PeerPool {
     /// Close every idle connection to `peer` (one turned out stale: the peer likely restarted).
-    pub fn discard_idle(&self, peer: usize) {
+    pub(crate) fn discard_idle(&self, peer: usize) {
         let mut slots = self.slots.borrow_mut();
         if let Some(slot) = slots.get_mut(peer) {
             let n = slot.idle.len();

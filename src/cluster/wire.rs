@@ -40,7 +40,7 @@ impl Outgoing<'_> {
 
 /// Where one answer sits in a peer connection's read buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub content_type: Range<usize>,
     pub node: Range<usize>,
@@ -66,7 +66,7 @@ fn method_bytes(m: Method) -> &'static [u8] {
 }
 
 /// Append `req` as a request to the peer at `host`, sent by node `me` with request id `id`.
-pub fn serialize(out: &mut Vec<u8>, req: &Outgoing<'_>, host: &str, me: &str, id: u64) {
+pub(super) fn serialize(out: &mut Vec<u8>, req: &Outgoing<'_>, host: &str, me: &str, id: u64) {
     out.extend_from_slice(method_bytes(req.method));
     out.push(b' ');
     out.extend_from_slice(req.path);
@@ -93,13 +93,13 @@ pub fn serialize(out: &mut Vec<u8>, req: &Outgoing<'_>, host: &str, me: &str, id
 /// Why reading an answer failed, and whether any byte of it had arrived (a stale keep-alive
 /// connection fails before the first byte, and only then is a retry safe).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReadFailure {
+pub(super) struct ReadFailure {
     pub nothing_read: bool,
     pub why: Broken,
 }
 
 /// Read one answer starting at `start` of the connection's read buffer.
-pub async fn read_answer(
+pub(super) async fn read_answer(
     conn: &mut Pooled,
     start: usize,
     head_request: bool,
@@ -137,7 +137,7 @@ pub async fn read_answer(
 }
 
 /// Frame one answer at `buf[start..]`. `Ok(None)`: more bytes are needed.
-pub fn parse_answer(
+pub(super) fn parse_answer(
     buf: &[u8],
     start: usize,
     head_request: bool,

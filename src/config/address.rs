@@ -21,7 +21,7 @@ const MAX_HOST_BYTES: usize = 253;
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Checks a node id against `[A-Za-z0-9._-]{1,64}`.
-pub fn validate_node_id(id: &str) -> Result<(), String> {
+pub(super) fn validate_node_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > MAX_NODE_ID_BYTES {
         return Err(format!(
             "node id {id:?} must be 1 to {MAX_NODE_ID_BYTES} characters long"
@@ -75,7 +75,7 @@ fn split_host_port(text: &str) -> Result<(&str, u16), String> {
 }
 
 /// Checks a peer address `host:port` (port 1..=65535) without resolving it.
-pub fn validate_peer_address(text: &str) -> Result<(), String> {
+pub(super) fn validate_peer_address(text: &str) -> Result<(), String> {
     match split_host_port(text)? {
         (_, 0) => Err(format!("port 0 in {text:?} cannot be connected to")),
         _ => Ok(()),
@@ -85,7 +85,7 @@ pub fn validate_peer_address(text: &str) -> Result<(), String> {
 /// Resolves the listen address. `":8001"` means every IPv4 interface; IP literals are taken as they
 /// are; a host name is resolved with the system resolver and its first address is used. Port 0 (an
 /// ephemeral port) is accepted because in-process tests need it.
-pub fn resolve_listen(text: &str) -> Result<SocketAddr, String> {
+pub(super) fn resolve_listen(text: &str) -> Result<SocketAddr, String> {
     if let Some(port) = text.strip_prefix(':') {
         let port = parse_port(port, text)?;
         return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
@@ -123,7 +123,7 @@ fn resolve_first(host: &str, port: u16) -> Result<SocketAddr, String> {
 /// Deserialises `cluster_nodes`, rejecting a repeated id (a plain `BTreeMap` would silently keep
 /// the last one, hiding a copy-paste mistake). A null value (`cluster_nodes:` with nothing under it)
 /// is an empty map, i.e. a standalone node.
-pub fn de_cluster_nodes<'de, D: Deserializer<'de>>(
+pub(super) fn de_cluster_nodes<'de, D: Deserializer<'de>>(
     de: D,
 ) -> Result<BTreeMap<String, String>, D::Error> {
     struct NodesVisitor;

@@ -47,7 +47,7 @@ pub(crate) struct Invalid {
 }
 
 impl Invalid {
-    pub fn top(key: &str, message: impl Into<String>) -> Invalid {
+    pub(crate) fn top(key: &str, message: impl Into<String>) -> Invalid {
         Invalid {
             section: None,
             key: key.to_owned(),
@@ -55,7 +55,7 @@ impl Invalid {
         }
     }
 
-    pub fn at(section: &'static str, key: &str, message: impl Into<String>) -> Invalid {
+    pub(crate) fn at(section: &'static str, key: &str, message: impl Into<String>) -> Invalid {
         Invalid {
             section: Some(section),
             key: key.to_owned(),

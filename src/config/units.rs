@@ -72,40 +72,40 @@ fn serialize_size<S: Serializer>(bytes: u64, ser: S) -> Result<S::Ok, S::Error> 
 }
 
 /// `#[serde(with = "units::size")]` for `u64` byte sizes.
-pub mod size {
+pub(super) mod size {
     use super::*;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
         de.deserialize_any(SizeVisitor(PhantomData))
     }
 
-    pub fn serialize<S: Serializer>(bytes: &u64, ser: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(bytes: &u64, ser: S) -> Result<S::Ok, S::Error> {
         serialize_size(*bytes, ser)
     }
 }
 
 /// `#[serde(with = "units::size_usize")]` for `usize` byte sizes (buffer lengths).
-pub mod size_usize {
+pub(super) mod size_usize {
     use super::*;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<usize, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<usize, D::Error> {
         de.deserialize_any(SizeVisitor(PhantomData))
     }
 
-    pub fn serialize<S: Serializer>(bytes: &usize, ser: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(bytes: &usize, ser: S) -> Result<S::Ok, S::Error> {
         serialize_size(u64::try_from(*bytes).unwrap_or(u64::MAX), ser)
     }
 }
 
 /// `#[serde(with = "units::duration")]` for `Duration` fields.
-pub mod duration {
+pub(super) mod duration {
     use super::*;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
         de.deserialize_any(DurationVisitor)
     }
 
-    pub fn serialize<S: Serializer>(duration: &Duration, ser: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(duration: &Duration, ser: S) -> Result<S::Ok, S::Error> {
         ser.serialize_str(&format_duration(*duration))
     }
 }

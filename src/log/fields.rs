@@ -74,7 +74,7 @@ pub fn request_id(id: u64) -> Option<u64> {
 
 /// Append ` name=value` for each field; values with spaces, quotes, `=` or control characters
 /// are quoted and escaped, so a client-chosen key cannot forge another field or line.
-pub fn write_text(out: &mut Vec<u8>, fields: &[(&str, Value<'_>)]) {
+pub(super) fn write_text(out: &mut Vec<u8>, fields: &[(&str, Value<'_>)]) {
     for (name, value) in fields {
         let text = match *value {
             Value::None => continue,
@@ -106,7 +106,7 @@ pub fn write_text(out: &mut Vec<u8>, fields: &[(&str, Value<'_>)]) {
 }
 
 /// Append `,"name":value` for each field (numbers as JSON numbers, text as strings).
-pub fn write_json(out: &mut Vec<u8>, fields: &[(&str, Value<'_>)]) {
+pub(super) fn write_json(out: &mut Vec<u8>, fields: &[(&str, Value<'_>)]) {
     for (name, value) in fields {
         if matches!(value, Value::None) {
             continue;
@@ -124,7 +124,7 @@ pub fn write_json(out: &mut Vec<u8>, fields: &[(&str, Value<'_>)]) {
 }
 
 /// `"text"`, escaped.
-pub fn json_string(out: &mut Vec<u8>, text: &str) {
+pub(super) fn json_string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     json_escape(out, text.as_bytes());
     out.push(b'"');

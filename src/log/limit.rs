@@ -29,7 +29,7 @@ const KINDS: usize = 4;
 
 /// One kind's budget: admits a line when `interval_ms` passed since the last admitted one.
 #[derive(Debug, Default)]
-pub struct RateLimit {
+pub(super) struct RateLimit {
     /// When the last line was admitted (ms on the caller's clock); `None` before the first.
     last_ms: Cell<Option<u64>>,
     suppressed: Cell<u64>,
@@ -38,7 +38,7 @@ pub struct RateLimit {
 impl RateLimit {
     /// At `now_ms`: `Some(lines suppressed since the last admitted one)` when a line may be
     /// written, `None` when it must be dropped (and is counted).
-    pub fn admit(&self, now_ms: u64, interval_ms: u64) -> Option<u64> {
+    pub(super) fn admit(&self, now_ms: u64, interval_ms: u64) -> Option<u64> {
         match self.last_ms.get() {
             Some(last) if now_ms.saturating_sub(last) < interval_ms => {
                 self.suppressed.set(self.suppressed.get() + 1);

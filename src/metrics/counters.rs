@@ -24,7 +24,7 @@ pub(super) fn new_histogram() -> Histogram<u64> {
 }
 
 /// One core's live counters. Owned by the core; only it writes them (plain `Cell`s, no atomics).
-pub struct CoreMetrics {
+pub(crate) struct CoreMetrics {
     /// Responses per (route, method, status slot); see `labels::request_index`.
     requests: Box<[Cell<u64>]>,
     /// Request latency in µs.
@@ -232,7 +232,7 @@ pub(super) static FAMILIES: &[Family] = &[
 ];
 
 /// Labels of the forward result slots.
-pub const FORWARD_RESULTS: [&str; 3] = ["ok", "error", "timeout"];
+pub(super) const FORWARD_RESULTS: [&str; 3] = ["ok", "error", "timeout"];
 
 /// Index of the forward counter for (peer, result slot).
 #[inline]
@@ -242,7 +242,7 @@ pub(super) const fn forward_index(peer: usize, result: usize) -> usize {
 
 /// Bump a counter by one (wrapping: counters never panic on the request path).
 #[inline]
-pub fn inc(c: &Cell<u64>) {
+pub(crate) fn inc(c: &Cell<u64>) {
     c.set(c.get().wrapping_add(1));
 }
 
@@ -255,7 +255,7 @@ impl Default for CoreMetrics {
 
 impl CoreMetrics {
     /// Counters for a node with `peers` cluster members (forward counters per member).
-    pub fn new(peers: usize) -> Self {
+    pub(crate) fn new(peers: usize) -> Self {
         let zeros = |n: usize| (0..n).map(|_| Cell::new(0)).collect();
         CoreMetrics {
             requests: zeros(CELLS),
@@ -275,7 +275,7 @@ impl CoreMetrics {
 
     /// Count one response.
     #[inline]
-    pub fn request(&self, route: RouteLabel, method: MethodLabel, status: u16) {
+    pub(crate) fn request(&self, route: RouteLabel, method: MethodLabel, status: u16) {
         inc(&self.requests[request_index(route as usize, method as usize, status_slot(status))]);
         if status >= 500 {
             inc(&self.errors_server);
@@ -286,7 +286,7 @@ impl CoreMetrics {
 
     /// Count one forwarded request to `peer` with result slot `result` that took `us` µs.
     #[inline]
-    pub fn forward(&self, peer: usize, result: usize, us: u64) {
+    pub(crate) fn forward(&self, peer: usize, result: usize, us: u64) {
         if let Some(c) = self.forwards.get(forward_index(peer, result)) {
             inc(c);
         }
@@ -298,7 +298,7 @@ impl CoreMetrics {
 
     /// Record `n` requests that took `us` microseconds each (a pipelined batch shares one timing).
     #[inline]
-    pub fn latency(&self, us: u64, n: u64) {
+    pub(crate) fn latency(&self, us: u64, n: u64) {
         let _ = self
             .latency
             .borrow_mut()
@@ -306,7 +306,7 @@ impl CoreMetrics {
     }
 
     /// An owned copy of these counters plus the shard's, labelled with `core`, to send at scrape time.
-    pub fn snapshot(&self, core: usize, shard: ShardStats) -> CoreSnapshot {
+    pub(crate) fn snapshot(&self, core: usize, shard: ShardStats) -> CoreSnapshot {
         CoreSnapshot {
             core,
             requests: self.requests.iter().map(Cell::get).collect(),

@@ -4,7 +4,7 @@
 
 /// Route label of a request (a fixed set: never derived from the key).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RouteLabel {
+pub(crate) enum RouteLabel {
     Health,
     Cache,
     Metrics,
@@ -22,14 +22,14 @@ pub(super) const ROUTES: [&str; 8] = [
 
 impl RouteLabel {
     /// The label value, as in the metrics.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         ROUTES[self as usize]
     }
 }
 
 /// Method label of a request (a fixed set; anything unusual is `Other`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MethodLabel {
+pub(crate) enum MethodLabel {
     Get,
     Head,
     Put,
@@ -43,7 +43,7 @@ pub(super) const METHODS: [&str; 6] = ["GET", "HEAD", "PUT", "POST", "DELETE", "
 
 impl MethodLabel {
     /// The label value, as in the metrics.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         METHODS[self as usize]
     }
 }

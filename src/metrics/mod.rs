@@ -21,8 +21,8 @@ mod golden;
 #[cfg(test)]
 mod tests;
 
-pub use counters::{inc, CoreMetrics};
-pub use labels::{MethodLabel, RouteLabel};
-pub use process::{render_process, ProcessStats};
-pub use render::{family, label, render};
-pub use snapshot::{CoreSnapshot, NodeFacts};
+pub(crate) use counters::{inc, CoreMetrics};
+pub(crate) use labels::{MethodLabel, RouteLabel};
+pub(crate) use process::{render_process, ProcessStats};
+pub(crate) use render::{family, label, render};
+pub(crate) use snapshot::{CoreSnapshot, NodeFacts};

@@ -12,7 +12,7 @@ use super::render::family;
 
 /// What `/proc/self` said at one scrape.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProcessStats {
+pub(crate) struct ProcessStats {
     /// User + system CPU time, seconds.
     pub cpu_seconds: Option<f64>,
     pub resident_bytes: Option<u64>,
@@ -68,7 +68,7 @@ fn max_fds() -> Option<u64> {
 
 impl ProcessStats {
     /// Read this process's figures now.
-    pub fn read() -> ProcessStats {
+    pub(crate) fn read() -> ProcessStats {
         let stat = std::fs::read_to_string("/proc/self/stat")
             .ok()
             .and_then(|t| {
@@ -91,7 +91,7 @@ impl ProcessStats {
 }
 
 /// Append the process families (after the node's and the cluster's) in text format 0.0.4.
-pub fn render_process(o: &mut String, p: &ProcessStats) {
+pub(crate) fn render_process(o: &mut String, p: &ProcessStats) {
     if let Some(v) = p.cpu_seconds {
         let name = "process_cpu_seconds_total";
         family(

@@ -81,13 +81,13 @@ pub(super) struct Family {
 }
 
 /// Write the `# HELP` and `# TYPE` lines of a family (also used by the cluster layer's metrics).
-pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// Escape a label value (node ids are validated, but be safe).
-pub fn label(s: &str) -> String {
+pub(crate) fn label(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
@@ -95,7 +95,7 @@ pub fn label(s: &str) -> String {
 
 /// Render the node's metrics in Prometheus text format 0.0.4. `extra` is appended verbatim (cluster
 /// metrics rendered by the cluster layer).
-pub fn render(facts: &NodeFacts<'_>, snaps: &[CoreSnapshot], extra: &str) -> String {
+pub(crate) fn render(facts: &NodeFacts<'_>, snaps: &[CoreSnapshot], extra: &str) -> String {
     let mut o = String::with_capacity(16 * 1024);
     for f in FAMILIES {
         family(&mut o, f.name, f.kind.as_str(), f.help);

@@ -8,7 +8,7 @@ use crate::storage::ShardStats;
 /// An owned copy of one core's metrics, sent across cores at scrape time. Fields mirror
 /// [`CoreMetrics`](super::CoreMetrics); `shard` holds the core's storage counters.
 #[derive(Clone)]
-pub struct CoreSnapshot {
+pub(crate) struct CoreSnapshot {
     /// Core index (the `core` label).
     pub core: usize,
     /// Responses per (route, method, status slot).
@@ -40,7 +40,7 @@ pub struct CoreSnapshot {
 }
 
 /// Node-level facts that are not per core.
-pub struct NodeFacts<'a> {
+pub(crate) struct NodeFacts<'a> {
     /// This node's id (label of `cache_node_info`).
     pub node_id: &'a str,
     /// Build version (label of `cache_node_info`).

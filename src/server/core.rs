@@ -27,10 +27,10 @@ use crate::metrics::{inc, CoreMetrics};
 use crate::storage::{KeyOp, KeyReply, Shard, ShardLimits};
 
 /// The mailbox message type of this node: closures see the receiving core's context.
-pub type Msg = crate::mesh::Msg<Rc<Core>>;
+pub(crate) type Msg = crate::mesh::Msg<Rc<Core>>;
 
 /// One core's shard and the key-operation calls to the other cores' shards.
-pub struct ShardExec {
+pub(crate) struct ShardExec {
     pub core: usize,
     pub shard: RefCell<Shard>,
     pending: Rc<Pending<KeyReply>>,
@@ -60,27 +60,27 @@ impl ShardExec {
     }
 
     /// Cores of this node.
-    pub fn cores(&self) -> usize {
+    pub(crate) fn cores(&self) -> usize {
         self.node.placement.cores()
     }
 
     /// The core whose shard holds `key`.
-    pub fn core_of(&self, key: &[u8]) -> usize {
+    pub(crate) fn core_of(&self, key: &[u8]) -> usize {
         self.node.placement.core_of(key)
     }
 
     /// Now on the node's TTL clock, in milliseconds.
-    pub fn now_ms(&self) -> u64 {
+    pub(crate) fn now_ms(&self) -> u64 {
         self.node.clock.now_ms()
     }
 
     /// Run `op` on this core's shard.
-    pub fn execute(&self, op: KeyOp, key: &[u8]) -> KeyReply {
+    pub(crate) fn execute(&self, op: KeyOp, key: &[u8]) -> KeyReply {
         self.shard.borrow_mut().execute(op, key, self.now_ms())
     }
 
     /// Send `op` to core `dst`; the ticket resolves to its reply.
-    pub fn call(&self, dst: usize, op: KeyOp, key: Bytes) -> Ticket<KeyReply> {
+    pub(crate) fn call(&self, dst: usize, op: KeyOp, key: Bytes) -> Ticket<KeyReply> {
         let ticket = self.pending.reserve();
         let msg = Msg::Key {
             from: self.core as u16,
@@ -93,13 +93,13 @@ impl ShardExec {
     }
 
     /// A reply to one of this core's calls arrived (mailbox task).
-    pub fn deliver(&self, slot: u32, reply: KeyReply) {
+    pub(crate) fn deliver(&self, slot: u32, reply: KeyReply) {
         self.pending.complete(slot, reply);
     }
 }
 
 /// Everything one core owns, as separate parts.
-pub struct Core {
+pub(crate) struct Core {
     pub exec: ShardExec,
     pub resp: Responder,
     pub peers: Rc<PeerClient>,
@@ -113,7 +113,7 @@ pub struct Core {
 }
 
 impl Core {
-    pub fn new(core: usize, node: Arc<NodeShared>) -> Core {
+    pub(crate) fn new(core: usize, node: Arc<NodeShared>) -> Core {
         let cfg = &node.cfg;
         let c = &cfg.cluster;
         let settings = PeerSettings {
@@ -135,17 +135,21 @@ impl Core {
         }
     }
 
-    pub fn cfg(&self) -> &Config {
+    pub(crate) fn cfg(&self) -> &Config {
         &self.node.cfg
     }
 
-    pub fn draining(&self) -> bool {
+    pub(crate) fn draining(&self) -> bool {
         self.shutdown.fired() || self.node.draining.load(Ordering::Relaxed)
     }
 
     /// Run `f` on core `dst` with that core's context and return its result (cold path: one
     /// allocation for the closure and one for the answer). Fails only when core `dst` stopped.
-    pub async fn on_core<T, F>(self: &Rc<Self>, dst: usize, f: F) -> Result<T, oneshot::Canceled>
+    pub(crate) async fn on_core<T, F>(
+        self: &Rc<Self>,
+        dst: usize,
+        f: F,
+    ) -> Result<T, oneshot::Canceled>
     where
         T: Send + 'static,
         F: FnOnce(&Rc<Core>) -> T + Send + 'static,
@@ -161,7 +165,10 @@ impl Core {
     }
 
     /// Run `f` on every core, one after the other, and collect the results in core order.
-    pub async fn on_every_core<T, F>(self: &Rc<Self>, f: F) -> Result<Vec<T>, oneshot::Canceled>
+    pub(crate) async fn on_every_core<T, F>(
+        self: &Rc<Self>,
+        f: F,
+    ) -> Result<Vec<T>, oneshot::Canceled>
     where
         T: Send + 'static,
         F: Fn(&Rc<Core>) -> T + Send + Clone + 'static,

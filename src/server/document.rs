@@ -14,18 +14,18 @@ use crate::http::response::json_escape;
 use crate::storage::Entry;
 
 /// Marker and version of the export document, checked on import.
-pub const EXPORT_FORMAT: &str = "distributed-cache-export";
-pub const EXPORT_VERSION: u32 = 1;
+pub(super) const EXPORT_FORMAT: &str = "distributed-cache-export";
+pub(super) const EXPORT_VERSION: u32 = 1;
 
 /// Whole cluster (default) or only this node (`?scope=local`, what nodes ask each other).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
+pub(super) enum Scope {
     Cluster,
     Local,
 }
 
 impl Scope {
-    pub fn from_query(q: Option<&[u8]>) -> Scope {
+    pub(super) fn from_query(q: Option<&[u8]>) -> Scope {
         if has_param(q, b"scope=local") {
             Scope::Local
         } else {
@@ -34,12 +34,12 @@ impl Scope {
     }
 }
 
-pub fn has_param(q: Option<&[u8]>, param: &[u8]) -> bool {
+pub(super) fn has_param(q: Option<&[u8]>, param: &[u8]) -> bool {
     q.is_some_and(|q| q.split(|&b| b == b'&').any(|p| p == param))
 }
 
 /// Append one export entry as a JSON object (no trailing separator).
-pub fn write_entry(out: &mut Vec<u8>, e: &Entry) {
+pub(super) fn write_entry(out: &mut Vec<u8>, e: &Entry) {
     out.extend_from_slice(b"{\"key\":\"");
     json_escape(out, &e.key);
     out.extend_from_slice(b"\",\"value\":");
@@ -82,7 +82,7 @@ struct ImportEntry<'a> {
 
 /// Why an import document was refused; every variant maps to 400 (see [`DocError::status`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DocError {
+pub(crate) enum DocError {
     /// Not the JSON shape of an export document (serde's message names the problem and position).
     Json(String),
     /// Another format marker or version than this node writes.
@@ -107,7 +107,7 @@ pub enum DocError {
 
 impl DocError {
     /// The status a client gets for this refused import.
-    pub fn status(&self) -> u16 {
+    pub(crate) fn status(&self) -> u16 {
         400
     }
 }
@@ -149,12 +149,16 @@ impl std::fmt::Display for DocError {
 impl std::error::Error for DocError {}
 
 /// A parsed, validated import document: entries grouped as owned data.
-pub struct ImportPlan {
+pub(crate) struct ImportPlan {
     pub entries: Vec<Entry>,
 }
 
 /// Parse and validate an export document. Errors name the problem (and the byte position).
-pub fn parse_import(body: &[u8], max_key: usize, max_value: usize) -> Result<ImportPlan, DocError> {
+pub(crate) fn parse_import(
+    body: &[u8],
+    max_key: usize,
+    max_value: usize,
+) -> Result<ImportPlan, DocError> {
     let doc: ImportDoc<'_> = serde_json::from_slice(body)
         .map_err(|e| DocError::Json(super::json_error::describe(&e)))?;
     let _ = (doc.node_id, doc.exported_at, doc.nodes, doc.missing);

@@ -6,7 +6,7 @@
 //! renames the Rust vocabulary to JSON's.
 
 /// `e` as "what is wrong, at line L, column C", without Rust type names.
-pub fn describe(e: &serde_json::Error) -> String {
+pub(super) fn describe(e: &serde_json::Error) -> String {
     let full = e.to_string();
     let position = format!(" at line {} column {}", e.line(), e.column());
     let msg = full.strip_suffix(&position).unwrap_or(&full);

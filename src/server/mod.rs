@@ -12,14 +12,14 @@
 //! imports it; `node` wires it to threads.
 
 mod connection;
-pub mod core;
+pub(crate) mod core;
 mod document;
 mod handlers;
 mod json_error;
 mod respond;
 mod router;
-pub mod shared;
+pub(crate) mod shared;
 mod shutdown;
-pub mod tasks;
+pub(crate) mod tasks;
 
-pub use document::parse_import;
+pub(crate) use document::parse_import;

@@ -17,7 +17,7 @@ use crate::metrics::{CoreMetrics, MethodLabel, RouteLabel};
 
 /// How one response must be framed and counted.
 #[derive(Clone, Copy, Debug)]
-pub struct Meta {
+pub(crate) struct Meta {
     pub conn: ConnHeader,
     /// HEAD: same headers as GET, no body.
     pub head_only: bool,
@@ -29,7 +29,7 @@ pub struct Meta {
 
 impl Meta {
     /// A response to a request that could not be framed or routed (the connection closes).
-    pub fn closing() -> Meta {
+    pub(crate) fn closing() -> Meta {
         Meta {
             conn: ConnHeader::Close,
             head_only: false,
@@ -41,7 +41,7 @@ impl Meta {
 }
 
 /// Encodes and counts this core's responses.
-pub struct Responder {
+pub(crate) struct Responder {
     /// Node id as a header value, ready to copy.
     pub node_header: Bytes,
     pub date: RefCell<DateCache>,
@@ -76,7 +76,7 @@ impl AccessSampler {
 const SCRATCH_INITIAL: usize = 256;
 
 impl Responder {
-    pub fn new(node_id: &str, metrics: CoreMetrics, access_log_every: u64) -> Responder {
+    pub(crate) fn new(node_id: &str, metrics: CoreMetrics, access_log_every: u64) -> Responder {
         Responder {
             node_header: Bytes::copy_from_slice(node_id.as_bytes()),
             date: RefCell::new(DateCache::default()),
@@ -91,7 +91,7 @@ impl Responder {
 
     /// Count a response in the metrics and, when sampled, in the access log.
     #[inline]
-    pub fn count(&self, r: Meta, status: u16) {
+    pub(crate) fn count(&self, r: Meta, status: u16) {
         self.metrics.request(r.route, r.method, status);
         if self.access.pick() {
             let id = (r.request_id != 0).then_some(r.request_id);
@@ -106,7 +106,7 @@ impl Responder {
     }
 
     /// Encode a complete response with `body`. Extra headers follow the standard ones.
-    pub fn send(
+    pub(crate) fn send(
         &self,
         out: &mut Vec<u8>,
         r: Meta,
@@ -122,7 +122,7 @@ impl Responder {
     }
 
     /// Encode the head only (the caller writes exactly `len` body bytes unless HEAD).
-    pub fn head(
+    pub(crate) fn head(
         &self,
         out: &mut Vec<u8>,
         r: Meta,
@@ -135,7 +135,7 @@ impl Responder {
     }
 
     /// Like [`Self::head`], with any body delimitation.
-    pub fn head_framed(
+    pub(crate) fn head_framed(
         &self,
         out: &mut Vec<u8>,
         r: Meta,
@@ -173,7 +173,7 @@ impl Responder {
     }
 
     /// `{"error":msg,"status":N[,"key":k]}`
-    pub fn error(
+    pub(crate) fn error(
         &self,
         out: &mut Vec<u8>,
         r: Meta,
@@ -198,12 +198,19 @@ impl Responder {
     }
 
     /// Seconds left, rounded up, for display (`ttl` in responses is whole seconds like the request).
-    pub fn ttl_secs(ttl_ms: u64) -> u64 {
+    pub(crate) fn ttl_secs(ttl_ms: u64) -> u64 {
         ttl_ms.div_ceil(1000)
     }
 
     /// `{"key":k,"value":<stored JSON>[,"ttl":s]}` written without an intermediate copy of the value.
-    pub fn value(&self, out: &mut Vec<u8>, r: Meta, key: &[u8], value: &[u8], ttl_ms: Option<u64>) {
+    pub(crate) fn value(
+        &self,
+        out: &mut Vec<u8>,
+        r: Meta,
+        key: &[u8],
+        value: &[u8],
+        ttl_ms: Option<u64>,
+    ) {
         let mut num = itoa::Buffer::new();
         let ttl_text: Option<&str> = match ttl_ms {
             Some(t) => Some(num.format(Self::ttl_secs(t))),
@@ -229,7 +236,7 @@ impl Responder {
     }
 
     /// Answer to a PUT: 201 when created, 200 when replaced.
-    pub fn stored(
+    pub(crate) fn stored(
         &self,
         out: &mut Vec<u8>,
         r: Meta,
@@ -261,7 +268,7 @@ impl Responder {
         );
     }
 
-    pub fn deleted(&self, out: &mut Vec<u8>, r: Meta, key: &[u8]) {
+    pub(crate) fn deleted(&self, out: &mut Vec<u8>, r: Meta, key: &[u8]) {
         let mut body = self.scratch.borrow_mut();
         body.clear();
         body.extend_from_slice(b"{\"key\":\"");
@@ -270,7 +277,7 @@ impl Responder {
         self.send(out, r, 200, CONTENT_JSON, &body, &[]);
     }
 
-    pub fn miss(&self, out: &mut Vec<u8>, r: Meta, key: &[u8]) {
+    pub(crate) fn miss(&self, out: &mut Vec<u8>, r: Meta, key: &[u8]) {
         self.error(out, r, 404, "key not found", Some(key), &[]);
     }
 }

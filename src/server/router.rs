@@ -16,17 +16,17 @@ use crate::metrics::{MethodLabel, RouteLabel};
 
 /// Largest TTL accepted: ten years. Beyond that a TTL is almost certainly a unit mistake (ms vs s),
 /// and the bound keeps `ttl * 1000` far from overflow.
-pub const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+pub(super) const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 /// Bytes a PUT body may carry beyond the value itself (`{"value":...,"ttl":...}` and whitespace).
-pub const PUT_BODY_SLACK: usize = 4096;
+pub(super) const PUT_BODY_SLACK: usize = 4096;
 /// Body limit for requests that carry no meaningful body (GET with a body is read and discarded).
-pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
+pub(super) const SMALL_BODY_LIMIT: usize = 64 * 1024;
 
 const CACHE_PREFIX: &[u8] = b"/api/v1/cache/";
 
 /// The resources this node serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
+pub(super) enum Route {
     /// `GET /`: a short JSON index of the API (newcomers try the root first).
     Index,
     Health,
@@ -41,12 +41,12 @@ pub enum Route {
 }
 
 /// The raw key segment of a cache path (everything after `/api/v1/cache/`).
-pub fn key_segment(path: &[u8]) -> &[u8] {
+pub(super) fn key_segment(path: &[u8]) -> &[u8] {
     path.strip_prefix(CACHE_PREFIX).unwrap_or(b"")
 }
 
 impl Route {
-    pub fn parse(path: &[u8]) -> Route {
+    pub(super) fn parse(path: &[u8]) -> Route {
         match path {
             b"/" => Route::Index,
             b"/api/v1/health" | b"/health" => Route::Health,
@@ -61,7 +61,7 @@ impl Route {
         }
     }
 
-    pub fn label(self) -> RouteLabel {
+    pub(super) fn label(self) -> RouteLabel {
         match self {
             // A static document nobody polls: counted with health (the other static answer)
             // rather than growing every series family by a route label of its own.
@@ -78,7 +78,7 @@ impl Route {
     }
 
     /// Methods allowed on this resource, as an `Allow` header value.
-    pub fn allow(self) -> &'static str {
+    pub(super) fn allow(self) -> &'static str {
         match self {
             Route::Cache => "GET, HEAD, PUT, DELETE, OPTIONS",
             Route::Import => "POST, OPTIONS",
@@ -87,7 +87,7 @@ impl Route {
         }
     }
 
-    pub fn allows(self, m: Method) -> bool {
+    pub(super) fn allows(self, m: Method) -> bool {
         match (self, m) {
             (_, Method::Options) => true,
             (Route::Cache, Method::Get | Method::Head | Method::Put | Method::Delete) => true,
@@ -99,7 +99,7 @@ impl Route {
     }
 
     /// Largest body this route accepts (checked before the body is read, so 413 comes early).
-    pub fn body_limit(self, max_value_bytes: usize, max_import_bytes: usize) -> usize {
+    pub(super) fn body_limit(self, max_value_bytes: usize, max_import_bytes: usize) -> usize {
         match self {
             Route::Cache => max_value_bytes + PUT_BODY_SLACK,
             Route::Import => max_import_bytes,
@@ -108,7 +108,7 @@ impl Route {
     }
 }
 
-pub fn method_label(m: Method) -> MethodLabel {
+pub(super) fn method_label(m: Method) -> MethodLabel {
     match m {
         Method::Get => MethodLabel::Get,
         Method::Head => MethodLabel::Head,
@@ -121,14 +121,14 @@ pub fn method_label(m: Method) -> MethodLabel {
 
 /// The limits a key request is checked against (from the config).
 #[derive(Clone, Copy, Debug)]
-pub struct KeyLimits {
+pub(super) struct KeyLimits {
     pub max_key_bytes: usize,
     pub max_value_bytes: usize,
 }
 
 /// A cache request that cannot be served as sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RequestError {
+pub(super) enum RequestError {
     /// 400: the key or body is malformed; the text says how.
     Bad(Cow<'static, str>),
     /// 411: a PUT without a body.
@@ -143,7 +143,7 @@ pub enum RequestError {
 
 impl RequestError {
     /// The one place a request error becomes a status.
-    pub fn status(&self) -> u16 {
+    pub(super) fn status(&self) -> u16 {
         match self {
             RequestError::Bad(_) => 400,
             RequestError::LengthRequired => 411,
@@ -153,7 +153,7 @@ impl RequestError {
         }
     }
 
-    pub fn message(&self) -> &str {
+    pub(super) fn message(&self) -> &str {
         match self {
             RequestError::Bad(m) => m,
             RequestError::LengthRequired => {
@@ -171,7 +171,7 @@ fn bad(msg: &'static str) -> RequestError {
 }
 
 /// Decode and check the key of a cache path into `key_buf`.
-pub fn parse_key<'k>(
+pub(super) fn parse_key<'k>(
     seg: &[u8],
     key_buf: &'k mut Vec<u8>,
     limits: KeyLimits,
@@ -202,7 +202,7 @@ pub fn parse_key<'k>(
 
 /// What a valid cache request does to its key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyAction<'v> {
+pub(super) enum KeyAction<'v> {
     /// GET, or HEAD (the same answer without a body).
     Get,
     Delete,
@@ -224,7 +224,7 @@ struct PutBody<'a> {
 
 /// Check a cache request's method and body. A PUT's value is minified into `value_buf` when
 /// it holds insignificant whitespace, else borrowed from `body`.
-pub fn parse_action<'v>(
+pub(super) fn parse_action<'v>(
     method: Method,
     body: &'v [u8],
     has_body: bool,

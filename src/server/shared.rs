@@ -26,13 +26,13 @@ const CORE_HASH_SEEDS: [u64; 4] = [
 ];
 
 /// Maps a key to the core whose shard holds it.
-pub struct CoreHash {
+pub(crate) struct CoreHash {
     hasher: ahash::RandomState,
     cores: usize,
 }
 
 impl CoreHash {
-    pub fn new(cores: usize) -> CoreHash {
+    pub(crate) fn new(cores: usize) -> CoreHash {
         let [a, b, c, d] = CORE_HASH_SEEDS;
         CoreHash {
             hasher: ahash::RandomState::with_seeds(a, b, c, d),
@@ -40,12 +40,12 @@ impl CoreHash {
         }
     }
 
-    pub fn cores(&self) -> usize {
+    pub(crate) fn cores(&self) -> usize {
         self.cores
     }
 
     /// The core whose shard holds `key`.
-    pub fn core_of(&self, key: &[u8]) -> usize {
+    pub(crate) fn core_of(&self, key: &[u8]) -> usize {
         if self.cores == 1 {
             return 0;
         }
@@ -56,7 +56,7 @@ impl CoreHash {
 }
 
 /// State shared by all cores of one node.
-pub struct NodeShared {
+pub(crate) struct NodeShared {
     pub cfg: Config,
     pub mesh: Mesh<Msg>,
     pub placement: CoreHash,

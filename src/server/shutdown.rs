@@ -6,18 +6,18 @@ use std::task::{Poll, Waker};
 
 /// Wakes every connection of this core when shutdown begins (idle keep-alive reads are cancelled).
 #[derive(Default)]
-pub struct ShutdownSignal {
+pub(crate) struct ShutdownSignal {
     fired: Cell<bool>,
     wakers: RefCell<Vec<Option<Waker>>>,
     free: RefCell<Vec<usize>>,
 }
 
 impl ShutdownSignal {
-    pub fn fired(&self) -> bool {
+    pub(crate) fn fired(&self) -> bool {
         self.fired.get()
     }
 
-    pub fn fire(&self) {
+    pub(crate) fn fire(&self) {
         self.fired.set(true);
         let wakers: Vec<Waker> = self
             .wakers
@@ -31,7 +31,7 @@ impl ShutdownSignal {
     }
 
     /// Register a listener slot (one per connection, reused across its reads).
-    pub fn register(&self) -> usize {
+    pub(crate) fn register(&self) -> usize {
         match self.free.borrow_mut().pop() {
             Some(i) => i,
             None => {
@@ -42,7 +42,7 @@ impl ShutdownSignal {
         }
     }
 
-    pub fn unregister(&self, slot: usize) {
+    pub(crate) fn unregister(&self, slot: usize) {
         if let Some(w) = self.wakers.borrow_mut().get_mut(slot) {
             *w = None;
         }
@@ -50,7 +50,7 @@ impl ShutdownSignal {
     }
 
     /// Resolves when shutdown fires.
-    pub async fn wait(&self, slot: usize) {
+    pub(crate) async fn wait(&self, slot: usize) {
         poll_fn(|cx| {
             if self.fired.get() {
                 return Poll::Ready(());

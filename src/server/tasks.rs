@@ -22,7 +22,7 @@ const MAILBOX_BATCH: usize = 256;
 /// Back-off after an accept error such as EMFILE, so a full fd table does not spin the core.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(20);
 /// Listen backlog per worker socket (the kernel caps it at net.core.somaxconn).
-pub const LISTEN_BACKLOG: i32 = 4096;
+pub(crate) const LISTEN_BACKLOG: i32 = 4096;
 /// How often the drain at shutdown checks whether this core's connections are gone.
 const DRAIN_POLL: Duration = Duration::from_millis(5);
 
@@ -90,14 +90,14 @@ async fn heartbeat_loop(c: Rc<Core>) {
 
 /// Cluster membership changed (runs on every core): idle connections to peers may be dead,
 /// and keys this core holds for another node go to their owner.
-pub fn on_ring_change(c: &Rc<Core>) {
+pub(crate) fn on_ring_change(c: &Rc<Core>) {
     c.peers.discard_idle_all();
     monoio::spawn(migrate_foreign(Rc::clone(c)));
 }
 
 /// Bind this core's listener on `addr` with SO_REUSEPORT (the node already checked that no other
 /// process holds the port).
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let opts = ListenerOpts::new()
         .reuse_port(true)
         .reuse_addr(true)
@@ -106,7 +106,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// The core's main task: accept until shutdown, then wait for connections to finish.
-pub async fn run(c: Rc<Core>, listener: TcpListener) {
+pub(crate) async fn run(c: Rc<Core>, listener: TcpListener) {
     monoio::spawn(mailbox_loop(Rc::clone(&c)));
     monoio::spawn(sweep_loop(Rc::clone(&c)));
     monoio::spawn(heartbeat_loop(Rc::clone(&c)));

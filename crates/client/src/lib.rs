@@ -18,6 +18,8 @@
 //!
 //! Exit codes (also in `cache-client --help`): [`EXIT_OK`], [`EXIT_FAILED`], [`EXIT_USAGE`].
 
+#![warn(unreachable_pub)]
+
 pub mod backup;
 pub mod bench;
 pub mod cli;

@@ -22,6 +22,10 @@
 //! - Every error returned by [`parse_head`] or [`ChunkedDecoder::decode`] leaves the
 //!   connection unframed: the caller must answer and close ([`ParseError::must_close`]).
 
+// Everything public here is the crate's API: an item marked `pub` that callers cannot reach
+// is dead weight or a missing re-export.
+#![warn(unreachable_pub)]
+
 mod chunked;
 mod fields;
 mod key;

@@ -15,6 +15,10 @@
 //! unit. A sign is refused: Rust's integer parsers accept `+5`, so every byte is checked to be a
 //! digit before conversion.
 
+// Everything public here is the crate's API: an item marked `pub` that callers cannot reach
+// is dead weight or a missing re-export.
+#![warn(unreachable_pub)]
+
 mod duration;
 mod error;
 mod size;

@@ -101,7 +101,7 @@ struct Conn {
 }
 
 /// Serve one accepted connection until it closes.
-pub async fn serve(c: Rc<Core>, mut stream: TcpStream) {
+pub(super) async fn serve(c: Rc<Core>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let active = &c.resp.metrics.connections_active;
     active.set(active.get() + 1);
@@ -138,7 +138,7 @@ const REJECT_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Over `max_connections`: answer 503 and close, so the client sees why (memcached accepts and
 /// closes too); existing connections are unaffected.
-pub async fn reject(c: Rc<Core>, mut stream: TcpStream) {
+pub(super) async fn reject(c: Rc<Core>, mut stream: TcpStream) {
     let mut out = Vec::with_capacity(256);
     let r = R::closing();
     let msg = "too many connections (limits.max_connections)";

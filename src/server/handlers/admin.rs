@@ -14,7 +14,7 @@ use crate::server::core::Core;
 use crate::server::respond::Meta;
 use crate::storage::ShardStats;
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Answer 503 when a core stopped before answering (the node is shutting down).
 fn stopped(c: &Core, out: &mut Vec<u8>, m: Meta, e: Canceled) {
@@ -48,7 +48,7 @@ async fn snapshots(c: &Rc<Core>) -> Result<Vec<CoreSnapshot>, Canceled> {
 
 /// Answer a health document `{"status":..,"node_id":..,<fields>}`: 200 while serving, 503 while
 /// draining. `fields` are the document's remaining members, already JSON.
-pub fn send_health(c: &Core, out: &mut Vec<u8>, m: Meta, fields: &str) {
+pub(crate) fn send_health(c: &Core, out: &mut Vec<u8>, m: Meta, fields: &str) {
     let draining = c.draining();
     let mut b = Vec::with_capacity(96 + fields.len());
     b.extend_from_slice(b"{\"status\":\"");
@@ -63,7 +63,7 @@ pub fn send_health(c: &Core, out: &mut Vec<u8>, m: Meta, fields: &str) {
 }
 
 /// `GET /api/v1/health`.
-pub fn health(c: &Core, out: &mut Vec<u8>, m: Meta) {
+pub(crate) fn health(c: &Core, out: &mut Vec<u8>, m: Meta) {
     let fields = format!(
         "\"uptime_seconds\":{},\"version\":\"{VERSION}\",\"threads\":{}",
         c.node.started.elapsed().as_secs(),
@@ -88,13 +88,13 @@ const INDEX: &str = concat!(
 );
 
 /// `GET /`: the API index.
-pub fn index(c: &Core, out: &mut Vec<u8>, m: Meta) {
+pub(crate) fn index(c: &Core, out: &mut Vec<u8>, m: Meta) {
     c.resp
         .send(out, m, 200, CONTENT_JSON, INDEX.as_bytes(), &[]);
 }
 
 /// `GET /internal/cluster/health`: what peers' probers read.
-pub async fn internal_health(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
+pub(crate) async fn internal_health(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
     let (entries, bytes) = match local_totals(c).await {
         Ok(t) => t,
         Err(e) => return stopped(c, out, m, e),
@@ -105,7 +105,7 @@ pub async fn internal_health(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
 }
 
 /// `GET /admin/metrics`: this node's series, then the cluster's.
-pub async fn metrics(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
+pub(crate) async fn metrics(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
     let snaps = match snapshots(c).await {
         Ok(s) => s,
         Err(e) => return stopped(c, out, m, e),
@@ -145,7 +145,7 @@ fn hex(v: u64) -> String {
 }
 
 /// `GET /admin/cluster`: this node, every member with its state, ring share and data.
-pub async fn cluster_info(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
+pub(crate) async fn cluster_info(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
     let (entries, bytes) = match local_totals(c).await {
         Ok(t) => t,
         Err(e) => return stopped(c, out, m, e),
@@ -220,7 +220,7 @@ pub async fn cluster_info(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
     c.resp.send(out, m, 200, CONTENT_JSON, s.as_bytes(), &[]);
 }
 
-pub fn json_str(v: &str) -> String {
+pub(crate) fn json_str(v: &str) -> String {
     let mut b = Vec::with_capacity(v.len() + 2);
     b.push(b'"');
     json_escape(&mut b, v.as_bytes());

@@ -21,7 +21,7 @@ fn limits(c: &Core) -> KeyLimits {
 }
 
 /// Handle one cache request (see [`super::dispatch`] for `direct`).
-pub fn handle(
+pub(crate) fn handle(
     c: &Core,
     req: &Req<'_>,
     seg: &[u8],
@@ -136,7 +136,7 @@ fn owned_op(action: KeyAction<'_>) -> (KeyOp, KeyKind) {
 }
 
 /// Encode the response for a deferred key request answered by `reply`.
-pub fn finish(c: &Core, out: &mut Vec<u8>, d: Deferred, reply: KeyReply) {
+pub(crate) fn finish(c: &Core, out: &mut Vec<u8>, d: Deferred, reply: KeyReply) {
     encode(c, out, d.meta, &d.key, d.kind, reply)
 }
 

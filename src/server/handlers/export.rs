@@ -23,13 +23,13 @@ use crate::server::document::{write_entry, Scope, EXPORT_FORMAT, EXPORT_VERSION}
 use crate::storage::Entry;
 
 /// Entries fetched from a core per export step: bounds the memory an export holds at once.
-pub const EXPORT_PAGE: usize = 1000;
+pub(crate) const EXPORT_PAGE: usize = 1000;
 /// Largest single line accepted from a peer's export (one entry: key + value + framing).
 const MAX_EXPORT_LINE_SLACK: usize = 64 * 1024;
 
 /// Why an export stopped before the end of its document.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExportError {
+pub(crate) enum ExportError {
     /// A core of this node stopped (shutdown) before handing over its page.
     Stopped(Canceled),
     /// Peer `id` (configured address `addr`) could not deliver its part.
@@ -42,7 +42,7 @@ pub enum ExportError {
 
 /// What went wrong reading one peer's local export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PeerExportError {
+pub(crate) enum PeerExportError {
     Connect(ConnectError),
     /// Sending the request failed.
     Write(ErrorKind),
@@ -125,7 +125,7 @@ impl std::fmt::Display for PeerExportError {
 impl std::error::Error for PeerExportError {}
 
 /// Walks every core's shard page by page; memory held is one page, whatever the data size.
-pub struct LocalScan {
+pub(crate) struct LocalScan {
     core: usize,
     cursor: Option<usize>,
 }
@@ -141,7 +141,7 @@ impl Default for LocalScan {
 
 impl LocalScan {
     /// The next page of entries; `None` when every core is done.
-    pub async fn next_page(&mut self, c: &Rc<Core>) -> Result<Option<Vec<Entry>>, Canceled> {
+    pub(crate) async fn next_page(&mut self, c: &Rc<Core>) -> Result<Option<Vec<Entry>>, Canceled> {
         loop {
             if self.core >= c.exec.cores() {
                 return Ok(None);
@@ -177,7 +177,7 @@ enum Phase {
 
 /// Produces the export document piece by piece (this node's shards, then each live peer's);
 /// each call appends at most one page or one network read, so memory stays bounded.
-pub struct Exporter {
+pub(crate) struct Exporter {
     scope: Scope,
     scan: LocalScan,
     phase: Phase,
@@ -187,7 +187,7 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    pub fn new(scope: Scope) -> Self {
+    pub(crate) fn new(scope: Scope) -> Self {
         Exporter {
             scope,
             scan: LocalScan::default(),
@@ -208,7 +208,11 @@ impl Exporter {
     }
 
     /// Append the next piece to `out`; Ok(false) when the document is complete.
-    pub async fn next(&mut self, c: &Rc<Core>, out: &mut Vec<u8>) -> Result<bool, ExportError> {
+    pub(crate) async fn next(
+        &mut self,
+        c: &Rc<Core>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, ExportError> {
         let cl = &c.node.cluster;
         let phase = std::mem::replace(&mut self.phase, Phase::Done);
         self.phase = match phase {
@@ -283,7 +287,7 @@ impl Exporter {
 }
 
 /// One peer's local export being read and spliced line by line.
-pub struct PeerExport {
+pub(crate) struct PeerExport {
     stream: TcpStream,
     raw: Vec<u8>,
     decoded: BytesMut,

@@ -10,13 +10,13 @@ use crate::server::core::Core;
 use crate::server::respond::Meta;
 
 /// A forwarded request waiting for its answer, in the connection's response order.
-pub struct Forwarded {
+pub(crate) struct Forwarded {
     flight: InFlight,
     meta: Meta,
 }
 
 /// Queue `req` for `peer` now (so the forwards of one pipeline leave in one batch).
-pub fn start(c: &Core, peer: usize, req: &Req<'_>) -> Forwarded {
+pub(crate) fn start(c: &Core, peer: usize, req: &Req<'_>) -> Forwarded {
     let out = Outgoing {
         method: req.method,
         path: req.path,
@@ -30,7 +30,7 @@ pub fn start(c: &Core, peer: usize, req: &Req<'_>) -> Forwarded {
 }
 
 /// Wait for the answer (bounded by `cluster.request_timeout`) and encode it into `out`.
-pub async fn finish(c: &Core, f: Forwarded, out: &mut Vec<u8>) {
+pub(crate) async fn finish(c: &Core, f: Forwarded, out: &mut Vec<u8>) {
     let Forwarded { flight, meta } = f;
     let (peer, started) = (flight.peer, flight.started);
     let result = flight.wait().await;

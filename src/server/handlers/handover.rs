@@ -21,7 +21,7 @@ const MIGRATE_RETRY: std::time::Duration = std::time::Duration::from_millis(500)
 /// owner was down can never be served stale after a later failure. The hand-over overwrites:
 /// the owner's own copy predates its outage, while ours was written during it. Keys are only
 /// forgotten after their owner confirmed them; if it cannot be reached they stay here.
-pub async fn migrate_foreign(c: Rc<Core>) {
+pub(crate) async fn migrate_foreign(c: Rc<Core>) {
     let cl = &c.node.cluster;
     for attempt in 1..=MIGRATE_ATTEMPTS {
         let now = c.exec.now_ms();

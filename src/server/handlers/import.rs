@@ -20,13 +20,13 @@ use crate::server::respond::Meta;
 use crate::storage::{Entry, Loaded};
 
 /// Entries sent to a core per load call, so one import does not monopolise a core.
-pub const IMPORT_BATCH: usize = 1000;
+pub(crate) const IMPORT_BATCH: usize = 1000;
 /// Entries per sub-document sent to a peer on import.
 const IMPORT_FORWARD_BATCH: usize = 5000;
 
 /// Why part of an import did not land.
 #[derive(Debug)]
-pub enum ImportError {
+pub(crate) enum ImportError {
     /// The peer could not be reached or did not answer.
     Peer(FwdError),
     /// The peer answered with an error status (its message, if any).
@@ -49,7 +49,7 @@ impl std::fmt::Display for ImportError {
 }
 
 /// Handle the import request.
-pub async fn handle(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) {
+pub(crate) async fn handle(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) {
     let plan = match parse_import(req.body, c.cfg().max_key_bytes, c.cfg().max_value_bytes) {
         Ok(p) => p,
         Err(e) => return c.resp.error(out, m, e.status(), &e.to_string(), None, &[]),
@@ -104,7 +104,7 @@ pub async fn handle(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) {
 }
 
 /// Store `entries` on this node's cores (each key to the core that owns it), in batches.
-pub async fn load_local(
+pub(crate) async fn load_local(
     c: &Rc<Core>,
     entries: Vec<Entry>,
     only_missing: bool,
@@ -141,7 +141,7 @@ async fn load_on(
 }
 
 /// Send entries to `peer` as local-scope import documents, in batches.
-pub async fn send_import(
+pub(crate) async fn send_import(
     c: &Core,
     peer: usize,
     entries: &[Entry],

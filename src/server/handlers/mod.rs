@@ -5,12 +5,12 @@
 //! a peer's answer, or an admin operation that needs every core (run by the connection in
 //! order, so responses keep request order).
 
-pub mod admin;
-pub mod cache;
-pub mod export;
-pub mod forward;
-pub mod handover;
-pub mod import;
+pub(super) mod admin;
+pub(super) mod cache;
+pub(super) mod export;
+pub(super) mod forward;
+pub(super) mod handover;
+pub(super) mod import;
 
 use std::rc::Rc;
 
@@ -25,7 +25,7 @@ use crate::mesh::Ticket;
 use crate::storage::KeyReply;
 
 /// One complete request as the handlers see it (borrowed from the connection's buffers).
-pub struct Req<'a> {
+pub(super) struct Req<'a> {
     pub method: Method,
     pub route: Route,
     /// The request path (origin-form, without the query).
@@ -43,7 +43,7 @@ pub struct Req<'a> {
 
 impl Req<'_> {
     /// How this request's response is framed and counted.
-    pub fn meta(&self) -> Meta {
+    pub(super) fn meta(&self) -> Meta {
         Meta {
             conn: self.conn,
             head_only: self.method == Method::Head,
@@ -55,7 +55,7 @@ impl Req<'_> {
 }
 
 /// What to remember about a key request whose answer comes later.
-pub struct Deferred {
+pub(super) struct Deferred {
     pub meta: Meta,
     pub key: Bytes,
     pub kind: KeyKind,
@@ -63,14 +63,14 @@ pub struct Deferred {
 
 /// Which answer a key reply becomes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyKind {
+pub(super) enum KeyKind {
     Get,
     Put { ttl_s: Option<u64> },
     Delete,
 }
 
 /// Outcome of dispatching one request.
-pub enum Routed {
+pub(super) enum Routed {
     /// The response is already in the write buffer.
     Done,
     /// Another core is working on it.
@@ -85,7 +85,7 @@ pub enum Routed {
 
 /// Route one request. `direct` says whether its response may be written now (no earlier response
 /// of this connection is still pending). `key_buf` is the connection's reusable key buffer.
-pub fn dispatch(
+pub(super) fn dispatch(
     c: &Core,
     req: &Req<'_>,
     direct: bool,
@@ -129,7 +129,7 @@ pub fn dispatch(
 }
 
 /// Run an admin request that needs every core (or the cluster), in request order.
-pub async fn run_admin(c: &Rc<Core>, req: &Req<'_>, out: &mut Vec<u8>) {
+pub(super) async fn run_admin(c: &Rc<Core>, req: &Req<'_>, out: &mut Vec<u8>) {
     let m = req.meta();
     match req.route {
         Route::Metrics => admin::metrics(c, out, m).await,

@@ -20,12 +20,12 @@ const MESSAGE_EVERY: Duration = Duration::from_millis(1000 / REDRAW_HZ as u64);
 const ENTRY_START: &[u8] = b"\n{\"key\":";
 
 /// Whether to draw: on a terminal, and not when the output is for a script.
-pub fn wanted(json: bool, stderr_is_terminal: bool) -> bool {
+pub(super) fn wanted(json: bool, stderr_is_terminal: bool) -> bool {
     !json && stderr_is_terminal
 }
 
 /// Whether to draw for this process (its real stderr).
-pub fn wanted_here(json: bool) -> bool {
+pub(super) fn wanted_here(json: bool) -> bool {
     wanted(json, io::stderr().is_terminal())
 }
 
@@ -61,7 +61,7 @@ fn occurrences(b: &[u8]) -> u64 {
 }
 
 /// A progress display; with `wanted` false it does nothing at all (and costs nothing).
-pub struct Progress {
+pub(super) struct Progress {
     bar: Option<ProgressBar>,
     keys: u64,
     counter: EntryCounter,
@@ -70,7 +70,7 @@ pub struct Progress {
 
 impl Progress {
     /// `verb` names the operation ("exporting"); `total` is the byte count when known.
-    pub fn new(wanted: bool, verb: &str, total: Option<u64>) -> Progress {
+    pub(super) fn new(wanted: bool, verb: &str, total: Option<u64>) -> Progress {
         let bar = wanted.then(|| {
             let target = ProgressDrawTarget::stderr_with_hz(REDRAW_HZ);
             let (bar, template) = match total {
@@ -100,7 +100,7 @@ impl Progress {
     }
 
     /// `chunk` of the document went by.
-    pub fn advance(&mut self, chunk: &[u8]) {
+    pub(super) fn advance(&mut self, chunk: &[u8]) {
         let Some(bar) = &self.bar else {
             return;
         };
@@ -118,7 +118,7 @@ impl Progress {
     }
 
     /// Erase the display: the command's summary line is what stays.
-    pub fn finish(&self) {
+    pub(super) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -126,7 +126,7 @@ impl Progress {
 }
 
 /// A reader or writer that reports what passes through it to a [`Progress`].
-pub struct Metered<T> {
+pub(super) struct Metered<T> {
     pub inner: T,
     pub progress: Progress,
 }
