@@ -271,28 +271,22 @@ fn metrics_text(c: &Core) -> String {
             live[i]
         );
     }
-    family(
-        &mut o,
-        "cache_ring_changes_total",
-        "counter",
-        "Membership changes seen (a member went down or came back).",
-    );
-    let _ = writeln!(
-        o,
-        "cache_ring_changes_total {}",
-        cl.ring_changes.load(Ordering::Relaxed)
-    );
-    family(
-        &mut o,
-        "cache_ring_keys_moved_total",
-        "counter",
-        "Local keys handed to their new owner after a membership change.",
-    );
-    let _ = writeln!(
-        o,
-        "cache_ring_keys_moved_total {}",
-        cl.keys_moved.load(Ordering::Relaxed)
-    );
+    let counters = [
+        (
+            "cache_ring_changes_total",
+            "Membership changes seen (a member went down or came back).",
+            cl.ring_changes.load(Ordering::Relaxed),
+        ),
+        (
+            "cache_ring_keys_moved_total",
+            "Local keys handed to their new owner after a membership change.",
+            cl.keys_moved.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, value) in counters {
+        family(&mut o, name, "counter", help);
+        let _ = writeln!(o, "{name} {value}");
+    }
     family(
         &mut o,
         "cache_ring_info",
