@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 use dcache::config::Config;
 use dcache::node::Node;
+use dcache::signals::{Signal, Signals};
 use dcache::{error, info, warn};
 
 #[global_allocator]
@@ -79,13 +80,7 @@ fn main() -> ExitCode {
     }
     dcache::log::init(cfg.log_level, &cfg.node_id);
     dcache::log::set_format(cfg.log_format);
-    // A panic on any core ends the process: a shard must never die quietly.
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        error!("panic: {info}");
-        default_hook(info);
-        std::process::exit(101);
-    }));
+    exit_on_panic();
     let signals = match dcache::signals::block() {
         Ok(s) => s,
         Err(e) => {
@@ -117,20 +112,7 @@ fn main() -> ExitCode {
     dcache::startup::notify_ready();
     // WATCHDOG=1 at half of WATCHDOG_USEC while every core beats; nothing without WatchdogSec=.
     let _watchdog = dcache::watchdog::spawn(node.heartbeats());
-    loop {
-        match signals.wait() {
-            dcache::signals::Signal::Reload => {
-                info!("SIGHUP: logs go to stderr, nothing to reopen")
-            }
-            dcache::signals::Signal::Stop(name) => {
-                info!(
-                    "{name} received: draining (up to {} ms)",
-                    shutdown_timeout.as_millis()
-                );
-                break;
-            }
-        }
-    }
+    wait_for_stop(&signals, shutdown_timeout);
     dcache::startup::notify_stopping();
     node.shutdown();
     if node.wait(shutdown_timeout + EXIT_GRACE) {
@@ -139,4 +121,32 @@ fn main() -> ExitCode {
         warn!("some connections were still busy after the shutdown timeout; exiting anyway");
     }
     ExitCode::SUCCESS
+}
+
+/// A panic on any core ends the process: a shard must never die quietly.
+fn exit_on_panic() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        error!("panic: {info}");
+        default_hook(info);
+        std::process::exit(101);
+    }));
+}
+
+/// Block until SIGTERM or SIGINT (SIGHUP is logged and ignored).
+fn wait_for_stop(signals: &Signals, shutdown_timeout: Duration) {
+    loop {
+        match signals.wait() {
+            Signal::Reload => {
+                info!("SIGHUP: logs go to stderr, nothing to reopen")
+            }
+            Signal::Stop(name) => {
+                info!(
+                    "{name} received: draining (up to {} ms)",
+                    shutdown_timeout.as_millis()
+                );
+                break;
+            }
+        }
+    }
 }

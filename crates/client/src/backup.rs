@@ -68,16 +68,9 @@ pub fn export(ctx: &Ctx, file: Option<&Path>, local: bool) -> u8 {
     };
     let node = &ctx.nodes[0];
     let part = file.map(part_path);
-    let sink: Box<dyn Write> = match &part {
-        Some(p) => match File::create(p) {
-            Ok(f) => Box::new(io::BufWriter::with_capacity(256 * 1024, f)),
-            Err(e) => {
-                return ctx
-                    .out
-                    .usage(&format!("cannot create {}: {e}", p.display()))
-            }
-        },
-        None => Box::new(io::stdout().lock()),
+    let sink = match export_sink(ctx, part.as_deref()) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let mut tail = Tail {
         inner: Metered {
@@ -130,6 +123,27 @@ pub fn export(ctx: &Ctx, file: Option<&Path>, local: bool) -> u8 {
             ));
         }
     }
+    report_export(ctx, file, &node.addr, &summary, total)
+}
+
+/// Where an export goes: `FILE.part` (buffered) or stdout; the exit code when it cannot be created.
+fn export_sink(ctx: &Ctx, part: Option<&Path>) -> Result<Box<dyn Write>, u8> {
+    Ok(match part {
+        Some(p) => match File::create(p) {
+            Ok(f) => Box::new(io::BufWriter::with_capacity(256 * 1024, f)),
+            Err(e) => {
+                return Err(ctx
+                    .out
+                    .usage(&format!("cannot create {}: {e}", p.display())))
+            }
+        },
+        None => Box::new(io::stdout().lock()),
+    })
+}
+
+/// Report a finished export from the `summary` at its end (`total` bytes, read via `from`); exit
+/// 1 when it is incomplete.
+fn report_export(ctx: &Ctx, file: Option<&Path>, from: &str, summary: &Value, total: u64) -> u8 {
     let missing: Vec<String> = summary["missing"]
         .as_array()
         .map(|a| {
@@ -158,7 +172,7 @@ pub fn export(ctx: &Ctx, file: Option<&Path>, local: bool) -> u8 {
                     .filter_map(Value::as_str)
                     .collect::<Vec<_>>()
                     .join(", "))
-                .unwrap_or_else(|| node.addr.clone())
+                .unwrap_or_else(|| from.to_string())
         );
     }
     if missing.is_empty() && count.is_some() {
@@ -179,34 +193,10 @@ pub fn export(ctx: &Ctx, file: Option<&Path>, local: bool) -> u8 {
 }
 
 pub fn import(ctx: &Ctx, file: &Path, if_absent: bool, local: bool) -> u8 {
-    let mut query = Vec::new();
-    if if_absent {
-        query.push("if_absent=1");
-    }
-    if local {
-        query.push("scope=local");
-    }
-    let path = if query.is_empty() {
-        "/admin/import".to_string()
-    } else {
-        format!("/admin/import?{}", query.join("&"))
-    };
-    let (reader, len): (Box<dyn Read>, u64) = if file == Path::new("-") {
-        let mut data = Vec::new();
-        if let Err(e) = io::stdin().read_to_end(&mut data) {
-            return ctx.out.usage(&format!("cannot read standard input: {e}"));
-        }
-        let len = data.len() as u64;
-        (Box::new(io::Cursor::new(data)), len)
-    } else {
-        match File::open(file).and_then(|f| f.metadata().map(|m| (f, m.len()))) {
-            Ok((f, len)) => (Box::new(f), len),
-            Err(e) => {
-                return ctx
-                    .out
-                    .usage(&format!("cannot read {}: {e}", file.display()))
-            }
-        }
+    let path = import_path(if_absent, local);
+    let (reader, len) = match import_source(ctx, file) {
+        Ok(source) => source,
+        Err(code) => return code,
     };
     let mut metered = Metered {
         inner: reader,
@@ -229,8 +219,54 @@ pub fn import(ctx: &Ctx, file: &Path, if_absent: bool, local: bool) -> u8 {
         meta.error_body
     };
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    report_import(ctx, &v, &body, meta.status, &node.addr);
+    if meta.status == 200 {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// `/admin/import` with the query for `--if-absent` and `--local`.
+fn import_path(if_absent: bool, local: bool) -> String {
+    let mut query = Vec::new();
+    if if_absent {
+        query.push("if_absent=1");
+    }
+    if local {
+        query.push("scope=local");
+    }
+    if query.is_empty() {
+        "/admin/import".to_string()
+    } else {
+        format!("/admin/import?{}", query.join("&"))
+    }
+}
+
+/// The backup to import and its length: FILE, or all of standard input for `-`; the exit code
+/// when it cannot be read.
+fn import_source(ctx: &Ctx, file: &Path) -> Result<(Box<dyn Read>, u64), u8> {
+    if file == Path::new("-") {
+        let mut data = Vec::new();
+        if let Err(e) = io::stdin().read_to_end(&mut data) {
+            return Err(ctx.out.usage(&format!("cannot read standard input: {e}")));
+        }
+        let len = data.len() as u64;
+        Ok((Box::new(io::Cursor::new(data)), len))
+    } else {
+        match File::open(file).and_then(|f| f.metadata().map(|m| (f, m.len()))) {
+            Ok((f, len)) => Ok((Box::new(f), len)),
+            Err(e) => Err(ctx
+                .out
+                .usage(&format!("cannot read {}: {e}", file.display()))),
+        }
+    }
+}
+
+/// Print the node's answer to an import (`v`, parsed from `body`; HTTP `status` via `addr`).
+fn report_import(ctx: &Ctx, v: &Value, body: &[u8], status: u16, addr: &str) {
     if ctx.out.json {
-        ctx.out.value(&v);
+        ctx.out.value(v);
     } else if v.get("imported").is_some() {
         let per_node = v["nodes"]
             .as_object()
@@ -243,22 +279,17 @@ pub fn import(ctx: &Ctx, file: &Path, if_absent: bool, local: bool) -> u8 {
             .unwrap_or_default();
         println!(
             "imported {} of {} entries ({} rejected) via {}; per node: {per_node}",
-            v["imported"], v["total"], v["rejected"], node.addr
+            v["imported"], v["total"], v["rejected"], addr
         );
         if let Some(e) = v["error"].as_str() {
             eprintln!("error: {e}");
         }
     } else {
         let msg = v["error"].as_str().map_or_else(
-            || String::from_utf8_lossy(&body).into_owned(),
+            || String::from_utf8_lossy(body).into_owned(),
             str::to_string,
         );
-        eprintln!("error: import refused: HTTP {} {msg}", meta.status);
-    }
-    if meta.status == 200 {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
+        eprintln!("error: import refused: HTTP {} {msg}", status);
     }
 }
 

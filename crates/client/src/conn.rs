@@ -6,17 +6,15 @@
 //! it), unless its body is a stream that cannot be replayed. Bodies can be collected
 //! ([`Conn::request`]) or streamed to a writer ([`Conn::request_to`]), so an export of any size
 //! goes to a file with bounded memory; chunked bodies are decoded by the node's own
-//! [`ChunkedDecoder`].
+//! [`ChunkedDecoder`](dcache_http::ChunkedDecoder) (response reading lives in `conn/read.rs`).
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use bytes::BytesMut;
-use dcache_http::{parse_response_head, BodyFraming, ProtoError};
-use dcache_http::{ChunkStatus, ChunkedDecoder};
-
 use super::error::ClientError;
+
+mod read;
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -302,192 +300,8 @@ impl Conn {
         }
         Ok(())
     }
-
-    /// Read more bytes into `rbuf`; `Ok(false)` on EOF.
-    fn fill(&mut self) -> Result<bool, ClientError> {
-        let Some(stream) = self.stream.as_mut() else {
-            return Ok(false);
-        };
-        let old = self.rbuf.len();
-        self.rbuf.resize(old + READ_CHUNK, 0);
-        let res = stream.read(&mut self.rbuf[old..]);
-        let n = *res.as_ref().unwrap_or(&0);
-        self.rbuf.truncate(old + n);
-        match res {
-            Ok(n) => Ok(n > 0),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset && old == 0 => Ok(false),
-            Err(e) => Err(self.io_error(e)),
-        }
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn read_head(
-        &mut self,
-        to_head: bool,
-    ) -> Result<(u16, Vec<(String, String)>, BodyFraming, bool), Failed> {
-        let mut got_bytes = false;
-        loop {
-            let mut headers = Vec::new();
-            let parsed = parse_response_head(&self.rbuf, to_head, |n, v| {
-                headers.push((n.to_string(), String::from_utf8_lossy(v).into_owned()));
-            });
-            match parsed {
-                Ok(Some(h)) => {
-                    self.rbuf.drain(..h.head_len);
-                    if (100..200).contains(&h.status) {
-                        got_bytes = true;
-                        continue; // interim answer (100 Continue): the real one follows
-                    }
-                    return Ok((h.status, headers, h.framing, h.close));
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    return Err(Failed {
-                        error: ClientError::Protocol {
-                            addr: self.addr.clone(),
-                            error,
-                        },
-                        stale: false,
-                    })
-                }
-            }
-            got_bytes |= !self.rbuf.is_empty();
-            let stale = !got_bytes;
-            match self.fill() {
-                Ok(true) => {}
-                Ok(false) => {
-                    let addr = self.addr.clone();
-                    return Err(Failed {
-                        error: ClientError::Closed { addr },
-                        stale,
-                    });
-                }
-                Err(error) => {
-                    let stale = stale && matches!(error, ClientError::Io { .. });
-                    return Err(Failed { error, stale });
-                }
-            }
-        }
-    }
-
-    fn read_body(&mut self, framing: BodyFraming, sink: &mut dyn Write) -> Result<(), ClientError> {
-        let local = |source| ClientError::Local {
-            what: "writing the response body".to_string(),
-            source,
-        };
-        match framing {
-            BodyFraming::Empty => Ok(()),
-            BodyFraming::Length(mut left) => loop {
-                let n = usize::try_from(left).map_or(self.rbuf.len(), |l| l.min(self.rbuf.len()));
-                sink.write_all(&self.rbuf[..n]).map_err(local)?;
-                self.rbuf.drain(..n);
-                left -= n as u64;
-                if left == 0 {
-                    return Ok(());
-                }
-                if !self.fill()? {
-                    return Err(ClientError::Closed {
-                        addr: self.addr.clone(),
-                    });
-                }
-            },
-            BodyFraming::Chunked => {
-                let mut decoder = ChunkedDecoder::new(usize::MAX);
-                let mut out = BytesMut::new();
-                loop {
-                    let status = decoder.decode(&self.rbuf, &mut out).map_err(|e| {
-                        ClientError::Protocol {
-                            addr: self.addr.clone(),
-                            error: ProtoError::Malformed(e.message()),
-                        }
-                    })?;
-                    sink.write_all(&out).map_err(local)?;
-                    out.clear();
-                    match status {
-                        ChunkStatus::Done { consumed } => {
-                            self.rbuf.drain(..consumed);
-                            return Ok(());
-                        }
-                        ChunkStatus::NeedMore { consumed } => {
-                            self.rbuf.drain(..consumed);
-                        }
-                    }
-                    if !self.fill()? {
-                        return Err(ClientError::Closed {
-                            addr: self.addr.clone(),
-                        });
-                    }
-                }
-            }
-            BodyFraming::UntilClose => loop {
-                sink.write_all(&self.rbuf).map_err(local)?;
-                self.rbuf.clear();
-                if !self.fill()? {
-                    return Ok(());
-                }
-            },
-        }
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::TcpListener;
-
-    /// A one-shot server: accepts one connection, reads a request head, answers `reply`.
-    fn serve(replies: Vec<&'static [u8]>) -> String {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        std::thread::spawn(move || {
-            let (mut s, _) = l.accept().unwrap();
-            for reply in replies {
-                let mut buf = [0u8; 4096];
-                let mut got = Vec::new();
-                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let n = s.read(&mut buf).unwrap();
-                    if n == 0 {
-                        return;
-                    }
-                    got.extend_from_slice(&buf[..n]);
-                }
-                s.write_all(reply).unwrap();
-            }
-        });
-        addr
-    }
-
-    #[test]
-    fn keep_alive_content_length_and_chunked() {
-        let addr = serve(vec![
-            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Cache-Node: a\r\n\r\nhi",
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
-        ]);
-        let mut c = Conn::new(addr, Duration::from_secs(5));
-        let r = c.request("GET", "/x", None).unwrap();
-        assert_eq!((r.status, r.body.as_slice()), (200, &b"hi"[..]));
-        assert_eq!(r.header("x-cache-node"), Some("a"));
-        let r = c.request("GET", "/y", None).unwrap();
-        assert_eq!(r.body, b"abcde");
-    }
-
-    #[test]
-    fn refused_names_the_address() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        drop(l);
-        let mut c = Conn::new(addr.clone(), Duration::from_secs(2));
-        let e = c.request("GET", "/", None).unwrap_err();
-        assert_eq!(e.kind(), "connect");
-        assert!(e.to_string().contains(&addr), "{e}");
-    }
-
-    #[test]
-    fn close_delimited_body() {
-        let addr = serve(vec![b"HTTP/1.0 200 OK\r\n\r\nuntil close"]);
-        let mut c = Conn::new(addr, Duration::from_secs(5));
-        let r = c.request("GET", "/", None).unwrap();
-        assert_eq!(r.body, b"until close");
-    }
-}
+#[path = "conn_tests.rs"]
+mod tests;

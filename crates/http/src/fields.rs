@@ -76,84 +76,104 @@ impl TransferCodings {
     }
 }
 
-/// Interpret the parsed header fields of a request with the given version.
-pub(crate) fn interpret<'b>(
-    headers: &[httparse::Header<'b>],
-    version: Version,
-    max_body_bytes: usize,
-) -> Result<Fields<'b>, ParseError> {
-    let mut content_length: Option<u64> = None;
-    let mut cl_lines = 0usize;
-    let mut te = TransferCodings::default();
-    let mut hosts = 0usize;
-    let (mut close, mut keep_alive_token) = (false, false);
-    let (mut expect_continue, mut expect_other) = (false, false);
-    let mut forwarded = false;
-    let mut request_id: Option<&'b [u8]> = None;
+/// What one pass over the field lines saw, before any verdict that involves several fields.
+#[derive(Default)]
+struct Seen<'b> {
+    content_length: Option<u64>,
+    cl_lines: usize,
+    te: TransferCodings,
+    hosts: usize,
+    close: bool,
+    keep_alive_token: bool,
+    expect_continue: bool,
+    expect_other: bool,
+    forwarded: bool,
+    request_id: Option<&'b [u8]>,
+}
 
-    for h in headers {
-        let name = h.name.as_bytes();
-        let value = trim_ows(h.value);
+impl<'b> Seen<'b> {
+    /// Record one field line (`value` already OWS-trimmed); rejects a value invalid on its own.
+    #[inline]
+    fn add(&mut self, name: &[u8], value: &'b [u8]) -> Result<(), ParseError> {
         if name.eq_ignore_ascii_case(b"content-length") {
-            cl_lines += 1;
+            self.cl_lines += 1;
             // `5, 5` is not 1*DIGIT: rejected here rather than folded (catalogue H03).
             let n = parse_decimal(value)
                 .ok_or(ParseError::BadRequest("invalid Content-Length value"))?;
-            content_length = Some(n);
+            self.content_length = Some(n);
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            te.add_line(value)?;
+            self.te.add_line(value)?;
         } else if name.eq_ignore_ascii_case(b"host") {
-            hosts += 1;
+            self.hosts += 1;
             if !is_valid_host(value) {
                 return Err(ParseError::BadRequest("invalid Host value"));
             }
         } else if name.eq_ignore_ascii_case(b"connection") {
             for token in list_members(value) {
-                close |= token.eq_ignore_ascii_case(b"close");
-                keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+                self.close |= token.eq_ignore_ascii_case(b"close");
+                self.keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
             }
         } else if name.eq_ignore_ascii_case(b"expect") {
             let mut members = 0;
             for m in list_members(value) {
                 members += 1;
                 if m.eq_ignore_ascii_case(b"100-continue") {
-                    expect_continue = true;
+                    self.expect_continue = true;
                 } else {
-                    expect_other = true;
+                    self.expect_other = true;
                 }
             }
-            expect_other |= members == 0;
+            self.expect_other |= members == 0;
         } else if name.eq_ignore_ascii_case(b"x-cache-forwarded") {
-            forwarded = true;
+            self.forwarded = true;
         } else if name.eq_ignore_ascii_case(b"x-request-id") {
-            if request_id.is_some() {
+            if self.request_id.is_some() {
                 // Two ids would make response correlation ambiguous (catalogue H75).
                 return Err(ParseError::BadRequest("duplicate X-Request-Id"));
             }
             if !is_valid_request_id(value) {
                 return Err(ParseError::BadRequest("invalid X-Request-Id value"));
             }
-            request_id = Some(value);
+            self.request_id = Some(value);
         }
+        Ok(())
     }
 
-    if cl_lines > 1 {
-        return Err(ParseError::BadRequest("conflicting Content-Length headers"));
+    /// Message framing from the Content-Length and Transfer-Encoding lines (RFC 9112 §6.3).
+    #[inline]
+    fn framing(&self, version: Version) -> Result<Framing, ParseError> {
+        if self.cl_lines > 1 {
+            return Err(ParseError::BadRequest("conflicting Content-Length headers"));
+        }
+        Ok(match (self.content_length, self.te.present) {
+            (Some(_), true) => {
+                return Err(ParseError::BadRequest(
+                    "both Content-Length and Transfer-Encoding",
+                ))
+            }
+            (None, true) if version == Version::Http10 => {
+                return Err(ParseError::BadRequest("Transfer-Encoding on HTTP/1.0"))
+            }
+            (None, true) => self.te.framing()?,
+            (Some(n), false) => Framing::Length(n),
+            (None, false) => Framing::None,
+        })
     }
-    let framing = match (content_length, te.present) {
-        (Some(_), true) => {
-            return Err(ParseError::BadRequest(
-                "both Content-Length and Transfer-Encoding",
-            ))
-        }
-        (None, true) if version == Version::Http10 => {
-            return Err(ParseError::BadRequest("Transfer-Encoding on HTTP/1.0"))
-        }
-        (None, true) => te.framing()?,
-        (Some(n), false) => Framing::Length(n),
-        (None, false) => Framing::None,
-    };
-    match (version, hosts) {
+}
+
+/// Interpret the parsed header fields of a request with the given version.
+pub(crate) fn interpret<'b>(
+    headers: &[httparse::Header<'b>],
+    version: Version,
+    max_body_bytes: usize,
+) -> Result<Fields<'b>, ParseError> {
+    let mut seen = Seen::default();
+    for h in headers {
+        seen.add(h.name.as_bytes(), trim_ows(h.value))?;
+    }
+
+    let framing = seen.framing(version)?;
+    match (version, seen.hosts) {
         (Version::Http11, 0) => return Err(ParseError::BadRequest("missing Host header")),
         (_, 2..) => return Err(ParseError::BadRequest("duplicate Host headers")),
         _ => {}
@@ -167,19 +187,19 @@ pub(crate) fn interpret<'b>(
     // RFC 9110 §10.1.1: a 1.0 server cannot know what Expect means; ignore it there.
     let expect_continue = match version {
         Version::Http10 => false,
-        Version::Http11 if expect_other => return Err(ParseError::ExpectationFailed),
-        Version::Http11 => expect_continue,
+        Version::Http11 if seen.expect_other => return Err(ParseError::ExpectationFailed),
+        Version::Http11 => seen.expect_continue,
     };
     let keep_alive = match version {
-        Version::Http11 => !close,
-        Version::Http10 => keep_alive_token && !close,
+        Version::Http11 => !seen.close,
+        Version::Http10 => seen.keep_alive_token && !seen.close,
     };
     Ok(Fields {
         framing,
         keep_alive,
         expect_continue,
-        forwarded,
-        request_id,
+        forwarded: seen.forwarded,
+        request_id: seen.request_id,
     })
 }
 

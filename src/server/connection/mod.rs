@@ -8,9 +8,11 @@
 //! framing error the response carries `Connection: close` and the socket is closed with a short
 //! lingering drain, so the client reads the error instead of a reset (RFC 9112 §9.6).
 
+mod dispatch;
 mod export;
 mod framing;
 
+use dispatch::{resolve, Dispatched};
 use framing::Framed;
 mod io;
 
@@ -25,12 +27,12 @@ use monoio::net::TcpStream;
 
 use super::core::Core;
 use super::document::Scope;
-use super::handlers::forward::{self, Forwarded};
-use super::handlers::{self, cache, Deferred, Req, Routed};
+use super::handlers::forward::Forwarded;
+use super::handlers::Deferred;
 use super::respond::Meta as R;
 use super::router::{self, Route};
 use crate::http::response::ConnHeader;
-use crate::http::{parse_head, ChunkedDecoder, Framing, Head, Limits, Parsed, Version};
+use crate::http::{parse_head, ChunkedDecoder, Head, Limits, Parsed, Version};
 use crate::mesh::Ticket;
 use crate::metrics::inc;
 use crate::storage::KeyReply;
@@ -283,59 +285,6 @@ impl Conn {
         }
     }
 
-    /// Dispatch one framed request: answered into the write buffer or queued in order.
-    /// Synchronous, like [`Conn::frame_body`]; an admin request (rare) is left to [`Conn::admin`].
-    #[inline]
-    fn answer(
-        &mut self,
-        c: &Rc<Core>,
-        head: &Head,
-        route: Route,
-        conn: ConnHeader,
-        body: std::ops::Range<usize>,
-    ) -> Dispatched {
-        let req = request(&self.rbuf, self.start, head, route, conn, body, &self.chunk);
-        let direct = self.queue.is_empty();
-        match handlers::dispatch(c, &req, direct, &mut self.key_buf, &mut self.wbuf) {
-            Routed::Done => {}
-            Routed::Remote(t, d) => self.queue.push_back(Queued::Remote(t, d)),
-            Routed::Ready(r, d) => self.queue.push_back(Queued::Ready(r, d)),
-            Routed::Forward(peer) => {
-                // Queued, not awaited: forwards of one pipeline leave in one batch.
-                let f = forward::start(c, peer, &req);
-                self.queue.push_back(Queued::Forward(f));
-            }
-            Routed::Admin => return Dispatched::Admin,
-        }
-        Dispatched::Done
-    }
-
-    /// Run an admin request after every earlier response; `Some(Step::Export)` streams an export
-    /// (the request is already consumed then).
-    async fn admin(
-        &mut self,
-        c: &Rc<Core>,
-        head: &Head,
-        route: Route,
-        conn: ConnHeader,
-        body: std::ops::Range<usize>,
-        total: usize,
-    ) -> Option<Step> {
-        resolve(c, &mut self.queue, &mut self.wbuf).await;
-        let req = request(&self.rbuf, self.start, head, route, conn, body, &self.chunk);
-        if route == Route::Export {
-            let (r, scope) = (req.meta(), Scope::from_query(req.query));
-            self.chunk = None;
-            self.advance(total);
-            if conn == ConnHeader::Close {
-                self.closing = Some(self.close_kind());
-            }
-            return Some(Step::Export(r, scope, head.version == Version::Http10));
-        }
-        handlers::run_admin(c, &req, &mut self.wbuf).await;
-        None
-    }
-
     fn close_kind(&self) -> Closing {
         if self.start < self.rbuf.len() {
             Closing::Linger
@@ -362,66 +311,6 @@ impl Conn {
         c.resp.error(&mut self.wbuf, r, status, msg, None, &[]);
         self.closing = Some(Closing::Linger);
     }
-}
-
-/// Encode, in order, every response still waiting for another core.
-async fn resolve(c: &Core, queue: &mut VecDeque<Queued>, wbuf: &mut Vec<u8>) {
-    while let Some(q) = queue.pop_front() {
-        match q {
-            Queued::Remote(mut t, d) => {
-                let reply = t.wait().await;
-                cache::finish(c, wbuf, d, reply);
-            }
-            Queued::Ready(reply, d) => cache::finish(c, wbuf, d, reply),
-            Queued::Forward(f) => forward::finish(c, f, wbuf).await,
-        }
-    }
-}
-
-/// Whether [`Conn::answer`] finished the request or left an admin operation to run.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Dispatched {
-    Done,
-    Admin,
-}
-
-/// The request as the handlers see it, borrowed from the connection's buffers.
-#[inline]
-fn request<'a>(
-    rbuf: &'a [u8],
-    base: usize,
-    head: &Head,
-    route: Route,
-    conn: ConnHeader,
-    body: std::ops::Range<usize>,
-    chunk: &'a Option<Chunked>,
-) -> Req<'a> {
-    let at = |r: &std::ops::Range<usize>| &rbuf[base + r.start..base + r.end];
-    Req {
-        method: head.method,
-        route,
-        path: at(&head.path),
-        query: head.query.as_ref().map(at),
-        body: match chunk {
-            Some(c) => &c.body,
-            None => &rbuf[body],
-        },
-        has_body: head.framing != Framing::None,
-        conn,
-        forwarded: head.forwarded,
-        request_id: head.request_id.as_ref().map_or(0, |r| numeric_id(at(r))),
-    }
-}
-
-/// A numeric request id (what our peers send); anything else is not echoed.
-fn numeric_id(v: &[u8]) -> u64 {
-    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-        return 0;
-    }
-    std::str::from_utf8(v)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
 }
 
 pub(super) enum ReadResult {

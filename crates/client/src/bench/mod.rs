@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use self::keys::{Dist, KeySpace, Workload, Zipf};
-use self::report::{Outcome, Summary};
+use self::report::{BenchResult, Outcome, Summary};
 use self::stats::{new_histogram, Counts};
 use self::worker::{Driver, Plan, Run, Source};
 use super::cli::parse_duration;
@@ -212,16 +212,10 @@ pub fn run(args: &BenchArgs, nodes: &[NodeAddr], timeout: Duration, json: bool) 
     if let (Some(svg), false) = (&args.plot, args.compare.is_empty()) {
         return plot::plot_saved(svg, &args.compare, json);
     }
-    let mut targets = Vec::with_capacity(nodes.len());
-    for n in nodes {
-        match probe(&n.addr, timeout) {
-            Ok(a) => targets.push(a),
-            Err(e) => {
-                report::print_error(json, &e);
-                return EXIT_USAGE;
-            }
-        }
-    }
+    let targets = match probe_all(nodes, timeout, json) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let hosts: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
     let workloads = args.workloads(&hosts);
     let plan = |source, pipeline, duration, requests, rate, connections| Plan {
@@ -272,26 +266,8 @@ pub fn run(args: &BenchArgs, nodes: &[NodeAddr], timeout: Duration, json: bool) 
         Some(execute(p, args.quiet, ""))
     };
     let result = summary.result(preload.as_ref(), outcome.as_ref());
-    if json {
-        report::print_json(&result);
-    } else {
-        report::print_human(&result);
-    }
-    // On stderr, so the --json document on stdout stays one parseable document.
-    let warning = (result.measured.as_ref())
-        .and_then(|m| report::miss_warning(m.hits, m.misses, preload.is_some()));
-    if let Some(w) = warning {
-        eprintln!("{w}");
-    }
-    if let (Some(svg), Some(m)) = (&args.plot, &result.measured) {
-        let series = plot::Series {
-            name: plot::run_name(&result),
-            points: m.latency_percentiles.clone(),
-        };
-        if let Err(e) = plot::write_plot(svg, &[series], args.quiet || json) {
-            report::print_error(json, &e);
-            return EXIT_USAGE;
-        }
+    if let Err(code) = publish(args, json, &result, preload.is_some()) {
+        return code;
     }
     let failed = preload
         .iter()
@@ -302,6 +278,48 @@ pub fn run(args: &BenchArgs, nodes: &[NodeAddr], timeout: Duration, json: bool) 
     } else {
         EXIT_OK
     }
+}
+
+/// Probe every node; the exit code (after printing why) when one does not accept connections.
+fn probe_all(nodes: &[NodeAddr], timeout: Duration, json: bool) -> Result<Vec<SocketAddr>, u8> {
+    let mut targets = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        match probe(&n.addr, timeout) {
+            Ok(a) => targets.push(a),
+            Err(e) => {
+                report::print_error(json, &e);
+                return Err(EXIT_USAGE);
+            }
+        }
+    }
+    Ok(targets)
+}
+
+/// Print the result (human or `--json`), a cache-miss warning, and the `--plot` SVG; the exit
+/// code when the plot cannot be written.
+fn publish(args: &BenchArgs, json: bool, result: &BenchResult, preloaded: bool) -> Result<(), u8> {
+    if json {
+        report::print_json(result);
+    } else {
+        report::print_human(result);
+    }
+    // On stderr, so the --json document on stdout stays one parseable document.
+    let warning =
+        (result.measured.as_ref()).and_then(|m| report::miss_warning(m.hits, m.misses, preloaded));
+    if let Some(w) = warning {
+        eprintln!("{w}");
+    }
+    if let (Some(svg), Some(m)) = (&args.plot, &result.measured) {
+        let series = plot::Series {
+            name: plot::run_name(result),
+            points: m.latency_percentiles.clone(),
+        };
+        if let Err(e) = plot::write_plot(svg, &[series], args.quiet || json) {
+            report::print_error(json, &e);
+            return Err(EXIT_USAGE);
+        }
+    }
+    Ok(())
 }
 
 /// Run one phase to its end, printing a progress line each second unless `quiet`.

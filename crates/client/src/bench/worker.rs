@@ -19,14 +19,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dcache_http::{parse_response_head, BodyFraming};
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use super::keys::{Op, Rng, Workload};
 use super::pacer::Pacer;
 use super::stats::{ErrorKind, ThreadStats};
+
+mod exchange;
+use exchange::exchange;
 
 /// Wait before reconnecting after a failed connect, so a dead target is not hammered.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
@@ -35,8 +35,6 @@ const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_CONNECT_FAILURES: u32 = 50;
 /// Read buffer per connection; grows only for larger answers.
 const READ_BUF: usize = 64 * 1024;
-/// Free space kept in the read buffer before each read.
-const MIN_READ_SPACE: usize = 16 * 1024;
 
 /// Which monoio driver the generator threads use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -197,6 +195,25 @@ struct ConnState {
     latencies: Vec<u64>,
 }
 
+/// A connection's open-loop schedule and its next sequential key.
+struct Schedule {
+    /// Time between two requests of this connection (open loop only).
+    interval: Option<Duration>,
+    /// Intended send time of the next request (open loop only).
+    next_due: Option<Instant>,
+    /// Index of the next key (sequential source only).
+    next_seq: u64,
+}
+
+/// Outcome of making sure a connection has a stream.
+enum Connected {
+    Ready,
+    /// The connect failed; try again (the backoff has been waited).
+    Retry,
+    /// Too many failed connects in a row: the connection ends.
+    GiveUp,
+}
+
 async fn connection(run: Arc<Run>, thread: usize, conn: usize, pacer: Option<&Rc<Pacer>>) {
     let plan = &run.plan;
     let stats = &run.stats[thread];
@@ -214,75 +231,26 @@ async fn connection(run: Arc<Run>, thread: usize, conn: usize, pacer: Option<&Rc
     let interval = plan
         .rate
         .map(|r| Duration::from_secs_f64(plan.connections as f64 / r));
-    // Spread the connections' schedules over one interval.
-    let mut next_due =
-        interval.map(|iv| run.start + iv.mul_f64(conn as f64 / plan.connections as f64));
-    let mut next_seq = conn as u64;
+    let mut sched = Schedule {
+        interval,
+        // Spread the connections' schedules over one interval.
+        next_due: interval.map(|iv| run.start + iv.mul_f64(conn as f64 / plan.connections as f64)),
+        next_seq: conn as u64,
+    };
     let mut connect_failures = 0;
     loop {
         if run.should_stop() {
             break;
         }
-        if st.stream.is_none() {
-            match monoio::time::timeout(plan.timeout, TcpStream::connect_addr(addr)).await {
-                Ok(Ok(s)) => {
-                    let _ = s.set_nodelay(true);
-                    st.stream = Some(s);
-                    st.rbuf.clear();
-                    connect_failures = 0;
-                }
-                _ => {
-                    stats.error(ErrorKind::Connect, 1);
-                    connect_failures += 1;
-                    if connect_failures >= MAX_CONNECT_FAILURES {
-                        break;
-                    }
-                    monoio::time::sleep(RECONNECT_BACKOFF).await;
-                    continue;
-                }
-            }
+        match ensure_connected(&mut st, addr, plan.timeout, stats, &mut connect_failures).await {
+            Connected::Ready => {}
+            Connected::Retry => continue,
+            Connected::GiveUp => break,
         }
-        let mut n = plan.pipeline as u64;
-        if let (Some(iv), Some(due), Some(pacer)) = (interval, next_due, pacer) {
-            if run.deadline.is_some_and(|d| due >= d) {
-                break;
-            }
-            pacer.until(due).await;
-            let behind = Instant::now().saturating_duration_since(due);
-            n = n.min((behind.as_nanos() / iv.as_nanos().max(1)) as u64 + 1);
-        }
-        if plan.source == Source::Sequential {
-            let left = work.keys.count.saturating_sub(next_seq);
-            n = n.min(left.div_ceil(plan.connections as u64));
-        }
-        let n = run.claim(n);
-        if n == 0 {
+        let Some(n) = batch_size(&run, work, &sched, pacer).await else {
             break;
-        }
-        // Build the batch.
-        st.wbuf.clear();
-        st.batch.clear();
-        let now = Instant::now();
-        for _ in 0..n {
-            let (op, idx) = match plan.source {
-                Source::Random => work.next(&mut rng),
-                Source::Sequential => {
-                    let idx = next_seq;
-                    next_seq += plan.connections as u64;
-                    (Op::Put, idx)
-                }
-            };
-            work.push_request(&mut st.wbuf, op, idx);
-            let at = match (interval, next_due.as_mut()) {
-                (Some(iv), Some(due)) => {
-                    let at = *due;
-                    *due += iv;
-                    at
-                }
-                _ => now,
-            };
-            st.batch.push((op, at));
-        }
+        };
+        build_batch(&mut st, plan, work, &mut rng, &mut sched, n);
         let failure = exchange(&mut st, plan.timeout, stats).await;
         stats.record(&st.latencies);
         if let Some((kind, unanswered)) = failure {
@@ -292,116 +260,93 @@ async fn connection(run: Arc<Run>, thread: usize, conn: usize, pacer: Option<&Rc
     }
 }
 
-/// Write the batch and read its answers. Returns the failure and how many requests it left
-/// unanswered, or `None`; on a `Connection: close` answer the stream is dropped.
-async fn exchange(
+/// Open the stream if there is none, counting failed connects in `failures`.
+async fn ensure_connected(
     st: &mut ConnState,
+    addr: SocketAddr,
     timeout: Duration,
     stats: &ThreadStats,
-) -> Option<(ErrorKind, u64)> {
-    let n = st.batch.len();
-    let Some(stream) = st.stream.as_mut() else {
-        return Some((ErrorKind::Io, n as u64));
-    };
-    let wbuf = std::mem::take(&mut st.wbuf);
-    match monoio::time::timeout(timeout, stream.write_all(wbuf)).await {
-        Ok((Ok(_), buf)) => st.wbuf = buf,
-        Ok((Err(_), buf)) => {
-            st.wbuf = buf;
-            return Some((ErrorKind::Io, n as u64));
-        }
-        Err(_) => return Some((ErrorKind::Timeout, n as u64)),
+    failures: &mut u32,
+) -> Connected {
+    if st.stream.is_some() {
+        return Connected::Ready;
     }
-    st.latencies.clear();
-    let deadline = Instant::now() + timeout;
-    let mut done = 0;
-    let mut pos = 0;
-    let mut now = Instant::now();
-    loop {
-        // Take every complete answer already buffered.
-        while done < n {
-            let head = match parse_response_head(&st.rbuf[pos..], false, |_, _| {}) {
-                Ok(Some(h)) => h,
-                Ok(None) => break,
-                Err(_) => return Some((ErrorKind::Protocol, (n - done) as u64)),
-            };
-            let body = match head.framing {
-                BodyFraming::Empty => 0,
-                BodyFraming::Length(len) => len as usize,
-                BodyFraming::Chunked | BodyFraming::UntilClose => {
-                    return Some((ErrorKind::Protocol, (n - done) as u64))
-                }
-            };
-            let total = head.head_len + body;
-            if st.rbuf.len() - pos < total {
-                st.rbuf.reserve(pos + total - st.rbuf.len());
-                break;
-            }
-            pos += total;
-            let (op, at) = st.batch[done];
-            done += 1;
-            classify(stats, op, head.status);
-            st.latencies
-                .push(now.saturating_duration_since(at).as_nanos() as u64);
-            if head.close {
-                st.stream = None;
-                st.rbuf.clear();
-                return (done < n).then_some((ErrorKind::Closed, (n - done) as u64));
-            }
-        }
-        if pos == st.rbuf.len() {
+    match monoio::time::timeout(timeout, TcpStream::connect_addr(addr)).await {
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            st.stream = Some(s);
             st.rbuf.clear();
-            pos = 0;
+            *failures = 0;
+            Connected::Ready
         }
-        if done == n {
-            if pos > 0 {
-                st.rbuf.drain(..pos);
+        _ => {
+            stats.error(ErrorKind::Connect, 1);
+            *failures += 1;
+            if *failures >= MAX_CONNECT_FAILURES {
+                return Connected::GiveUp;
             }
-            return None;
-        }
-        if st.rbuf.capacity() - st.rbuf.len() < MIN_READ_SPACE {
-            st.rbuf.drain(..pos);
-            pos = 0;
-            st.rbuf.reserve(MIN_READ_SPACE);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Some(stream) = st.stream.as_mut() else {
-            return Some((ErrorKind::Io, (n - done) as u64));
-        };
-        let buf = std::mem::take(&mut st.rbuf);
-        let (len, cap) = (buf.len(), buf.capacity());
-        let (res, slice) =
-            match monoio::time::timeout(left, stream.read(buf.slice_mut(len..cap))).await {
-                Ok(r) => r,
-                Err(_) => return Some((ErrorKind::Timeout, (n - done) as u64)),
-            };
-        st.rbuf = slice.into_inner();
-        match res {
-            Ok(0) => return Some((ErrorKind::Closed, (n - done) as u64)),
-            Ok(_) => now = Instant::now(),
-            Err(_) => return Some((ErrorKind::Io, (n - done) as u64)),
+            monoio::time::sleep(RECONNECT_BACKOFF).await;
+            Connected::Retry
         }
     }
 }
 
-fn classify(stats: &ThreadStats, op: Op, status: u16) {
-    match op {
-        Op::Get => stats.gets.fetch_add(1, Relaxed),
-        Op::Put => stats.puts.fetch_add(1, Relaxed),
-    };
-    match (op, status) {
-        (Op::Get, 200..=299) => {
-            stats.hits.fetch_add(1, Relaxed);
-            stats.ok.fetch_add(1, Relaxed);
+/// How many requests the next batch holds, claimed from the run's budget, once its first request
+/// is due (open loop); `None` when the connection is done.
+async fn batch_size(
+    run: &Run,
+    work: &Workload,
+    sched: &Schedule,
+    pacer: Option<&Rc<Pacer>>,
+) -> Option<u64> {
+    let plan = &run.plan;
+    let mut n = plan.pipeline as u64;
+    if let (Some(iv), Some(due), Some(pacer)) = (sched.interval, sched.next_due, pacer) {
+        if run.deadline.is_some_and(|d| due >= d) {
+            return None;
         }
-        (Op::Get, 404) => {
-            stats.misses.fetch_add(1, Relaxed);
-            stats.ok.fetch_add(1, Relaxed);
-        }
-        (_, 200..=299) => {
-            stats.ok.fetch_add(1, Relaxed);
-        }
-        (_, 400..=499) => stats.error(ErrorKind::Status4xx, 1),
-        _ => stats.error(ErrorKind::Status5xx, 1),
+        pacer.until(due).await;
+        let behind = Instant::now().saturating_duration_since(due);
+        n = n.min((behind.as_nanos() / iv.as_nanos().max(1)) as u64 + 1);
+    }
+    if plan.source == Source::Sequential {
+        let left = work.keys.count.saturating_sub(sched.next_seq);
+        n = n.min(left.div_ceil(plan.connections as u64));
+    }
+    let n = run.claim(n);
+    (n > 0).then_some(n)
+}
+
+/// Write `n` requests into `st.wbuf` and their operations and intended send times into `st.batch`.
+fn build_batch(
+    st: &mut ConnState,
+    plan: &Plan,
+    work: &Workload,
+    rng: &mut Rng,
+    sched: &mut Schedule,
+    n: u64,
+) {
+    st.wbuf.clear();
+    st.batch.clear();
+    let now = Instant::now();
+    for _ in 0..n {
+        let (op, idx) = match plan.source {
+            Source::Random => work.next(rng),
+            Source::Sequential => {
+                let idx = sched.next_seq;
+                sched.next_seq += plan.connections as u64;
+                (Op::Put, idx)
+            }
+        };
+        work.push_request(&mut st.wbuf, op, idx);
+        let at = match (sched.interval, sched.next_due.as_mut()) {
+            (Some(iv), Some(due)) => {
+                let at = *due;
+                *due += iv;
+                at
+            }
+            _ => now,
+        };
+        st.batch.push((op, at));
     }
 }

@@ -1,0 +1,51 @@
+//! Unit tests for `export.rs` (a child module of it; see the `#[path]` there).
+
+use super::*;
+
+#[test]
+fn export_errors_name_the_peer_and_cause() {
+    let addr: std::net::SocketAddr = "127.0.0.1:9".parse().expect("addr");
+    let peer = |cause| ExportError::Peer {
+        id: "n2".to_string(),
+        addr: "node2:7000".to_string(),
+        cause,
+    };
+    let cases = [
+        (
+            peer(PeerExportError::Connect(ConnectError::Io {
+                addr,
+                kind: ErrorKind::ConnectionRefused,
+            })),
+            "export from n2 (node2:7000): 127.0.0.1:9: connection refused",
+        ),
+        (
+            peer(PeerExportError::Answered(503)),
+            "export from n2: answered 503",
+        ),
+        (
+            peer(PeerExportError::TimedOut { ms: 30 }),
+            "export from n2: timed out: no data within timeouts.write (30 ms)",
+        ),
+        (
+            peer(PeerExportError::Read(ErrorKind::ConnectionReset)),
+            "export from n2: read: connection reset",
+        ),
+        (
+            peer(PeerExportError::Chunked(ParseError::BadRequest(
+                "bad chunk size",
+            ))),
+            "export from n2: chunked body: bad chunk size",
+        ),
+        (
+            peer(PeerExportError::ClosedEarly),
+            "export from n2: connection closed before the end of its document",
+        ),
+        (
+            ExportError::Stopped(Canceled),
+            "export of this node's shards: the core that was asked stopped before answering",
+        ),
+    ];
+    for (e, text) in cases {
+        assert_eq!(e.to_string(), text, "{e:?}");
+    }
+}
