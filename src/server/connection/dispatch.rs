@@ -13,19 +13,21 @@ use crate::server::handlers::forward;
 use crate::server::handlers::{self, cache, Req, Routed};
 use crate::server::router::Route;
 
+/// What the connection decided about one framed request, beside its head: where its body is
+/// and how long the whole request is, its route, and the connection header of its answer.
+pub(super) struct Frame {
+    pub route: Route,
+    pub conn: ConnHeader,
+    pub body: std::ops::Range<usize>,
+    pub total: usize,
+}
+
 impl Conn {
     /// Dispatch one framed request: answered into the write buffer or queued in order.
     /// Synchronous, like [`Conn::frame_body`]; an admin request (rare) is left to [`Conn::admin`].
     #[inline]
-    pub(super) fn answer(
-        &mut self,
-        c: &Rc<Core>,
-        head: &Head,
-        route: Route,
-        conn: ConnHeader,
-        body: std::ops::Range<usize>,
-    ) -> Dispatched {
-        let req = request(&self.rbuf, self.start, head, route, conn, body, &self.chunk);
+    pub(super) fn answer(&mut self, c: &Rc<Core>, head: &Head, f: &Frame) -> Dispatched {
+        let req = request(&self.rbuf, self.start, head, f, &self.chunk);
         let direct = self.queue.is_empty();
         match handlers::dispatch(c, &req, direct, &mut self.key_buf, &mut self.wbuf) {
             Routed::Done => {}
@@ -43,22 +45,14 @@ impl Conn {
 
     /// Run an admin request after every earlier response; `Some(Step::Export)` streams an export
     /// (the request is already consumed then).
-    pub(super) async fn admin(
-        &mut self,
-        c: &Rc<Core>,
-        head: &Head,
-        route: Route,
-        conn: ConnHeader,
-        body: std::ops::Range<usize>,
-        total: usize,
-    ) -> Option<Step> {
+    pub(super) async fn admin(&mut self, c: &Rc<Core>, head: &Head, f: &Frame) -> Option<Step> {
         resolve(c, &mut self.queue, &mut self.wbuf).await;
-        let req = request(&self.rbuf, self.start, head, route, conn, body, &self.chunk);
-        if route == Route::Export {
+        let req = request(&self.rbuf, self.start, head, f, &self.chunk);
+        if f.route == Route::Export {
             let (r, scope) = (req.meta(), Scope::from_query(req.query));
             self.chunk = None;
-            self.advance(total);
-            if conn == ConnHeader::Close {
+            self.advance(f.total);
+            if f.conn == ConnHeader::Close {
                 self.closing = Some(self.close_kind());
             }
             return Some(Step::Export(r, scope, head.version == Version::Http10));
@@ -95,23 +89,21 @@ fn request<'a>(
     rbuf: &'a [u8],
     base: usize,
     head: &Head,
-    route: Route,
-    conn: ConnHeader,
-    body: std::ops::Range<usize>,
+    f: &Frame,
     chunk: &'a Option<Chunked>,
 ) -> Req<'a> {
     let at = |r: &std::ops::Range<usize>| &rbuf[base + r.start..base + r.end];
     Req {
         method: head.method,
-        route,
+        route: f.route,
         path: at(&head.path),
         query: head.query.as_ref().map(at),
         body: match chunk {
             Some(c) => &c.body,
-            None => &rbuf[body],
+            None => &rbuf[f.body.clone()],
         },
         has_body: head.framing != Framing::None,
-        conn,
+        conn: f.conn,
         forwarded: head.forwarded,
         request_id: head.request_id.as_ref().map_or(0, |r| numeric_id(at(r))),
     }

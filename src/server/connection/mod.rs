@@ -12,7 +12,7 @@ mod dispatch;
 mod export;
 mod framing;
 
-use dispatch::{resolve, Dispatched};
+use dispatch::{resolve, Dispatched, Frame};
 use framing::Framed;
 mod io;
 
@@ -249,9 +249,14 @@ impl Conn {
                     break Step::Close;
                 }
             };
-            let conn = self.conn_header(c, &head);
-            if self.answer(c, &head, route, conn, body.clone()) == Dispatched::Admin {
-                if let Some(step) = self.admin(c, &head, route, conn, body, total).await {
+            let frame = Frame {
+                route,
+                conn: self.conn_header(c, &head),
+                body,
+                total,
+            };
+            if self.answer(c, &head, &frame) == Dispatched::Admin {
+                if let Some(step) = self.admin(c, &head, &frame).await {
                     count += 1;
                     break step;
                 }
@@ -259,7 +264,7 @@ impl Conn {
             self.chunk = None;
             self.advance(total);
             count += 1;
-            if conn == ConnHeader::Close {
+            if frame.conn == ConnHeader::Close {
                 // RFC 9112 §9.6: later pipelined requests must not be processed.
                 self.closing = Some(self.close_kind());
                 break Step::Close;
