@@ -24,6 +24,8 @@ fn full_shard(max_entries: usize) -> Shard {
     let mut s = Shard::new(ShardLimits {
         max_entries,
         max_bytes: 0,
+        // wired to config by the lead
+        tombstone_ttl_ms: 600_000,
     });
     for i in 0..ENTRIES {
         s.put(&key(i), VALUE, None, 0);

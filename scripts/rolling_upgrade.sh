@@ -7,13 +7,19 @@
 # 1. Build first (cargo build --release, into bin/), while every node still serves: a restart must
 #    never wait for the compiler (start_node.sh alone would build with the node down).
 # 2. Check that every node of the cluster ($NODES, default node1 node2 node3) is healthy.
-# 3. For each node: stop it (SIGTERM drains it), start it with the new binary, wait until it is
-#    healthy and every other node's /admin/cluster reports it "up", then (once replicas exist) until
-#    it has caught up; only then touch the next node.
-# Every wait is bounded (HEALTH_TIMEOUT, PEER_TIMEOUT); on failure it stops with exit 1, naming the
-# node, what did not happen, and which nodes are already upgraded. Needs curl and python3.
-# Keys live in memory only: a restarted node comes back empty (export first if they matter).
+# 3. For each node: stop it (SIGTERM: it tells its peers it is leaving, drains, and with data_dir
+#    saves its snapshot), start it with the new binary, wait until it is healthy (GET
+#    /api/v1/health answers 200 "healthy" only once it has caught up from its peers: 503
+#    "syncing" until then), every other node's /admin/cluster reports it "up", and none of them
+#    still holds hints for it; only then touch the next node, so no key loses its last copy.
+# Every wait is bounded (HEALTH_TIMEOUT, default 120 s here: start plus catch-up; PEER_TIMEOUT, 30 s);
+# on failure it stops with exit 1, naming the node, what did not happen, and which nodes are
+# already upgraded. Needs curl and python3.
+# With replicas >= 2 (the default on a cluster) every key has a copy on another node while one
+# restarts; with `replicas: 1` a restarted node comes back empty (export first if the keys matter).
 set -euo pipefail
+# A restarted node is healthy only once it has caught up from its peers: allow for that.
+HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-120}"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -36,13 +42,17 @@ fail() {
   exit 1
 }
 
+# 200 with "status":"healthy" (503 "syncing" while it catches up, 503 "draining" while it stops).
 healthy() {
-  [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$(node_url "$1")/api/v1/health" || true)" = 200 ]
+  local out
+  out=$(curl -s -m 2 -w '\n%{http_code}' "$(node_url "$1")/api/v1/health" || true)
+  [ "${out##*$'\n'}" = 200 ] && grep -q '"status":"healthy"' <<<"$out"
 }
 
-# The state ("up", "down", "self") NODE $2 has in the /admin/cluster answer of node $1; empty when
-# that node does not answer or does not list it.
-state_seen_by() {
+# Field $3 of NODE $2's entry in the /admin/cluster answer of node $1 (state: "up", "down",
+# "syncing", "draining", "self"; hints_pending: hints node $1 keeps for it, 0 when not reported);
+# empty when that node does not answer or does not list it.
+seen_by() {
   curl -s -m 2 "$(node_url "$1")/admin/cluster" 2>/dev/null | python3 -c '
 import json, sys
 try:
@@ -51,9 +61,11 @@ except Exception:
     sys.exit(0)
 for m in doc.get("nodes", []):
     if m.get("id") == sys.argv[1]:
-        print(m.get("state", ""))
-' "$2" || true
+        print(m.get(sys.argv[2], 0 if sys.argv[2] == "hints_pending" else ""))
+' "$2" "$3" || true
 }
+
+state_seen_by() { seen_by "$1" "$2" state; }
 
 # Wait until every other node of the cluster reports NODE up (its prober saw the restart).
 wait_seen_up() {
@@ -70,15 +82,23 @@ wait_seen_up() {
   done
 }
 
-# ==== CAUGHT-UP WAIT (replicas) =================================================================
-# Nothing to wait for yet: without replicas a restarted node starts empty and has nothing to copy.
-# Once replicas exist, wait here (bounded, calling fail on timeout) until NODE reports that it holds
-# its share again (e.g. a replication lag of 0 in its /admin/cluster), so that stopping the next
-# node never takes the last copy of a key away.
+# Wait until NODE has caught up: it reports itself healthy (not "syncing") and no other node still
+# keeps hints for it (they deliver them once it takes writes again), so that stopping the next node
+# never takes away writes that NODE holds nowhere else yet.
 wait_caught_up() {
-  :
+  local n="$1" m deadline=$((SECONDS + PEER_TIMEOUT)) missing
+  while :; do
+    missing=()
+    healthy "$n" || missing+=("$n is not healthy")
+    for m in "${CLUSTER[@]}"; do
+      [ "$m" = "$n" ] || [ "$(seen_by "$m" "$n" hints_pending)" = 0 ] || missing+=("$m keeps hints for it")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    [ "$SECONDS" -lt "$deadline" ] ||
+      fail "$n restarted, but after ${PEER_TIMEOUT}s it has not caught up: ${missing[*]} (GET /admin/cluster)"
+    sleep 0.5
+  done
 }
-# ================================================================================================
 
 echo "Rolling upgrade of ${UPGRADE[*]} (cluster: ${CLUSTER[*]})"
 echo "[1/3] build"
@@ -100,6 +120,7 @@ for n in "${UPGRADE[@]}"; do
   for m in "${CLUSTER[@]}"; do [ "$m" = "$n" ] || others+=("$m"); done
   echo "--- $n: waiting up to ${PEER_TIMEOUT}s until ${others[*]:-its peers} see it up"
   wait_seen_up "$n"
+  echo "--- $n: waiting up to ${PEER_TIMEOUT}s until its peers hold no hints for it"
   wait_caught_up "$n"
   DONE+=("$n")
   echo "--- $n: upgraded"

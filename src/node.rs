@@ -79,28 +79,37 @@ impl Node {
             );
         }
         let cluster = Arc::new(Cluster::new(&cfg).map_err(|e| StartError(e.to_string()))?);
+        if !cluster.is_standalone() {
+            // Until it caught up from its peers this node coordinates nothing (see server::sync).
+            cluster.set_state(cluster.me, crate::cluster::MemberState::Syncing);
+        }
+        let placement = CoreHash::new(cores);
+        let preload = crate::server::snapshot::load(&cfg, &placement);
         let shared = Arc::new(NodeShared {
             mesh: Mesh::new(cores),
-            placement: CoreHash::new(cores),
+            placement,
             started: Instant::now(),
             started_wall: SystemTime::now(),
             draining: Arc::new(AtomicBool::new(false)),
             connections: AtomicUsize::new(0),
             local_addr,
             heartbeats: Arc::new(crate::watchdog::Heartbeats::new(cores)),
+            hlc: crate::storage::version::Hlc::new(),
+            sync: crate::server::sync::SyncState::default(),
+            foreign_epoch: std::sync::atomic::AtomicU64::new(0),
             cluster,
             clock,
             cfg,
         });
         let (tx, rx) = mpsc::channel::<Result<(), String>>();
         let mut threads = Vec::with_capacity(cores);
-        for core in 0..cores {
+        for (core, entries) in preload.into_iter().enumerate() {
             let shared = Arc::clone(&shared);
             let tx = tx.clone();
             let name = format!("{}-w{core}", shared.cfg.node_id);
             let h = std::thread::Builder::new()
                 .name(name)
-                .spawn(move || worker_thread(core, shared, driver, tx))
+                .spawn(move || worker_thread(core, shared, driver, tx, entries))
                 .map_err(|e| StartError(format!("cannot spawn worker thread {core}: {e}")))?;
             threads.push(h);
         }
@@ -128,6 +137,11 @@ impl Node {
         };
         if failure.is_none() {
             node.prober = spawn_prober(&node.shared);
+            if !node.shared.cluster.is_standalone() {
+                node.shared
+                    .mesh
+                    .send(0, Msg::Run(Box::new(crate::server::sync::request)));
+            }
         }
         if let Some(e) = failure {
             node.shutdown();
@@ -163,6 +177,11 @@ impl Node {
     pub fn shutdown(&self) {
         if self.shared.draining.swap(true, Ordering::SeqCst) {
             return;
+        }
+        let cl = &self.shared.cluster;
+        if !cl.is_standalone() {
+            cl.set_state(cl.me, crate::cluster::MemberState::Draining);
+            crate::cluster::probe::notify_leaving(cl, &self.shared.cfg.cluster);
         }
         for core in 0..self.shared.mesh.cores() {
             self.shared
@@ -215,6 +234,7 @@ fn worker_thread(
     shared: Arc<NodeShared>,
     driver: IoDriver,
     ready: mpsc::Sender<Result<(), String>>,
+    preload: Vec<crate::storage::Entry>,
 ) {
     crate::log::set_thread_node(&shared.cfg.node_id);
     if shared.cfg.pin_threads {
@@ -226,7 +246,7 @@ fn worker_thread(
             crate::cpus::pin(cpus[core % cpus.len()]);
         }
     }
-    let fut = worker_main(core, shared, ready.clone());
+    let fut = worker_main(core, shared, ready.clone(), preload);
     let built = match driver {
         IoDriver::Uring => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
             .with_entries(URING_ENTRIES)
@@ -249,6 +269,7 @@ async fn worker_main(
     core: usize,
     shared: Arc<NodeShared>,
     ready: mpsc::Sender<Result<(), String>>,
+    preload: Vec<crate::storage::Entry>,
 ) {
     let addr = shared.local_addr;
     let listener = match tasks::bind(addr) {
@@ -264,6 +285,13 @@ async fn worker_main(
         }
     };
     let c = Rc::new(Core::new(core, shared));
+    if !preload.is_empty() {
+        // Versions written before the restart must stay older than the ones issued after it.
+        let newest = preload.iter().map(|e| e.version).max().unwrap_or(0);
+        c.node.hlc.observe(newest);
+        let now = c.exec.now_ms();
+        c.exec.shard.borrow_mut().load(preload, false, now);
+    }
     let _ = ready.send(Ok(()));
     drop(ready);
     tasks::run(c, listener).await;

@@ -14,6 +14,8 @@
 #     alias a plain name to a template instance, so `systemctl enable cache-node1` (as the seed says)
 #     needs a real unit; rendering it from the one template keeps the two from drifting. The
 #     rendered unit conflicts with its template twin so both cannot run on one port;
+#   - node configs from config/node*.yaml with data_dir set to /var/lib/cache-node/NODE, the unit's
+#     StateDirectory (warm restarts); an existing config is never replaced;
 #   - sysctl/ and limits.d/ files (then applies them with scripts/tune_host.sh), logrotate;
 #   - with --log-files, a drop-in sending node output to /var/log/distributed-cache/NODE.log;
 #   - cache-client (--client FILE, default: next to the node binary) with a /usr/local/bin link,
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
     --log-files) log_files=1 ;;
     --client) client=${2:?--client needs a file}; shift ;;
     --client=*) client=${1#*=} ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -98,19 +100,31 @@ for doc in deployment.md operations.md; do
   [ -f "$repo/docs/$doc" ] && put "$repo/docs/$doc" "$prefix$home/docs/$doc" 0644
 done
 
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# The repo's config for node ID with data_dir set to the StateDirectory of its unit (warm
+# restarts): the only writable place under ProtectSystem=strict, so a data_dir in the repo's file
+# (a path for the local scripts) is replaced.
+render_config() {
+  local cfg=$1 id=$2
+  sed '/^data_dir:/d' "$cfg"
+  printf '\n# Warm restart: the StateDirectory of cache-node@.service ("" turns it off).\n'
+  printf 'data_dir: "/var/lib/cache-node/%s"\n' "$id"
+}
+
 # 4. Node configs: readable by the service only; an operator's edited copy is never replaced.
 nodes=()
 for cfg in "$repo"/config/node*.yaml; do
   id=$(basename "$cfg" .yaml)
   nodes+=("$id")
   dst=$prefix$home/config/$id.yaml
-  if [ -e "$dst" ] && ! cmp -s "$cfg" "$dst"; then say KEEP "$dst (differs from the repo; not overwritten)"
-  else put "$cfg" "$dst" 0640 "$(owner root cache)"; fi
+  render_config "$cfg" "$id" >"$tmp/config-$id.yaml"
+  if [ -e "$dst" ] && ! cmp -s "$tmp/config-$id.yaml" "$dst"; then say KEEP "$dst (differs from the repo; not overwritten)"
+  else put "$tmp/config-$id.yaml" "$dst" 0640 "$(owner root cache)"; fi
 done
 
 # 5. Units: the template, the seed's per-node names, and the optional log-file drop-in.
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 put "$repo/systemd/cache-node@.service" "$units/cache-node@.service" 0644
 [ "$log_files" = 1 ] && put "$repo/systemd/log-to-file.conf" "$units/cache-node@.service.d/log-to-file.conf" 0644
 for id in "${nodes[@]}"; do

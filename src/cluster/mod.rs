@@ -1,12 +1,14 @@
-//! The cluster: which node owns a key, which peers are alive, and how requests reach them.
+//! The cluster: where a key's copies live, which peers can take requests, and how requests reach
+//! them.
 //!
 //! [`Cluster`] is built once from the config and shared by every core. Placement is the
-//! consistent-hash [`ring::Ring`]; liveness is one atomic flag per node, written only by the
-//! prober thread ([`probe`]) and read (relaxed) by the cores on each routed request. Keys owned
-//! by a node that is down go to the next live node clockwise; when a node comes back its keys
-//! return to it: every core hands the copies it no longer owns to their owner, overwriting the
-//! owner's copy (which predates its outage, while ours was written during it), and forgets them
-//! once the owner has confirmed them, so a later failure can never resurrect stale values.
+//! consistent-hash [`ring::Ring`]: a key's `replicas` copies live on its preference list (the
+//! first distinct nodes clockwise, owner first). Each member has a [`MemberState`], written by
+//! the prober thread ([`probe`]) and by peers' notices (syncing, leaving), read (relaxed) by the
+//! cores on each routed request. The first *routable* node of a key's list coordinates its
+//! requests: it versions writes, copies them to the other replicas and answers reads. A node
+//! that is syncing (catching up after a start or a pause) still takes replica writes but never
+//! coordinates; one that is down or draining gets hints instead.
 
 mod batch;
 mod error;
@@ -21,11 +23,69 @@ pub use peer::{Answered, InFlight, Outcome, PeerClient, PeerSettings};
 pub use wire::Outgoing;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 use crate::config::Config;
-use ring::{Ring, RingError};
+use ring::{Prefs, Ring, RingError};
+
+/// What this node believes about a member (itself included), as far as routing is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum MemberState {
+    /// Serving: coordinates the keys it is first routable for, takes replica writes.
+    Up = 0,
+    /// Not answering probes: gets hints, never requests.
+    Down = 1,
+    /// Catching up from its peers: takes replica writes, coordinates nothing.
+    Syncing = 2,
+    /// Shutting down: gets hints, never requests.
+    Draining = 3,
+}
+
+impl MemberState {
+    fn from_u8(v: u8) -> MemberState {
+        match v {
+            0 => MemberState::Up,
+            2 => MemberState::Syncing,
+            3 => MemberState::Draining,
+            _ => MemberState::Down,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberState::Up => "up",
+            MemberState::Down => "down",
+            MemberState::Syncing => "syncing",
+            MemberState::Draining => "draining",
+        }
+    }
+
+    /// Parse the `status` a node reports about itself in its health answer.
+    pub fn from_status(s: &str) -> MemberState {
+        match s {
+            "syncing" => MemberState::Syncing,
+            "draining" => MemberState::Draining,
+            _ => MemberState::Up,
+        }
+    }
+
+    /// Whether replica writes are sent to a member in this state (otherwise: hints).
+    pub fn takes_writes(self) -> bool {
+        matches!(self, MemberState::Up | MemberState::Syncing)
+    }
+}
+
+/// Where a key request goes, as the coordinator rule decides it on this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// The key's replicas, owner first.
+    pub prefs: Prefs,
+    /// The node that coordinates it now: the first routable replica, else the first routable
+    /// node clockwise (a stand-in), else none (nothing routable: answer 503).
+    pub coordinator: Option<usize>,
+}
 
 /// Why the cluster cannot be built from the config (start-up only).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +124,10 @@ pub struct Member {
     /// Latest resolution of `addr`, refreshed by the prober so cores never block on DNS.
     pub resolved: Mutex<Vec<SocketAddr>>,
     pub alive: AtomicBool,
+    /// [`MemberState`] as a u8 (this node's own entry is its own state).
+    state: AtomicU8,
+    /// The member's incarnation (a new id at every start; 0 = not known yet).
+    pub incarnation: AtomicU64,
     /// Unix time in ms of the last completed probe (0 = never).
     pub last_probe_ms: AtomicU64,
     /// Consecutive probe failures / successes (prober thread only).
@@ -87,6 +151,10 @@ pub struct Cluster {
     pub ring_changes: AtomicU64,
     /// Local keys handed to their new owner after membership changes.
     pub keys_moved: AtomicU64,
+    /// Copies of each key, owner included (1 ..= nodes).
+    pub replicas: usize,
+    /// This start of this node: a fresh id, so peers notice a restart of any speed.
+    pub incarnation: u64,
 }
 
 impl Cluster {
@@ -107,7 +175,7 @@ impl Cluster {
             .ok_or_else(|| ClusterError::NotAMember {
                 node_id: cfg.node_id.clone(),
             })?;
-        let members = (0..ring.node_count())
+        let members: Vec<Member> = (0..ring.node_count())
             .map(|i| {
                 let id = ring.node_id(i).to_string();
                 let addr = nodes
@@ -120,6 +188,10 @@ impl Cluster {
                     addr,
                     resolved: Mutex::new(Vec::new()),
                     alive: AtomicBool::new(true),
+                    // Peers start up (as before: routable until probes say otherwise); this node
+                    // starts syncing and says so once it caught up.
+                    state: AtomicU8::new(MemberState::Up as u8),
+                    incarnation: AtomicU64::new(0),
                     last_probe_ms: AtomicU64::new(0),
                     fails: AtomicU32::new(0),
                     oks: AtomicU32::new(0),
@@ -130,13 +202,78 @@ impl Cluster {
                 }
             })
             .collect();
+        let incarnation = new_incarnation();
+        members[me]
+            .incarnation
+            .store(incarnation, Ordering::Relaxed);
         Ok(Cluster {
             ring,
             me,
             members,
             ring_changes: AtomicU64::new(0),
             keys_moved: AtomicU64::new(0),
+            replicas: cfg.replicas.max(1),
+            incarnation,
         })
+    }
+
+    pub fn state(&self, idx: usize) -> MemberState {
+        MemberState::from_u8(self.members[idx].state.load(Ordering::Acquire))
+    }
+
+    /// Set a member's state (prober, peers' notices, this node's own phases); returns the old one.
+    pub fn set_state(&self, idx: usize, s: MemberState) -> MemberState {
+        MemberState::from_u8(self.members[idx].state.swap(s as u8, Ordering::AcqRel))
+    }
+
+    /// Move member `idx` from `from` to `to` only if it is still in `from`.
+    pub fn transition(&self, idx: usize, from: MemberState, to: MemberState) -> bool {
+        self.members[idx]
+            .state
+            .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// This node's own state.
+    pub fn own_state(&self) -> MemberState {
+        self.state(self.me)
+    }
+
+    /// Whether `idx` may coordinate requests now (this node: unless syncing or draining).
+    pub fn routable(&self, idx: usize) -> bool {
+        self.state(idx) == MemberState::Up
+    }
+
+    /// Replica writes go to `idx` now (otherwise it gets a hint).
+    pub fn takes_writes(&self, idx: usize) -> bool {
+        self.state(idx).takes_writes()
+    }
+
+    /// The key's replicas and who coordinates it now.
+    pub fn placement(&self, key: &[u8]) -> Placement {
+        let prefs = self.ring.preference(key, self.replicas);
+        if self.members.len() == 1 {
+            return Placement {
+                prefs,
+                coordinator: Some(self.me),
+            };
+        }
+        let coordinator = prefs
+            .iter()
+            .find(|&i| self.routable(i))
+            .or_else(|| self.ring.clockwise(key).iter().find(|&i| self.routable(i)));
+        Placement { prefs, coordinator }
+    }
+
+    /// The next routable node for `key` after the ones in `tried` (failover of a forward).
+    pub fn next_coordinator(&self, key: &[u8], tried: &Prefs) -> Option<usize> {
+        let prefs = self.ring.preference(key, self.replicas);
+        let all = self.ring.clockwise(key);
+        let found = prefs
+            .iter()
+            .chain(all.iter())
+            .find(|&i| !tried.contains(i) && self.routable(i));
+        found
     }
 
     pub fn is_alive(&self, idx: usize) -> bool {
@@ -178,6 +315,17 @@ impl Cluster {
         }
         probe::resolve(&m.addr)
     }
+}
+
+/// A new incarnation id: wall-clock nanoseconds mixed with the process id (never 0), unique per
+/// start of a node in practice (two starts within one nanosecond under the same pid cannot happen).
+fn new_incarnation() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mixed = xxhash_rust::xxh64::xxh64(&nanos.to_le_bytes(), u64::from(std::process::id()));
+    mixed.max(1)
 }
 
 /// Milliseconds since the Unix epoch (wall clock, for display only).

@@ -53,6 +53,7 @@ pub struct Answered {
     pub raw: Vec<u8>,
     pub content_type: std::ops::Range<usize>,
     pub node: std::ops::Range<usize>,
+    pub etag: std::ops::Range<usize>,
     pub content_length: usize,
     pub body: std::ops::Range<usize>,
 }
@@ -66,6 +67,11 @@ impl Answered {
             raw: buf[start..a.end].to_vec(),
             content_type: shift(&a.content_type),
             node: shift(&a.node),
+            etag: if a.etag.is_empty() {
+                0..0
+            } else {
+                shift(&a.etag)
+            },
             content_length: a.content_length,
             body: shift(&a.body),
         }
@@ -173,15 +179,33 @@ impl PeerClient {
     /// Send `req` to `peer` on a connection of its own and return the answer (node-to-node
     /// admin calls such as a hand-over or an import batch), within `timeout`.
     pub async fn call(&self, peer: usize, req: &Outgoing<'_>, timeout: Duration) -> Outcome {
+        self.call_sized(peer, req, timeout, self.settings.max_answer())
+            .await
+    }
+
+    /// [`PeerClient::call`] for answers up to `max_answer` bytes (catch-up documents).
+    pub async fn call_sized(
+        &self,
+        peer: usize,
+        req: &Outgoing<'_>,
+        timeout: Duration,
+        max_answer: usize,
+    ) -> Outcome {
         let id = self.next_request_id();
         let ms = timeout.as_millis() as u64;
-        match monoio::time::timeout(timeout, self.exchange(peer, req, id)).await {
+        match monoio::time::timeout(timeout, self.exchange(peer, req, id, max_answer)).await {
             Ok(r) => r,
             Err(_) => Err(FwdError::Timeout { ms }),
         }
     }
 
-    async fn exchange(&self, peer: usize, req: &Outgoing<'_>, id: u64) -> Outcome {
+    async fn exchange(
+        &self,
+        peer: usize,
+        req: &Outgoing<'_>,
+        id: u64,
+        max_answer: usize,
+    ) -> Outcome {
         let m = &self.cluster.members[peer];
         let mut attempt = 0;
         loop {
@@ -196,7 +220,7 @@ impl PeerClient {
             let outcome = match res {
                 Ok(_) => {
                     let head = req.method == crate::http::Method::Head;
-                    read_answer(&mut conn, 0, head, id, self.settings.max_answer()).await
+                    read_answer(&mut conn, 0, head, id, max_answer).await
                 }
                 Err(e) => Err(super::wire::ReadFailure {
                     nothing_read: true,

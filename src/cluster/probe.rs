@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{unix_ms, Cluster, ConnectError, Member};
+use super::{unix_ms, Cluster, ConnectError, Member, MemberState};
 use crate::config::ClusterConfig;
 use crate::http::{parse_response_head, ProtoError};
 use crate::{info, warn};
@@ -36,6 +36,10 @@ struct Report {
     entries: u64,
     bytes: u64,
     ring_version: u64,
+    /// What the member says it is doing (`healthy`, `syncing`, `draining`).
+    status: MemberState,
+    /// Its incarnation (0 from a node that predates incarnations).
+    incarnation: u64,
 }
 
 /// Why a probe of a member failed; its text is the member's `last_error` in `/admin/cluster`.
@@ -225,16 +229,49 @@ fn probe_addr(
         })
     })?;
     let num = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
-    let ring_version = v
-        .get("ring_version")
-        .and_then(|x| x.as_str())
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        .unwrap_or(0);
+    let hex_field = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+            .unwrap_or(0)
+    };
+    let status = v.get("status").and_then(|x| x.as_str()).unwrap_or("");
     Ok(Report {
         entries: num("entries"),
         bytes: num("bytes"),
-        ring_version,
+        ring_version: hex_field("ring_version"),
+        status: MemberState::from_status(status),
+        incarnation: hex_field("incarnation"),
     })
+}
+
+/// Tell every peer that this node is draining (blocking, a few hundred ms at most per peer), so
+/// they route its keys to their other replicas now instead of after `fail_after` probes, and
+/// keep hints for it. Best effort: a peer that does not hear it notices through its probes.
+pub fn notify_leaving(cl: &Cluster, cfg: &ClusterConfig) {
+    for (idx, m) in cl.members.iter().enumerate() {
+        if idx == cl.me || cl.state(idx) == MemberState::Down {
+            continue;
+        }
+        let req = format!(
+            "POST /internal/cluster/leave?node={} HTTP/1.1\r\nHost: {}\r\nX-Cache-Forwarded: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            cl.self_id(),
+            m.addr,
+            cl.self_id()
+        );
+        let told = cl.addrs(idx).into_iter().any(|addr| {
+            let Ok(mut s) = TcpStream::connect_timeout(&addr, cfg.connect_timeout) else {
+                return false;
+            };
+            let _ = s.set_read_timeout(Some(cfg.probe_timeout));
+            let _ = s.set_write_timeout(Some(cfg.probe_timeout));
+            let mut answer = [0u8; 256];
+            s.write_all(req.as_bytes()).is_ok() && matches!(s.read(&mut answer), Ok(n) if n > 0)
+        });
+        if !told {
+            info!(peer = m.id; "drain: could not tell node {} ({}) that this node is leaving; it will notice by its probes", m.id, m.addr);
+        }
+    }
 }
 
 /// Start the prober thread (nothing to do for a cluster of one). It stops once `stop` is set;
@@ -275,7 +312,7 @@ fn run(cl: &Cluster, cfg: &ClusterConfig, stop: &AtomicBool, on_change: &dyn Fn(
             }
             let result = probe_once(m, &addrs, cfg.connect_timeout, cfg.probe_timeout);
             m.last_probe_ms.store(unix_ms(), Ordering::Relaxed);
-            changed |= record(m, result, cfg.fail_after, cfg.recover_after, ours);
+            changed |= record(cl, idx, result, cfg, ours);
         }
         if changed {
             cl.ring_changes.fetch_add(1, Ordering::Relaxed);
@@ -287,14 +324,16 @@ fn run(cl: &Cluster, cfg: &ClusterConfig, stop: &AtomicBool, on_change: &dyn Fn(
     }
 }
 
-/// Apply one probe result; true when the member's state flipped.
+/// Apply one probe result to member `idx`; true when its state flipped or it restarted.
 fn record(
-    m: &Member,
+    cl: &Cluster,
+    idx: usize,
     result: Result<Report, ProbeError>,
-    fail_after: u32,
-    recover_after: u32,
+    cfg: &ClusterConfig,
     ours: u64,
 ) -> bool {
+    let m = &cl.members[idx];
+    let old = cl.state(idx);
     match result {
         Ok(r) => {
             m.fails.store(0, Ordering::Relaxed);
@@ -306,15 +345,13 @@ fn record(
             if let Ok(mut e) = m.last_error.lock() {
                 e.clear();
             }
-            if !m.alive.load(Ordering::Relaxed) && oks >= recover_after {
-                m.alive.store(true, Ordering::SeqCst);
-                info!(
-                    "cluster: node {} ({}) is up again; its keys return to it",
-                    m.id, m.addr
-                );
-                return true;
-            }
-            false
+            let restarted = noticed_restart(m, r.incarnation);
+            let new = match r.status {
+                // A node that was down must answer `recover_after` probes before it is trusted.
+                MemberState::Up if old == MemberState::Down && oks < cfg.recover_after => old,
+                s => s,
+            };
+            flip(cl, idx, old, new) || restarted
         }
         Err(e) => {
             m.oks.store(0, Ordering::Relaxed);
@@ -322,14 +359,40 @@ fn record(
             if let Ok(mut last) = m.last_error.lock() {
                 *last = e.to_string();
             }
-            if m.alive.load(Ordering::Relaxed) && fails >= fail_after {
-                m.alive.store(false, Ordering::SeqCst);
-                warn!("cluster: node {} ({}) is down after {fails} failed probes: {e}; its keys go to the next live node", m.id, m.addr);
-                return true;
+            if old != MemberState::Down && fails >= cfg.fail_after {
+                warn!("cluster: node {} ({}) is down after {fails} failed probes: {e}; its keys are served by their other replicas and its writes kept as hints", m.id, m.addr);
+                return flip(cl, idx, old, MemberState::Down);
             }
             false
         }
     }
+}
+
+/// A member reported another incarnation than before: it restarted (however fast).
+fn noticed_restart(m: &Member, incarnation: u64) -> bool {
+    let before = m.incarnation.swap(incarnation, Ordering::Relaxed);
+    let restarted = before != 0 && incarnation != 0 && before != incarnation;
+    if restarted {
+        info!(peer = m.id; "cluster: node {} ({}) restarted (incarnation {before:016x} -> {incarnation:016x})", m.id, m.addr);
+    }
+    restarted
+}
+
+/// Set member `idx` from `old` to `new`; true when that is a change. Logs what it means.
+fn flip(cl: &Cluster, idx: usize, old: MemberState, new: MemberState) -> bool {
+    if old == new {
+        return false;
+    }
+    let m = &cl.members[idx];
+    cl.set_state(idx, new);
+    m.alive.store(new != MemberState::Down, Ordering::SeqCst);
+    match new {
+        MemberState::Up => info!("cluster: node {} ({}) is up; it serves its keys again", m.id, m.addr),
+        MemberState::Syncing => info!("cluster: node {} ({}) is catching up from its peers; its keys are served by their other replicas meanwhile", m.id, m.addr),
+        MemberState::Draining => info!("cluster: node {} ({}) is draining; its keys are served by their other replicas", m.id, m.addr),
+        MemberState::Down => {}
+    }
+    true
 }
 
 /// What a peer's newly reported ring fingerprint means, compared with ours.

@@ -95,6 +95,63 @@ impl fmt::Display for RingError {
 
 impl std::error::Error for RingError {}
 
+/// Most nodes a preference list holds: the replica ceiling plus one stand-in, rounded up.
+pub const MAX_PREFS: usize = 8;
+
+/// A key's nodes in preference order, fixed capacity (no allocation on the request path).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Prefs {
+    nodes: [u16; MAX_PREFS],
+    len: u8,
+}
+
+impl Prefs {
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Node indices, owner first.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.nodes[..self.len()].iter().map(|&n| usize::from(n))
+    }
+
+    pub fn contains(&self, idx: usize) -> bool {
+        self.iter().any(|n| n == idx)
+    }
+
+    /// The `i`-th node of the list.
+    pub fn get(&self, i: usize) -> Option<usize> {
+        self.nodes[..self.len()].get(i).map(|&n| usize::from(n))
+    }
+
+    /// The same list without node `idx`.
+    pub fn without(&self, idx: usize) -> Prefs {
+        let mut p = Prefs::default();
+        for n in self.iter().filter(|&n| n != idx) {
+            // Indices come from a ring of at most MAX_NODES (u16) nodes.
+            p.push_distinct(n as u16);
+        }
+        p
+    }
+
+    /// Add node `idx` (a failover records the nodes it tried).
+    pub fn push(&mut self, idx: usize) {
+        self.push_distinct(idx as u16);
+    }
+
+    fn push_distinct(&mut self, node: u16) {
+        let len = self.len();
+        if len < MAX_PREFS && !self.nodes[..len].contains(&node) {
+            self.nodes[len] = node;
+            self.len += 1;
+        }
+    }
+}
+
 /// An immutable consistent-hash ring over a fixed set of node ids.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Ring {
@@ -175,6 +232,30 @@ impl Ring {
             .chain(after)
             .map(|p| usize::from(p.node))
             .find(|&idx| alive(idx))
+    }
+
+    /// The key's preference list: the first `n` distinct nodes clockwise from its point (owner
+    /// first), or every node when the ring has fewer. Liveness plays no part: the list says where
+    /// a key's copies belong, whoever is up. O(log points + points walked), no allocation.
+    pub fn preference(&self, key: &[u8], n: usize) -> Prefs {
+        let mut prefs = Prefs::default();
+        let want = n.min(self.node_count()).min(MAX_PREFS);
+        let start = self.position(Self::key_hash(key));
+        // `points[start..]` then wrap around to `points[..start]`: clockwise from the key.
+        let (wrapped, from_key) = self.points.split_at(start);
+        for p in from_key.iter().chain(wrapped) {
+            if prefs.len() == want {
+                break;
+            }
+            prefs.push_distinct(p.node);
+        }
+        prefs
+    }
+
+    /// Every node in clockwise order from the key's point, each once (stand-in search when no
+    /// replica of the key is reachable).
+    pub fn clockwise(&self, key: &[u8]) -> Prefs {
+        self.preference(key, MAX_PREFS)
     }
 
     /// Fraction (0..=1) of the 64-bit hash space owned by each node (sums to 1.0).

@@ -262,3 +262,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn preference_lists_start_at_the_owner_hold_distinct_nodes_and_nest() {
+    let ids = ["a", "b", "c", "d"];
+    let ring = Ring::new(&ids, 50).expect("ring");
+    for i in 0..2000u32 {
+        let key = format!("key:{i}");
+        let k = key.as_bytes();
+        let p3 = ring.preference(k, 3);
+        assert_eq!(p3.len(), 3);
+        assert_eq!(p3.get(0), Some(ring.owner(k)));
+        let v: Vec<usize> = p3.iter().collect();
+        let mut d = v.clone();
+        d.sort_unstable();
+        d.dedup();
+        assert_eq!(d.len(), 3, "{key}: {v:?}");
+        let p2: Vec<usize> = ring.preference(k, 2).iter().collect();
+        assert_eq!(p2, v[..2], "{key}");
+        // Never more copies than nodes.
+        assert_eq!(ring.preference(k, 9).len(), 4);
+        assert_eq!(ring.clockwise(k).len(), 4);
+    }
+}

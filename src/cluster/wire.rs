@@ -28,6 +28,8 @@ pub struct Outgoing<'a> {
     pub query: Option<&'a [u8]>,
     /// `Some` when the request had a body (even empty).
     pub body: Option<&'a [u8]>,
+    /// A replica write: the version its coordinator gave it (`X-Cache-Version`).
+    pub version: Option<u64>,
 }
 
 impl Outgoing<'_> {
@@ -44,6 +46,8 @@ pub(crate) struct Answer {
     pub status: u16,
     pub content_type: Range<usize>,
     pub node: Range<usize>,
+    /// The `ETag` of a GET answer (the value's version), empty when absent.
+    pub etag: Range<usize>,
     pub content_length: usize,
     pub body: Range<usize>,
     pub keep_alive: bool,
@@ -80,6 +84,10 @@ pub(super) fn serialize(out: &mut Vec<u8>, req: &Outgoing<'_>, host: &str, me: &
     out.extend_from_slice(me.as_bytes());
     out.extend_from_slice(b"\r\nX-Request-Id: ");
     out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+    if let Some(v) = req.version {
+        out.extend_from_slice(b"\r\nX-Cache-Version: ");
+        out.extend_from_slice(crate::storage::version::to_hex(v).as_bytes());
+    }
     if let Some(body) = req.body {
         out.extend_from_slice(b"\r\nContent-Type: application/json\r\nContent-Length: ");
         out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
@@ -148,12 +156,14 @@ pub(super) fn parse_answer(
         let s = v.as_ptr() as usize - base;
         s..s + v.len()
     };
-    let (mut ct, mut node, mut echoed) = (0..0, 0..0, None);
+    let (mut ct, mut node, mut etag, mut echoed) = (0..0, 0..0, 0..0, None);
     let head = parse_response_head(&buf[start..], head_request, |name, value| {
         if name.eq_ignore_ascii_case("content-type") {
             ct = range(value);
         } else if name.eq_ignore_ascii_case("x-cache-node") {
             node = range(value);
+        } else if name.eq_ignore_ascii_case("etag") {
+            etag = range(value);
         } else if name.eq_ignore_ascii_case("x-request-id") {
             echoed = std::str::from_utf8(value)
                 .ok()
@@ -186,6 +196,7 @@ pub(super) fn parse_answer(
         status: head.status,
         content_type: ct,
         node,
+        etag,
         content_length,
         body: body_start..end,
         keep_alive: !head.close,
@@ -205,6 +216,7 @@ mod tests {
             path: b"/api/v1/cache/k",
             query: Some(b"a=1"),
             body: Some(b"{\"value\":1}"),
+            version: None,
         };
         serialize(&mut out, &req, "h:1", "node1", 7);
         assert_eq!(

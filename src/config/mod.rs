@@ -59,6 +59,19 @@ pub const MAX_CACHE_SIZE: usize = u32::MAX as usize - 1;
 /// The ring indexes nodes with u16 and holds nodes × virtual_nodes points; 1024 nodes × 10000 points
 /// is already ~160 MiB of ring, far past any cluster this design targets.
 pub const MAX_CLUSTER_NODES: usize = 1024;
+/// 0 = automatic: 2 copies of every key on a cluster of two or more nodes (one node may fail or
+/// restart without losing data), 1 on a standalone node. Capped at the number of nodes.
+pub const DEFAULT_REPLICAS: usize = 0;
+/// Every copy is written synchronously: past 7 a write waits on more peers than any failure
+/// model needs, and the preference list walk grows with it.
+pub const MAX_REPLICAS: usize = 7;
+/// Tombstones must outlive any hint or catch-up that could still carry an older write of the key;
+/// 10 minutes covers a restart or an upgrade step with room to spare (Cassandra's gc_grace idea).
+pub const DEFAULT_TOMBSTONE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+pub const TOMBSTONE_TTL_RANGE: (std::time::Duration, std::time::Duration) = (
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(7 * 24 * 3600),
+);
 /// A config file is a few KiB; the cap keeps a mistaken path (a log, /dev/zero) from eating memory.
 pub const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
 
@@ -158,6 +171,12 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Log one request in this many per core (0 = no access log).
     pub access_log_every: u64,
+    /// Copies of each key, owner included, resolved (1 ..= nodes).
+    pub replicas: usize,
+    /// Directory for warm-restart snapshots; empty = off.
+    pub data_dir: String,
+    /// How long a delete's tombstone is kept at least.
+    pub tombstone_ttl: std::time::Duration,
     pub limits: LimitsConfig,
     pub timeouts: TimeoutsConfig,
     pub cluster: ClusterConfig,
@@ -198,6 +217,12 @@ struct FileConfig {
     log_format: LogFormat,
     #[serde(default = "default_access_log_every")]
     access_log_every: u64,
+    #[serde(default)]
+    replicas: usize,
+    #[serde(default)]
+    data_dir: String,
+    #[serde(default = "default_tombstone_ttl", with = "units::duration")]
+    tombstone_ttl: std::time::Duration,
     #[serde(default, deserialize_with = "null_as_default")]
     limits: LimitsConfig,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -239,6 +264,9 @@ fn default_log_format() -> LogFormat {
 }
 fn default_access_log_every() -> u64 {
     DEFAULT_ACCESS_LOG_EVERY
+}
+fn default_tombstone_ttl() -> std::time::Duration {
+    DEFAULT_TOMBSTONE_TTL
 }
 
 /// A section written with nothing under it (`limits:`, everything commented out) means defaults.
@@ -309,6 +337,9 @@ impl Config {
             log_level: self.log_level,
             log_format: self.log_format,
             access_log_every: self.access_log_every,
+            replicas: self.replicas,
+            data_dir: self.data_dir.clone(),
+            tombstone_ttl: self.tombstone_ttl,
             limits: self.limits.clone(),
             timeouts: self.timeouts.clone(),
             cluster: self.cluster.clone(),

@@ -58,6 +58,12 @@ pub const DEFAULT_POOL_MAX_TOTAL: usize = 256;
 /// Ceiling for `pool_max_total`: the ephemeral port range toward one peer address is ~28k-64k.
 pub const POOL_MAX_TOTAL_CEILING: usize = 65_535;
 /// Peers are probed once a second: detection within `fail_after` seconds at negligible cost.
+/// Hints (writes kept for a replica that is down) per node: enough for minutes of a busy node's
+/// writes to one peer; beyond it the peer catches up by repair instead, which costs a scan.
+pub const DEFAULT_HINT_MAX_ENTRIES: usize = 100_000;
+/// Bytes of hinted keys and values per node: bounds the memory an outage can pin.
+pub const DEFAULT_HINT_MAX_BYTES: u64 = 64 * MIB as u64;
+pub const HINT_ENTRIES_CEILING: usize = 100_000_000;
 pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Three consecutive failures mark a peer down, so one lost packet does not reshuffle keys.
@@ -153,6 +159,10 @@ pub struct ClusterConfig {
     pub probe_timeout: Duration,
     pub fail_after: u32,
     pub recover_after: u32,
+    /// Most hints kept per node (0 = none: a returning replica always catches up by repair).
+    pub hint_max_entries: usize,
+    #[serde(with = "units::size")]
+    pub hint_max_bytes: u64,
 }
 
 impl Default for ClusterConfig {
@@ -166,6 +176,8 @@ impl Default for ClusterConfig {
             probe_timeout: DEFAULT_PROBE_TIMEOUT,
             fail_after: DEFAULT_FAIL_AFTER,
             recover_after: DEFAULT_RECOVER_AFTER,
+            hint_max_entries: DEFAULT_HINT_MAX_ENTRIES,
+            hint_max_bytes: DEFAULT_HINT_MAX_BYTES,
         }
     }
 }
@@ -321,6 +333,12 @@ impl ClusterConfig {
             "recover_after",
             self.recover_after,
             (1, PROBE_COUNT_CEILING),
+        )?;
+        check_range(
+            S,
+            "hint_max_entries",
+            self.hint_max_entries,
+            (0, HINT_ENTRIES_CEILING),
         )?;
         // A connect is part of the forwarded request; a probe outliving its interval would overlap
         // the next one and double the probe load.

@@ -212,3 +212,24 @@ fn log_format_is_text_or_json() {
         .to_string();
     assert!(err.contains("log_format"), "{err}");
 }
+
+#[test]
+fn replicas_default_to_two_on_a_cluster_and_are_capped_at_the_node_count() {
+    let with = |extra: &str| {
+        Config::from_yaml_str(&format!("{SEED}{extra}"), "<string>").expect("valid config")
+    };
+    assert_eq!(with("").replicas, 2);
+    assert_eq!(with("replicas: 1\n").replicas, 1);
+    assert_eq!(with("replicas: 3\n").replicas, 3);
+    assert_eq!(with("replicas: 7\n").replicas, 3, "capped at the 3 nodes");
+    let alone = Config::from_yaml_str("node_id: a\naddress: \":0\"\ncache_size: 1\n", "<string>")
+        .expect("standalone");
+    assert_eq!(alone.replicas, 1);
+    assert_eq!(alone.tombstone_ttl, DEFAULT_TOMBSTONE_TTL);
+    assert!(alone.data_dir.is_empty());
+    let err = Config::from_yaml_str(&format!("{SEED}replicas: 8\n"), FILE).expect_err("too many");
+    assert!(err.to_string().contains("replicas"), "{err}");
+    let err = Config::from_yaml_str(&format!("{SEED}tombstone_ttl: 10ms\n"), FILE)
+        .expect_err("too short");
+    assert!(err.to_string().contains("tombstone_ttl"), "{err}");
+}

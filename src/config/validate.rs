@@ -7,7 +7,7 @@ use super::error::Invalid;
 use super::sections::{check_range, check_size};
 use super::{address, Config, FileConfig};
 use super::{MAX_ACCESS_LOG_EVERY, MAX_CACHE_SIZE, MAX_CLUSTER_NODES, MAX_KEY_BYTES_CEILING};
-use super::{MAX_THREADS, MAX_VALUE_BYTES_CEILING, VIRTUAL_NODES_RANGE};
+use super::{MAX_REPLICAS, MAX_THREADS, MAX_VALUE_BYTES_CEILING, VIRTUAL_NODES_RANGE};
 
 /// Range and cross-key checks, in file order; resolves `address` and `threads`.
 pub(super) fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid> {
@@ -36,6 +36,8 @@ pub(super) fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid
     )?;
     let value_range = (1, MAX_VALUE_BYTES_CEILING);
     check_size(None, "max_value_bytes", file.max_value_bytes, value_range)?;
+    check_range(None, "replicas", file.replicas, (0, MAX_REPLICAS))?;
+    check_tombstone_ttl(file.tombstone_ttl)?;
     file.limits.validate()?;
     file.timeouts.validate()?;
     file.cluster.validate()?;
@@ -47,6 +49,7 @@ pub(super) fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid
             .clamp(1, MAX_THREADS),
         n => n,
     };
+    let replicas = resolve_replicas(file.replicas, file.cluster_nodes.len());
     Ok(Config {
         node_id: file.node_id,
         address: file.address,
@@ -63,12 +66,37 @@ pub(super) fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid
         log_level: file.log_level,
         log_format: file.log_format,
         access_log_every: file.access_log_every,
+        replicas,
+        data_dir: file.data_dir,
+        tombstone_ttl: file.tombstone_ttl,
         limits: file.limits,
         timeouts: file.timeouts,
         cluster: file.cluster,
         storage: file.storage,
         source: source.to_owned(),
     })
+}
+
+/// A tombstone shorter than a restart would let a hint or catch-up undo a delete; longer than a
+/// week only holds memory.
+fn check_tombstone_ttl(ttl: std::time::Duration) -> Result<(), Invalid> {
+    let (min, max) = super::TOMBSTONE_TTL_RANGE;
+    if ttl < min || ttl > max {
+        let [v, lo, hi] = [ttl, min, max].map(super::format_duration);
+        return Err(Invalid::top(
+            "tombstone_ttl",
+            format!("{v} is out of range ({lo}..={hi})"),
+        ));
+    }
+    Ok(())
+}
+
+/// `replicas: 0` means 2 on a cluster of two or more nodes; any value is capped at the node count
+/// (a key cannot have more copies than there are nodes to hold them).
+fn resolve_replicas(configured: usize, nodes: usize) -> usize {
+    let nodes = nodes.max(1);
+    let wanted = if configured == 0 { 2 } else { configured };
+    wanted.min(nodes)
 }
 
 fn validate_cluster_nodes(node_id: &str, nodes: &BTreeMap<String, String>) -> Result<(), Invalid> {

@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 
 use super::labels::{request_index, status_slot, MethodLabel, RouteLabel, CELLS};
 use super::render::{Family, Kind, Samples};
-use super::snapshot::CoreSnapshot;
+use super::snapshot::{CoreSnapshot, HintCounts};
 use crate::storage::ShardStats;
 
 /// Request latency is recorded in microseconds, up to one minute, 2 significant digits (~1% error).
@@ -41,6 +41,12 @@ pub(crate) struct CoreMetrics {
     pub request_timeouts: Cell<u64>,
     /// Key operations sent to another core's shard.
     pub cross_core_calls: Cell<u64>,
+    /// Copies of writes sent to other replicas (this node coordinated the write).
+    pub replica_writes: Cell<u64>,
+    /// Copies a replica did not take (refused, unreachable, no answer in time): hinted instead.
+    pub replica_write_failures: Cell<u64>,
+    /// Forwards sent on to the key's next replica because the node tried could not answer.
+    pub failovers: Cell<u64>,
     /// 4xx responses except 404 (counted by [`CoreMetrics::request`]).
     pub errors_client: Cell<u64>,
     /// 5xx responses (counted by [`CoreMetrics::request`]).
@@ -229,6 +235,66 @@ pub(super) static FAMILIES: &[Family] = &[
         help: "Time to forward a request to its owner and read the answer.",
         samples: Samples::Histogram(|c| &c.forward_latency),
     },
+    Family {
+        name: "cache_replica_writes_total",
+        kind: Kind::Counter,
+        help: "Copies of writes this node coordinated sent to the key's other replicas.",
+        samples: Samples::Sum(|c| c.replica_writes),
+    },
+    Family {
+        name: "cache_replica_write_failures_total",
+        kind: Kind::Counter,
+        help: "Replica copies not taken (refused, unreachable, no answer in time): kept as hints.",
+        samples: Samples::Sum(|c| c.replica_write_failures),
+    },
+    Family {
+        name: "cache_failovers_total",
+        kind: Kind::Counter,
+        help: "Forwards sent on to the key's next replica because the node tried could not answer.",
+        samples: Samples::Sum(|c| c.failovers),
+    },
+    Family {
+        name: "cache_hints_queued_total",
+        kind: Kind::Counter,
+        help: "Writes kept as hints for a replica that could not take them.",
+        samples: Samples::Sum(|c| c.hints.queued),
+    },
+    Family {
+        name: "cache_hints_delivered_total",
+        kind: Kind::Counter,
+        help: "Hints delivered to their replica.",
+        samples: Samples::Sum(|c| c.hints.delivered),
+    },
+    Family {
+        name: "cache_hints_dropped_total",
+        kind: Kind::Counter,
+        help: "Hints dropped at cluster.hint_max_entries/hint_max_bytes (the replica catches up by repair).",
+        samples: Samples::Sum(|c| c.hints.dropped),
+    },
+    Family {
+        name: "cache_hints_pending",
+        kind: Kind::Gauge,
+        help: "Hints waiting for each peer.",
+        samples: Samples::Peers(|c| &c.hints.pending),
+    },
+    Family {
+        name: "cache_hints_bytes",
+        kind: Kind::Gauge,
+        help: "Accounted bytes of the hints waiting, all peers.",
+        samples: Samples::Sum(|c| c.hints.bytes),
+    },
+    Family {
+        name: "cache_tombstones",
+        kind: Kind::Gauge,
+        help: "Delete tombstones held (kept at least tombstone_ttl).",
+        samples: Samples::Sum(|c| c.shard.tombstones),
+    },
+    Family {
+        name: "cache_stale_writes_prevented_total",
+        kind: Kind::Counter,
+        help: "Versioned writes refused because a newer version of the key was stored.",
+        samples: Samples::Sum(|c| c.shard.superseded),
+    },
 ];
 
 /// Labels of the forward result slots.
@@ -266,6 +332,9 @@ impl CoreMetrics {
             idle_closed: Cell::new(0),
             request_timeouts: Cell::new(0),
             cross_core_calls: Cell::new(0),
+            replica_writes: Cell::new(0),
+            replica_write_failures: Cell::new(0),
+            failovers: Cell::new(0),
             errors_client: Cell::new(0),
             errors_server: Cell::new(0),
             forwards: zeros(forward_index(peers, 0)),
@@ -305,8 +374,14 @@ impl CoreMetrics {
             .record_n(us.clamp(1, LATENCY_MAX_US), n);
     }
 
-    /// An owned copy of these counters plus the shard's, labelled with `core`, to send at scrape time.
-    pub(crate) fn snapshot(&self, core: usize, shard: ShardStats) -> CoreSnapshot {
+    /// An owned copy of these counters plus the shard's and the hints', labelled with `core`, to
+    /// send at scrape time.
+    pub(crate) fn snapshot(
+        &self,
+        core: usize,
+        shard: ShardStats,
+        hints: HintCounts,
+    ) -> CoreSnapshot {
         CoreSnapshot {
             core,
             requests: self.requests.iter().map(Cell::get).collect(),
@@ -317,11 +392,15 @@ impl CoreMetrics {
             idle_closed: self.idle_closed.get(),
             request_timeouts: self.request_timeouts.get(),
             cross_core_calls: self.cross_core_calls.get(),
+            replica_writes: self.replica_writes.get(),
+            replica_write_failures: self.replica_write_failures.get(),
+            failovers: self.failovers.get(),
             errors_client: self.errors_client.get(),
             errors_server: self.errors_server.get(),
             forwards: self.forwards.iter().map(Cell::get).collect(),
             forward_latency: self.forward_latency.borrow().clone(),
             shard,
+            hints,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Golden test: the rendered exposition must stay byte-for-byte what the pre-table `render` produced
-//! (alerts, dashboards and integration tests match on names, label sets and order).
+//! (alerts, dashboards and integration tests match on names, label sets and order); families added
+//! since (replication: replica writes, failovers, hints, tombstones, stale writes) come after them.
 
 use hdrhistogram::Histogram;
 
@@ -16,7 +17,8 @@ fn hist(values: &[(u64, u64)]) -> Histogram<u64> {
 }
 
 /// A snapshot with distinct non-zero values in every field; `k` varies them between cores.
-fn snapshot(core: usize, k: u64, requests: usize, forwards: usize) -> CoreSnapshot {
+/// `pending` is the length of the per-peer hint gauges (shorter than the peer list = missing 0).
+fn snapshot(core: usize, k: u64, requests: usize, forwards: usize, pending: usize) -> CoreSnapshot {
     CoreSnapshot {
         core,
         // Every fifth slot (co-prime with the 24 status slots, so every status, the unused
@@ -37,6 +39,9 @@ fn snapshot(core: usize, k: u64, requests: usize, forwards: usize) -> CoreSnapsh
         idle_closed: 40 + k,
         request_timeouts: 50 + k,
         cross_core_calls: 60 + k,
+        replica_writes: 90 + k,
+        replica_write_failures: 100 + k,
+        failovers: 110 + k,
         errors_client: 70 + k,
         errors_server: 80 + k,
         forwards: (0..forwards as u64)
@@ -52,6 +57,15 @@ fn snapshot(core: usize, k: u64, requests: usize, forwards: usize) -> CoreSnapsh
             bytes: 6_000_000 + k,
             sets: 7_000 + k,
             deletes: 8_000 + k,
+            tombstones: 9_000 + k,
+            superseded: 10_000 + k,
+        },
+        hints: HintCounts {
+            queued: 11_000 + k,
+            delivered: 12_000 + k,
+            dropped: 13_000 + k,
+            bytes: 14_000 + k,
+            pending: (0..pending as u64).map(|i| 100 * k + i).collect(),
         },
     }
 }
@@ -78,10 +92,13 @@ pub(super) fn rendered() -> String {
         snapshot(
             0,
             2,
-            all.snapshot(0, ShardStats::default()).requests.len(),
+            all.snapshot(0, ShardStats::default(), HintCounts::default())
+                .requests
+                .len(),
             9,
+            3,
         ),
-        snapshot(1, 3, 17, 5),
+        snapshot(1, 3, 17, 5, 2),
     ];
     render(&facts(), &snaps, "# HELP extra_metric x\nextra_metric 1\n")
 }

@@ -8,12 +8,14 @@
 //! Layout: `labels` (the fixed label sets), `counters` (the per-core counters and, next to them, the
 //! `FAMILIES` table declaring every exposed family), `snapshot` (the owned copies read at scrape
 //! time), `render` (one loop over the table), `process` (the standard `process_*` families read from
-//! `/proc` at scrape time, appended after the table's).
+//! `/proc` at scrape time, appended after the table's), `replication` (member states and catch-up
+//! progress, node-wide values the server gathers and appends after the cluster series).
 
 mod counters;
 mod labels;
 mod process;
 mod render;
+mod replication;
 mod snapshot;
 
 #[cfg(test)]
@@ -25,4 +27,5 @@ pub(crate) use counters::{inc, CoreMetrics};
 pub(crate) use labels::{MethodLabel, RouteLabel};
 pub(crate) use process::{render_process, ProcessStats};
 pub(crate) use render::{family, label, render};
-pub(crate) use snapshot::{CoreSnapshot, NodeFacts};
+pub(crate) use replication::{render_replication, SyncFacts};
+pub(crate) use snapshot::{CoreSnapshot, HintCounts, NodeFacts};

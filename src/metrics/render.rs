@@ -41,6 +41,8 @@ impl Kind {
 
 /// Reads one core's value of a series.
 pub(super) type Read = fn(&CoreSnapshot) -> u64;
+/// Reads one core's per-peer counters or gauges (indexed like `NodeFacts::peers`).
+pub(super) type ReadPeers = fn(&CoreSnapshot) -> &[u64];
 /// Picks one core's histogram (µs) of a family.
 pub(super) type ReadHist = fn(&CoreSnapshot) -> &Histogram<u64>;
 
@@ -62,6 +64,9 @@ pub(super) enum Samples {
     Requests,
     /// Non-zero forward counters, labelled peer and result.
     Forwards,
+    /// One sample per cluster member other than this node, labelled `peer`, summed over cores
+    /// (zeros included, so every peer has a series).
+    Peers(ReadPeers),
     /// A histogram over the fixed `BUCKETS_S`, merged over cores.
     Histogram(ReadHist),
     /// Exact quantiles of the merged hdrhistogram, as a summary.
@@ -134,6 +139,7 @@ fn samples(o: &mut String, f: &Family, facts: &NodeFacts<'_>, snaps: &[CoreSnaps
         }
         Samples::Requests => requests(o, name, snaps),
         Samples::Forwards => forwards(o, name, facts.peers, snaps),
+        Samples::Peers(read) => per_peer(o, name, facts, snaps, read),
         Samples::Histogram(read) => histogram(o, name, &merge(snaps, read)),
         Samples::Quantiles(read) => quantiles(o, name, &merge(snaps, read)),
     }
@@ -192,6 +198,23 @@ fn forwards(o: &mut String, name: &str, peers: &[&str], snaps: &[CoreSnapshot]) 
                 let _ = writeln!(o, "{name}{{peer=\"{peer}\",result=\"{result}\"}} {n}");
             }
         }
+    }
+}
+
+/// One sample per peer other than this node (ring order), zeros included.
+fn per_peer(
+    o: &mut String,
+    name: &str,
+    facts: &NodeFacts<'_>,
+    snaps: &[CoreSnapshot],
+    read: ReadPeers,
+) {
+    for (p, peer) in facts.peers.iter().enumerate() {
+        if *peer == facts.node_id {
+            continue;
+        }
+        let n = sum_slot(snaps, p, read);
+        let _ = writeln!(o, "{name}{{peer=\"{}\"}} {n}", label(peer));
     }
 }
 

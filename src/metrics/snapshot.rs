@@ -27,6 +27,12 @@ pub(crate) struct CoreSnapshot {
     pub request_timeouts: u64,
     /// Key operations sent to another core.
     pub cross_core_calls: u64,
+    /// Copies of writes sent to other replicas.
+    pub replica_writes: u64,
+    /// Copies a replica did not take (hinted instead).
+    pub replica_write_failures: u64,
+    /// Forwards sent on to the key's next replica.
+    pub failovers: u64,
     /// 4xx responses except 404.
     pub errors_client: u64,
     /// 5xx responses.
@@ -37,6 +43,23 @@ pub(crate) struct CoreSnapshot {
     pub forward_latency: Histogram<u64>,
     /// The core shard's storage counters and gauges.
     pub shard: ShardStats,
+    /// The core's hints (writes kept for replicas that could not take them).
+    pub hints: HintCounts,
+}
+
+/// One core's hinted hand-off figures, copied from its hint queues at scrape time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HintCounts {
+    /// Hints kept (cumulative).
+    pub queued: u64,
+    /// Hints delivered and confirmed by their replica (cumulative).
+    pub delivered: u64,
+    /// Hints dropped because a bound was hit (cumulative): that replica needs a repair.
+    pub dropped: u64,
+    /// Accounted bytes of the hints waiting now (gauge).
+    pub bytes: u64,
+    /// Hints waiting now per cluster member, in ring order (labels: `NodeFacts::peers`).
+    pub pending: Vec<u64>,
 }
 
 /// Node-level facts that are not per core.

@@ -50,6 +50,7 @@ impl ShardExec {
             } else {
                 cfg.max_memory.div_ceil(cores as u64)
             },
+            tombstone_ttl_ms: cfg.tombstone_ttl.as_millis() as u64,
         };
         ShardExec {
             core,
@@ -107,9 +108,15 @@ pub(crate) struct Core {
     pub shutdown: ShutdownSignal,
     /// Reusable buffer for a PUT value being minified (never held across an await).
     pub value_buf: RefCell<Vec<u8>>,
-    /// A forwarded write stored a key this node does not own (the sender's ring view differed):
-    /// the next sweep tick hands such keys to their owner.
-    pub foreign_keys: Cell<bool>,
+    /// Writes kept for replicas that could not take them (this core's share).
+    pub hints: RefCell<super::hints::Hints>,
+    /// The `foreign_epoch` this core last swept for keys it does not replicate.
+    pub foreign_seen: Cell<u64>,
+    /// When this core's heartbeat last ran: a much later "now" means the process was stopped
+    /// (SIGSTOP, a VM pause) and may have missed writes (see `sync::check_stall`).
+    pub last_beat: Cell<std::time::Instant>,
+    /// A hint delivery runs on this core (one at a time).
+    pub delivering: Cell<bool>,
 }
 
 impl Core {
@@ -130,7 +137,14 @@ impl Core {
             peers: PeerClient::new(core, Arc::clone(&node.cluster), settings),
             shutdown: ShutdownSignal::default(),
             value_buf: RefCell::new(Vec::new()),
-            foreign_keys: Cell::new(false),
+            hints: RefCell::new(super::hints::Hints::new(
+                peers,
+                c.hint_max_entries.div_ceil(node.placement.cores()),
+                c.hint_max_bytes.div_ceil(node.placement.cores() as u64),
+            )),
+            foreign_seen: Cell::new(0),
+            last_beat: Cell::new(std::time::Instant::now()),
+            delivering: Cell::new(false),
             node,
         }
     }

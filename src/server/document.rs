@@ -5,12 +5,21 @@
 //! Values are stored minified, so an entry never contains a raw newline: a node splices a peer's
 //! export line by line (memory stays bounded to one page), and removing every CR/LF (as
 //! `curl -d @file` does) still leaves the same document. Pure functions, no I/O.
+//!
+//! An entry is `{"key":..,"value":..,"ttl_ms":..,"version":"<16 hex>"}`; `ttl_ms` is absent for
+//! keys without expiry and `version` for unversioned writes. A tombstone (a versioned delete,
+//! only in node-to-node documents) is `{"key":..,"value":null,"deleted":true,"version":..}`.
+//! Both fields were added without changing [`EXPORT_VERSION`]: a document without them is an
+//! old backup and still imports (its entries are stamped as new writes by the import).
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::http::response::json_escape;
+use crate::storage::version::{self, Version};
 use crate::storage::Entry;
 
 /// Marker and version of the export document, checked on import.
@@ -18,19 +27,30 @@ pub(super) const EXPORT_FORMAT: &str = "distributed-cache-export";
 pub(super) const EXPORT_VERSION: u32 = 1;
 
 /// Whole cluster (default) or only this node (`?scope=local`, what nodes ask each other).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Scope {
     Cluster,
-    Local,
+    /// This node only. `view` is the `view=` parameter a cluster export's coordinator sends
+    /// (one rank digit per member, see `handlers::export::view`): export only the keys this node
+    /// is chosen for. `None`: every live key this node holds.
+    Local {
+        view: Option<Box<[u8]>>,
+    },
 }
 
 impl Scope {
     pub(super) fn from_query(q: Option<&[u8]>) -> Scope {
         if has_param(q, b"scope=local") {
-            Scope::Local
+            Scope::Local {
+                view: param(q, b"view").map(Box::from),
+            }
         } else {
             Scope::Cluster
         }
+    }
+
+    pub(super) fn is_local(&self) -> bool {
+        matches!(self, Scope::Local { .. })
     }
 }
 
@@ -38,15 +58,32 @@ pub(super) fn has_param(q: Option<&[u8]>, param: &[u8]) -> bool {
     q.is_some_and(|q| q.split(|&b| b == b'&').any(|p| p == param))
 }
 
+/// The value of query parameter `name` (`name=value`; the first one wins), unescaped as sent.
+pub(super) fn param<'q>(q: Option<&'q [u8]>, name: &[u8]) -> Option<&'q [u8]> {
+    q?.split(|&b| b == b'&').find_map(|p| {
+        p.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix(b"="))
+    })
+}
+
 /// Append one export entry as a JSON object (no trailing separator).
 pub(super) fn write_entry(out: &mut Vec<u8>, e: &Entry) {
     out.extend_from_slice(b"{\"key\":\"");
     json_escape(out, &e.key);
-    out.extend_from_slice(b"\",\"value\":");
-    out.extend_from_slice(&e.value);
-    if let Some(t) = e.ttl_ms {
-        out.extend_from_slice(b",\"ttl_ms\":");
-        out.extend_from_slice(itoa::Buffer::new().format(t).as_bytes());
+    if e.tomb {
+        out.extend_from_slice(b"\",\"value\":null,\"deleted\":true");
+    } else {
+        out.extend_from_slice(b"\",\"value\":");
+        out.extend_from_slice(&e.value);
+        if let Some(t) = e.ttl_ms {
+            out.extend_from_slice(b",\"ttl_ms\":");
+            out.extend_from_slice(itoa::Buffer::new().format(t).as_bytes());
+        }
+    }
+    if e.version != 0 {
+        out.extend_from_slice(b",\"version\":\"");
+        out.extend_from_slice(&version::hex(e.version));
+        out.push(b'"');
     }
     out.push(b'}');
 }
@@ -73,11 +110,17 @@ struct ImportDoc<'a> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ImportEntry<'a> {
-    key: std::borrow::Cow<'a, str>,
+    key: Cow<'a, str>,
     #[serde(borrow)]
     value: &'a RawValue,
     #[serde(default)]
     ttl_ms: Option<u64>,
+    /// The write's version as hex; absent in old backups (the import stamps a new one).
+    #[serde(default, borrow)]
+    version: Option<Cow<'a, str>>,
+    /// A tombstone (its `value` is `null`).
+    #[serde(default)]
+    deleted: Option<bool>,
 }
 
 /// Why an import document was refused; every variant maps to 400 (see [`DocError::status`]).
@@ -102,6 +145,12 @@ pub(crate) enum DocError {
         index: usize,
         key: String,
         max_value: usize,
+    },
+    /// Entry `index`'s `version` is not 1 to 16 hex digits (`got`: what it says).
+    BadVersion {
+        index: usize,
+        key: String,
+        got: String,
     },
 }
 
@@ -142,13 +191,18 @@ impl std::fmt::Display for DocError {
                 f,
                 "entry {index} (key {key:?}): value larger than max_value_bytes ({max_value})"
             ),
+            DocError::BadVersion { index, key, got } => write!(
+                f,
+                "entry {index} (key {key:?}): invalid version {got:?} (expected 1 to 16 hex digits)"
+            ),
         }
     }
 }
 
 impl std::error::Error for DocError {}
 
-/// A parsed, validated import document: entries grouped as owned data.
+/// A parsed, validated import document: entries as owned data. `version` 0 = the document gave
+/// none (the import handler stamps a fresh one); `tomb` = a versioned delete.
 pub(crate) struct ImportPlan {
     pub entries: Vec<Entry>,
 }
@@ -176,16 +230,48 @@ pub(crate) fn parse_import(
     }
     let mut entries = Vec::with_capacity(doc.entries.len());
     for (index, e) in doc.entries.into_iter().enumerate() {
-        if e.key.is_empty() || e.key.len() > max_key {
-            return Err(DocError::BadKey { index, max_key });
+        if let Some(entry) = parse_entry(index, e, max_key, max_value)? {
+            entries.push(entry);
         }
-        let raw = e.value.get().as_bytes();
+    }
+    Ok(ImportPlan { entries })
+}
+
+/// Validate one entry; `None` when there is nothing to restore (it expired in transit).
+fn parse_entry(
+    index: usize,
+    e: ImportEntry<'_>,
+    max_key: usize,
+    max_value: usize,
+) -> Result<Option<Entry>, DocError> {
+    if e.key.is_empty() || e.key.len() > max_key {
+        return Err(DocError::BadKey { index, max_key });
+    }
+    let version: Version = match &e.version {
+        None => 0,
+        Some(v) => version::parse_hex(v.as_bytes()).ok_or_else(|| DocError::BadVersion {
+            index,
+            key: e.key.to_string(),
+            got: v.to_string(),
+        })?,
+    };
+    let raw = e.value.get().as_bytes();
+    let tomb = e.deleted == Some(true);
+    let mut value = Vec::new();
+    if tomb {
+        if raw != b"null" {
+            return Err(DocError::BadValue {
+                index,
+                key: e.key.into_owned(),
+                why: "a deleted entry's value must be null",
+            });
+        }
+    } else {
         crate::json::check(raw).map_err(|why| DocError::BadValue {
             index,
             key: e.key.to_string(),
             why,
         })?;
-        let mut value = Vec::new();
         crate::json::minify(raw, &mut value);
         if value.len() > max_value {
             return Err(DocError::ValueTooLarge {
@@ -195,15 +281,17 @@ pub(crate) fn parse_import(
             });
         }
         if e.ttl_ms == Some(0) {
-            continue; // expired in transit: nothing to restore
+            return Ok(None); // expired in transit: nothing to restore
         }
-        entries.push(Entry {
-            key: Bytes::from(e.key.into_owned().into_bytes()),
-            value: Bytes::from(value),
-            ttl_ms: e.ttl_ms,
-        });
     }
-    Ok(ImportPlan { entries })
+    Ok(Some(Entry {
+        key: Bytes::from(e.key.into_owned().into_bytes()),
+        value: Bytes::from(value),
+        // A tombstone's lifetime restarts wherever it is loaded (`tombstone_ttl`).
+        ttl_ms: if tomb { None } else { e.ttl_ms },
+        version,
+        tomb,
+    }))
 }
 
 #[cfg(test)]
@@ -216,18 +304,57 @@ mod tests {
         )
     }
 
+    fn entry(key: &'static [u8], value: &'static [u8], version: u64, tomb: bool) -> Entry {
+        Entry {
+            key: Bytes::from_static(key),
+            value: Bytes::from_static(value),
+            ttl_ms: None,
+            version,
+            tomb,
+        }
+    }
+
+    /// Written entries (a value with TTL and version, a tombstone, an unversioned value) parse
+    /// back to themselves.
     #[test]
-    fn a_written_entry_parses_back() {
-        let e = Entry {
-            key: Bytes::from_static(b"k\"1"),
-            value: Bytes::from_static(b"[1,2]"),
-            ttl_ms: Some(5),
-        };
-        let mut line = Vec::new();
-        write_entry(&mut line, &e);
-        let text = doc(std::str::from_utf8(&line).expect("utf-8"), 1);
+    fn written_entries_parse_back_with_versions_and_tombstones() {
+        let entries = vec![
+            Entry {
+                ttl_ms: Some(5),
+                ..entry(b"k\"1", b"[1,2]", 0x0193_0000_0000_0001, false)
+            },
+            entry(b"gone", b"", 0xabc, true),
+            entry(b"old", b"1", 0, false),
+        ];
+        let mut lines = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            if i > 0 {
+                lines.push(b',');
+            }
+            write_entry(&mut lines, e);
+        }
+        let text = std::str::from_utf8(&lines).expect("utf-8");
+        assert_eq!(
+            text,
+            concat!(
+                r#"{"key":"k\"1","value":[1,2],"ttl_ms":5,"version":"0193000000000001"},"#,
+                r#"{"key":"gone","value":null,"deleted":true,"version":"0000000000000abc"},"#,
+                r#"{"key":"old","value":1}"#
+            )
+        );
+        let plan = parse_import(doc(text, 3).as_bytes(), 10, 10).expect("valid");
+        assert_eq!(plan.entries, entries);
+    }
+
+    #[test]
+    fn versions_are_optional_and_any_hex_spelling_is_read() {
+        let text = doc(
+            r#"{"key":"a","value":1,"version":"FF"},{"key":"b","value":2},{"key":"c","value":3,"deleted":false}"#,
+            3,
+        );
         let plan = parse_import(text.as_bytes(), 10, 10).expect("valid");
-        assert_eq!(plan.entries, vec![e]);
+        let got: Vec<(u64, bool)> = plan.entries.iter().map(|e| (e.version, e.tomb)).collect();
+        assert_eq!(got, vec![(255, false), (0, false), (0, false)]);
     }
 
     #[test]
@@ -244,6 +371,18 @@ mod tests {
                 &doc(r#"{"key":"k","value":"0123456789"}"#, 1),
                 "larger than max_value_bytes",
             ),
+            (
+                &doc(r#"{"key":"k","value":1,"deleted":true}"#, 1),
+                "entry 0 (key \"k\"): invalid JSON value: a deleted entry's value must be null",
+            ),
+            (
+                &doc(r#"{"key":"k","value":1,"versio":"1"}"#, 1),
+                "unknown field",
+            ),
+            (
+                &doc(r#"{"key":"k","value":1,"version":1}"#, 1),
+                "expected a string",
+            ),
         ];
         for (text, want) in cases {
             let err = parse_import(text.as_bytes(), 10, 10)
@@ -252,6 +391,33 @@ mod tests {
             assert_eq!(err.status(), 400);
             let err = err.to_string();
             assert!(err.contains(want), "{err} should contain {want}");
+        }
+    }
+
+    #[test]
+    fn a_bad_version_names_the_entry_index_and_key() {
+        for bad in ["", "0x12", "12345678901234567", "g", " 1"] {
+            let text = doc(
+                &format!(r#"{{"key":"a","value":1}},{{"key":"b\"","value":1,"version":"{bad}"}}"#),
+                2,
+            );
+            let err = parse_import(text.as_bytes(), 10, 10)
+                .err()
+                .expect("an error");
+            assert_eq!(
+                err,
+                DocError::BadVersion {
+                    index: 1,
+                    key: "b\"".to_string(),
+                    got: bad.to_string()
+                }
+            );
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "entry 1 (key \"b\\\"\"): invalid version {bad:?} (expected 1 to 16 hex digits)"
+                )
+            );
         }
     }
 
@@ -291,8 +457,24 @@ mod tests {
 
     #[test]
     fn scope_and_params() {
-        assert_eq!(Scope::from_query(Some(b"a=1&scope=local")), Scope::Local);
+        assert_eq!(
+            Scope::from_query(Some(b"a=1&scope=local")),
+            Scope::Local { view: None }
+        );
+        assert_eq!(
+            Scope::from_query(Some(b"scope=local&view=0120")),
+            Scope::Local {
+                view: Some(Box::from(&b"0120"[..]))
+            }
+        );
+        assert_eq!(Scope::from_query(Some(b"view=0")), Scope::Cluster);
         assert_eq!(Scope::from_query(None), Scope::Cluster);
         assert!(has_param(Some(b"if_absent=1"), b"if_absent=1"));
+        assert_eq!(
+            param(Some(b"viewx=1&view=2&view=3"), b"view"),
+            Some(&b"2"[..])
+        );
+        assert_eq!(param(Some(b"view"), b"view"), None);
+        assert_eq!(param(None, b"view"), None);
     }
 }

@@ -6,7 +6,9 @@
 //! - [`router`]: pure request validation into typed requests (no I/O, unit-tested);
 //! - [`handlers`]: what each route does (cache, forward, admin, export, import, hand-over);
 //! - [`respond`]: response encoding and counting; [`document`]: the export document format;
-//! - [`tasks`]: the core's mailbox, sweep and accept loops.
+//! - [`tasks`]: the core's mailbox, sweep and accept loops;
+//! - [`sync`]: catch-up before serving and the stall detector; [`hints`]: hinted hand-off;
+//!   [`snapshot`]: the warm-restart files of `data_dir`.
 //!
 //! This layer sits on the protocol (`http`), storage, mesh and cluster layers and nothing below
 //! imports it; `node` wires it to threads.
@@ -15,11 +17,14 @@ mod connection;
 pub(crate) mod core;
 mod document;
 mod handlers;
+mod hints;
 mod json_error;
 mod respond;
 mod router;
 pub(crate) mod shared;
 mod shutdown;
+pub(crate) mod snapshot;
+pub(crate) mod sync;
 pub(crate) mod tasks;
 
 pub(crate) use document::parse_import;

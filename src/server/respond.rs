@@ -210,7 +210,10 @@ impl Responder {
         key: &[u8],
         value: &[u8],
         ttl_ms: Option<u64>,
+        version: u64,
     ) {
+        let tag = etag(version);
+        let etag_header: &[(&str, &[u8])] = if version == 0 { &[] } else { &[("ETag", &tag)] };
         let mut num = itoa::Buffer::new();
         let ttl_text: Option<&str> = match ttl_ms {
             Some(t) => Some(num.format(Self::ttl_secs(t))),
@@ -218,7 +221,7 @@ impl Responder {
         };
         let ttl_len = ttl_text.map_or(0, |t| 7 + t.len());
         let len = 8 + json_escaped_len(key) + 10 + value.len() + ttl_len + 1;
-        self.head(out, r, 200, CONTENT_JSON, len, &[]);
+        self.head(out, r, 200, CONTENT_JSON, len, etag_header);
         if r.head_only {
             return;
         }
@@ -243,7 +246,10 @@ impl Responder {
         key: &[u8],
         created: bool,
         ttl_s: Option<u64>,
+        version: u64,
     ) {
+        let tag = etag(version);
+        let etag_header: &[(&str, &[u8])] = if version == 0 { &[] } else { &[("ETag", &tag)] };
         let mut body = self.scratch.borrow_mut();
         body.clear();
         body.extend_from_slice(b"{\"key\":\"");
@@ -264,7 +270,7 @@ impl Responder {
             if created { 201 } else { 200 },
             CONTENT_JSON,
             &body,
-            &[],
+            etag_header,
         );
     }
 
@@ -282,9 +288,25 @@ impl Responder {
     }
 }
 
+/// A strong entity tag for a version: `"` + 16 hex digits + `"` (no allocation).
+pub(crate) fn etag(version: u64) -> [u8; 18] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut tag = [b'"'; 18];
+    for (i, slot) in tag[1..17].iter_mut().enumerate() {
+        *slot = HEX[((version >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    tag
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etags_are_quoted_fixed_width_hex() {
+        assert_eq!(&etag(0x1234_abcd), b"\"000000001234abcd\"");
+        assert_eq!(&etag(u64::MAX), b"\"ffffffffffffffff\"");
+    }
 
     #[test]
     fn the_access_sampler_picks_one_in_every_n_and_none_when_off() {

@@ -37,6 +37,14 @@ pub(super) enum Route {
     Export,
     Import,
     InternalHealth,
+    /// `POST /internal/sync/hints?node=ID`: a peer catching up takes its hints.
+    SyncHints,
+    /// `POST /internal/sync/digest?node=ID`: repair digests of the keys both nodes replicate.
+    SyncDigest,
+    /// `POST /internal/sync/fetch?node=ID`: the entries of the buckets whose digests differ.
+    SyncFetch,
+    /// `POST /internal/cluster/leave?node=ID`: a peer is draining.
+    Leave,
     Unknown,
 }
 
@@ -55,6 +63,10 @@ impl Route {
             b"/admin/export" => Route::Export,
             b"/admin/import" => Route::Import,
             b"/internal/cluster/health" => Route::InternalHealth,
+            b"/internal/sync/hints" => Route::SyncHints,
+            b"/internal/sync/digest" => Route::SyncDigest,
+            b"/internal/sync/fetch" => Route::SyncFetch,
+            b"/internal/cluster/leave" => Route::Leave,
             b"/api/v1/cache" => Route::Cache,
             p if p.starts_with(CACHE_PREFIX) => Route::Cache,
             _ => Route::Unknown,
@@ -72,7 +84,11 @@ impl Route {
             Route::Cluster => RouteLabel::Cluster,
             Route::Export => RouteLabel::Export,
             Route::Import => RouteLabel::Import,
-            Route::InternalHealth => RouteLabel::Internal,
+            Route::InternalHealth
+            | Route::SyncHints
+            | Route::SyncDigest
+            | Route::SyncFetch
+            | Route::Leave => RouteLabel::Internal,
             Route::Unknown => RouteLabel::Unknown,
         }
     }
@@ -81,7 +97,11 @@ impl Route {
     pub(super) fn allow(self) -> &'static str {
         match self {
             Route::Cache => "GET, HEAD, PUT, DELETE, OPTIONS",
-            Route::Import => "POST, OPTIONS",
+            Route::Import
+            | Route::SyncHints
+            | Route::SyncDigest
+            | Route::SyncFetch
+            | Route::Leave => "POST, OPTIONS",
             Route::Unknown => "",
             _ => "GET, HEAD, OPTIONS",
         }
@@ -91,8 +111,21 @@ impl Route {
         match (self, m) {
             (_, Method::Options) => true,
             (Route::Cache, Method::Get | Method::Head | Method::Put | Method::Delete) => true,
-            (Route::Import, Method::Post) => true,
-            (Route::Cache | Route::Import | Route::Unknown, _) => false,
+            (
+                Route::Import | Route::SyncHints | Route::SyncDigest | Route::SyncFetch,
+                Method::Post,
+            ) => true,
+            (Route::Leave, Method::Post) => true,
+            (
+                Route::Cache
+                | Route::Import
+                | Route::SyncHints
+                | Route::SyncDigest
+                | Route::SyncFetch
+                | Route::Leave
+                | Route::Unknown,
+                _,
+            ) => false,
             (_, Method::Get | Method::Head) => true,
             _ => false,
         }
@@ -102,7 +135,7 @@ impl Route {
     pub(super) fn body_limit(self, max_value_bytes: usize, max_import_bytes: usize) -> usize {
         match self {
             Route::Cache => max_value_bytes + PUT_BODY_SLACK,
-            Route::Import => max_import_bytes,
+            Route::Import | Route::SyncDigest | Route::SyncFetch => max_import_bytes,
             _ => SMALL_BODY_LIMIT,
         }
     }

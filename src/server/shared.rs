@@ -71,6 +71,20 @@ pub(crate) struct NodeShared {
     /// One counter per core, bumped by its heartbeat task; the systemd watchdog thread pings
     /// only while all of them move.
     pub heartbeats: Arc<Heartbeats>,
+    /// Versions for the writes this node coordinates (every core draws from it).
+    pub hlc: crate::storage::version::Hlc,
+    /// Catch-up progress and the stall detector's verdicts.
+    pub sync: super::sync::SyncState,
+    /// Bumped when keys this node does not replicate may have been stored here (a stand-in
+    /// write, a membership change): every core's sweep then hands such keys to their replicas.
+    pub foreign_epoch: std::sync::atomic::AtomicU64,
+}
+
+impl NodeShared {
+    /// A fresh version for a write entering the cluster here.
+    pub(crate) fn next_version(&self) -> u64 {
+        self.hlc.next(crate::cluster::unix_ms())
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use monoio::net::{ListenerOpts, TcpListener};
 
 use super::core::{Core, Msg};
 use super::handlers::handover::migrate_foreign;
+use super::handlers::import::send_import;
 use crate::metrics::inc;
 use crate::util::{race, Either};
 
@@ -41,7 +42,12 @@ fn handle(c: &Rc<Core>, msg: Msg) {
                 .send(from as usize, Msg::KeyDone { slot, reply });
         }
         Msg::KeyDone { slot, reply } => c.exec.deliver(slot, reply),
-        Msg::Run(task) => task(c),
+        Msg::Run(task) => {
+            task(c);
+            // A closure may hold the core for a while (a digest over the whole shard): that is
+            // work, not a stall, so the stall detector must not count it.
+            c.last_beat.set(Instant::now());
+        }
     }
 }
 
@@ -64,20 +70,66 @@ async fn mailbox_loop(c: Rc<Core>) {
     }
 }
 
-/// Active TTL expiry: a bounded sweep every tick; also hands over keys written here by a peer
-/// with another view of the ring.
+/// How often a core retries delivering hints to peers that take writes again (the prober's
+/// "up" also triggers a delivery at once).
+const HINT_RETRY: Duration = Duration::from_secs(1);
+
+/// Active TTL expiry: a bounded sweep every tick; also hands over keys stored here that this
+/// node does not replicate (a stand-in write, another ring view), and retries hint delivery.
 async fn sweep_loop(c: Rc<Core>) {
     let every = c.cfg().storage.sweep_interval;
     let budget = c.cfg().storage.sweep_budget;
+    let mut last_hints = Instant::now();
+    let mut last_handover = Instant::now();
     loop {
         monoio::time::sleep(every).await;
         let now = c.exec.now_ms();
         c.exec.shard.borrow_mut().sweep(now, budget);
-        if c.foreign_keys.replace(false) {
+        // A hand-over scans the whole shard: at most once per HINT_RETRY however many stand-in
+        // writes bumped the epoch meanwhile.
+        let epoch = c.node.foreign_epoch.load(Ordering::Relaxed);
+        if c.foreign_seen.get() != epoch && last_handover.elapsed() >= HINT_RETRY {
+            c.foreign_seen.set(epoch);
+            last_handover = Instant::now();
             monoio::spawn(migrate_foreign(Rc::clone(&c)));
+        }
+        if last_hints.elapsed() >= HINT_RETRY {
+            last_hints = Instant::now();
+            monoio::spawn(deliver_hints(Rc::clone(&c)));
         }
     }
 }
+
+/// Send this core's hints to every peer that takes writes again, in bounded batches; a batch
+/// that fails goes back to the front of its queue.
+pub(crate) async fn deliver_hints(c: Rc<Core>) {
+    if c.delivering.replace(true) {
+        return;
+    }
+    let cl = &c.node.cluster;
+    let timeout = c.cfg().cluster.request_timeout;
+    for peer in 0..cl.members.len() {
+        while c.hints.borrow().pending(peer) > 0 && cl.routable(peer) {
+            let now = c.exec.now_ms();
+            let batch = c.hints.borrow_mut().take(peer, HINT_BATCH_BYTES, now);
+            if batch.is_empty() {
+                break;
+            }
+            match send_import(&c, peer, &batch, false, timeout).await {
+                Ok(_) => c.hints.borrow_mut().delivered(batch.len() as u64),
+                Err(e) => {
+                    crate::info!(peer = cl.members[peer].id; "core {}: could not deliver {} hints to {}: {e}; kept", c.exec.core, batch.len(), cl.members[peer].id);
+                    c.hints.borrow_mut().put_back(peer, batch, c.exec.now_ms());
+                    break;
+                }
+            }
+        }
+    }
+    c.delivering.set(false);
+}
+
+/// Bytes of hinted keys and values per delivery batch (one import document).
+const HINT_BATCH_BYTES: u64 = 1024 * 1024;
 
 /// Prove this core's executor still runs tasks: the watchdog thread pings systemd only while
 /// every core's counter moves (a core stuck in a busy loop or a blocking call stops this task).
@@ -93,6 +145,7 @@ async fn heartbeat_loop(c: Rc<Core>) {
 pub(crate) fn on_ring_change(c: &Rc<Core>) {
     c.peers.discard_idle_all();
     monoio::spawn(migrate_foreign(Rc::clone(c)));
+    monoio::spawn(deliver_hints(Rc::clone(c)));
 }
 
 /// Bind this core's listener on `addr` with SO_REUSEPORT (the node already checked that no other
@@ -110,6 +163,7 @@ pub(crate) async fn run(c: Rc<Core>, listener: TcpListener) {
     monoio::spawn(mailbox_loop(Rc::clone(&c)));
     monoio::spawn(sweep_loop(Rc::clone(&c)));
     monoio::spawn(heartbeat_loop(Rc::clone(&c)));
+    monoio::spawn(super::sync::stall_loop(Rc::clone(&c)));
     let slot = c.shutdown.register();
     loop {
         let accepted = match race(listener.accept(), c.shutdown.wait(slot)).await {
@@ -140,5 +194,8 @@ pub(crate) async fn run(c: Rc<Core>, listener: TcpListener) {
     let deadline = Instant::now() + c.cfg().timeouts.shutdown;
     while c.resp.metrics.connections_active.get() > 0 && Instant::now() < deadline {
         monoio::time::sleep(DRAIN_POLL).await;
+    }
+    if !c.cfg().data_dir.is_empty() {
+        super::snapshot::save(&c);
     }
 }

@@ -1,8 +1,9 @@
 //! Slab-backed, index-linked LRU list: the storage layer's per-entry memory.
 //!
-//! Each slot holds one cache entry (key and value in one boxed allocation, key first) plus its
-//! list links. Links are `u32` slot indices rather than pointers, so a slot costs 40 bytes and the
-//! list needs no `unsafe`. Freed slots are threaded onto a free list through `next` and reused
+//! Each slot holds one cache entry (key and value in one boxed allocation, key first), the version
+//! of the write that filled it, and its list links. A slot is either a value or a tombstone (the
+//! key alone, recording "deleted at this version" for last-writer-wins). Links are `u32` slot
+//! indices rather than pointers, so a slot costs 48 bytes and the list needs no `unsafe`. Freed slots are threaded onto a free list through `next` and reused
 //! before the slab grows, so steady-state churn allocates only each entry's own data.
 //! The slab never shrinks (only [`LruSlab::clear`] empties it): a cache runs near its limits,
 //! and keeping slot indices stable is what lets scan and sweep cursors resume by index.
@@ -22,20 +23,27 @@ pub const MAX_SLOTS: usize = (u32::MAX - 1) as usize;
 /// Longest key a slot can describe: the key length is stored as a `u32` to keep slots small.
 pub const MAX_KEY_LEN: usize = u32::MAX as usize;
 
-/// One slot: a live entry, or a free slot (then `prev == FREE` and `data` is empty, which does
-/// not allocate).
+/// One slot: a live entry (value or tombstone), or a free slot (then `prev == FREE` and `data` is
+/// empty, which does not allocate).
+///
+/// Layout: 16 (`data`) + 8 (`expires_at`) + 8 (`version`) + 3 x 4 (`key_len`, `prev`, `next`) + 1
+/// (`tomb`) = 45, padded to 48; the flag lives in what was padding (a test checks the size).
 #[derive(Debug)]
 pub struct Entry {
     /// Key bytes followed by value bytes: one allocation per entry, and keys are not stored twice.
     data: Box<[u8]>,
     /// Absolute deadline in ms; `None` means no TTL. `NonZeroU64` keeps the `Option` at 8 bytes.
     expires_at: Option<NonZeroU64>,
+    /// Version of the write that filled the slot (0 = unversioned); see `storage::lww`.
+    version: u64,
     /// Invariant: `key_len as usize <= data.len()`.
     key_len: u32,
     /// Towards the MRU end (or [`FREE`] for a free slot).
     prev: u32,
     /// Towards the LRU end; for a free slot, the next free slot.
     next: u32,
+    /// A tombstone: the key was deleted at `version`. Invariant: a tombstone has an empty value.
+    tomb: bool,
 }
 
 impl Entry {
@@ -43,9 +51,11 @@ impl Entry {
         Entry {
             data: Box::default(),
             expires_at: None,
+            version: 0,
             key_len: 0,
             prev: FREE,
             next,
+            tomb: false,
         }
     }
 
@@ -69,6 +79,16 @@ impl Entry {
 
     pub fn expires_at(&self) -> Option<NonZeroU64> {
         self.expires_at
+    }
+
+    /// Version of the write that filled the slot (0 = unversioned).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// True for a tombstone (no value; "deleted at `version`").
+    pub fn is_tomb(&self) -> bool {
+        self.tomb
     }
 
     /// An entry is dead from its deadline on (`now_ms >= deadline`).
@@ -151,20 +171,26 @@ impl LruSlab {
     }
 
     /// Stores a new entry at the MRU end and returns its slot, reusing a free slot if there is one.
-    /// `None` when the key is longer than [`MAX_KEY_LEN`] or the slab already holds [`MAX_SLOTS`].
+    /// A tombstone (`tomb`) takes an empty `value`. `None` when the key is longer than
+    /// [`MAX_KEY_LEN`] or the slab already holds [`MAX_SLOTS`].
     pub fn push_front(
         &mut self,
         key: &[u8],
         value: &[u8],
         expires_at: Option<NonZeroU64>,
+        version: u64,
+        tomb: bool,
     ) -> Option<u32> {
+        debug_assert!(!tomb || value.is_empty(), "a tombstone has no value");
         let (data, key_len) = build_data(key, value)?;
         let entry = Entry {
             data,
             expires_at,
+            version,
             key_len,
             prev: NIL,
             next: NIL,
+            tomb,
         };
         let idx = if self.free_head != NIL {
             let idx = self.free_head;
@@ -185,14 +211,18 @@ impl LruSlab {
         Some(idx)
     }
 
-    /// Replaces the value and deadline of live slot `idx` (the key stays). Reuses the allocation
-    /// when the size is unchanged. Returns the previous data length, or `None` if `idx` is not live.
+    /// Replaces the value, deadline, version and kind of live slot `idx` (the key stays), so a
+    /// value can become a tombstone and back. Reuses the allocation when the size is unchanged.
+    /// Returns the previous data length, or `None` if `idx` is not live.
     pub fn replace_value(
         &mut self,
         idx: u32,
         value: &[u8],
         expires_at: Option<NonZeroU64>,
+        version: u64,
+        tomb: bool,
     ) -> Option<usize> {
+        debug_assert!(!tomb || value.is_empty(), "a tombstone has no value");
         let entry = self.slots.get_mut(idx as usize).filter(|e| !e.is_free())?;
         let old_len = entry.data.len();
         let key_len = entry.key_len as usize;
@@ -203,6 +233,8 @@ impl LruSlab {
             entry.data = data;
         }
         entry.expires_at = expires_at;
+        entry.version = version;
+        entry.tomb = tomb;
         Some(old_len)
     }
 
@@ -291,6 +323,10 @@ impl LruSlab {
             seen[cur as usize] = true;
             assert_eq!(entry.prev, prev, "prev link of {cur} disagrees");
             assert!(entry.key_len as usize <= entry.data.len());
+            assert!(
+                !entry.tomb || entry.value().is_empty(),
+                "tombstone {cur} has a value"
+            );
             count += 1;
             prev = cur;
             cur = entry.next;
@@ -315,84 +351,5 @@ impl LruSlab {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn keys(slab: &LruSlab) -> Vec<Vec<u8>> {
-        slab.iter_lru_to_mru()
-            .map(|(_, e)| e.key().to_vec())
-            .collect()
-    }
-
-    #[test]
-    fn slot_is_at_most_40_bytes() {
-        let size = std::mem::size_of::<Entry>();
-        println!("size_of::<Entry>() = {size}");
-        assert!(size <= 40, "slab entry grew to {size} bytes");
-    }
-
-    #[test]
-    fn push_touch_remove_keep_lru_order() {
-        let mut slab = LruSlab::default();
-        let a = slab.push_front(b"a", b"1", None).unwrap();
-        let b = slab.push_front(b"b", b"22", None).unwrap();
-        let c = slab.push_front(b"c", b"", None).unwrap();
-        assert_eq!(keys(&slab), [b"a", b"b", b"c"]);
-        assert!(slab.touch(a));
-        assert_eq!(keys(&slab), [b"b", b"c", b"a"]);
-        assert_eq!(slab.lru(), Some(b));
-        assert_eq!(slab.mru(), Some(a));
-        assert_eq!(slab.remove(c).as_deref(), Some(&b"c"[..]));
-        assert_eq!(keys(&slab), [b"b", b"a"]);
-        assert!(!slab.touch(c), "a freed slot is not live");
-        assert!(slab.remove(c).is_none());
-        slab.check_invariants();
-    }
-
-    #[test]
-    fn freed_slots_are_reused_before_growing() {
-        let mut slab = LruSlab::with_capacity(2);
-        let a = slab.push_front(b"a", b"", None).unwrap();
-        let b = slab.push_front(b"b", b"", None).unwrap();
-        slab.remove(a);
-        slab.remove(b);
-        let c = slab.push_front(b"c", b"", None).unwrap();
-        let d = slab.push_front(b"d", b"", None).unwrap();
-        assert_eq!((c, d), (b, a), "free list is LIFO over freed slots");
-        assert_eq!(slab.slot_count(), 2);
-        slab.check_invariants();
-    }
-
-    #[test]
-    fn replace_value_keeps_key_and_reports_old_len() {
-        let mut slab = LruSlab::default();
-        let a = slab.push_front(b"key", b"abc", None).unwrap();
-        assert_eq!(slab.replace_value(a, b"xyz", None), Some(6));
-        assert_eq!(slab.get(a as usize).unwrap().value(), b"xyz");
-        let deadline = NonZeroU64::new(10);
-        assert_eq!(slab.replace_value(a, b"longer", deadline), Some(6));
-        let entry = slab.get(a as usize).unwrap();
-        assert_eq!((entry.key(), entry.value()), (&b"key"[..], &b"longer"[..]));
-        assert!(entry.is_expired(10) && !entry.is_expired(9));
-        assert_eq!(entry.remaining_ttl(4), Some(6));
-        slab.check_invariants();
-    }
-
-    #[test]
-    fn empty_key_and_value_are_a_live_entry() {
-        let mut slab = LruSlab::default();
-        let a = slab.push_front(b"", b"", None).unwrap();
-        assert!(slab.get(a as usize).is_some());
-        assert_eq!(slab.len(), 1);
-        slab.check_invariants();
-    }
-
-    #[test]
-    fn clear_forgets_all_slots() {
-        let mut slab = LruSlab::default();
-        slab.push_front(b"a", b"", None);
-        slab.clear();
-        assert!(slab.is_empty() && slab.slot_count() == 0 && slab.lru().is_none());
-        slab.check_invariants();
-    }
-}
+#[path = "lru_tests.rs"]
+mod tests;

@@ -5,14 +5,26 @@
 //! [`lru`] owns the per-entry memory (a slab of index-linked slots); [`shard`] adds the hash index,
 //! TTL expiry, byte accounting and counters; `op` is the typed execute step
 //! ([`Shard::execute`]: a [`KeyOp`] in, a [`KeyReply`] out) that the mesh carries between cores.
+//! Every slot carries a version, and versioned writes apply last-writer-wins ([`lww`]); a versioned
+//! delete leaves a tombstone so an older write cannot resurrect the key. `digest` holds the stable
+//! hashes that anti-entropy repair compares across nodes.
 //! Nothing here knows about sockets, HTTP or the cluster.
 
+mod digest;
 pub mod lru;
+pub mod lww;
 mod op;
 pub mod shard;
+pub mod snapshot;
+pub mod version;
 
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod repair_tests;
+#[cfg(test)]
+mod versioned_model_tests;
 
+pub use digest::{bucket_of, slot_digest, REPAIR_BUCKETS};
 pub use op::{Entry, KeyOp, KeyReply, Loaded, Page};
 pub use shard::{PutOutcome, Shard, ShardLimits, ShardStats, ENTRY_OVERHEAD_BYTES};

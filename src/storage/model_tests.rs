@@ -1,15 +1,21 @@
 //! Model-based property test: random op sequences against a `VecDeque` LRU with linear scans.
 //!
 //! The model states the intended semantics plainly (front = LRU, back = MRU; an entry is dead from
-//! its deadline on; expired entries met while evicting count as expirations). After every op the
-//! shard must return the same results, hold the same entries in the same eviction order, report
-//! the same counters, and pass `check_invariants()`.
+//! its deadline on; expired entries met while evicting count as expirations; a versioned write
+//! applies iff its `(version, tomb, value)` is greater than the stored slot's; a tombstone is a
+//! slot without a value that reads miss). After every op the shard must return the same results,
+//! hold the same slots in the same eviction order, report the same counters, and pass
+//! `check_invariants()`. Convergence under reordering is in `versioned_model_tests.rs`.
 
 use std::collections::VecDeque;
 
 use proptest::prelude::*;
 
-use super::{PutOutcome, Shard, ShardLimits, ShardStats, ENTRY_OVERHEAD_BYTES};
+use super::{Shard, ShardLimits, ShardStats};
+
+#[path = "lru_model.rs"]
+mod lru_model;
+use lru_model::{reply_of, Item, Model};
 
 /// Small key space so puts, gets and deletes collide often; key 0 is the empty key.
 const KEYS: u8 = 6;
@@ -24,6 +30,16 @@ enum Op {
         ttl: Option<u64>,
     },
     Delete(u8),
+    PutV {
+        key: u8,
+        len: usize,
+        fill: u8,
+        ttl: Option<u64>,
+        version: u64,
+    },
+    DeleteV(u8, u64),
+    RemoveIfVersion(u8, u64),
+    PageAll(usize),
     Sweep(usize),
     Advance(u64),
     ScanAll(usize),
@@ -36,132 +52,18 @@ fn key(k: u8) -> Vec<u8> {
     vec![b'a' + k; usize::from(k % 4)]
 }
 
-#[derive(Clone, Debug)]
-struct Item {
-    key: Vec<u8>,
-    value: Vec<u8>,
-    deadline: Option<u64>,
-}
-
-impl Item {
-    fn expired(&self, now: u64) -> bool {
-        self.deadline.is_some_and(|d| now >= d)
-    }
-    fn size(&self) -> u64 {
-        (self.key.len() + self.value.len()) as u64 + ENTRY_OVERHEAD_BYTES
-    }
-}
-
-struct Model {
-    items: VecDeque<Item>,
-    limits: ShardLimits,
-    stats: ShardStats,
-}
-
-impl Model {
-    fn pos(&self, key: &[u8]) -> Option<usize> {
-        self.items.iter().position(|i| i.key == key)
-    }
-
-    fn bytes(&self) -> u64 {
-        self.items.iter().map(Item::size).sum()
-    }
-
-    fn take(&mut self, pos: usize) -> Option<Item> {
-        self.items.remove(pos)
-    }
-
-    fn evict_front(&mut self, now: u64) {
-        if let Some(item) = self.items.pop_front() {
-            if item.expired(now) {
-                self.stats.expirations += 1;
-            } else {
-                self.stats.evictions += 1;
-            }
-        }
-    }
-
-    fn get(&mut self, key: &[u8], now: u64) -> Option<(Vec<u8>, Option<u64>)> {
-        let Some(pos) = self.pos(key) else {
-            self.stats.misses += 1;
-            return None;
-        };
-        let item = self.take(pos)?;
-        if item.expired(now) {
-            self.stats.expirations += 1;
-            self.stats.misses += 1;
-            return None;
-        }
-        self.stats.hits += 1;
-        let out = (item.value.clone(), item.deadline.map(|d| d - now));
-        self.items.push_back(item);
-        Some(out)
-    }
-
-    fn put(&mut self, item: Item, now: u64) -> PutOutcome {
-        let max_bytes = self.limits.max_bytes;
-        if max_bytes != 0 && item.size() > max_bytes {
-            return PutOutcome::TooLarge;
-        }
-        self.stats.sets += 1;
-        if let Some(pos) = self.pos(&item.key) {
-            let old = self.take(pos);
-            if old.is_some_and(|o| !o.expired(now)) {
-                self.items.push_back(item);
-                while max_bytes != 0 && self.bytes() > max_bytes && self.items.len() > 1 {
-                    self.evict_front(now);
-                }
-                return PutOutcome::Replaced;
-            }
-            self.stats.expirations += 1;
-        }
-        let max_entries = self.limits.max_entries;
-        while (max_entries != 0 && self.items.len() >= max_entries)
-            || (max_bytes != 0 && self.bytes() + item.size() > max_bytes)
-        {
-            self.evict_front(now);
-        }
-        self.items.push_back(item);
-        PutOutcome::Created
-    }
-
-    fn delete(&mut self, key: &[u8], now: u64) -> bool {
-        let Some(item) = self.pos(key).and_then(|p| self.take(p)) else {
-            return false;
-        };
-        let live = !item.expired(now);
-        if live {
-            self.stats.deletes += 1;
-        } else {
-            self.stats.expirations += 1;
-        }
-        live
-    }
-
-    fn live_sorted(&self, now: u64) -> Vec<(Vec<u8>, Vec<u8>, Option<u64>)> {
-        let mut live: Vec<_> = (self.items.iter().filter(|i| !i.expired(now)))
-            .map(|i| (i.key.clone(), i.value.clone(), i.deadline.map(|d| d - now)))
-            .collect();
-        live.sort();
-        live
-    }
-
-    fn retain(&mut self, now: u64, keep: impl Fn(&[u8]) -> bool) -> usize {
-        let before = self.items.len();
-        let expired = self.items.iter().filter(|i| i.expired(now)).count();
-        self.items.retain(|i| !i.expired(now) && keep(&i.key));
-        self.stats.expirations += expired as u64;
-        before - expired - self.items.len()
-    }
-}
-
 fn op() -> impl Strategy<Value = Op> {
     let ttl = prop_oneof![Just(None), (1u64..40).prop_map(Some)];
     prop_oneof![
         4 => (0..KEYS).prop_map(Op::Get),
-        5 => (0..KEYS, 0usize..40, any::<u8>(), ttl)
+        5 => (0..KEYS, 0usize..40, any::<u8>(), ttl.clone())
             .prop_map(|(key, len, fill, ttl)| Op::Put { key, len, fill, ttl }),
         2 => (0..KEYS).prop_map(Op::Delete),
+        5 => (0..KEYS, 0usize..40, any::<u8>(), ttl, 0u64..6)
+            .prop_map(|(key, len, fill, ttl, version)| Op::PutV { key, len, fill, ttl, version }),
+        3 => (0..KEYS, 0u64..6).prop_map(|(k, v)| Op::DeleteV(k, v)),
+        1 => (0..KEYS, 0u64..6).prop_map(|(k, v)| Op::RemoveIfVersion(k, v)),
+        1 => (1usize..4).prop_map(Op::PageAll),
         1 => prop_oneof![0usize..4, Just(usize::MAX)].prop_map(Op::Sweep),
         3 => (0u64..25).prop_map(Op::Advance),
         1 => (1usize..4).prop_map(Op::ScanAll),
@@ -171,10 +73,15 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn limits() -> impl Strategy<Value = ShardLimits> {
-    let max_bytes = prop_oneof![Just(0u64), 64u64..320];
-    (0usize..6, max_bytes).prop_map(|(max_entries, max_bytes)| ShardLimits {
-        max_entries,
-        max_bytes,
+    // From just below one empty slot (72 B) to a few slots.
+    let max_bytes = prop_oneof![Just(0u64), 64u64..360];
+    let tomb_ttl = prop_oneof![Just(0u64), 1u64..40];
+    (0usize..6, max_bytes, tomb_ttl).prop_map(|(max_entries, max_bytes, tombstone_ttl_ms)| {
+        ShardLimits {
+            max_entries,
+            max_bytes,
+            tombstone_ttl_ms,
+        }
     })
 }
 
@@ -195,11 +102,16 @@ fn step(shard: &mut Shard, model: &mut Model, op: &Op, now: &mut u64) {
                 key: key(k),
                 value: vec![fill; len],
                 deadline: ttl.map(|t| *now + t),
+                version: 0,
+                tomb: false,
             };
             let got = shard.put(&item.key, &item.value, ttl, *now);
             assert_eq!(got, model.put(item, *now), "put");
         }
         Op::Delete(k) => assert_eq!(shard.delete(&key(k), *now), model.delete(&key(k), *now)),
+        Op::PutV { .. } | Op::DeleteV(..) | Op::RemoveIfVersion(..) | Op::PageAll(_) => {
+            step_versioned(shard, model, op, *now)
+        }
         Op::Sweep(budget) => {
             let removed = shard.sweep(*now, budget);
             assert!(removed <= budget);
@@ -245,6 +157,66 @@ fn step(shard: &mut Shard, model: &mut Model, op: &Op, now: &mut u64) {
     }
 }
 
+/// The versioned ops of [`step`].
+fn step_versioned(shard: &mut Shard, model: &mut Model, op: &Op, now: u64) {
+    match *op {
+        Op::PutV {
+            key: k,
+            len,
+            fill,
+            ttl,
+            version,
+        } => {
+            let (value, deadline) = (vec![fill; len], ttl.map(|t| now + t));
+            let item = Item {
+                key: key(k),
+                value,
+                deadline,
+                version,
+                tomb: false,
+            };
+            let got = shard.execute_put(&item.key, &item.value, ttl, version, now);
+            assert_eq!(got, reply_of(model.write(item, true, now)), "versioned put");
+        }
+        Op::DeleteV(k, version) => {
+            let got = shard.execute_delete(&key(k), version, now);
+            assert_eq!(
+                got,
+                model.delete_versioned(&key(k), version, now),
+                "versioned delete"
+            );
+        }
+        Op::RemoveIfVersion(k, version) => {
+            let got = shard.remove_if_version(&key(k), version, now);
+            assert_eq!(
+                got,
+                model.remove_if_version(&key(k), version, now),
+                "remove_if_version"
+            );
+        }
+        Op::PageAll(max) => {
+            let (mut seen, mut cursor) = (Vec::new(), Some(0));
+            while let Some(c) = cursor {
+                let page = shard.page_all(c, max, now);
+                assert!(page.entries.len() <= max);
+                seen.extend(page.entries.into_iter().map(|e| {
+                    (
+                        e.key.to_vec(),
+                        e.value.to_vec(),
+                        e.ttl_ms,
+                        e.version,
+                        e.tomb,
+                    )
+                }));
+                cursor = page.next;
+            }
+            seen.sort();
+            assert_eq!(seen, model.slots_sorted(now), "page_all");
+        }
+        _ => unreachable!("not a versioned op: {op:?}"),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -258,8 +230,10 @@ proptest! {
             shard.check_invariants();
             let order: Vec<Vec<u8>> = model.items.iter().map(|i| i.key.clone()).collect();
             prop_assert_eq!(shard.keys_lru_to_mru(), order, "eviction order after {:?}", op);
+            let tombstones = model.items.iter().filter(|i| i.tomb).count();
             let want = ShardStats {
-                entries: model.items.len() as u64,
+                entries: (model.items.len() - tombstones) as u64,
+                tombstones: tombstones as u64,
                 bytes: model.bytes(),
                 ..model.stats
             };

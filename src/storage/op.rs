@@ -3,17 +3,29 @@
 //! A key operation crosses cores as owned data (`Bytes` key and value plus an op); the shard never
 //! lends a reference out (Dragonfly's "must be copied explicitly"). These functions run only on
 //! the core that owns the shard they receive, so every name here says it executes on the shard.
+//! Writes carry a version and apply last-writer-wins (see [`lww`](super::lww)).
 
 use bytes::Bytes;
 
-use super::{PutOutcome, Shard};
+use super::lru;
+use super::shard::Wrote;
+use super::Shard;
 
 /// What a request wants done to one key.
 #[derive(Debug)]
 pub enum KeyOp {
     Get,
-    Put { value: Bytes, ttl_ms: Option<u64> },
-    Delete,
+    /// Store `value` at `version` unless the shard holds a newer (or this very) write (LWW).
+    Put {
+        value: Bytes,
+        /// Time to live in ms; `None` = no expiry. Never `Some(0)`.
+        ttl_ms: Option<u64>,
+        version: u64,
+    },
+    /// Leave a tombstone at `version` unless the shard holds a newer write.
+    Delete {
+        version: u64,
+    },
 }
 
 /// The owning core's answer for a key operation.
@@ -21,37 +33,65 @@ pub enum KeyOp {
 pub enum KeyReply {
     Value {
         value: Bytes,
+        /// Remaining time to live in ms; `None` = no expiry.
         ttl_ms: Option<u64>,
+        version: u64,
     },
     Miss,
     Stored {
+        /// No live value was there before (absent, expired or a tombstone).
         created: bool,
     },
     /// The entry cannot fit in this shard's byte limit even when empty.
     TooLarge,
+    /// true when a live value was there before the delete.
     Deleted(bool),
+    /// A newer write (or this very one) is already stored: nothing changed.
+    Superseded,
 }
 
-/// One live entry, copied out of a shard (export, hand-over) or into one (import).
+/// One slot copied out of a shard (export, snapshot, hand-over, repair) or into one (import,
+/// load). A tombstone (`tomb`) has an empty `value` and `ttl_ms = None` on the wire: its
+/// lifetime restarts at `tombstone_ttl_ms` wherever it is loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub key: Bytes,
     pub value: Bytes,
+    /// Remaining time to live in ms; `None` = no expiry (always for a tombstone).
     pub ttl_ms: Option<u64>,
+    pub version: u64,
+    pub tomb: bool,
 }
 
-/// What a bulk load did: entries stored and entries refused (too large, or present with
-/// `only_missing`).
+impl Entry {
+    /// Copies an unexpired slot out.
+    pub(super) fn from_slot(e: &lru::Entry, now_ms: u64) -> Entry {
+        let tomb = e.is_tomb();
+        Entry {
+            key: Bytes::copy_from_slice(e.key()),
+            value: Bytes::copy_from_slice(e.value()),
+            ttl_ms: if tomb { None } else { e.remaining_ttl(now_ms) },
+            version: e.version(),
+            tomb,
+        }
+    }
+}
+
+/// What a bulk load did: entries applied (`stored`, tombstones included), entries refused
+/// (`rejected`: too large, or a live value present with `only_missing`) and entries that lost
+/// LWW to a newer stored write (`superseded`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Loaded {
     pub stored: u64,
     pub rejected: u64,
+    pub superseded: u64,
 }
 
 impl std::ops::AddAssign for Loaded {
     fn add_assign(&mut self, o: Loaded) {
         self.stored += o.stored;
         self.rejected += o.rejected;
+        self.superseded += o.superseded;
     }
 }
 
@@ -66,56 +106,87 @@ impl Shard {
     /// Execute a key operation on this shard.
     pub fn execute(&mut self, op: KeyOp, key: &[u8], now_ms: u64) -> KeyReply {
         match op {
-            KeyOp::Get => match self.get(key, now_ms) {
-                Some((v, ttl_ms)) => KeyReply::Value {
+            KeyOp::Get => match self.get_versioned(key, now_ms) {
+                Some((v, ttl_ms, version)) => KeyReply::Value {
                     value: Bytes::copy_from_slice(v),
                     ttl_ms,
+                    version,
                 },
                 None => KeyReply::Miss,
             },
-            KeyOp::Put { value, ttl_ms } => self.execute_put(key, &value, ttl_ms, now_ms),
-            KeyOp::Delete => KeyReply::Deleted(self.delete(key, now_ms)),
+            KeyOp::Put {
+                value,
+                ttl_ms,
+                version,
+            } => self.execute_put(key, &value, ttl_ms, version, now_ms),
+            KeyOp::Delete { version } => self.execute_delete(key, version, now_ms),
         }
     }
 
-    /// Store a value borrowed from the caller (the local PUT path copies nothing before this).
+    /// LWW-store a value borrowed from the caller (the local PUT path copies nothing before this).
+    /// The caller never passes `ttl_ms = Some(0)`.
     pub fn execute_put(
         &mut self,
         key: &[u8],
         value: &[u8],
         ttl_ms: Option<u64>,
+        version: u64,
         now_ms: u64,
     ) -> KeyReply {
-        match self.put(key, value, ttl_ms, now_ms) {
-            PutOutcome::Created => KeyReply::Stored { created: true },
-            PutOutcome::Replaced => KeyReply::Stored { created: false },
-            PutOutcome::TooLarge => KeyReply::TooLarge,
+        match self.put_versioned(key, value, ttl_ms, version, now_ms) {
+            Wrote::Created | Wrote::Replaced { was_value: false } => {
+                KeyReply::Stored { created: true }
+            }
+            Wrote::Replaced { was_value: true } => KeyReply::Stored { created: false },
+            Wrote::TooLarge => KeyReply::TooLarge,
+            Wrote::Superseded => KeyReply::Superseded,
         }
     }
 
-    /// Copy up to `max` live entries starting at `cursor`.
+    /// LWW delete at `version`: leaves a tombstone (see `ShardLimits::tombstone_ttl_ms`).
+    pub fn execute_delete(&mut self, key: &[u8], version: u64, now_ms: u64) -> KeyReply {
+        match self.delete_versioned(key, version, now_ms) {
+            Some(was_value) => KeyReply::Deleted(was_value),
+            None => KeyReply::Superseded,
+        }
+    }
+
+    /// Copy up to `max` live values starting at `cursor` (export); see [`Shard::scan`] for the
+    /// cursor.
     pub fn page(&self, cursor: usize, max: usize, now_ms: u64) -> Page {
+        self.page_slots(cursor, max, now_ms, false)
+    }
+
+    /// Like [`Shard::page`], with unexpired tombstones too (snapshot save, hand-over).
+    pub fn page_all(&self, cursor: usize, max: usize, now_ms: u64) -> Page {
+        self.page_slots(cursor, max, now_ms, true)
+    }
+
+    fn page_slots(&self, cursor: usize, max: usize, now_ms: u64, tombs: bool) -> Page {
         let mut entries = Vec::with_capacity(max.min(1024));
-        let next = self.scan(cursor, max, now_ms, |k, v, ttl_ms| {
-            entries.push(Entry {
-                key: Bytes::copy_from_slice(k),
-                value: Bytes::copy_from_slice(v),
-                ttl_ms,
-            })
+        let next = self.walk(cursor, max, now_ms, tombs, |e| {
+            entries.push(Entry::from_slot(e, now_ms))
         });
         Page { entries, next }
     }
 
-    /// Store many entries (import, hand-over); `only_missing` keeps entries already present.
+    /// LWW-apply many entries (import, snapshot load, hand-over, repair); `tomb: true` applies a
+    /// versioned delete. `only_missing` keeps any live value already present (counted rejected).
     pub fn load(&mut self, entries: Vec<Entry>, only_missing: bool, now_ms: u64) -> Loaded {
         let mut done = Loaded::default();
         for e in entries {
-            if only_missing && self.get(&e.key, now_ms).is_some() {
+            if only_missing && self.has_live_value(&e.key, now_ms) {
                 done.rejected += 1;
                 continue;
             }
-            match self.execute_put(&e.key, &e.value, e.ttl_ms, now_ms) {
-                KeyReply::Stored { .. } => done.stored += 1,
+            let reply = if e.tomb {
+                self.execute_delete(&e.key, e.version, now_ms)
+            } else {
+                self.execute_put(&e.key, &e.value, e.ttl_ms, e.version, now_ms)
+            };
+            match reply {
+                KeyReply::Stored { .. } | KeyReply::Deleted(_) => done.stored += 1,
+                KeyReply::Superseded => done.superseded += 1,
                 _ => done.rejected += 1,
             }
         }
@@ -124,75 +195,5 @@ impl Shard {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::ShardLimits;
-
-    fn shard() -> Shard {
-        Shard::new(ShardLimits {
-            max_entries: 100,
-            max_bytes: 0,
-        })
-    }
-
-    #[test]
-    fn execute_get_put_delete() {
-        let mut s = shard();
-        assert_eq!(s.execute(KeyOp::Get, b"k", 0), KeyReply::Miss);
-        let put = |v: &'static [u8]| KeyOp::Put {
-            value: Bytes::from_static(v),
-            ttl_ms: Some(1000),
-        };
-        assert_eq!(
-            s.execute(put(b"1"), b"k", 0),
-            KeyReply::Stored { created: true }
-        );
-        assert_eq!(
-            s.execute(put(b"2"), b"k", 0),
-            KeyReply::Stored { created: false }
-        );
-        assert_eq!(
-            s.execute(KeyOp::Get, b"k", 400),
-            KeyReply::Value {
-                value: Bytes::from_static(b"2"),
-                ttl_ms: Some(600)
-            }
-        );
-        assert_eq!(s.execute(KeyOp::Get, b"k", 1000), KeyReply::Miss);
-        assert_eq!(s.execute(KeyOp::Delete, b"k", 0), KeyReply::Deleted(false));
-    }
-
-    #[test]
-    fn load_only_missing_keeps_present_entries_and_page_reads_them_back() {
-        let mut s = shard();
-        let e = |k: &'static [u8], v: &'static [u8]| Entry {
-            key: Bytes::from_static(k),
-            value: Bytes::from_static(v),
-            ttl_ms: None,
-        };
-        assert_eq!(
-            s.load(vec![e(b"a", b"1")], false, 0),
-            Loaded {
-                stored: 1,
-                rejected: 0
-            }
-        );
-        let got = s.load(vec![e(b"a", b"2"), e(b"b", b"3")], true, 0);
-        assert_eq!(
-            got,
-            Loaded {
-                stored: 1,
-                rejected: 1
-            }
-        );
-        let mut all = Vec::new();
-        let mut cursor = Some(0);
-        while let Some(c) = cursor {
-            let p = s.page(c, 1, 0);
-            all.extend(p.entries);
-            cursor = p.next;
-        }
-        all.sort_by(|x, y| x.key.cmp(&y.key));
-        assert_eq!(all, vec![e(b"a", b"1"), e(b"b", b"3")]);
-    }
-}
+#[path = "op_tests.rs"]
+mod tests;

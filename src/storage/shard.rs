@@ -1,24 +1,35 @@
-//! One core's cache: hash index + LRU slab + TTL expiry + byte accounting + counters.
+//! One core's cache: hash index + LRU slab + TTL expiry + byte accounting + counters, with
+//! last-writer-wins versions and tombstones.
 //!
 //! A `Shard` is owned by exactly one core and never shared, so it has no locks and no `Rc`.
 //! The index is a `HashTable<u32>` of slot indices whose hashes are computed from the key bytes
 //! stored in the slab, so each key is stored once. Expiry is lazy (an expired entry is removed
 //! when a lookup meets it) plus active ([`Shard::sweep`] walks a bounded number of slots per call).
 //! Point operations are O(1) (amortised for index growth) and allocate only the entry's own data.
+//!
+//! Every slot carries the version of the write that filled it. Versioned writes
+//! ([`Shard::execute_put`], [`Shard::execute_delete`]) apply only if they win the
+//! [`lww`](super::lww) order against the stored slot; a versioned delete leaves a tombstone (the
+//! key alone, invisible to reads) for `tombstone_ttl_ms`, so an older PUT arriving later (a
+//! replica, a repair, a hand-over) cannot resurrect the key. Tombstones are slots like any other:
+//! they expire, count towards both limits and can be evicted. `put` and `delete` stay unconditional.
 
 use std::num::NonZeroU64;
 
 use hashbrown::HashTable;
 
-use super::lru::{Entry, LruSlab, MAX_KEY_LEN, MAX_SLOTS};
+use super::lru::{Entry, LruSlab, MAX_SLOTS};
+use super::lww::Write;
 
+mod repair;
 mod walk;
+mod write;
 
-/// Bytes charged per entry on top of key and value, so `max_bytes` tracks real memory.
-/// Estimate for 64-bit targets: slab slot 40 B (`Entry`, checked by a test) + index ~8 B (a `u32`
-/// plus a control byte per bucket, at a load factor between 7/8 and 7/16) + ~8 B allocator
-/// rounding of the data box + ~8 B amortised spare slab capacity after `Vec` doubling.
-pub const ENTRY_OVERHEAD_BYTES: u64 = 64;
+/// Bytes charged per entry (value or tombstone) on top of key and value, so `max_bytes` tracks
+/// real memory. Estimate for 64-bit targets: slab slot 48 B (`Entry`, checked by a test) + index
+/// ~8 B (a `u32` plus a control byte per bucket, at a load factor between 7/8 and 7/16) + ~8 B
+/// allocator rounding of the data box + ~8 B amortised spare slab capacity after `Vec` doubling.
+pub const ENTRY_OVERHEAD_BYTES: u64 = 72;
 
 /// Fixed ahash seeds for [`Shard::new`]: the index hash never leaves the process, so a fixed seed
 /// is enough and keeps runs reproducible. Callers that hash untrusted keys and want hash-flooding
@@ -48,10 +59,13 @@ const SCAN_SLOTS_PER_ENTRY: usize = 16;
 
 #[derive(Clone, Copy, Debug)]
 pub struct ShardLimits {
-    /// Most live entries; 0 = unlimited (still capped at the slab's `MAX_SLOTS`).
+    /// Most slots (values plus tombstones); 0 = unlimited (still capped at the slab's `MAX_SLOTS`).
     pub max_entries: usize,
     /// Most accounted bytes (see [`ENTRY_OVERHEAD_BYTES`]); 0 = unlimited.
     pub max_bytes: u64,
+    /// How long a versioned delete's tombstone is kept, in ms; 0 = keep none (a versioned delete
+    /// then just removes the entry, and an older write arriving later can bring the key back).
+    pub tombstone_ttl_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,20 +82,40 @@ pub enum PutOutcome {
 pub struct ShardStats {
     /// `get` that returned a value.
     pub hits: u64,
-    /// `get` that returned nothing (absent or expired).
+    /// `get` that returned nothing (absent, expired or a tombstone).
     pub misses: u64,
-    /// Live entries removed to make room for a `put`.
+    /// Unexpired slots (values or tombstones) removed to make room for a write.
     pub evictions: u64,
-    /// Expired entries removed, whoever found them (get, put, delete, sweep, retain, eviction).
+    /// Expired slots (values or tombstones) removed, whoever found them (get, put, delete, sweep,
+    /// retain, eviction).
     pub expirations: u64,
-    /// Live entries now (gauge).
+    /// Values held now (gauge; tombstones excluded; like every slot, an expired one counts until
+    /// expiry removes it).
     pub entries: u64,
-    /// Accounted bytes now (gauge).
+    /// Tombstones held now (gauge; an expired one counts until expiry removes it).
+    pub tombstones: u64,
+    /// Accounted bytes now, tombstones included (gauge).
     pub bytes: u64,
-    /// `put` that stored a value (Created or Replaced).
+    /// Writes that stored a value (Created or Replaced).
     pub sets: u64,
-    /// `delete` that removed a live entry.
+    /// Deletes (plain or versioned) that removed a live value.
     pub deletes: u64,
+    /// Versioned writes refused because a newer (or the same) write was stored: stale writes
+    /// prevented.
+    pub superseded: u64,
+}
+
+/// What one slot write did; the callers count it and turn it into their reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Wrote {
+    /// No unexpired slot was there.
+    Created,
+    /// An unexpired slot was replaced; `was_value` is false when it was a tombstone.
+    Replaced { was_value: bool },
+    /// Lost the LWW order against the stored slot: nothing changed.
+    Superseded,
+    /// See [`PutOutcome::TooLarge`]: nothing changed.
+    TooLarge,
 }
 
 pub struct Shard {
@@ -91,7 +125,9 @@ pub struct Shard {
     lru: LruSlab,
     hasher: ahash::RandomState,
     bytes: u64,
-    /// Counters only; `entries` and `bytes` are filled in by `stats()`.
+    /// Tombstone slots among `lru`'s live slots.
+    tombstones: usize,
+    /// Counters only; the gauges are filled in by `stats()`.
     counters: ShardStats,
     /// Next slot `sweep` examines.
     sweep_cursor: usize,
@@ -128,6 +164,7 @@ impl Shard {
             lru: LruSlab::with_capacity(initial),
             hasher: ahash::RandomState::with_seeds(k0, k1, k2, k3),
             bytes: 0,
+            tombstones: 0,
             counters: ShardStats::default(),
             sweep_cursor: 0,
         }
@@ -137,32 +174,47 @@ impl Shard {
         self.limits
     }
 
-    /// Lookup; on hit moves to MRU and counts a hit; an expired entry is removed (counted as
-    /// expiration) and reported as a miss. Returns the value bytes and remaining TTL in ms
-    /// (None = no TTL).
+    /// Lookup; on hit moves to MRU and counts a hit; an expired slot is removed (counted as
+    /// expiration) and reported as a miss, and a tombstone is a miss (left in place). Returns the
+    /// value bytes and remaining TTL in ms (None = no TTL).
+    #[inline]
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<(&[u8], Option<u64>)> {
-        let hash = self.hasher.hash_one(key);
-        let found = self.find(key, hash);
-        let Some((idx, expired)) = found.map(|i| (i, self.is_expired(i, now_ms))) else {
-            self.counters.misses += 1;
-            return None;
-        };
-        if expired {
-            self.remove_slot(idx, hash);
-            self.counters.expirations += 1;
-            self.counters.misses += 1;
-            return None;
-        }
-        self.lru.touch(idx);
-        self.counters.hits += 1;
-        let entry = self.lru.get(idx as usize)?;
-        Some((entry.value(), entry.remaining_ttl(now_ms)))
+        self.get_versioned(key, now_ms).map(|(v, ttl, _)| (v, ttl))
     }
 
-    /// Insert or replace; `ttl_ms` None = no expiry. The caller never passes `Some(0)` (checked by
-    /// `debug_assert`; clamped to 1 ms in release). Evicts LRU entries (counted as evictions, or
+    /// [`Shard::get`] that also returns the stored value's version: (value, remaining TTL, version).
+    pub fn get_versioned(&mut self, key: &[u8], now_ms: u64) -> Option<(&[u8], Option<u64>, u64)> {
+        let hash = self.hasher.hash_one(key);
+        let found = self.find(key, hash).and_then(|i| {
+            let e = self.lru.get(i as usize)?;
+            Some((i, e.is_expired(now_ms), e.is_tomb()))
+        });
+        match found {
+            Some((idx, false, false)) => {
+                self.lru.touch(idx);
+                self.counters.hits += 1;
+                let e = self.lru.get(idx as usize)?;
+                Some((e.value(), e.remaining_ttl(now_ms), e.version()))
+            }
+            Some((idx, true, _)) => {
+                self.remove_slot(idx, hash);
+                self.counters.expirations += 1;
+                self.counters.misses += 1;
+                None
+            }
+            // Absent, or an unexpired tombstone.
+            _ => {
+                self.counters.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Unconditional insert or replace at version 0 (no LWW check; for benches, tests and callers
+    /// without versions); `ttl_ms` None = no expiry. The caller never passes `Some(0)` (checked by
+    /// `debug_assert`; clamped to 1 ms in release). Evicts LRU slots (counted as evictions, or
     /// expirations if already expired) until both limits hold. Replacing keeps one entry and moves
-    /// it to MRU; an expired entry under the key counts as absent, so the put reports Created.
+    /// it to MRU; an expired entry or a tombstone under the key counts as absent (reports Created).
     pub fn put(
         &mut self,
         key: &[u8],
@@ -170,64 +222,50 @@ impl Shard {
         ttl_ms: Option<u64>,
         now_ms: u64,
     ) -> PutOutcome {
-        let size = entry_bytes(key.len() + value.len());
-        let too_big = self.limits.max_bytes != 0 && size > self.limits.max_bytes;
-        if too_big || key.len() > MAX_KEY_LEN {
-            return PutOutcome::TooLarge;
+        let w = Write::value(0, value);
+        match self.write(key, w, deadline(ttl_ms, now_ms), false, now_ms) {
+            Wrote::Replaced { was_value: true } => PutOutcome::Replaced,
+            Wrote::Created | Wrote::Replaced { was_value: false } => PutOutcome::Created,
+            Wrote::TooLarge | Wrote::Superseded => PutOutcome::TooLarge,
         }
-        let expires_at = deadline(ttl_ms, now_ms);
-        let hash = self.hasher.hash_one(key);
-        if let Some(idx) = self.find(key, hash) {
-            if !self.is_expired(idx, now_ms) {
-                self.replace(idx, value, expires_at, now_ms);
-                return PutOutcome::Replaced;
-            }
-            self.remove_slot(idx, hash);
-            self.counters.expirations += 1;
-        }
-        while self.needs_room_for(size) {
-            if !self.evict_lru(now_ms) {
-                break;
-            }
-        }
-        let Some(idx) = self.lru.push_front(key, value, expires_at) else {
-            // Unreachable: the key length was checked and `needs_room_for` keeps len < MAX_SLOTS.
-            return PutOutcome::TooLarge;
-        };
-        let (lru, hasher) = (&self.lru, &self.hasher);
-        self.index
-            .insert_unique(hash, idx, |&i| slot_hash(hasher, lru, i));
-        self.bytes += size;
-        self.counters.sets += 1;
-        PutOutcome::Created
     }
 
-    /// Removes `key`; true when the key existed and was not expired (an expired one is removed and
-    /// counted as an expiration).
+    /// Removes `key` unconditionally and leaves no tombstone; true when a live value was there. An
+    /// expired slot is removed and counted as an expiration; a tombstone is just removed.
     pub fn delete(&mut self, key: &[u8], now_ms: u64) -> bool {
         let hash = self.hasher.hash_one(key);
         let Some(idx) = self.find(key, hash) else {
             return false;
         };
-        let live = !self.is_expired(idx, now_ms);
+        let Some(old) = self.lru.get(idx as usize) else {
+            return false;
+        };
+        let (expired, tomb) = (old.is_expired(now_ms), old.is_tomb());
         self.remove_slot(idx, hash);
-        if live {
-            self.counters.deletes += 1;
-        } else {
+        if expired {
             self.counters.expirations += 1;
+        } else if !tomb {
+            self.counters.deletes += 1;
         }
-        live
+        !expired && !tomb
     }
 
+    /// Values held (tombstones excluded; expired ones count until removed).
     pub fn len(&self) -> usize {
-        self.lru.len()
+        self.lru.len() - self.tombstones
     }
 
+    /// No values held (tombstones may be).
     pub fn is_empty(&self) -> bool {
-        self.lru.is_empty()
+        self.len() == 0
     }
 
-    /// Accounted bytes: key + value + [`ENTRY_OVERHEAD_BYTES`] per live entry.
+    /// Tombstones held (expired ones count until removed).
+    pub fn tombstones(&self) -> usize {
+        self.tombstones
+    }
+
+    /// Accounted bytes: key + value + [`ENTRY_OVERHEAD_BYTES`] per slot, tombstones included.
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
@@ -235,9 +273,17 @@ impl Shard {
     pub fn stats(&self) -> ShardStats {
         ShardStats {
             entries: self.len() as u64,
+            tombstones: self.tombstones as u64,
             bytes: self.bytes,
             ..self.counters
         }
+    }
+
+    /// True when a live (unexpired, not tombstone) value is stored under `key`; touches nothing.
+    pub(super) fn has_live_value(&self, key: &[u8], now_ms: u64) -> bool {
+        let idx = self.find(key, self.hasher.hash_one(key));
+        let slot = idx.and_then(|i| self.lru.get(i as usize));
+        slot.is_some_and(|e| !e.is_tomb() && !e.is_expired(now_ms))
     }
 
     fn find(&self, key: &[u8], hash: u64) -> Option<u32> {
@@ -255,34 +301,17 @@ impl Shard {
             .is_some_and(|e| e.is_expired(now_ms))
     }
 
-    /// Whether a new entry of `size` bytes must wait for an eviction.
+    /// Whether a new slot of `size` bytes must wait for an eviction.
     fn needs_room_for(&self, size: u64) -> bool {
         let max_entries = match self.limits.max_entries {
             0 => MAX_SLOTS,
             max => max.min(MAX_SLOTS),
         };
         let max_bytes = self.limits.max_bytes;
-        self.len() >= max_entries || (max_bytes != 0 && self.bytes + size > max_bytes)
+        self.lru.len() >= max_entries || (max_bytes != 0 && self.bytes + size > max_bytes)
     }
 
-    /// Replaces a live entry's value and TTL, moves it to MRU and evicts others if now over bytes.
-    fn replace(&mut self, idx: u32, value: &[u8], expires_at: Option<NonZeroU64>, now_ms: u64) {
-        if let Some(old_len) = self.lru.replace_value(idx, value, expires_at) {
-            let new_len = self.lru.get(idx as usize).map_or(old_len, Entry::data_len);
-            self.bytes = self.bytes - entry_bytes(old_len) + entry_bytes(new_len);
-        }
-        self.lru.touch(idx);
-        self.counters.sets += 1;
-        let max_bytes = self.limits.max_bytes;
-        // The replaced entry is MRU and fits alone, so this stops before reaching it.
-        while max_bytes != 0 && self.bytes > max_bytes && self.lru.lru() != Some(idx) {
-            if !self.evict_lru(now_ms) {
-                break;
-            }
-        }
-    }
-
-    /// Removes the LRU entry for space; false if the shard is empty.
+    /// Removes the LRU slot for space; false if the shard is empty.
     fn evict_lru(&mut self, now_ms: u64) -> bool {
         let Some(idx) = self.lru.lru() else {
             return false;
@@ -306,13 +335,16 @@ impl Shard {
         }
     }
 
-    /// Removes live slot `idx`, whose key hashes to `hash`, from the index, the slab and the bytes.
+    /// Removes live slot `idx`, whose key hashes to `hash`, from the index, the slab, the bytes
+    /// and the tombstone count.
     fn remove_slot(&mut self, idx: u32, hash: u64) {
         if let Ok(found) = self.index.find_entry(hash, |&i| i == idx) {
             found.remove();
         }
+        let tomb = self.lru.get(idx as usize).is_some_and(Entry::is_tomb);
         if let Some(data) = self.lru.remove(idx) {
             self.bytes -= entry_bytes(data.len());
+            self.tombstones -= usize::from(tomb);
         }
     }
 }

@@ -19,7 +19,8 @@ impl Shard {
     }
 
     /// Panics unless: list links agree both ways and the free list is sane (`LruSlab`); the index
-    /// and the list hold the same slots, each found through its own key; bytes match; limits hold.
+    /// and the list hold the same slots, each found through its own key; bytes and the tombstone
+    /// count match; limits hold (both count tombstones).
     pub fn check_invariants(&self) {
         self.lru.check_invariants();
         assert_eq!(
@@ -27,7 +28,7 @@ impl Shard {
             self.lru.len(),
             "index and list sizes differ"
         );
-        let mut sum = 0;
+        let (mut sum, mut tombs) = (0, 0);
         for &idx in self.index.iter() {
             let entry = self
                 .lru
@@ -40,11 +41,13 @@ impl Shard {
                 "slot not found by its key"
             );
             sum += entry_bytes(entry.data_len());
+            tombs += usize::from(entry.is_tomb());
         }
         assert_eq!(sum, self.bytes, "byte accounting drifted");
+        assert_eq!(tombs, self.tombstones, "tombstone count drifted");
         if self.limits.max_entries != 0 {
             assert!(
-                self.len() <= self.limits.max_entries,
+                self.lru.len() <= self.limits.max_entries,
                 "max_entries exceeded"
             );
         }
@@ -57,12 +60,14 @@ impl Shard {
 const UNLIMITED: ShardLimits = ShardLimits {
     max_entries: 0,
     max_bytes: 0,
+    tombstone_ttl_ms: 0,
 };
 
 fn entries(max_entries: usize) -> Shard {
     Shard::new(ShardLimits {
         max_entries,
         max_bytes: 0,
+        tombstone_ttl_ms: 0,
     })
 }
 
@@ -95,6 +100,7 @@ fn eviction_by_bytes_removes_as_many_as_needed() {
     let mut s = Shard::new(ShardLimits {
         max_entries: 0,
         max_bytes: 3 * one,
+        tombstone_ttl_ms: 0,
     });
     for k in [b"k1", b"k2", b"k3"] {
         s.put(k, b"", None, 0);
@@ -117,6 +123,7 @@ fn replace_keeps_one_entry_updates_bytes_and_can_evict_others() {
     let mut s = Shard::new(ShardLimits {
         max_entries: 0,
         max_bytes: 2 * entry_bytes(10),
+        tombstone_ttl_ms: 0,
     });
     assert_eq!(s.put(b"a", b"1", Some(50), 0), PutOutcome::Created);
     assert_eq!(s.put(b"b", b"1", None, 0), PutOutcome::Created);
@@ -142,6 +149,7 @@ fn too_large_changes_nothing() {
     let mut s = Shard::new(ShardLimits {
         max_entries: 0,
         max_bytes: max,
+        tombstone_ttl_ms: 0,
     });
     assert_eq!(
         s.put(b"k", &[1; 9], None, 0),

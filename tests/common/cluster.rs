@@ -625,3 +625,108 @@ impl Rng {
         (self.next() % n as u64) as usize
     }
 }
+
+// ---- fault suite (tests/cluster_faults.rs, cluster numbers 40-48) -----------------------------
+
+impl ProcCluster {
+    /// Like `start_with`, with node `i`'s extra YAML given by `extra(dir, i)`, where `dir` is the
+    /// cluster's directory (removed with it), e.g. for a `data_dir` of each node's own.
+    pub fn start_each(
+        test_no: u8,
+        tag: &str,
+        threads: usize,
+        p: Probing,
+        extra: &dyn Fn(&std::path::Path, usize) -> String,
+    ) -> ProcCluster {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "dcache-{tag}-{}-each{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let addrs = cluster_addrs(test_no);
+        let nodes = (0..IDS.len())
+            .map(|i| {
+                let config = dir.join(format!("{}.yaml", IDS[i]));
+                std::fs::write(&config, node_yaml(i, &addrs, threads, &p, &extra(&dir, i)))
+                    .expect("write config");
+                ProcNode {
+                    config,
+                    log: dir.join(format!("{}.log", IDS[i])),
+                    child: None,
+                    starts: 0,
+                }
+            })
+            .collect();
+        let mut c = ProcCluster {
+            dir,
+            addrs,
+            nodes,
+            ring: ring(),
+            probing: p,
+        };
+        for i in 0..IDS.len() {
+            c.spawn(i);
+        }
+        for i in 0..IDS.len() {
+            c.wait_healthy(i, Duration::from_secs(20));
+        }
+        wait_all_up(&c.addrs, &[0, 1, 2], Duration::from_secs(10));
+        c
+    }
+
+    /// Start node `i` again as a supervisor (systemd `Restart=`) would: when the start fails
+    /// (e.g. its address is still held by sockets of the killed process), start it again every
+    /// 100 ms until it is healthy or `limit` passes. Returns the failed starts.
+    pub fn restart_until_up(&mut self, i: usize, limit: Duration) -> u32 {
+        let deadline = Instant::now() + limit;
+        let mut failed = 0;
+        self.spawn(i);
+        loop {
+            let exited = self.nodes[i].child.as_mut().map(|c| c.try_wait());
+            if let Some(Ok(Some(_))) = exited {
+                assert!(
+                    Instant::now() < deadline,
+                    "{} did not start within {limit:?}; log:\n{}",
+                    IDS[i],
+                    self.log(i)
+                );
+                failed += 1;
+                self.nodes[i].child = None;
+                std::thread::sleep(Duration::from_millis(100));
+                self.spawn(i);
+            } else if crate::common::healthy(self.addrs[i]) {
+                return failed;
+            } else {
+                assert!(
+                    Instant::now() < deadline,
+                    "{} not healthy within {limit:?}; log:\n{}",
+                    IDS[i],
+                    self.log(i)
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// SIGTERM node `i` (a graceful drain) and reap it; SIGKILL if it still runs after `limit`.
+    /// True when it exited by itself within `limit`.
+    pub fn terminate(&mut self, i: usize, limit: Duration) -> bool {
+        let mut child = self.nodes[i].child.take().expect("running");
+        // SAFETY: signalling our own child process, which has not been reaped yet.
+        let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        assert_eq!(rc, 0, "kill -TERM {}", IDS[i]);
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        child.wait().expect("reap child");
+        false
+    }
+}

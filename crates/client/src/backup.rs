@@ -192,8 +192,8 @@ fn report_export(ctx: &Ctx, file: Option<&Path>, from: &str, summary: &Value, to
     }
 }
 
-pub fn import(ctx: &Ctx, file: &Path, if_absent: bool, local: bool) -> u8 {
-    let path = import_path(if_absent, local);
+pub fn import(ctx: &Ctx, file: &Path, if_absent: bool, local: bool, overwrite: bool) -> u8 {
+    let path = import_path(if_absent, local, overwrite);
     let (reader, len) = match import_source(ctx, file) {
         Ok(source) => source,
         Err(code) => return code,
@@ -227,11 +227,14 @@ pub fn import(ctx: &Ctx, file: &Path, if_absent: bool, local: bool) -> u8 {
     }
 }
 
-/// `/admin/import` with the query for `--if-absent` and `--local`.
-fn import_path(if_absent: bool, local: bool) -> String {
+/// `/admin/import` with the query for `--if-absent`, `--local` and `--overwrite`.
+fn import_path(if_absent: bool, local: bool, overwrite: bool) -> String {
     let mut query = Vec::new();
     if if_absent {
         query.push("if_absent=1");
+    }
+    if overwrite {
+        query.push("overwrite=1");
     }
     if local {
         query.push("scope=local");

@@ -111,6 +111,10 @@ pub enum Command {
         /// Store every entry on the first node instead of on each key's owner.
         #[arg(long)]
         local: bool,
+        /// Restore over anything written or deleted since the export (every entry becomes a
+        /// new write); without it a newer write or delete of a key wins.
+        #[arg(long, conflicts_with = "if_absent")]
+        overwrite: bool,
     },
     /// Prometheus metrics of the first node; PREFIX keeps matching families.
     Metrics { prefix: Option<String> },
@@ -173,7 +177,8 @@ pub fn run(cli: Cli) -> u8 {
             file,
             if_absent,
             local,
-        } => backup::import(&ctx, &file, if_absent, local),
+            overwrite,
+        } => backup::import(&ctx, &file, if_absent, local, overwrite),
         Command::Metrics { prefix } => commands::metrics(&ctx, prefix.as_deref()),
         Command::Bench(args) => bench::run(&args, &ctx.nodes, ctx.timeout, ctx.out.json),
         Command::Top(args) => top::run(&args, &ctx),

@@ -22,6 +22,7 @@ pub(crate) struct Fields<'b> {
     pub expect_continue: bool,
     pub forwarded: bool,
     pub request_id: Option<&'b [u8]>,
+    pub cache_version: Option<&'b [u8]>,
 }
 
 /// Transfer-Encoding members seen across all TE field lines, in order (RFC 9110 §5.3:
@@ -89,6 +90,7 @@ struct Seen<'b> {
     expect_other: bool,
     forwarded: bool,
     request_id: Option<&'b [u8]>,
+    cache_version: Option<&'b [u8]>,
 }
 
 impl<'b> Seen<'b> {
@@ -126,6 +128,16 @@ impl<'b> Seen<'b> {
             self.expect_other |= members == 0;
         } else if name.eq_ignore_ascii_case(b"x-cache-forwarded") {
             self.forwarded = true;
+        } else if name.eq_ignore_ascii_case(b"x-cache-version") {
+            // A replica write from a peer: the version it was given where it entered the cluster.
+            let hex =
+                !value.is_empty() && value.len() <= 16 && value.iter().all(u8::is_ascii_hexdigit);
+            if self.cache_version.is_some() || !hex {
+                return Err(ParseError::BadRequest(
+                    "invalid X-Cache-Version (1-16 hex digits, once)",
+                ));
+            }
+            self.cache_version = Some(value);
         } else if name.eq_ignore_ascii_case(b"x-request-id") {
             if self.request_id.is_some() {
                 // Two ids would make response correlation ambiguous (catalogue H75).
@@ -200,6 +212,7 @@ pub(crate) fn interpret<'b>(
         expect_continue,
         forwarded: seen.forwarded,
         request_id: seen.request_id,
+        cache_version: seen.cache_version,
     })
 }
 

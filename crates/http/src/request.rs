@@ -62,6 +62,8 @@ pub struct Head {
     pub forwarded: bool,
     /// Value of `X-Request-Id` (visible ASCII, at most `MAX_REQUEST_ID_BYTES`).
     pub request_id: Option<Range<usize>>,
+    /// Value of `X-Cache-Version` (1-16 hex digits): a versioned replica write from a peer.
+    pub cache_version: Option<Range<usize>>,
     /// Bytes of buf consumed by the head, incl. skipped leading empty lines.
     pub head_len: usize,
 }
@@ -102,13 +104,12 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, ParseErro
     let target_at = offset_in(buf, target)?;
     let (path, query) = split_target(target, target_at)?;
     let f = fields::interpret(req.headers, version, limits.max_body_bytes)?;
-    let request_id = match f.request_id {
-        Some(v) => {
-            let at = offset_in(buf, v)?;
-            Some(at..at + v.len())
-        }
-        None => None,
+    let located = |v: Option<&[u8]>| match v {
+        Some(v) => offset_in(buf, v).map(|at| Some(at..at + v.len())),
+        None => Ok(None),
     };
+    let request_id = located(f.request_id)?;
+    let cache_version = located(f.cache_version)?;
     Ok(Parsed::Complete(Head {
         method,
         version,
@@ -119,6 +120,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, ParseErro
         expect_continue: f.expect_continue,
         forwarded: f.forwarded,
         request_id,
+        cache_version,
         head_len,
     }))
 }

@@ -33,6 +33,7 @@ impl Conn {
             Routed::Done => {}
             Routed::Remote(t, d) => self.queue.push_back(Queued::Remote(t, d)),
             Routed::Ready(r, d) => self.queue.push_back(Queued::Ready(r, d)),
+            Routed::Replicate(r) => self.queue.push_back(Queued::Replicate(r)),
             Routed::Forward(peer) => {
                 // Queued, not awaited: forwards of one pipeline leave in one batch.
                 let f = forward::start(c, peer, &req);
@@ -72,6 +73,7 @@ pub(super) async fn resolve(c: &Core, queue: &mut VecDeque<Queued>, wbuf: &mut V
             }
             Queued::Ready(reply, d) => cache::finish(c, wbuf, d, reply),
             Queued::Forward(f) => forward::finish(c, f, wbuf).await,
+            Queued::Replicate(r) => r.finish(c, wbuf).await,
         }
     }
 }
@@ -106,6 +108,10 @@ fn request<'a>(
         conn: f.conn,
         forwarded: head.forwarded,
         request_id: head.request_id.as_ref().map_or(0, |r| numeric_id(at(r))),
+        version: head
+            .cache_version
+            .as_ref()
+            .and_then(|r| crate::storage::version::parse_hex(at(r))),
     }
 }
 

@@ -53,6 +53,8 @@ enum Queued {
     Ready(KeyReply, Deferred),
     /// Forwarded to the owning node.
     Forward(Forwarded),
+    /// A write waiting for its copies on the other replicas.
+    Replicate(Box<super::handlers::replicate::Replicating>),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -215,6 +217,8 @@ impl Conn {
     /// Parse and answer every complete request in the buffer (up to `max_pipeline`).
     async fn process(&mut self, c: &Rc<Core>) -> Step {
         let t0 = Instant::now();
+        // Before answering anything: a process that stood still may have missed writes.
+        crate::server::sync::check_stall(c, t0);
         let mut count: u64 = 0;
         let step = loop {
             if count as usize >= c.cfg().limits.max_pipeline {

@@ -41,25 +41,56 @@ async fn local_totals(c: &Rc<Core>) -> Result<(u64, u64), Canceled> {
 async fn snapshots(c: &Rc<Core>) -> Result<Vec<CoreSnapshot>, Canceled> {
     c.on_every_core(|c| {
         let stats = c.exec.shard.borrow().stats();
-        c.resp.metrics.snapshot(c.exec.core, stats)
+        let h = c.hints.borrow();
+        let hints = metrics::HintCounts {
+            queued: h.stats.queued,
+            delivered: h.stats.delivered,
+            dropped: h.stats.dropped,
+            bytes: h.totals().1,
+            pending: (0..c.node.cluster.members.len())
+                .map(|p| h.pending(p) as u64)
+                .collect(),
+        };
+        c.resp.metrics.snapshot(c.exec.core, stats, hints)
     })
     .await
 }
 
+/// What this node says it is doing: `healthy`, `syncing` (catching up from peers after a start
+/// or a pause: it coordinates no key yet) or `draining`.
+fn own_status(c: &Core) -> &'static str {
+    use crate::cluster::MemberState;
+    if c.draining() {
+        return "draining";
+    }
+    match c.node.cluster.own_state() {
+        MemberState::Syncing => "syncing",
+        MemberState::Draining => "draining",
+        _ => "healthy",
+    }
+}
+
 /// Answer a health document `{"status":..,"node_id":..,<fields>}`: 200 while serving, 503 while
-/// draining. `fields` are the document's remaining members, already JSON.
-pub(crate) fn send_health(c: &Core, out: &mut Vec<u8>, m: Meta, fields: &str) {
-    let draining = c.draining();
+/// syncing or draining (`always_ok`: 200 anyway, for peers' probers that read the status).
+/// `fields` are the document's remaining members, already JSON.
+pub(crate) fn send_health(c: &Core, out: &mut Vec<u8>, m: Meta, fields: &str, always_ok: bool) {
+    let status_text = own_status(c);
     let mut b = Vec::with_capacity(96 + fields.len());
     b.extend_from_slice(b"{\"status\":\"");
-    b.extend_from_slice(if draining { b"draining" } else { b"healthy" });
+    b.extend_from_slice(status_text.as_bytes());
     b.extend_from_slice(b"\",\"node_id\":\"");
     json_escape(&mut b, c.cfg().node_id.as_bytes());
     b.extend_from_slice(b"\",");
     b.extend_from_slice(fields.as_bytes());
     b.push(b'}');
-    let status = if draining { 503 } else { 200 };
-    c.resp.send(out, m, status, CONTENT_JSON, &b, &[]);
+    let serving = status_text == "healthy";
+    let status = if serving || always_ok { 200 } else { 503 };
+    let retry: &[(&str, &[u8])] = if serving {
+        &[]
+    } else {
+        &[("Retry-After", b"1")]
+    };
+    c.resp.send(out, m, status, CONTENT_JSON, &b, retry);
 }
 
 /// `GET /api/v1/health`.
@@ -69,7 +100,7 @@ pub(crate) fn health(c: &Core, out: &mut Vec<u8>, m: Meta) {
         c.node.started.elapsed().as_secs(),
         c.exec.cores()
     );
-    send_health(c, out, m, &fields);
+    send_health(c, out, m, &fields, false);
 }
 
 /// The API index answered at `GET /`: every public route with its methods. Static, so a
@@ -100,8 +131,9 @@ pub(crate) async fn internal_health(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
         Err(e) => return stopped(c, out, m, e),
     };
     let ring = hex(c.node.cluster.ring.version());
-    let fields = format!("\"entries\":{entries},\"bytes\":{bytes},\"ring_version\":\"{ring}\"");
-    send_health(c, out, m, &fields);
+    let inc = hex(c.node.cluster.incarnation);
+    let fields = format!("\"entries\":{entries},\"bytes\":{bytes},\"ring_version\":\"{ring}\",\"incarnation\":\"{inc}\"");
+    send_health(c, out, m, &fields, true);
 }
 
 /// `GET /admin/metrics`: this node's series, then the cluster's.
@@ -151,16 +183,32 @@ pub(crate) async fn cluster_info(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
         Err(e) => return stopped(c, out, m, e),
     };
     let cl = &c.node.cluster;
+    let peers = cl.members.len();
+    let hints = match c
+        .on_every_core(move |c| {
+            let h = c.hints.borrow();
+            (0..peers).map(|p| h.pending(p)).collect::<Vec<_>>()
+        })
+        .await
+    {
+        Ok(per_core) => per_core,
+        Err(e) => return stopped(c, out, m, e),
+    };
+    let hints_for = |i: usize| hints.iter().map(|h| h[i]).sum::<usize>();
     let shares = cl.ring.shares();
     let live = cl.live_shares();
     let now = unix_ms();
     let mut s = String::with_capacity(1024);
     let _ = write!(
         s,
-        "{{\"node_id\":{},\"address\":{},\"listen\":\"{}\",\"ring_version\":\"{}\",\"virtual_nodes\":{},\"threads\":{},\"ring_changes\":{},\"keys_moved\":{},\"nodes\":[",
+        "{{\"node_id\":{},\"address\":{},\"listen\":\"{}\",\"status\":\"{}\",\"incarnation\":\"{}\",\"replicas\":{},\"sync\":{},\"ring_version\":\"{}\",\"virtual_nodes\":{},\"threads\":{},\"ring_changes\":{},\"keys_moved\":{},\"nodes\":[",
         json_str(&c.cfg().node_id),
         json_str(&c.cfg().address),
         c.node.local_addr,
+        own_status(c),
+        hex(cl.incarnation),
+        cl.replicas,
+        sync_json(c),
         hex(cl.ring.version()),
         c.cfg().virtual_nodes,
         c.exec.cores(),
@@ -175,13 +223,7 @@ pub(crate) async fn cluster_info(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
         let me = i == cl.me;
         let alive = cl.is_alive(i);
         up += usize::from(alive);
-        let state = if me {
-            "self"
-        } else if alive {
-            "up"
-        } else {
-            "down"
-        };
+        let state = if me { "self" } else { cl.state(i).as_str() };
         let (e, b, rv, probe) = if me {
             (entries, bytes, cl.ring.version(), None)
         } else {
@@ -207,6 +249,15 @@ pub(crate) async fn cluster_info(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
         if let Some(lp) = probe {
             let _ = write!(s, ",\"last_probe_ms_ago\":{}", now.saturating_sub(lp));
         }
+        if !me {
+            let inc = mb.incarnation.load(Ordering::Relaxed);
+            let _ = write!(
+                s,
+                ",\"hints_pending\":{},\"incarnation\":\"{}\"",
+                hints_for(i),
+                hex(inc)
+            );
+        }
         if !last_error.is_empty() {
             let _ = write!(s, ",\"last_error\":{}", json_str(&last_error));
         }
@@ -218,6 +269,23 @@ pub(crate) async fn cluster_info(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
         cl.members.len()
     );
     c.resp.send(out, m, 200, CONTENT_JSON, s.as_bytes(), &[]);
+}
+
+/// Catch-up progress of this node, as JSON.
+fn sync_json(c: &Core) -> String {
+    let s = &c.node.sync;
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    format!(
+        "{{\"syncs\":{},\"stalls\":{},\"peers_done\":{},\"hints_received\":{},\"keys_repaired\":{},\"bytes_repaired\":{},\"last_duration_ms\":{},\"last_finished_unix_ms\":{}}}",
+        n(&s.syncs),
+        n(&s.stalls),
+        n(&s.peers_done),
+        n(&s.hints_received),
+        n(&s.keys_repaired),
+        n(&s.bytes_repaired),
+        n(&s.last_duration_ms),
+        n(&s.last_finished_unix_ms)
+    )
 }
 
 pub(crate) fn json_str(v: &str) -> String {
@@ -299,5 +367,32 @@ fn metrics_text(c: &Core) -> String {
         hex(cl.ring.version()),
         c.cfg().virtual_nodes
     );
+    // Replication: each member's state as this node sees it, and this node's catch-up.
+    let states: Vec<(&str, &str)> = cl
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, mb)| {
+            // A standalone node never changes its own state: its draining flag says it.
+            let state = if i == cl.me && c.draining() {
+                "draining"
+            } else {
+                cl.state(i).as_str()
+            };
+            (mb.id.as_str(), state)
+        })
+        .collect();
+    let s = &c.node.sync;
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let sync = metrics::SyncFacts {
+        syncing: cl.own_state() == crate::cluster::MemberState::Syncing,
+        syncs: n(&s.syncs),
+        stalls: n(&s.stalls),
+        hints_received: n(&s.hints_received),
+        keys_repaired: n(&s.keys_repaired),
+        bytes_repaired: n(&s.bytes_repaired),
+        last_duration_ms: n(&s.last_duration_ms),
+    };
+    metrics::render_replication(&mut o, &states, &sync);
     o
 }

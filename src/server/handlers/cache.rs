@@ -1,19 +1,28 @@
-//! `GET|HEAD|PUT|DELETE /api/v1/cache/{key}`: validate (router), place, execute, answer.
+//! `GET|HEAD|PUT|DELETE /api/v1/cache/{key}`: validate (router), place, coordinate, answer.
 //!
-//! A key operation runs in place when this core owns the key (a GET hit is encoded straight from
-//! shard memory, a PUT value is stored without a copy), or is sent to the owning core as an owned
-//! message; a key another node owns is forwarded to it.
+//! Every key has `replicas` copies on its preference list (owner first). The first node of the
+//! list that is routable coordinates the key's requests ([`crate::cluster::Cluster::placement`]):
+//! a node that is not the coordinator forwards (with failover, see `forward.rs`); the coordinator
+//! answers reads from its own shard and gives each write a fresh version, stores it, and copies
+//! it to the other replicas (`replicate.rs`) before acknowledging. A request carrying
+//! `X-Cache-Version` is such a copy: it is applied with its version and never coordinated.
+//!
+//! On the coordinator a key operation runs in place when this core owns the key (a GET hit is
+//! encoded straight from shard memory, a PUT value is stored without a copy), or is sent to the
+//! owning core as an owned message.
 
 use bytes::Bytes;
 
+use super::replicate::{self, Replicating};
 use super::{Deferred, KeyKind, Req, Routed};
-use crate::http::Method;
+use crate::cluster::ring::Prefs;
+use crate::cluster::MemberState;
 use crate::server::core::Core;
 use crate::server::respond::Meta;
 use crate::server::router::{parse_action, parse_key, KeyAction, KeyLimits};
 use crate::storage::{KeyOp, KeyReply};
 
-fn limits(c: &Core) -> KeyLimits {
+pub(super) fn limits(c: &Core) -> KeyLimits {
     KeyLimits {
         max_key_bytes: c.cfg().max_key_bytes,
         max_value_bytes: c.cfg().max_value_bytes,
@@ -37,9 +46,15 @@ pub(crate) fn handle(
             return Routed::Done;
         }
     };
-    if let Some(peer) = foreign_owner(c, req, key) {
-        return Routed::Forward(peer);
-    }
+    let prefs = match route(c, req, key) {
+        Ok(p) => p,
+        Err(Elsewhere::Forward(peer)) => return Routed::Forward(peer),
+        Err(Elsewhere::Unavailable(msg)) => {
+            let retry: &[(&str, &[u8])] = &[("Retry-After", b"1")];
+            c.resp.error(out, m, 503, &msg, Some(key), retry);
+            return Routed::Done;
+        }
+    };
     let mut value_buf = c.value_buf.borrow_mut();
     let action = match parse_action(
         req.method,
@@ -55,80 +70,157 @@ pub(crate) fn handle(
             return Routed::Done;
         }
     };
+    match req.version {
+        Some(v) => replicate::apply_copy(c, m, key, action, v, direct, out),
+        None => coordinate(c, m, key, action, &prefs, direct, req, out),
+    }
+}
+
+/// Why a request is not coordinated here.
+enum Elsewhere {
+    /// Another node coordinates it: forward there.
+    Forward(usize),
+    /// Nobody can take it now (the text says why).
+    Unavailable(String),
+}
+
+/// Decide where a key request is served; `Ok(prefs)` = here.
+fn route(c: &Core, req: &Req<'_>, key: &[u8]) -> Result<Prefs, Elsewhere> {
+    let cl = &c.node.cluster;
+    let place = cl.placement(key);
+    if cl.is_standalone() || req.version.is_some() {
+        return Ok(place.prefs);
+    }
+    match place.coordinator {
+        Some(n) if n == cl.me => Ok(place.prefs),
+        // A peer chose this node: serve it unless this node must not coordinate now (it is
+        // catching up or leaving), then the 503 makes the peer try the next replica.
+        Some(_) | None if req.forwarded => match cl.own_state() {
+            MemberState::Up => Ok(place.prefs),
+            s => Err(Elsewhere::Unavailable(format!(
+                "node {} is {}; ask another replica of the key",
+                cl.self_id(),
+                s.as_str()
+            ))),
+        },
+        Some(n) => Err(Elsewhere::Forward(n)),
+        None => Err(Elsewhere::Unavailable(format!(
+            "no replica of the key is reachable from node {} (cluster degraded)",
+            cl.self_id()
+        ))),
+    }
+}
+
+/// Coordinate a key request on this node: read locally, or version a write, store it here and
+/// copy it to the other replicas of `prefs`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn coordinate(
+    c: &Core,
+    m: Meta,
+    key: &[u8],
+    action: KeyAction<'_>,
+    prefs: &Prefs,
+    direct: bool,
+    req: &Req<'_>,
+    out: &mut Vec<u8>,
+) -> Routed {
+    let version = match action {
+        KeyAction::Get => 0,
+        _ => c.node.next_version(),
+    };
+    let others = replicate::others(c, prefs);
+    if others.is_empty() || version == 0 {
+        return execute_here(c, m, key, action, version, direct, out);
+    }
     let core = c.exec.core_of(key);
-    if core == c.exec.core && direct {
-        answer_in_place(c, m, key, action, out);
+    let (op, kind) = owned_op(action, version);
+    let copy = replicate::copy_of(key, &op, version);
+    let d = deferred(m, key, kind, version);
+    let pending = if core == c.exec.core {
+        replicate::Local::Done(c.exec.execute(op, key))
+    } else {
+        crate::metrics::inc(&c.resp.metrics.cross_core_calls);
+        replicate::Local::Remote(c.exec.call(core, op, d.key.clone()))
+    };
+    Routed::Replicate(Box::new(Replicating::start(
+        c, pending, d, copy, &others, req,
+    )))
+}
+
+/// Execute on this node only (no other replica to copy to, or this is a copy), with `version`.
+pub(super) fn execute_here(
+    c: &Core,
+    m: Meta,
+    key: &[u8],
+    action: KeyAction<'_>,
+    version: u64,
+    direct: bool,
+    out: &mut Vec<u8>,
+) -> Routed {
+    let core = c.exec.core_of(key);
+    let local = core == c.exec.core;
+    if local && direct {
+        answer_in_place(c, m, key, action, version, out);
         return Routed::Done;
     }
-    let (op, kind) = owned_op(action);
-    let deferred = Deferred {
+    let (op, kind) = owned_op(action, version);
+    let d = deferred(m, key, kind, version);
+    if local {
+        return Routed::Ready(c.exec.execute(op, key), d);
+    }
+    crate::metrics::inc(&c.resp.metrics.cross_core_calls);
+    Routed::Remote(c.exec.call(core, op, d.key.clone()), d)
+}
+
+fn deferred(m: Meta, key: &[u8], kind: KeyKind, version: u64) -> Deferred {
+    Deferred {
         meta: m,
         key: Bytes::copy_from_slice(key),
         kind,
-    };
-    if core == c.exec.core {
-        let reply = c.exec.execute(op, key);
-        return Routed::Ready(reply, deferred);
+        version,
     }
-    crate::metrics::inc(&c.resp.metrics.cross_core_calls);
-    let ticket = c.exec.call(core, op, deferred.key.clone());
-    Routed::Remote(ticket, deferred)
-}
-
-/// The ring index of the node that owns `key` when it is not this one and the request may be
-/// forwarded. A forwarded request is served here whatever the ring says (never forwarded twice).
-fn foreign_owner(c: &Core, req: &Req<'_>, key: &[u8]) -> Option<usize> {
-    let cl = &c.node.cluster;
-    if cl.is_standalone() {
-        return None;
-    }
-    let owner = cl.owner(key);
-    if owner == cl.me {
-        return None;
-    }
-    if !req.forwarded {
-        return Some(owner);
-    }
-    // A peer with another view of the ring sent it here: let the next sweep hand a stored copy
-    // to its owner.
-    if req.method == Method::Put {
-        c.foreign_keys.set(true);
-    }
-    None
 }
 
 /// This core owns the key and nothing earlier is pending: execute and encode now, copying
 /// nothing (a GET is encoded straight from shard memory).
-fn answer_in_place(c: &Core, m: Meta, key: &[u8], action: KeyAction<'_>, out: &mut Vec<u8>) {
+fn answer_in_place(
+    c: &Core,
+    m: Meta,
+    key: &[u8],
+    action: KeyAction<'_>,
+    version: u64,
+    out: &mut Vec<u8>,
+) {
     let now = c.exec.now_ms();
     let mut shard = c.exec.shard.borrow_mut();
     match action {
-        KeyAction::Get => match shard.get(key, now) {
-            Some((v, ttl_ms)) => c.resp.value(out, m, key, v, ttl_ms),
+        KeyAction::Get => match shard.get_versioned(key, now) {
+            Some((v, ttl_ms, ver)) => c.resp.value(out, m, key, v, ttl_ms, ver),
             None => c.resp.miss(out, m, key),
         },
         KeyAction::Put { value, ttl_s } => {
-            let reply = shard.execute_put(key, value, ttl_s.map(|t| t * 1000), now);
+            let reply = shard.execute_put(key, value, ttl_s.map(|t| t * 1000), version, now);
             drop(shard);
-            encode(c, out, m, key, KeyKind::Put { ttl_s }, reply);
+            encode(c, out, m, key, KeyKind::Put { ttl_s }, reply, version);
         }
         KeyAction::Delete => {
-            let reply = KeyReply::Deleted(shard.delete(key, now));
+            let reply = shard.execute_delete(key, version, now);
             drop(shard);
-            encode(c, out, m, key, KeyKind::Delete, reply);
+            encode(c, out, m, key, KeyKind::Delete, reply, version);
         }
     }
 }
 
 /// The owned operation to send to another core, and how its reply will be encoded.
-fn owned_op(action: KeyAction<'_>) -> (KeyOp, KeyKind) {
+pub(super) fn owned_op(action: KeyAction<'_>, version: u64) -> (KeyOp, KeyKind) {
     match action {
         KeyAction::Get => (KeyOp::Get, KeyKind::Get),
-        KeyAction::Delete => (KeyOp::Delete, KeyKind::Delete),
+        KeyAction::Delete => (KeyOp::Delete { version }, KeyKind::Delete),
         KeyAction::Put { value, ttl_s } => (
             KeyOp::Put {
                 value: Bytes::copy_from_slice(value),
                 ttl_ms: ttl_s.map(|t| t * 1000),
+                version,
             },
             KeyKind::Put { ttl_s },
         ),
@@ -137,20 +229,41 @@ fn owned_op(action: KeyAction<'_>) -> (KeyOp, KeyKind) {
 
 /// Encode the response for a deferred key request answered by `reply`.
 pub(crate) fn finish(c: &Core, out: &mut Vec<u8>, d: Deferred, reply: KeyReply) {
-    encode(c, out, d.meta, &d.key, d.kind, reply)
+    encode(c, out, d.meta, &d.key, d.kind, reply, d.version)
 }
 
-fn encode(c: &Core, out: &mut Vec<u8>, m: Meta, key: &[u8], kind: KeyKind, reply: KeyReply) {
+pub(super) fn encode(
+    c: &Core,
+    out: &mut Vec<u8>,
+    m: Meta,
+    key: &[u8],
+    kind: KeyKind,
+    reply: KeyReply,
+    version: u64,
+) {
     let resp = &c.resp;
     match (kind, reply) {
-        (_, KeyReply::Value { value, ttl_ms }) => resp.value(out, m, key, &value, ttl_ms),
+        (
+            _,
+            KeyReply::Value {
+                value,
+                ttl_ms,
+                version,
+            },
+        ) => resp.value(out, m, key, &value, ttl_ms, version),
         (_, KeyReply::Deleted(true)) => resp.deleted(out, m, key),
         (_, KeyReply::Miss | KeyReply::Deleted(false)) => resp.miss(out, m, key),
         (KeyKind::Put { ttl_s }, KeyReply::Stored { created }) => {
-            resp.stored(out, m, key, created, ttl_s)
+            resp.stored(out, m, key, created, ttl_s, version)
         }
+        // A copy that a newer write already superseded: the write is acknowledged (the replica
+        // holds something at least as new), never reported as a failure that a client retries.
+        (KeyKind::Put { ttl_s }, KeyReply::Superseded) => {
+            resp.stored(out, m, key, false, ttl_s, version)
+        }
+        (_, KeyReply::Superseded) => resp.deleted(out, m, key),
         // Only a PUT stores; answer what happened if that ever changes.
-        (_, KeyReply::Stored { created }) => resp.stored(out, m, key, created, None),
+        (_, KeyReply::Stored { created }) => resp.stored(out, m, key, created, None, version),
         (_, KeyReply::TooLarge) => resp.error(
             out,
             m,

@@ -1,12 +1,19 @@
 //! `GET /admin/export`: the whole cluster's data as one streamed document.
 //!
 //! The [`Exporter`] produces the document piece by piece: this node's shards page by page (typed
-//! scans run on each core), then each live peer's local export, spliced line by line. Memory
+//! scans run on each core), then each source peer's local export, spliced line by line. Memory
 //! held is one page or one network read, whatever the data size. See `server::document` for
-//! the format.
+//! the format; entries carry their version, and only live values are exported (no tombstones).
+//!
+//! Each key is listed once however many replicas hold it: the coordinator ranks the members once
+//! (up, behind, not asked) and sends the ranks with every `?scope=local&view=..` request; each
+//! member exports only the keys whose best-ranked replica it is ([`view`] has the rule and why
+//! it yields exactly one exporter per key). A down member's keys come from its other replicas;
+//! `missing` lists only members holding keys of which no asked member has a replica.
 
 use std::io::ErrorKind;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::admin::json_str;
 use crate::cluster::{Cluster, ConnectError};
@@ -18,7 +25,9 @@ use crate::server::document::{write_entry, Scope, EXPORT_FORMAT, EXPORT_VERSION}
 use crate::storage::Entry;
 
 mod peer;
+pub(crate) mod view;
 use peer::PeerExport;
+use view::View;
 
 /// Entries fetched from a core per export step: bounds the memory an export holds at once.
 pub(crate) const EXPORT_PAGE: usize = 1000;
@@ -124,18 +133,25 @@ impl std::error::Error for PeerExportError {}
 pub(crate) struct LocalScan {
     core: usize,
     cursor: Option<usize>,
+    /// Export only the keys this node is the exporter of (a cluster export's view).
+    view: Option<Arc<View>>,
 }
 
 impl Default for LocalScan {
     fn default() -> Self {
-        LocalScan {
-            core: 0,
-            cursor: Some(0),
-        }
+        LocalScan::new(None)
     }
 }
 
 impl LocalScan {
+    pub(crate) fn new(view: Option<Arc<View>>) -> Self {
+        LocalScan {
+            core: 0,
+            cursor: Some(0),
+            view,
+        }
+    }
+
     /// The next page of entries; `None` when every core is done.
     pub(crate) async fn next_page(&mut self, c: &Rc<Core>) -> Result<Option<Vec<Entry>>, Canceled> {
         loop {
@@ -147,10 +163,16 @@ impl LocalScan {
                 self.cursor = Some(0);
                 continue;
             };
+            let view = self.view.clone();
             let page = c
                 .on_core(self.core, move |c| {
                     let now = c.exec.now_ms();
-                    c.exec.shard.borrow().page(cursor, EXPORT_PAGE, now)
+                    let mut page = c.exec.shard.borrow().page(cursor, EXPORT_PAGE, now);
+                    if let Some(v) = view {
+                        let cl = &c.node.cluster;
+                        page.entries.retain(|e| v.exports_key(cl, &e.key));
+                    }
+                    page
                 })
                 .await?;
             self.cursor = page.next;
@@ -177,6 +199,8 @@ pub(crate) struct Exporter {
     scope: Scope,
     scan: LocalScan,
     phase: Phase,
+    /// A cluster export's ranking of the members (`None`: standalone, or a local export).
+    view: Option<Arc<View>>,
     count: u64,
     nodes: Vec<String>,
     missing: Vec<String>,
@@ -188,10 +212,43 @@ impl Exporter {
             scope,
             scan: LocalScan::default(),
             phase: Phase::Start,
+            view: None,
             count: 0,
             nodes: Vec::new(),
             missing: Vec::new(),
         }
+    }
+
+    /// Fix who exports what (see [`view`]): a cluster export ranks the members now and works out
+    /// `missing`; a local export takes the ranks its coordinator sent, if they fit this cluster.
+    fn choose_view(&mut self, c: &Core) {
+        let cl = &c.node.cluster;
+        let view = match &self.scope {
+            _ if cl.is_standalone() => None,
+            Scope::Cluster => {
+                let v = view::rank_members(cl);
+                let missing = view::cluster_missing(cl, &v, c.cfg().virtual_nodes);
+                self.missing = missing
+                    .into_iter()
+                    .map(|i| cl.members[i].id.clone())
+                    .collect();
+                Some(v)
+            }
+            Scope::Local { view: None } => None,
+            Scope::Local { view: Some(digits) } => {
+                let v = View::parse(digits, cl.members.len());
+                if v.is_none() {
+                    crate::warn!(
+                        "export: ignoring view {:?} (expected one digit 0-2 per member, {} members): exporting every key held here",
+                        String::from_utf8_lossy(digits),
+                        cl.members.len()
+                    );
+                }
+                v
+            }
+        };
+        self.view = view.map(Arc::new);
+        self.scan = LocalScan::new(self.view.clone());
     }
 
     fn push_entry(count: &mut u64, out: &mut Vec<u8>, entry: &[u8]) {
@@ -201,6 +258,14 @@ impl Exporter {
         out.push(b'\n');
         out.extend_from_slice(entry);
         *count += 1;
+    }
+
+    /// The query of a peer's part: local scope, restricted to the keys it exports.
+    fn peer_query(&self) -> String {
+        match &self.view {
+            Some(v) => format!("scope=local&view={}", v.encode()),
+            None => "scope=local".to_string(),
+        }
     }
 
     /// Append the next piece to `out`; Ok(false) when the document is complete.
@@ -220,6 +285,7 @@ impl Exporter {
                     crate::log::timestamp(std::time::SystemTime::now()).as_bytes(),
                 );
                 out.extend_from_slice(b"\",\"entries\":[");
+                self.choose_view(c);
                 Phase::Local
             }
             Phase::Local => match self.scan.next_page(c).await.map_err(ExportError::Stopped)? {
@@ -234,7 +300,7 @@ impl Exporter {
                 }
                 None => {
                     self.nodes.push(c.cfg().node_id.clone());
-                    if self.scope == Scope::Local {
+                    if self.scope.is_local() {
                         Phase::Done
                     } else {
                         Phase::Peer(0)
@@ -243,11 +309,11 @@ impl Exporter {
             },
             Phase::Peer(i) if i >= cl.members.len() => Phase::Done,
             Phase::Peer(i) if i == cl.me => Phase::Peer(i + 1),
-            Phase::Peer(i) if !cl.is_alive(i) => {
-                self.missing.push(cl.members[i].id.clone());
+            // Not asked: its keys come from other replicas (or it is listed in `missing`).
+            Phase::Peer(i) if !self.view.as_ref().map_or(true, |v| v.is_source(i)) => {
                 Phase::Peer(i + 1)
             }
-            Phase::Peer(i) => match PeerExport::open(c, i).await {
+            Phase::Peer(i) => match PeerExport::open(c, i, &self.peer_query()).await {
                 Ok(px) => Phase::Streaming(i, Box::new(px)),
                 Err(cause) => return Err(ExportError::peer(cl, i, cause)),
             },

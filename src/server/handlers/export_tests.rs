@@ -49,3 +49,16 @@ fn export_errors_name_the_peer_and_cause() {
         assert_eq!(e.to_string(), text, "{e:?}");
     }
 }
+
+#[test]
+fn peers_are_asked_for_the_keys_the_view_gives_them() {
+    let mut x = Exporter::new(Scope::Cluster);
+    assert_eq!(x.peer_query(), "scope=local");
+    x.view = Some(Arc::new(View::new(vec![0, 2, 1])));
+    assert_eq!(x.peer_query(), "scope=local&view=021");
+    let sent = Scope::from_query(Some(x.peer_query().as_bytes()));
+    let Scope::Local { view: Some(digits) } = sent else {
+        panic!("{sent:?}");
+    };
+    assert_eq!(View::parse(&digits, 3), Some(View::new(vec![0, 2, 1])));
+}

@@ -1,11 +1,20 @@
-//! Forwarding a key request to the node that owns it, and encoding the owner's answer.
+//! Forwarding a key request to the node that coordinates it, with failover, and encoding the
+//! answer.
 //!
 //! The peer client (cluster layer) queues the request and returns an owned answer; this file
-//! turns that answer, or the reason there is none, into the client's response and counts it.
+//! turns that answer into the client's response and counts it. When the coordinator cannot
+//! answer (unreachable, no answer within `cluster.request_timeout`, or a 503 because it is
+//! catching up or leaving) the request goes at once to the next routable replica of the key, or
+//! is coordinated here when that is this node, instead of failing: a key stays available while
+//! any of its replicas is. The request is kept (path, query, body) for that.
 
-use super::Req;
-use crate::cluster::{InFlight, Outgoing};
+use bytes::Bytes;
+
+use super::{Req, Routed};
+use crate::cluster::ring::Prefs;
+use crate::cluster::{FwdError, InFlight, Outgoing};
 use crate::http::response::{encode_head, BodyLength};
+use crate::http::Method;
 use crate::server::core::Core;
 use crate::server::respond::Meta;
 
@@ -13,28 +22,149 @@ use crate::server::respond::Meta;
 pub(crate) struct Forwarded {
     flight: InFlight,
     meta: Meta,
+    retry: Retry,
+}
+
+/// What a failover needs to send the request again.
+struct Retry {
+    method: Method,
+    path: Bytes,
+    query: Option<Bytes>,
+    body: Option<Bytes>,
+    /// Nodes already tried.
+    tried: Prefs,
+}
+
+impl Retry {
+    fn outgoing(&self) -> Outgoing<'_> {
+        Outgoing {
+            method: self.method,
+            path: &self.path,
+            query: self.query.as_deref(),
+            body: self.body.as_deref(),
+            version: None,
+        }
+    }
 }
 
 /// Queue `req` for `peer` now (so the forwards of one pipeline leave in one batch).
 pub(crate) fn start(c: &Core, peer: usize, req: &Req<'_>) -> Forwarded {
-    let out = Outgoing {
+    let mut tried = Prefs::default();
+    tried.push(peer);
+    let retry = Retry {
         method: req.method,
-        path: req.path,
-        query: req.query,
-        body: req.has_body.then_some(req.body),
+        path: Bytes::copy_from_slice(req.path),
+        query: req.query.map(Bytes::copy_from_slice),
+        body: req.has_body.then(|| Bytes::copy_from_slice(req.body)),
+        tried,
     };
     Forwarded {
-        flight: c.peers.forward(peer, &out),
+        flight: c.peers.forward(peer, &retry.outgoing()),
         meta: req.meta(),
+        retry,
     }
 }
 
-/// Wait for the answer (bounded by `cluster.request_timeout`) and encode it into `out`.
+/// Whether another replica should be asked after this outcome.
+fn fails_over(result: &Result<crate::cluster::Answered, FwdError>) -> bool {
+    match result {
+        Ok(a) => a.status == 503,
+        Err(_) => true,
+    }
+}
+
+/// Wait for the answer (bounded by `cluster.request_timeout` per node tried), failing over to
+/// the key's next routable replica, and encode it into `out`.
 pub(crate) async fn finish(c: &Core, f: Forwarded, out: &mut Vec<u8>) {
-    let Forwarded { flight, meta } = f;
-    let (peer, started) = (flight.peer, flight.started);
-    let result = flight.wait().await;
-    let us = started.elapsed().as_micros() as u64;
+    let Forwarded {
+        mut flight,
+        meta,
+        mut retry,
+    } = f;
+    loop {
+        let (peer, started) = (flight.peer, flight.started);
+        let result = flight.wait().await;
+        let us = started.elapsed().as_micros() as u64;
+        if fails_over(&result) {
+            match next_node(c, &retry) {
+                Some(next) if next == c.node.cluster.me => {
+                    crate::metrics::inc(&c.resp.metrics.failovers);
+                    return serve_here(c, &retry, meta, out).await;
+                }
+                Some(next) => {
+                    crate::metrics::inc(&c.resp.metrics.failovers);
+                    c.resp.metrics.forward(peer, failed_index(&result), us);
+                    retry.tried.push(next);
+                    flight = c.peers.forward(next, &retry.outgoing());
+                    continue;
+                }
+                None => {}
+            }
+        }
+        return answer(c, peer, us, result, meta, out);
+    }
+}
+
+fn failed_index(result: &Result<crate::cluster::Answered, FwdError>) -> usize {
+    match result {
+        Ok(_) => 0,
+        Err(e) => e.result_index(),
+    }
+}
+
+/// The next routable node for the request's key that was not tried yet.
+fn next_node(c: &Core, retry: &Retry) -> Option<usize> {
+    let seg = crate::server::router::key_segment(&retry.path);
+    let mut key_buf = Vec::new();
+    let key = crate::server::router::parse_key(seg, &mut key_buf, super::cache::limits(c)).ok()?;
+    c.node.cluster.next_coordinator(key, &retry.tried)
+}
+
+/// Coordinate the request on this node after the nodes before it in the key's list failed.
+async fn serve_here(c: &Core, retry: &Retry, meta: Meta, out: &mut Vec<u8>) {
+    let req = Req {
+        method: retry.method,
+        route: crate::server::router::Route::Cache,
+        path: &retry.path,
+        body: retry.body.as_deref().unwrap_or_default(),
+        query: retry.query.as_deref(),
+        has_body: retry.body.is_some(),
+        conn: meta.conn,
+        // Serve here (or answer 503 if this node must not): never forward again.
+        forwarded: true,
+        request_id: meta.request_id,
+        version: None,
+    };
+    let seg = crate::server::router::key_segment(&retry.path);
+    let mut key_buf = Vec::new();
+    match super::cache::handle(c, &req, seg, false, &mut key_buf, out) {
+        Routed::Done => {}
+        Routed::Ready(reply, d) => super::cache::finish(c, out, d, reply),
+        Routed::Remote(mut t, d) => {
+            let reply = t.wait().await;
+            super::cache::finish(c, out, d, reply);
+        }
+        Routed::Replicate(r) => r.finish(c, out).await,
+        Routed::Forward(_) | Routed::Admin => c.resp.error(
+            out,
+            meta,
+            503,
+            "no replica of the key could serve it",
+            None,
+            &[],
+        ),
+    }
+}
+
+/// Encode the last node's answer, or why there is none.
+fn answer(
+    c: &Core,
+    peer: usize,
+    us: u64,
+    result: Result<crate::cluster::Answered, FwdError>,
+    meta: Meta,
+    out: &mut Vec<u8>,
+) {
     let m = &c.node.cluster.members[peer];
     match result {
         Ok(a) => {
@@ -51,17 +181,21 @@ pub(crate) async fn finish(c: &Core, f: Forwarded, out: &mut Vec<u8>) {
             let mut date = c.resp.date.borrow_mut();
             // The client's own numeric request id is echoed, as on a local answer.
             let mut id_buf = itoa::Buffer::new();
-            let mut extra: [(&str, &[u8]); 3] = [
+            let mut extra: [(&str, &[u8]); 4] = [
                 ("X-Cache-Node", node),
                 ("X-Cache-Forwarded-By", &c.resp.node_header),
                 ("", b""),
+                ("", b""),
             ];
-            let n = if meta.request_id != 0 {
-                extra[2] = ("X-Request-Id", id_buf.format(meta.request_id).as_bytes());
-                3
-            } else {
-                2
-            };
+            let mut n = 2;
+            if !a.etag.is_empty() {
+                extra[n] = ("ETag", &buf[a.etag.clone()]);
+                n += 1;
+            }
+            if meta.request_id != 0 {
+                extra[n] = ("X-Request-Id", id_buf.format(meta.request_id).as_bytes());
+                n += 1;
+            }
             let len = BodyLength::Exact(a.content_length);
             encode_head(out, a.status, ct, len, meta.conn, date.get(), &extra[..n]);
             if !meta.head_only {
@@ -71,7 +205,7 @@ pub(crate) async fn finish(c: &Core, f: Forwarded, out: &mut Vec<u8>) {
         Err(e) => {
             c.resp.metrics.forward(peer, e.result_index(), us);
             let msg = format!(
-                "owner node {} ({}) could not serve the request: {e}",
+                "node {} ({}), the last replica of the key tried, could not serve the request: {e}",
                 m.id, m.addr
             );
             log_failure(c, peer, &meta, e.status(), &msg);

@@ -1,84 +1,44 @@
-//! Hand-over: keys this core holds for another node go to their owner.
+//! Hand-over: copies this core holds for keys this node does not replicate go to the key's
+//! replicas.
 //!
-//! After a membership change (or a forwarded write this node does not own) every core scans its
-//! shard for keys another node owns now, sends them there as an import and forgets exactly what
-//! was confirmed. See [`migrate_foreign`].
+//! Such copies come from stand-in writes (every replica of the key was unreachable) and from
+//! writes a peer sent here with another view of the cluster. Whenever that may have happened
+//! (`NodeShared::foreign_epoch` moved) every core scans its shard, values and tombstones alike,
+//! sends each such key to every replica that takes writes, and forgets exactly what a replica
+//! confirmed. See [`migrate_foreign`].
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 use super::import::send_import;
+use crate::cluster::ring::Prefs;
 use crate::server::core::Core;
 use crate::storage::{Entry, Loaded};
 
-/// Attempts to hand keys to their owner before keeping them here for the next ring check.
+/// Attempts to hand keys to their replicas before keeping them here for the next epoch.
 const MIGRATE_ATTEMPTS: u32 = 5;
 /// Pause between hand-over attempts (a node that just came back may still be warming up).
 const MIGRATE_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+/// Foreign entries gathered before they are sent: bounds what one hand-over step holds.
+const HANDOVER_BATCH: usize = 5000;
+/// Entries read from the shard per scan step.
+const SCAN_PAGE: usize = 1024;
 
-/// After a membership change (or a forwarded write this node does not own): hand the keys this
-/// core holds for other nodes to their owner, then forget them here, so a copy made while its
-/// owner was down can never be served stale after a later failure. The hand-over overwrites:
-/// the owner's own copy predates its outage, while ours was written during it. Keys are only
-/// forgotten after their owner confirmed them; if it cannot be reached they stay here.
+/// Hand the copies this core holds for keys this node does not replicate to those keys'
+/// replicas, then forget them here, so a stand-in copy is never served stale after a later
+/// failure. Versioned and last-writer-wins: a replica keeps whichever of its copy and ours is
+/// newer, and a tombstone travels like a value (a delete made during an outage is not undone).
+/// A copy is removed only after some replica confirmed it, and only if its version is still
+/// the one sent (a key rewritten here meanwhile stays for the next attempt). Replicas that could
+/// not take it then get a hint. Keys none of whose replicas answered stay here and are retried.
 pub(crate) async fn migrate_foreign(c: Rc<Core>) {
-    let cl = &c.node.cluster;
     for attempt in 1..=MIGRATE_ATTEMPTS {
-        let now = c.exec.now_ms();
-        let mut per_node: Vec<Vec<Entry>> = (0..cl.members.len()).map(|_| Vec::new()).collect();
-        {
-            let shard = c.exec.shard.borrow();
-            let mut cursor = Some(0);
-            while let Some(c) = cursor {
-                cursor = shard.scan(c, 1024, now, |k, v, ttl_ms| {
-                    let owner = cl.owner(k);
-                    if owner != cl.me {
-                        per_node[owner].push(Entry {
-                            key: bytes::Bytes::copy_from_slice(k),
-                            value: bytes::Bytes::copy_from_slice(v),
-                            ttl_ms,
-                        });
-                    }
-                });
-            }
-        }
         let mut pending = false;
-        for (idx, entries) in per_node.iter().enumerate() {
-            if entries.is_empty() {
-                continue;
-            }
-            match send_import(&c, idx, entries, false).await {
-                Ok(Loaded { stored, rejected }) => {
-                    // Forget exactly what was handed over (unless it changed here meanwhile).
-                    let mut shard = c.exec.shard.borrow_mut();
-                    let now = c.exec.now_ms();
-                    let sent: std::collections::HashSet<&[u8]> =
-                        entries.iter().map(|e| &e.key[..]).collect();
-                    shard.retain(now, |k| !sent.contains(k) || cl.owner(k) == cl.me);
-                    cl.keys_moved.fetch_add(stored, Ordering::Relaxed);
-                    crate::info!(
-                        "core {}: handed {stored} keys to their owner {} ({rejected} rejected)",
-                        c.exec.core,
-                        cl.members[idx].id
-                    );
-                }
-                Err(e) => {
-                    pending = true;
-                    // Rate-limited: with many cores and retries an unreachable owner would
-                    // otherwise write cores x attempts lines per membership change.
-                    if let Some(suppressed) = crate::log::admit(crate::log::LogKind::HandoverFailed)
-                    {
-                        crate::warn!(
-                            peer = cl.members[idx].id,
-                            keys = entries.len(),
-                            suppressed = (suppressed > 0).then_some(suppressed);
-                            "core {}: could not hand {} keys to {} (attempt {attempt}/{MIGRATE_ATTEMPTS}): {e}; they stay here and are retried",
-                            c.exec.core,
-                            entries.len(),
-                            cl.members[idx].id
-                        );
-                    }
-                }
+        let mut cursor = Some(0);
+        while cursor.is_some() {
+            let batch = foreign_entries(&c, &mut cursor);
+            if !batch.is_empty() {
+                pending |= hand_over(&c, batch, attempt).await;
             }
         }
         if !pending {
@@ -87,7 +47,102 @@ pub(crate) async fn migrate_foreign(c: Rc<Core>) {
         monoio::time::sleep(MIGRATE_RETRY).await;
     }
     crate::warn!(
-        "core {}: keeping keys of unreachable owners until the next membership change",
+        "core {}: keeping keys whose replicas are unreachable until the next hand-over",
         c.exec.core
     );
+}
+
+/// Scan this core's shard from `cursor` (values and tombstones) for keys this node does not
+/// replicate, until [`HANDOVER_BATCH`] are found or the shard ends (`cursor` becomes `None`).
+fn foreign_entries(c: &Core, cursor: &mut Option<usize>) -> Vec<Entry> {
+    let cl = &c.node.cluster;
+    let now = c.exec.now_ms();
+    let shard = c.exec.shard.borrow();
+    let mut out = Vec::new();
+    while let Some(from) = *cursor {
+        let page = shard.page_all(from, SCAN_PAGE, now);
+        *cursor = page.next;
+        out.extend(
+            page.entries
+                .into_iter()
+                .filter(|e| !cl.ring.preference(&e.key, cl.replicas).contains(cl.me)),
+        );
+        if out.len() >= HANDOVER_BATCH {
+            break;
+        }
+    }
+    out
+}
+
+/// Send `batch` to every replica of each key that takes writes; forget what some replica
+/// confirmed and hint the replicas that did not get it. True when keys stay (none confirmed).
+async fn hand_over(c: &Rc<Core>, batch: Vec<Entry>, attempt: u32) -> bool {
+    let cl = &c.node.cluster;
+    let timeout = c.cfg().cluster.request_timeout;
+    let prefs: Vec<Prefs> = batch
+        .iter()
+        .map(|e| cl.ring.preference(&e.key, cl.replicas))
+        .collect();
+    let mut per_node: Vec<Vec<Entry>> = (0..cl.members.len()).map(|_| Vec::new()).collect();
+    for (e, p) in batch.iter().zip(&prefs) {
+        for r in p.iter().filter(|&r| r != cl.me && cl.takes_writes(r)) {
+            per_node[r].push(e.clone());
+        }
+    }
+    let mut took = vec![false; cl.members.len()];
+    for (idx, entries) in per_node.iter().enumerate() {
+        if entries.is_empty() {
+            continue;
+        }
+        match send_import(c, idx, entries, false, timeout).await {
+            Ok(Loaded {
+                stored,
+                rejected,
+                superseded,
+            }) => {
+                took[idx] = true;
+                crate::info!(
+                    "core {}: handed {stored} keys to their replica {} ({superseded} already newer there, {rejected} rejected)",
+                    c.exec.core,
+                    cl.members[idx].id
+                );
+            }
+            Err(e) => {
+                // Rate-limited: with many cores and retries an unreachable replica would
+                // otherwise write cores x attempts lines per hand-over.
+                if let Some(suppressed) = crate::log::admit(crate::log::LogKind::HandoverFailed) {
+                    crate::warn!(
+                        peer = cl.members[idx].id,
+                        keys = entries.len(),
+                        suppressed = (suppressed > 0).then_some(suppressed);
+                        "core {}: could not hand {} keys to {} (attempt {attempt}/{MIGRATE_ATTEMPTS}): {e}; they stay here unless another replica took them",
+                        c.exec.core,
+                        entries.len(),
+                        cl.members[idx].id
+                    );
+                }
+            }
+        }
+    }
+    let (mut kept, mut moved) = (false, 0u64);
+    let now = c.exec.now_ms();
+    for (e, p) in batch.into_iter().zip(&prefs) {
+        if !p.iter().any(|r| took[r]) {
+            kept = true;
+            continue;
+        }
+        if c.exec
+            .shard
+            .borrow_mut()
+            .remove_if_version(&e.key, e.version, now)
+        {
+            moved += 1;
+        }
+        let mut hints = c.hints.borrow_mut();
+        for r in p.iter().filter(|&r| r != cl.me && !took[r]) {
+            hints.push(r, e.clone(), now);
+        }
+    }
+    cl.keys_moved.fetch_add(moved, Ordering::Relaxed);
+    kept
 }

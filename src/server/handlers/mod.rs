@@ -11,6 +11,8 @@ pub(super) mod export;
 pub(super) mod forward;
 pub(super) mod handover;
 pub(super) mod import;
+pub(super) mod replicate;
+pub(super) mod sync;
 
 use std::rc::Rc;
 
@@ -39,6 +41,8 @@ pub(super) struct Req<'a> {
     pub forwarded: bool,
     /// Numeric `X-Request-Id` to echo (0 = none).
     pub request_id: u64,
+    /// `X-Cache-Version`: a replica copy from the key's coordinator, with its version.
+    pub version: Option<u64>,
 }
 
 impl Req<'_> {
@@ -59,6 +63,8 @@ pub(super) struct Deferred {
     pub meta: Meta,
     pub key: Bytes,
     pub kind: KeyKind,
+    /// The write's version (0 for a read: the value's own version is in the reply).
+    pub version: u64,
 }
 
 /// Which answer a key reply becomes.
@@ -81,6 +87,8 @@ pub(super) enum Routed {
     Admin,
     /// The key belongs to another node (ring index): forward the request there.
     Forward(usize),
+    /// A write this node coordinates, waiting for its copies on the other replicas.
+    Replicate(Box<replicate::Replicating>),
 }
 
 /// Route one request. `direct` says whether its response may be written now (no earlier response
@@ -136,6 +144,10 @@ pub(super) async fn run_admin(c: &Rc<Core>, req: &Req<'_>, out: &mut Vec<u8>) {
         Route::Cluster => admin::cluster_info(c, out, m).await,
         Route::Import => import::handle(c, out, m, req).await,
         Route::InternalHealth => admin::internal_health(c, out, m).await,
+        Route::SyncHints => sync::serve_hints(c, out, m, req).await,
+        Route::SyncDigest => sync::serve_digest(c, out, m, req).await,
+        Route::SyncFetch => sync::serve_fetch(c, out, m, req).await,
+        Route::Leave => sync::peer_leaving(c, out, m, req),
         _ => c.resp.error(out, m, 404, "no such route", None, &[]),
     }
 }

@@ -26,7 +26,12 @@ pub(crate) struct PeerExport {
 }
 
 impl PeerExport {
-    pub(super) async fn open(c: &Core, peer: usize) -> Result<PeerExport, PeerExportError> {
+    /// Connect to `peer` and ask for its export (`query`: see `Exporter::peer_query`).
+    pub(super) async fn open(
+        c: &Core,
+        peer: usize,
+        query: &str,
+    ) -> Result<PeerExport, PeerExportError> {
         let cl = &c.node.cluster;
         let m = &cl.members[peer];
         let connect_timeout = c.cfg().cluster.connect_timeout;
@@ -54,7 +59,7 @@ impl PeerExport {
         }
         let mut stream = stream.ok_or(PeerExportError::Connect(last))?;
         let req = format!(
-            "GET /admin/export?scope=local HTTP/1.1\r\nHost: {}\r\nX-Cache-Forwarded: {}\r\nConnection: close\r\n\r\n",
+            "GET /admin/export?{query} HTTP/1.1\r\nHost: {}\r\nX-Cache-Forwarded: {}\r\nConnection: close\r\n\r\n",
             m.addr,
             cl.self_id()
         );

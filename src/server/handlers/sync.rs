@@ -1,0 +1,260 @@
+//! The serving side of catch-up and of the drain notice (node-to-node routes).
+//!
+//! A node that (re)starts or wakes from a pause asks each peer, in this order:
+//! - `POST /internal/sync/hints?node=ID`: the writes kept for it (hinted hand-off). Asking also
+//!   tells the peer that the node is back and catching up, so the peer sends it copies of new
+//!   writes directly from then on instead of keeping more hints;
+//! - `POST /internal/sync/digest?node=ID`: per-bucket digests of the keys both nodes replicate;
+//! - `POST /internal/sync/fetch?node=ID` with `{"buckets":[..]}`: the entries (values and
+//!   tombstones, with versions) of the buckets whose digests differ.
+//!
+//! `POST /internal/cluster/leave?node=ID` is the drain notice: the peer stops routing to the node
+//! and keeps hints for it until it is back.
+
+use std::rc::Rc;
+
+use super::Req;
+use crate::cluster::MemberState;
+use crate::http::response::CONTENT_JSON;
+use crate::server::core::Core;
+use crate::server::document::{EXPORT_FORMAT, EXPORT_VERSION};
+use crate::server::respond::Meta;
+use crate::storage::{Entry, REPAIR_BUCKETS};
+
+/// Bytes of hinted keys and values one answer carries at most (the asker repeats until an answer
+/// is short): bounds the answer's memory on both ends.
+pub(crate) const HINTS_PER_ANSWER_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The ring index of the node named in `?node=ID`, or answer 400.
+fn asking_node(c: &Core, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) -> Option<usize> {
+    let id = req
+        .query
+        .and_then(|q| {
+            q.split(|&b| b == b'&')
+                .find_map(|p| p.strip_prefix(b"node="))
+        })
+        .and_then(|v| std::str::from_utf8(v).ok());
+    let idx = id.and_then(|id| c.node.cluster.ring.index_of(id));
+    match idx {
+        Some(i) if i != c.node.cluster.me => Some(i),
+        _ => {
+            let msg = format!(
+                "?node= must name another member of this cluster (got {:?})",
+                id.unwrap_or("")
+            );
+            c.resp.error(out, m, 400, &msg, None, &[]);
+            None
+        }
+    }
+}
+
+/// An import document holding `entries` (what the asker parses with the import parser).
+pub(crate) fn document(entries: &[Entry]) -> Vec<u8> {
+    let bytes: usize = entries
+        .iter()
+        .map(|e| e.key.len() + e.value.len() + 64)
+        .sum();
+    let mut doc = Vec::with_capacity(bytes + 128);
+    doc.extend_from_slice(b"{\"format\":\"");
+    doc.extend_from_slice(EXPORT_FORMAT.as_bytes());
+    doc.extend_from_slice(b"\",\"version\":");
+    doc.extend_from_slice(itoa::Buffer::new().format(EXPORT_VERSION).as_bytes());
+    doc.extend_from_slice(b",\"entries\":[");
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            doc.push(b',');
+        }
+        crate::server::document::write_entry(&mut doc, e);
+    }
+    doc.extend_from_slice(b"],\"count\":");
+    doc.extend_from_slice(itoa::Buffer::new().format(entries.len()).as_bytes());
+    doc.push(b'}');
+    doc
+}
+
+fn stopped(c: &Core, out: &mut Vec<u8>, m: Meta) {
+    c.resp
+        .error(out, m, 503, "node is shutting down", None, &[]);
+}
+
+/// `POST /internal/sync/hints?node=ID`.
+pub(crate) async fn serve_hints(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) {
+    let Some(peer) = asking_node(c, out, m, req) else {
+        return;
+    };
+    let cl = &c.node.cluster;
+    if cl.state(peer) != MemberState::Syncing {
+        cl.set_state(peer, MemberState::Syncing);
+        crate::info!(
+            "cluster: node {} is catching up; copies of new writes go to it directly",
+            cl.members[peer].id
+        );
+    }
+    let share = HINTS_PER_ANSWER_BYTES / c.exec.cores() as u64;
+    let taken = c
+        .on_every_core(move |c| {
+            let now = c.exec.now_ms();
+            let mut h = c.hints.borrow_mut();
+            let got = h.take(peer, share, now);
+            h.delivered(got.len() as u64);
+            got
+        })
+        .await;
+    let Ok(per_core) = taken else {
+        return stopped(c, out, m);
+    };
+    let entries: Vec<Entry> = per_core.into_iter().flatten().collect();
+    c.resp
+        .send(out, m, 200, CONTENT_JSON, &document(&entries), &[]);
+}
+
+/// Keys both this node and `peer` replicate (the only keys a repair between them compares).
+fn shared_keys(c: &Core, peer: usize) -> impl Fn(&[u8]) -> bool + Clone + Send + 'static {
+    let cl = std::sync::Arc::clone(&c.node.cluster);
+    move |k: &[u8]| {
+        let p = cl.ring.preference(k, cl.replicas);
+        p.contains(cl.me) && p.contains(peer)
+    }
+}
+
+/// This node's repair digests of the keys it shares with `peer` (XOR over every core).
+pub(crate) async fn digests(
+    c: &Rc<Core>,
+    peer: usize,
+) -> Result<Vec<u64>, crate::mesh::oneshot::Canceled> {
+    let include = shared_keys(c, peer);
+    let per_core = c
+        .on_every_core(move |c| {
+            let mut d = vec![0u64; REPAIR_BUCKETS];
+            let now = c.exec.now_ms();
+            c.exec.shard.borrow().digest(now, &include, &mut d);
+            d
+        })
+        .await?;
+    let mut all = vec![0u64; REPAIR_BUCKETS];
+    for d in per_core {
+        for (a, b) in all.iter_mut().zip(d) {
+            *a ^= b;
+        }
+    }
+    Ok(all)
+}
+
+/// Digests as one hex string (16 digits per bucket).
+pub(crate) fn digests_hex(d: &[u64]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(d.len() * 16);
+    for v in d {
+        let _ = write!(s, "{v:016x}");
+    }
+    s
+}
+
+/// Parse [`digests_hex`] back; `None` unless it is exactly [`REPAIR_BUCKETS`] digests.
+pub(crate) fn parse_digests(hex: &[u8]) -> Option<Vec<u64>> {
+    if hex.len() != REPAIR_BUCKETS * 16 {
+        return None;
+    }
+    hex.chunks(16)
+        .map(|c| {
+            std::str::from_utf8(c)
+                .ok()
+                .and_then(|s| u64::from_str_radix(s, 16).ok())
+        })
+        .collect()
+}
+
+/// `POST /internal/sync/digest?node=ID`: `{"buckets":4096,"digests":"<hex>"}`.
+pub(crate) async fn serve_digest(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) {
+    let Some(peer) = asking_node(c, out, m, req) else {
+        return;
+    };
+    let Ok(d) = digests(c, peer).await else {
+        return stopped(c, out, m);
+    };
+    let body = format!(
+        "{{\"buckets\":{REPAIR_BUCKETS},\"digests\":\"{}\"}}",
+        digests_hex(&d)
+    );
+    c.resp.send(out, m, 200, CONTENT_JSON, body.as_bytes(), &[]);
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FetchBody {
+    buckets: Vec<usize>,
+}
+
+/// `POST /internal/sync/fetch?node=ID` with `{"buckets":[..]}`: an import document of every
+/// value and tombstone of those buckets that both nodes replicate.
+pub(crate) async fn serve_fetch(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) {
+    let Some(peer) = asking_node(c, out, m, req) else {
+        return;
+    };
+    let body: FetchBody = match serde_json::from_slice(req.body) {
+        Ok(b) => b,
+        Err(e) => {
+            let msg = format!("fetch body: {e} (expected {{\"buckets\":[..]}})");
+            return c.resp.error(out, m, 400, &msg, None, &[]);
+        }
+    };
+    let mut want = vec![false; REPAIR_BUCKETS];
+    for b in body.buckets {
+        if let Some(w) = want.get_mut(b) {
+            *w = true;
+        }
+    }
+    let include = shared_keys(c, peer);
+    let got = c
+        .on_every_core(move |c| {
+            let now = c.exec.now_ms();
+            c.exec
+                .shard
+                .borrow()
+                .collect(now, REPAIR_BUCKETS, &include, |b| want[b])
+        })
+        .await;
+    let Ok(per_core) = got else {
+        return stopped(c, out, m);
+    };
+    let entries: Vec<Entry> = per_core.into_iter().flatten().collect();
+    c.resp
+        .send(out, m, 200, CONTENT_JSON, &document(&entries), &[]);
+}
+
+/// `POST /internal/cluster/leave?node=ID`: the node is draining; stop routing to it now rather
+/// than after the prober notices.
+pub(crate) fn peer_leaving(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) {
+    let Some(peer) = asking_node(c, out, m, req) else {
+        return;
+    };
+    let cl = &c.node.cluster;
+    if cl.set_state(peer, MemberState::Draining) != MemberState::Draining {
+        cl.ring_changes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::info!(
+            "cluster: node {} ({}) is draining; its keys are served by their other replicas",
+            cl.members[peer].id,
+            cl.members[peer].addr
+        );
+    }
+    c.resp.send(out, m, 204, CONTENT_JSON, b"", &[]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_round_trip_as_hex_and_wrong_sizes_are_refused() {
+        let d: Vec<u64> = (0..REPAIR_BUCKETS as u64)
+            .map(|i| i * 0x9e37_79b9)
+            .collect();
+        let hex = digests_hex(&d);
+        assert_eq!(parse_digests(hex.as_bytes()), Some(d));
+        assert_eq!(parse_digests(&hex.as_bytes()[16..]), None);
+        let mut bad = hex.into_bytes();
+        bad[3] = b'g';
+        assert_eq!(parse_digests(&bad), None);
+    }
+}

@@ -1,0 +1,273 @@
+//! Catch-up before serving, and the stall detector that asks for it.
+//!
+//! A node coordinates nothing while it may have missed writes: at start, and after the process
+//! was stopped long enough for peers to give up on it (SIGSTOP, a VM pause). Its own state is
+//! then `syncing` (health 503, peers route its keys to their other replicas, but still send it
+//! copies of new writes), and one task on core 0 asks every peer for its hints, then compares
+//! repair digests and fetches the buckets that differ (`handlers/sync.rs` serves both). When
+//! every reachable peer was handled the node is `up` again. A peer that cannot be reached is
+//! skipped: it coordinated nothing the node missed while it was down itself.
+//!
+//! The stall detector: each core notes when it last ran (`Core::last_beat`, refreshed by a
+//! 50 ms tick, by every closure it runs and by every batch of requests). A gap longer than
+//! [`stall_threshold`] means the whole process stood still; before answering anything else the
+//! core marks the node syncing, so a paused node never serves a read from its stale copy.
+
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::core::Core;
+use super::handlers::sync::{digests, parse_digests};
+use crate::cluster::{MemberState, Outgoing};
+use crate::http::Method;
+
+/// How often each core proves it runs (cheap: one timer per core).
+pub(crate) const STALL_TICK: Duration = Duration::from_millis(50);
+/// Below this a gap is scheduling noise, not a stop (4 ticks).
+const STALL_FLOOR: Duration = Duration::from_millis(200);
+/// Buckets asked for in one fetch: keeps each answer a fraction of the data.
+const FETCH_BUCKETS: usize = 64;
+/// A catch-up call may take this many `cluster.request_timeout`s (its answer can be megabytes);
+/// a peer that does not answer within it (stopped?) is skipped as unreachable.
+const SYNC_CALL_TIMEOUTS: u32 = 4;
+/// Pause before a sync round is retried after a peer failed mid-way.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// Catch-up progress, shared by every core (for health, `/admin/cluster` and metrics).
+#[derive(Default)]
+pub(crate) struct SyncState {
+    running: AtomicBool,
+    /// Bumped by every request to sync: a round that ends with another value starts over.
+    generation: AtomicU64,
+    pub syncs: AtomicU64,
+    pub stalls: AtomicU64,
+    pub peers_done: AtomicU64,
+    pub hints_received: AtomicU64,
+    pub keys_repaired: AtomicU64,
+    pub bytes_repaired: AtomicU64,
+    pub last_duration_ms: AtomicU64,
+    pub last_finished_unix_ms: AtomicU64,
+}
+
+/// A gap that means the process stood still: half of the shortest time in which a peer acts on
+/// our silence (a request timing out, or `fail_after` probes failing), never below the floor.
+pub(crate) fn stall_threshold(cfg: &crate::config::Config) -> Duration {
+    let c = &cfg.cluster;
+    let probes = c.probe_interval * c.fail_after;
+    (c.request_timeout.min(probes) / 2).max(STALL_FLOOR)
+}
+
+/// Note that core `c` runs at `now`; a long gap since the last note starts a catch-up.
+#[inline]
+pub(crate) fn check_stall(c: &Rc<Core>, now: Instant) {
+    let gap = now.saturating_duration_since(c.last_beat.replace(now));
+    if gap > stall_threshold(c.cfg()) && !c.node.cluster.is_standalone() {
+        c.node.sync.stalls.fetch_add(1, Ordering::Relaxed);
+        crate::warn!(
+            "core {}: the process stood still for {} ms (stopped or starved); catching up from peers before serving its keys again",
+            c.exec.core,
+            gap.as_millis()
+        );
+        request(c);
+    }
+}
+
+/// The tick that keeps `last_beat` fresh on an idle core.
+pub(crate) async fn stall_loop(c: Rc<Core>) {
+    loop {
+        monoio::time::sleep(STALL_TICK).await;
+        check_stall(&c, Instant::now());
+    }
+}
+
+/// Mark this node syncing now and make sure a catch-up round runs (on this core).
+pub(crate) fn request(c: &Rc<Core>) {
+    let cl = &c.node.cluster;
+    if cl.is_standalone() || cl.own_state() == MemberState::Draining {
+        return;
+    }
+    cl.set_state(cl.me, MemberState::Syncing);
+    c.node.sync.generation.fetch_add(1, Ordering::AcqRel);
+    if !c.node.sync.running.swap(true, Ordering::AcqRel) {
+        monoio::spawn(run(Rc::clone(c)));
+    }
+}
+
+/// Catch up from every peer until a whole round ran without a new request, then serve.
+async fn run(c: Rc<Core>) {
+    let s = &c.node.sync;
+    loop {
+        let generation = s.generation.load(Ordering::Acquire);
+        let started = Instant::now();
+        let complete = round(&c).await;
+        if !complete {
+            monoio::time::sleep(RETRY_PAUSE).await;
+            continue;
+        }
+        if s.generation.load(Ordering::Acquire) != generation {
+            continue;
+        }
+        s.running.store(false, Ordering::Release);
+        let cl = &c.node.cluster;
+        // A drain that began meanwhile keeps its state.
+        let _ = cl.transition(cl.me, MemberState::Syncing, MemberState::Up);
+        s.syncs.fetch_add(1, Ordering::Relaxed);
+        s.last_duration_ms
+            .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        s.last_finished_unix_ms
+            .store(crate::cluster::unix_ms(), Ordering::Relaxed);
+        crate::info!(
+            "caught up from peers in {} ms ({} hints, {} keys repaired so far); serving",
+            started.elapsed().as_millis(),
+            s.hints_received.load(Ordering::Relaxed),
+            s.keys_repaired.load(Ordering::Relaxed)
+        );
+        return;
+    }
+}
+
+/// One pass over every peer; false when a reachable peer failed part-way (retry the round).
+async fn round(c: &Rc<Core>) -> bool {
+    let cl = &c.node.cluster;
+    c.node.sync.peers_done.store(0, Ordering::Relaxed);
+    for peer in 0..cl.members.len() {
+        if peer == cl.me {
+            continue;
+        }
+        match sync_with(c, peer).await {
+            Ok(()) => {}
+            Err(SyncError::Unreachable(e)) => {
+                crate::info!(
+                    peer = cl.members[peer].id;
+                    "catch-up: node {} is unreachable ({e}); skipped",
+                    cl.members[peer].id
+                );
+            }
+            Err(SyncError::Failed(e)) => {
+                crate::warn!(
+                    peer = cl.members[peer].id;
+                    "catch-up from node {} failed: {e}; retrying",
+                    cl.members[peer].id
+                );
+                return false;
+            }
+        }
+        c.node.sync.peers_done.fetch_add(1, Ordering::Relaxed);
+    }
+    true
+}
+
+enum SyncError {
+    /// The peer is not there (nothing to learn from it).
+    Unreachable(String),
+    /// It answered, but not usefully: try again.
+    Failed(String),
+}
+
+fn peer_error(e: crate::cluster::FwdError) -> SyncError {
+    use crate::cluster::FwdError;
+    match e {
+        FwdError::Connect(_) | FwdError::Timeout { .. } => SyncError::Unreachable(e.to_string()),
+        other => SyncError::Failed(other.to_string()),
+    }
+}
+
+/// Hints first, then the repair of every bucket whose digests differ.
+async fn sync_with(c: &Rc<Core>, peer: usize) -> Result<(), SyncError> {
+    let s = &c.node.sync;
+    loop {
+        let entries = call_document(c, peer, b"/internal/sync/hints", None).await?;
+        let n = entries.len() as u64;
+        s.hints_received.fetch_add(n, Ordering::Relaxed);
+        apply(c, entries).await?;
+        if n == 0 {
+            break;
+        }
+    }
+    let theirs = call(c, peer, b"/internal/sync/digest", None).await?;
+    let theirs = digests_from(&theirs)?;
+    let ours = digests(c, peer)
+        .await
+        .map_err(|e| SyncError::Failed(e.to_string()))?;
+    let differ: Vec<usize> = (0..ours.len()).filter(|&b| ours[b] != theirs[b]).collect();
+    for chunk in differ.chunks(FETCH_BUCKETS) {
+        let body = serde_json::json!({ "buckets": chunk }).to_string();
+        let entries =
+            call_document(c, peer, b"/internal/sync/fetch", Some(body.as_bytes())).await?;
+        s.keys_repaired
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        let bytes: usize = entries.iter().map(|e| e.key.len() + e.value.len()).sum();
+        s.bytes_repaired.fetch_add(bytes as u64, Ordering::Relaxed);
+        apply(c, entries).await?;
+    }
+    Ok(())
+}
+
+fn digests_from(body: &[u8]) -> Result<Vec<u64>, SyncError> {
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| SyncError::Failed(format!("digest answer: {e}")))?;
+    v.get("digests")
+        .and_then(|d| d.as_str())
+        .and_then(|d| parse_digests(d.as_bytes()))
+        .ok_or_else(|| SyncError::Failed("digest answer without valid digests".to_string()))
+}
+
+async fn apply(c: &Rc<Core>, entries: Vec<crate::storage::Entry>) -> Result<(), SyncError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    super::handlers::import::apply_local(c, entries)
+        .await
+        .map(|_| ())
+        .map_err(|e| SyncError::Failed(e.to_string()))
+}
+
+/// POST to a peer's catch-up route; the answer body on 200.
+async fn call(
+    c: &Rc<Core>,
+    peer: usize,
+    path: &[u8],
+    body: Option<&[u8]>,
+) -> Result<Vec<u8>, SyncError> {
+    let query = format!("node={}", c.node.cluster.self_id());
+    let req = Outgoing {
+        method: Method::Post,
+        path,
+        query: Some(query.as_bytes()),
+        body: Some(body.unwrap_or_default()),
+        version: None,
+    };
+    let cfg = c.cfg();
+    // Catch-up documents can be large: the import limit bounds them.
+    let max = cfg.limits.max_import_bytes + cfg.max_value_bytes;
+    let a = c
+        .peers
+        .call_sized(
+            peer,
+            &req,
+            cfg.cluster.request_timeout * SYNC_CALL_TIMEOUTS,
+            max,
+        )
+        .await
+        .map_err(peer_error)?;
+    if a.status != 200 {
+        let text = String::from_utf8_lossy(a.body()).into_owned();
+        return Err(SyncError::Failed(format!("answered {}: {text}", a.status)));
+    }
+    Ok(a.body().to_vec())
+}
+
+/// [`call`] whose answer is an import document of versioned entries.
+async fn call_document(
+    c: &Rc<Core>,
+    peer: usize,
+    path: &[u8],
+    body: Option<&[u8]>,
+) -> Result<Vec<crate::storage::Entry>, SyncError> {
+    let doc = call(c, peer, path, body).await?;
+    let cfg = c.cfg();
+    super::document::parse_import(&doc, cfg.max_key_bytes, cfg.max_value_bytes)
+        .map(|p| p.entries)
+        .map_err(|e| SyncError::Failed(e.to_string()))
+}

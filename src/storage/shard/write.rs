@@ -1,0 +1,169 @@
+//! Writes: the one slot-write path behind `put`, LWW puts and tombstones, and its accounting.
+
+use std::num::NonZeroU64;
+
+use super::{deadline, entry_bytes, slot_hash, Shard, Wrote};
+use crate::storage::lru::{Entry, MAX_KEY_LEN};
+use crate::storage::lww::{supersedes, Write};
+
+impl Shard {
+    /// LWW put: like [`Shard::put`], but stores only if `(version, value)` supersedes the stored
+    /// slot (an expired one counts as absent).
+    pub(in crate::storage) fn put_versioned(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        ttl_ms: Option<u64>,
+        version: u64,
+        now_ms: u64,
+    ) -> Wrote {
+        let w = Write::value(version, value);
+        self.write(key, w, deadline(ttl_ms, now_ms), true, now_ms)
+    }
+
+    /// LWW delete: unless the stored slot supersedes it, leaves a tombstone at `version` for
+    /// `tombstone_ttl_ms`, or, when tombstones are off (or the key alone exceeds `max_bytes`),
+    /// removes the stored slot. `Some(a live value was there)`, or `None` when superseded.
+    pub(in crate::storage) fn delete_versioned(
+        &mut self,
+        key: &[u8],
+        version: u64,
+        now_ms: u64,
+    ) -> Option<bool> {
+        let w = Write::tomb(version);
+        let ttl = self.limits.tombstone_ttl_ms;
+        if ttl != 0 && !self.too_large(key.len(), entry_bytes(key.len())) {
+            let expires_at = NonZeroU64::new(now_ms.saturating_add(ttl));
+            return match self.write(key, w, expires_at, true, now_ms) {
+                Wrote::Superseded => None,
+                Wrote::Replaced { was_value } => Some(was_value),
+                Wrote::Created | Wrote::TooLarge => Some(false),
+            };
+        }
+        let hash = self.hasher.hash_one(key);
+        let found = self
+            .find(key, hash)
+            .and_then(|i| Some((i, self.lru.get(i as usize)?)));
+        let Some((idx, old)) = found else {
+            return Some(false);
+        };
+        if old.is_expired(now_ms) {
+            self.remove_slot(idx, hash);
+            self.counters.expirations += 1;
+            return Some(false);
+        }
+        if !supersedes(w, stored_write(old)) {
+            self.counters.superseded += 1;
+            return None;
+        }
+        let was_value = !old.is_tomb();
+        self.remove_slot(idx, hash);
+        self.count_applied(w, was_value);
+        Some(was_value)
+    }
+
+    /// Stores `w` under `key` at the MRU end, evicting LRU slots until both limits hold. With
+    /// `lww`, an unexpired stored slot that `w` does not supersede is kept (counted as
+    /// superseded). Counts the sets and deletes it applies.
+    pub(super) fn write(
+        &mut self,
+        key: &[u8],
+        w: Write<'_>,
+        expires_at: Option<NonZeroU64>,
+        lww: bool,
+        now_ms: u64,
+    ) -> Wrote {
+        let size = entry_bytes(key.len() + w.value.len());
+        if self.too_large(key.len(), size) {
+            return Wrote::TooLarge;
+        }
+        let hash = self.hasher.hash_one(key);
+        let found = self
+            .find(key, hash)
+            .and_then(|i| Some((i, self.lru.get(i as usize)?)));
+        if let Some((idx, old)) = found {
+            if !old.is_expired(now_ms) {
+                if lww && !supersedes(w, stored_write(old)) {
+                    self.counters.superseded += 1;
+                    return Wrote::Superseded;
+                }
+                let was_value = !old.is_tomb();
+                self.replace(idx, w, expires_at, !was_value, now_ms);
+                self.count_applied(w, was_value);
+                return Wrote::Replaced { was_value };
+            }
+            self.remove_slot(idx, hash);
+            self.counters.expirations += 1;
+        }
+        while self.needs_room_for(size) {
+            if !self.evict_lru(now_ms) {
+                break;
+            }
+        }
+        let Some(idx) = self
+            .lru
+            .push_front(key, w.value, expires_at, w.version, w.tomb)
+        else {
+            // Unreachable: the key length was checked and `needs_room_for` keeps len < MAX_SLOTS.
+            return Wrote::TooLarge;
+        };
+        let (lru, hasher) = (&self.lru, &self.hasher);
+        self.index
+            .insert_unique(hash, idx, |&i| slot_hash(hasher, lru, i));
+        self.bytes += size;
+        self.tombstones += usize::from(w.tomb);
+        self.count_applied(w, false);
+        Wrote::Created
+    }
+
+    /// Counts an applied write: a value is a set; a tombstone over a live value is a delete.
+    fn count_applied(&mut self, w: Write<'_>, was_value: bool) {
+        if !w.tomb {
+            self.counters.sets += 1;
+        } else if was_value {
+            self.counters.deletes += 1;
+        }
+    }
+
+    /// One slot of `size` accounted bytes can never fit (or its key cannot be described).
+    fn too_large(&self, key_len: usize, size: u64) -> bool {
+        key_len > MAX_KEY_LEN || (self.limits.max_bytes != 0 && size > self.limits.max_bytes)
+    }
+
+    /// Rewrites live slot `idx` (value or tombstone, `was_tomb` says which it held) with `w`,
+    /// moves it to MRU and evicts others if now over bytes.
+    fn replace(
+        &mut self,
+        idx: u32,
+        w: Write<'_>,
+        expires_at: Option<NonZeroU64>,
+        was_tomb: bool,
+        now_ms: u64,
+    ) {
+        let replaced = self
+            .lru
+            .replace_value(idx, w.value, expires_at, w.version, w.tomb);
+        if let Some(old_len) = replaced {
+            let new_len = self.lru.get(idx as usize).map_or(old_len, Entry::data_len);
+            self.bytes = self.bytes - entry_bytes(old_len) + entry_bytes(new_len);
+            self.tombstones = self.tombstones + usize::from(w.tomb) - usize::from(was_tomb);
+        }
+        self.lru.touch(idx);
+        let max_bytes = self.limits.max_bytes;
+        // The replaced entry is MRU and fits alone, so this stops before reaching it.
+        while max_bytes != 0 && self.bytes > max_bytes && self.lru.lru() != Some(idx) {
+            if !self.evict_lru(now_ms) {
+                break;
+            }
+        }
+    }
+}
+
+/// The stored slot as LWW compares it.
+fn stored_write(e: &Entry) -> Write<'_> {
+    Write {
+        version: e.version(),
+        tomb: e.is_tomb(),
+        value: e.value(),
+    }
+}

@@ -1,0 +1,233 @@
+//! The history-recording load: `workers` threads, each the only writer of its own keys (key i
+//! belongs to worker i % workers), so each key's operations are sequential and every value a key
+//! ever held is known. A worker loops until stopped: it picks one of its keys and PUTs the next
+//! value of that key's counter (`{"n": counter}`, strictly increasing, also across failed tries),
+//! DELETEs it (10%) or GETs it (50%), sending each request to the next node round-robin (so two
+//! requests in three are forwarded), skipping a node the schedule asked to avoid.
+//!
+//! Every fourth key is *cold*: written once by the preload, then only read. The hot keys are
+//! rewritten every few seconds, which would hide a loss from the final reads; a cold key's final
+//! read still has to show the preload's value after every fault.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::client::{Client, Fail};
+use super::history::{Event, History, Op, Outcome};
+use crate::cluster_common::{key_path, Rng};
+
+/// Pause between a worker's operations: leaves the nodes (and their probes) CPU on a 2-core host.
+const THINK: Duration = Duration::from_millis(2);
+/// Attempts of a final read whose connection failed (a transport hiccup is not a lost write).
+const FINAL_TRIES: usize = 3;
+
+/// The name of key `i`.
+pub fn key_name(i: u32) -> String {
+    format!("k{i}")
+}
+
+/// A key the load only reads after the preload.
+pub fn is_cold(key: u32) -> bool {
+    key % 4 == 3
+}
+
+/// What the schedule tells the workers while they run.
+struct Control {
+    stop: AtomicBool,
+    /// Index of a node to send nothing to; `usize::MAX` for none.
+    avoid: AtomicUsize,
+}
+
+/// A running load; [`Load::stop`] returns its history.
+pub struct Load {
+    start: Instant,
+    control: Arc<Control>,
+    workers: Vec<JoinHandle<Vec<Event>>>,
+}
+
+impl Load {
+    /// Start the workers; returns once each has written value 1 to each of its keys (the preload,
+    /// part of the history).
+    pub fn start(addrs: &[SocketAddr], keys: u32, workers: usize) -> Load {
+        let start = Instant::now();
+        let control = Arc::new(Control {
+            stop: AtomicBool::new(false),
+            avoid: AtomicUsize::new(usize::MAX),
+        });
+        let ready = Arc::new(Barrier::new(workers + 1));
+        let handles = (0..workers)
+            .map(|w| {
+                let mut worker = Worker {
+                    keys: (0..keys).filter(|k| *k as usize % workers == w).collect(),
+                    counters: vec![0; keys as usize],
+                    clients: addrs.iter().map(|a| Client::new(*a)).collect(),
+                    rng: Rng(0xFA17 + w as u64),
+                    next_node: w,
+                    events: Vec::new(),
+                };
+                let (control, ready) = (control.clone(), ready.clone());
+                std::thread::spawn(move || {
+                    worker.preload();
+                    ready.wait();
+                    worker.run(&control);
+                    worker.events
+                })
+            })
+            .collect();
+        ready.wait();
+        Load {
+            start,
+            control,
+            workers: handles,
+        }
+    }
+
+    /// When the load (and its history's clock) started.
+    pub fn started(&self) -> Instant {
+        self.start
+    }
+
+    /// Send nothing to node `node` (None: use every node again).
+    pub fn avoid(&self, node: Option<usize>) {
+        self.control
+            .avoid
+            .store(node.unwrap_or(usize::MAX), Ordering::SeqCst);
+    }
+
+    pub fn stop(self) -> History {
+        self.control.stop.store(true, Ordering::SeqCst);
+        let mut h = History::new(self.start);
+        for w in self.workers {
+            h.events.extend(w.join().expect("load worker"));
+        }
+        h
+    }
+}
+
+struct Worker {
+    keys: Vec<u32>,
+    /// The last value attempted for each key (indexed by key, only own keys used).
+    counters: Vec<u64>,
+    clients: Vec<Client>,
+    rng: Rng,
+    next_node: usize,
+    events: Vec<Event>,
+}
+
+impl Worker {
+    fn preload(&mut self) {
+        for i in 0..self.keys.len() {
+            let node = self.pick_node(usize::MAX);
+            self.execute(self.keys[i], Op::Put, node);
+        }
+    }
+
+    fn run(&mut self, control: &Control) {
+        while !control.stop.load(Ordering::SeqCst) {
+            let key = self.keys[self.rng.below(self.keys.len())];
+            let op = match self.rng.below(100) {
+                _ if is_cold(key) => Op::Get,
+                0..=9 => Op::Delete,
+                10..=49 => Op::Put,
+                _ => Op::Get,
+            };
+            let node = self.pick_node(control.avoid.load(Ordering::SeqCst));
+            self.execute(key, op, node);
+            std::thread::sleep(THINK);
+        }
+    }
+
+    fn pick_node(&mut self, avoid: usize) -> usize {
+        let n = self.clients.len();
+        self.next_node = (self.next_node + 1) % n;
+        if self.next_node == avoid {
+            self.next_node = (self.next_node + 1) % n;
+        }
+        self.next_node
+    }
+
+    fn execute(&mut self, key: u32, op: Op, node: usize) {
+        let path = key_path(&key_name(key));
+        let value = (op == Op::Put).then(|| {
+            self.counters[key as usize] += 1;
+            self.counters[key as usize]
+        });
+        let body = value.map(|n| format!("{{\"value\":{{\"n\":{n}}}}}"));
+        let invoke = Instant::now();
+        let answer = self.clients[node].call(op.name(), &path, body.as_deref().map(str::as_bytes));
+        let complete = Instant::now();
+        let (outcome, read) = classify(op, answer);
+        self.events.push(Event {
+            key,
+            op,
+            node: node as u8,
+            value: if op == Op::Get { read } else { value },
+            invoke,
+            complete,
+            outcome,
+            final_read: false,
+        });
+    }
+}
+
+/// The outcome of an answer, and for a GET the value read.
+pub fn classify(op: Op, answer: Result<(u16, Vec<u8>), Fail>) -> (Outcome, Option<u64>) {
+    match answer {
+        Err(Fail::Connect(why)) => (Outcome::Failed(format!("connect: {why}")), None),
+        Err(Fail::Lost(why)) => (Outcome::Unknown(why), None),
+        Ok((404, _)) if op != Op::Put => (Outcome::Ok(404), None),
+        Ok((200, body)) if op == Op::Get => match read_n(&body) {
+            Some(n) => (Outcome::Ok(200), Some(n)),
+            None => (
+                Outcome::Failed(format!(
+                    "unreadable body {}",
+                    String::from_utf8_lossy(&body)
+                )),
+                None,
+            ),
+        },
+        Ok((status @ 200..=299, _)) => (Outcome::Ok(status), None),
+        Ok((status, _)) => (Outcome::Failed(format!("HTTP {status}")), None),
+    }
+}
+
+/// `n` of a GET answer `{"key":..,"value":{"n":N},..}`.
+fn read_n(body: &[u8]) -> Option<u64> {
+    let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    doc["value"]["n"].as_u64()
+}
+
+/// Read every key through every node (after the cluster settled) and append the reads to the
+/// history as final reads.
+pub fn final_reads(addrs: &[SocketAddr], keys: u32, h: &mut History) {
+    let mut clients: Vec<Client> = addrs.iter().map(|a| Client::new(*a)).collect();
+    for key in 0..keys {
+        let path = key_path(&key_name(key));
+        for (node, client) in clients.iter_mut().enumerate() {
+            let mut tries = 0;
+            let (invoke, answer) = loop {
+                let invoke = Instant::now();
+                let answer = client.call("GET", &path, None);
+                tries += 1;
+                if answer.is_ok() || tries == FINAL_TRIES {
+                    break (invoke, answer);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            };
+            let (outcome, value) = classify(Op::Get, answer);
+            h.events.push(Event {
+                key,
+                op: Op::Get,
+                node: node as u8,
+                value,
+                invoke,
+                complete: Instant::now(),
+                outcome,
+                final_read: true,
+            });
+        }
+    }
+}
