@@ -3,7 +3,7 @@
 #
 #   bench/run.sh                         # everything, ~12 min with the defaults
 #   QUICK=1 bench/run.sh                 # 3 s runs, 1 repetition (~3 min): a smoke test
-#   SCENARIOS=pinned,memory bench/run.sh # a subset: pinned keys twocore cluster memory
+#   SCENARIOS=pinned,memory bench/run.sh # a subset: pinned keys twocore cluster replicas memory
 #
 # Builds the release binaries, installs what is missing (wrk, nginx, redis, python3 via apt; the
 # packages' own services are kept from starting), then runs back to back, on 127.0.0.1 only:
@@ -16,6 +16,8 @@
 #   twocore   our node with 2 threads on both CPUs, wrk -t2 on both: GET uniform, pipelined x16.
 #   cluster   3 nodes (1 thread each) on SERVER_CPU, GET uniform via node 1; reports the share of
 #             forwarded requests and what a forwarded GET costs relative to a local one.
+#   replicas  the same 3-node cluster with replicas: 1 and replicas: 2 (PUT and GET via node 1, CPU
+#             of all three nodes): what a copy of every write costs.
 #   memory    RSS growth after loading MEM_KEYS entries (16-byte keys, 32-byte values): ours, Redis.
 # Each row: WARMUP s unrecorded, then RUNS runs of DURATION s; req/s median (min..max), p50/p99
 # (not for pipelined rows: wrk times one request per batch), and server CPU µs per request from
@@ -48,7 +50,7 @@ SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 BOTH_CPUS="${SERVER_CPU},${CLIENT_CPU}"
 PORT="${PORT:-18080}"
-SCENARIOS="${SCENARIOS:-pinned,keys,twocore,cluster,memory}"
+SCENARIOS="${SCENARIOS:-pinned,keys,twocore,cluster,replicas,memory}"
 OUT="${OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 NODE_BIN="$TARGET/release/cache-node"
@@ -60,7 +62,7 @@ HIT_VALUE="\"$(printf 'x%.0s' $(seq 30))\""
 
 P_URING=$PORT P_NGINX=$((PORT + 1)) P_REDIS=$((PORT + 2)) P_EPOLL=$((PORT + 3))
 P_TWO=$((PORT + 4)) P_BARE_U=$((PORT + 5)) P_BARE_E=$((PORT + 6)) P_C1=$((PORT + 10)) P_C2=$((PORT + 11)) P_C3=$((PORT + 12))
-P_MEM=$((PORT + 20)) P_MEM_REDIS=$((PORT + 21))
+P_MEM=$((PORT + 20)) P_MEM_REDIS=$((PORT + 21)) P_R=$((PORT + 22))
 
 STARTED=()
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -368,6 +370,37 @@ scenario_cluster() {
   stop_all
 }
 
+# The cost of replication: the same 3-node cluster (1 thread each, on SERVER_CPU) with replicas: 1
+# and replicas: 2, PUT and GET uniform via node 1, measured in the same run. CPU is all three
+# nodes' (a copy costs the replica's CPU too).
+scenario_replicas() {
+  local r i port cfg members pids base
+  for r in 1 2; do
+    pids=()
+    base=$((P_R + (r - 1) * 3))
+    members="replicas: $r
+cluster_nodes:
+  r${r}n1: \"127.0.0.1:$base\"
+  r${r}n2: \"127.0.0.1:$((base + 1))\"
+  r${r}n3: \"127.0.0.1:$((base + 2))\""
+    for i in 1 2 3; do
+      port=$((base + i - 1))
+      cfg="$(node_config "r${r}n$i" "$port" 1 auto "$members")"
+      start_node "r${r}n$i" "$SERVER_CPU" "$cfg"
+      pids+=("$LAST_PID")
+    done
+    for i in 1 2 3; do wait_http "http://127.0.0.1:$((base + i - 1))/api/v1/health"; done
+    preload "127.0.0.1:$base" "$KEYS"
+    local cmp=- cmpg=-
+    [ "$r" = 1 ] || { cmp=replicas1_put; cmpg=replicas1_get; }
+    row "replicas${r}_put" replicas "3 nodes on one CPU, replicas: $r: PUT, $KEYS keys uniform, via node 1" wrk "$cmp" 0 \
+      "${pids[*]}" -- "$WRK -d\${D}s -s $LUA/put.lua http://127.0.0.1:$base -- $KEYS 32"
+    row "replicas${r}_get" replicas "3 nodes on one CPU, replicas: $r: GET, $KEYS keys uniform, via node 1" wrk "$cmpg" 0 \
+      "${pids[*]}" -- "$WRK -d\${D}s -s $LUA/get_keys.lua http://127.0.0.1:$base -- $KEYS uniform"
+    stop_all
+  done
+}
+
 scenario_memory() {
   local pid cfg before after entries
   cfg="$(node_config ours-mem "$P_MEM" 1 auto "" $((MEM_KEYS + MEM_KEYS / 10)))"
@@ -481,7 +514,7 @@ for line in sys.stdin:
     die "no release binaries (cache-node, cache-client, bench bare) in $TARGET/release"
   fi
   local started=$SECONDS s
-  for s in pinned keys twocore cluster memory; do
+  for s in pinned keys twocore cluster replicas memory; do
     if has "$s"; then "scenario_$s"; fi
   done
   manifest

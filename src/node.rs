@@ -291,6 +291,8 @@ async fn worker_main(
         c.node.hlc.observe(newest);
         let now = c.exec.now_ms();
         c.exec.shard.borrow_mut().load(preload, false, now);
+        // Loading is work, not a stall (see server::sync).
+        c.last_beat.set(Instant::now());
     }
     let _ = ready.send(Ok(()));
     drop(ready);

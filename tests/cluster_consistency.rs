@@ -1,8 +1,10 @@
 //! A three-node cluster answers like one cache: every node gives the same answer for every key
-//! (value, miss, TTL, delete, errors), `X-Cache-Node` always names the ring owner, keys spread as
-//! the ring says, forwarding stays correct under concurrent keep-alive load and pipelining, a
-//! request a peer already forwarded is never forwarded again, and `/admin/cluster` and
-//! `/admin/metrics` describe the cluster consistently on every node.
+//! (value, version, miss, TTL, delete, errors), `X-Cache-Node` always names the ring owner (the
+//! first replica of the key, which coordinates it while every node is up), keys spread as the
+//! ring says and are stored on their replicas (the default `replicas: 2`) and nowhere else,
+//! forwarding stays correct under concurrent keep-alive load and pipelining, a request a peer
+//! already forwarded is never forwarded again, and `/admin/cluster` and `/admin/metrics` describe
+//! the cluster consistently on every node.
 //!
 //! Each test runs its own cluster in-process on loopback addresses of its own (see
 //! `common/cluster.rs`), with probing that a busy machine cannot trip; each ends by checking that
@@ -17,8 +19,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use cluster_common::{
-    call, cluster_info, comparable, get, key_path, local_entries, metric, metric_sum, metrics,
-    node_of, put, raw, Conn, InProc, Rng, IDS, MAX_VALUE, STEADY,
+    call, cluster_info, comparable, etag, etag_version, get, is_replica, key_path, local_entries,
+    metric, metric_sum, metrics, node_of, put, raw, replicas_of, ring_changes, wait_serving, Conn,
+    InProc, Rng, IDS, MAX_VALUE, STEADY,
 };
 use common::Resp;
 use dcache::clock::Clock;
@@ -58,13 +61,52 @@ fn assert_same(answers: &[Resp], ctx: &str) {
     }
 }
 
-/// Every node reports the membership it started with: no node was ever marked down.
-fn assert_no_membership_change(c: &InProc) {
-    for (i, a) in c.addrs.iter().enumerate() {
-        let m = metrics(*a);
+/// Start cluster `test_no` (two cores per node, every key on 2 of the 3 nodes) and wait until it settled: every node
+/// caught up from its peers and sees the others up. Returns it with each node's
+/// `cache_ring_changes_total` at that point (a node counts its peers' start-up, syncing then up,
+/// as membership changes), the baseline of [`assert_no_membership_change`].
+fn start(test_no: u8, clock: Option<Clock>) -> (InProc, Vec<f64>) {
+    let c = match clock {
+        Some(clock) => InProc::start_with_clock(test_no, 2, STEADY, "", clock),
+        None => InProc::start(test_no, 2, STEADY, ""),
+    };
+    wait_serving(&c.addrs, &[0, 1, 2], Duration::from_secs(10));
+    let base = ring_changes(&c.addrs);
+    (c, base)
+}
+
+/// [`assert_same`] for answers about different writes of a key (it was written again before
+/// each request): every answer names a version in the same form (or none does), and apart from
+/// the `ETag` they are the same.
+fn assert_same_but_version(answers: &[Resp], ctx: &str) {
+    let has_version = answers[0].header("etag").is_some();
+    let stripped: Vec<Resp> = answers
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            assert_eq!(
+                r.header("etag").is_some(),
+                has_version,
+                "{ctx}: node1 and {} differ in naming a version",
+                IDS[i]
+            );
+            if has_version {
+                etag(r);
+            }
+            let mut r = r.clone();
+            r.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("etag"));
+            r
+        })
+        .collect();
+    assert_same(&stripped, ctx);
+}
+
+/// Every node reports the membership it had once the cluster settled: no node was marked down
+/// (or came back, or said it is draining) during the test.
+fn assert_no_membership_change(c: &InProc, base: &[f64]) {
+    for (i, now) in ring_changes(&c.addrs).iter().enumerate() {
         assert_eq!(
-            metric(&m, "cache_ring_changes_total"),
-            Some(0.0),
+            *now, base[i],
             "{} saw a membership change (a peer marked down: machine overloaded?)",
             IDS[i]
         );
@@ -89,7 +131,7 @@ fn value_for(i: usize, key: &str, round: u32) -> Value {
 
 #[test]
 fn every_node_answers_every_key_identically() {
-    let c = InProc::start(1, 2, STEADY, "");
+    let (c, base) = start(1, None);
     let mut rng = Rng(1);
     let mut keys: Vec<String> = (0..60).map(|i| format!("cons-{i}")).collect();
     for k in [
@@ -106,8 +148,10 @@ fn every_node_answers_every_key_identically() {
     let mut conns: Vec<Conn> = c.addrs.iter().map(|a| Conn::open(*a)).collect();
     let mut owners_seen = [0usize; 3];
     let mut expected: HashMap<String, Value> = HashMap::new();
+    // The version (ETag) each key's acknowledged write got.
+    let mut versions: HashMap<String, String> = HashMap::new();
 
-    // PUT each key via a random node: created on its owner, whoever was asked.
+    // PUT each key via a random node: coordinated by its owner, whoever was asked.
     for (i, key) in keys.iter().enumerate() {
         let owner = c.owner(key);
         owners_seen[owner] += 1;
@@ -144,19 +188,25 @@ fn every_node_answers_every_key_identically() {
         }
         assert_eq!(r.json(), ack, "PUT {key:?}");
         expected.insert(key.clone(), value);
+        versions.insert(key.clone(), etag(&r));
     }
     assert!(
         owners_seen.iter().all(|&n| n > 5),
         "keys spread over every node: {owners_seen:?}"
     );
 
-    // GET and HEAD via each node: the same answer, from the owner.
+    // GET and HEAD via each node: the same answer, from the owner, at the acknowledged version.
     for (i, key) in keys.iter().enumerate() {
         let owner = c.owner(key);
         let gets: Vec<Resp> = (0..3)
             .map(|n| conns[n].call("GET", &key_path(key), &[], None))
             .collect();
         assert_same(&gets, &format!("GET {key:?}"));
+        assert_eq!(
+            etag(&gets[0]),
+            versions[key],
+            "GET {key:?}: the PUT's version"
+        );
         for (n, g) in gets.iter().enumerate() {
             assert_eq!(g.status, 200, "GET {key:?} via {}: {}", IDS[n], g.text());
             assert_eq!(node_of(g), IDS[owner], "GET {key:?} via {}", IDS[n]);
@@ -213,7 +263,14 @@ fn every_node_answers_every_key_identically() {
             assert_eq!(r.status, 200, "replace {key:?}: {}", r.text());
             assert_eq!(r.json(), json!({"key": key, "created": false}));
             assert_eq!(node_of(&r), IDS[owner]);
+            let version = etag(&r);
+            assert!(
+                etag_version(&version) > etag_version(&versions[key]),
+                "replace {key:?}: version {version} after {}",
+                versions[key]
+            );
             expected.insert(key.clone(), value);
+            versions.insert(key.clone(), version);
             live.push(key.clone());
         } else {
             let r = conns[asked].call("DELETE", &key_path(key), &[], None);
@@ -238,6 +295,7 @@ fn every_node_answers_every_key_identically() {
             .collect();
         assert_same(&gets, &format!("GET replaced {key:?}"));
         assert_eq!(gets[0].status, 200);
+        assert_eq!(etag(&gets[0]), versions[key], "GET replaced {key:?}");
         let j = gets[0].json();
         assert_eq!(j["value"], expected[key]);
         assert!(
@@ -246,12 +304,40 @@ fn every_node_answers_every_key_identically() {
         );
     }
 
-    // Each live key is stored on its owner and nowhere else.
+    // Each live key is stored on each of its replicas (its preference list) and nowhere else,
+    // at the acknowledged version; a deleted key is gone from every node. Asked with
+    // `X-Cache-Forwarded`, a node answers from its own memory.
     for (n, id) in IDS.iter().enumerate() {
-        let want = live.iter().filter(|k| c.owner(k) == n).count() as u64;
+        let want = live.iter().filter(|k| is_replica(&c.ring, k, 2, n)).count() as u64;
         assert_eq!(local_entries(c.addr(n)), want, "entries on {id}");
     }
-    assert_no_membership_change(&c);
+    for key in &keys {
+        let replicas = replicas_of(&c.ring, key, 2);
+        assert_eq!(replicas[0], c.owner(key));
+        for (n, id) in IDS.iter().enumerate() {
+            let r = call(
+                c.addr(n),
+                "GET",
+                &key_path(key),
+                &[("X-Cache-Forwarded", "test")],
+                None,
+            );
+            assert_eq!(node_of(&r), *id, "{key:?} read on {id} itself");
+            if live.contains(key) && replicas.contains(&n) {
+                assert_eq!(r.status, 200, "{key:?} on its replica {id}: {}", r.text());
+                assert_eq!(r.json()["value"], expected[key], "{key:?} on {id}");
+                assert_eq!(etag(&r), versions[key], "{key:?} on {id}");
+            } else {
+                assert_eq!(
+                    r.status,
+                    404,
+                    "{key:?} on {id} (replicas {replicas:?}): {}",
+                    r.text()
+                );
+            }
+        }
+    }
+    assert_no_membership_change(&c, &base);
 }
 
 /// Errors are the same whichever node is asked. Those found before the owner is known (bad key,
@@ -259,7 +345,7 @@ fn every_node_answers_every_key_identically() {
 /// owner, through the forward.
 #[test]
 fn every_node_answers_errors_identically() {
-    let c = InProc::start(2, 2, STEADY, "");
+    let (c, base) = start(2, None);
     let long_key = "k".repeat(251);
     let request_errors: Vec<(&str, String, Option<Vec<u8>>, u16)> = vec![
         ("GET", "/api/v1/cache/".into(), None, 400),
@@ -360,14 +446,14 @@ fn every_node_answers_errors_identically() {
     for (n, id) in IDS.iter().enumerate() {
         assert_eq!(local_entries(c.addr(n)), 0, "{id} stores nothing");
     }
-    assert_no_membership_change(&c);
+    assert_no_membership_change(&c, &base);
 }
 
 /// TTLs on one manual clock shared by the three nodes: every node shows the same remaining
 /// seconds before the deadline and the same 404 (GET and HEAD) from it on, with no sleeping.
 #[test]
 fn ttl_expires_the_same_via_every_node() {
-    let c = InProc::start_with_clock(3, 2, STEADY, "", Clock::manual());
+    let (c, base) = start(3, Some(Clock::manual()));
     let keys: Vec<String> = (0..9).map(|i| format!("ttl-{i}")).collect();
     for (i, key) in keys.iter().enumerate() {
         let r = put(c.addr(i % 3), key, "{\"value\":\"short\",\"ttl\":1}");
@@ -407,19 +493,21 @@ fn ttl_expires_the_same_via_every_node() {
         assert_eq!(g.status, 200);
         assert_eq!(g.json()["ttl"], 3599, "exactly 1 s of 3600 gone");
     }
-    assert_no_membership_change(&c);
+    assert_no_membership_change(&c, &base);
 }
 
-/// Keys land where the ring says, in the ring's proportions; `/admin/cluster` and
-/// `/admin/metrics` agree on every node.
+/// Keys land where the ring says: owners in the ring's proportions, copies on each key's
+/// preference list; `/admin/cluster` and `/admin/metrics` agree on every node.
 #[test]
 fn keys_follow_the_ring_and_every_node_describes_the_same_cluster() {
-    let c = InProc::start(4, 2, STEADY, "");
+    let (c, base) = start(4, None);
     let shares = c.ring.shares();
     let version = format!("0x{:016x}", c.ring.version());
     let mut conns: Vec<Conn> = c.addrs.iter().map(|a| Conn::open(*a)).collect();
     let total = 900;
+    // Keys owned by each node, and copies held by each node (keys it is a replica of).
     let mut counts = [0u64; 3];
+    let mut held = [0u64; 3];
     for i in 0..total {
         let key = format!("share-{i}");
         let r = conns[i % 3].call("PUT", &key_path(&key), &[], Some(b"{\"value\":1}"));
@@ -427,7 +515,15 @@ fn keys_follow_the_ring_and_every_node_describes_the_same_cluster() {
         let owner = c.owner(&key);
         assert_eq!(node_of(&r), IDS[owner], "{key}");
         counts[owner] += 1;
+        for n in replicas_of(&c.ring, &key, 2) {
+            held[n] += 1;
+        }
     }
+    assert_eq!(
+        held.iter().sum::<u64>(),
+        2 * total as u64,
+        "two copies of each key"
+    );
     for n in 0..3 {
         let seen = counts[n] as f64 / total as f64;
         assert!(
@@ -436,7 +532,7 @@ fn keys_follow_the_ring_and_every_node_describes_the_same_cluster() {
             IDS[n],
             shares[n]
         );
-        assert_eq!(local_entries(c.addr(n)), counts[n], "entries on {}", IDS[n]);
+        assert_eq!(local_entries(c.addr(n)), held[n], "entries on {}", IDS[n]);
     }
 
     // /admin/cluster: same ring everywhere, peers' probe reports agree.
@@ -447,7 +543,7 @@ fn keys_follow_the_ring_and_every_node_describes_the_same_cluster() {
                 ns.iter().enumerate().all(|(m, node)| {
                     node["ring_version"] == json!(version)
                         && node["ring_agrees"] == json!(true)
-                        && node["entries"] == json!(counts[m])
+                        && node["entries"] == json!(held[m])
                 })
             })
         });
@@ -463,7 +559,12 @@ fn keys_follow_the_ring_and_every_node_describes_the_same_cluster() {
         assert_eq!(info["threads"], 2);
         assert_eq!(info["nodes_up"], 3);
         assert_eq!(info["nodes_total"], 3);
-        assert_eq!(info["ring_changes"], 0);
+        assert_eq!(
+            info["ring_changes"].as_f64(),
+            Some(base[n]),
+            "changes since it settled"
+        );
+        assert_eq!(info["replicas"], 2, "the default on three nodes");
         let nodes = info["nodes"].as_array().expect("nodes");
         assert_eq!(nodes.len(), 3, "{info}");
         for (m, node) in nodes.iter().enumerate() {
@@ -520,7 +621,7 @@ fn keys_follow_the_ring_and_every_node_describes_the_same_cluster() {
             IDS[n]
         );
     }
-    assert_no_membership_change(&c);
+    assert_no_membership_change(&c, &base);
 }
 
 /// One thread's share of the load test: its own keys, a keep-alive connection to every node, and
@@ -597,7 +698,7 @@ fn load_worker(t: usize, addrs: &[SocketAddr], ring: &dcache::cluster::ring::Rin
 
 #[test]
 fn concurrent_mixed_load_through_every_node_stays_correct() {
-    let c = InProc::start(5, 2, STEADY, "");
+    let (c, base) = start(5, None);
     let before: f64 = c
         .addrs
         .iter()
@@ -631,13 +732,13 @@ fn concurrent_mixed_load_through_every_node_stays_correct() {
         "forwards counted {} < {forwarded}",
         ok - before
     );
-    assert_no_membership_change(&c);
+    assert_no_membership_change(&c, &base);
 }
 
 /// Pipelined requests on one connection, most for keys owned elsewhere: answered in order.
 #[test]
 fn pipelined_requests_for_other_owners_come_back_in_order() {
-    let c = InProc::start(6, 2, STEADY, "");
+    let (c, base) = start(6, None);
     for (n, addr) in c.addrs.iter().enumerate() {
         let keys: Vec<String> = (0..20).map(|i| format!("pipe-{n}-{i}")).collect();
         let mut batch = Vec::new();
@@ -683,20 +784,23 @@ fn pipelined_requests_for_other_owners_come_back_in_order() {
         let h = conn.call("GET", "/api/v1/health", &[], None);
         assert_eq!(h.status, 200);
     }
-    assert_no_membership_change(&c);
+    assert_no_membership_change(&c, &base);
 }
 
 /// `X-Cache-Forwarded` means "a peer already routed this": serve it here, never forward again.
+/// Serving a write means coordinating it: it is stored here and copied to the key's replicas
+/// (copies are not forwards: they carry a version and are applied as they are).
 #[test]
 fn a_forwarded_request_is_served_locally_and_never_forwarded_again() {
-    let c = InProc::start(7, 2, STEADY, "");
+    let (c, base) = start(7, None);
+    // Owned by node2, with node1 as its other replica.
     let key = (0..)
         .map(|i| format!("fwd-{i}"))
-        .find(|k| c.owner(k) == 1)
-        .expect("a key owned by node2");
-    let (n1, n2) = (c.addr(0), c.addr(1));
+        .find(|k| replicas_of(&c.ring, k, 2) == [1, 0])
+        .expect("a key of node2 and node1");
+    let (n1, n2, n3) = (c.addr(0), c.addr(1), c.addr(2));
     let fwd_sum = |a: SocketAddr| metric_sum(&metrics(a), "cache_forwarded_requests_total");
-    let before = (fwd_sum(n1), fwd_sum(n2));
+    let before = (fwd_sum(n1), fwd_sum(n2), fwd_sum(n3));
     let hdr = [("X-Cache-Forwarded", "x")];
 
     let mut conn = Conn::open(n1);
@@ -709,34 +813,81 @@ fn a_forwarded_request_is_served_locally_and_never_forwarded_again() {
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(node_of(&r), "node1", "served where asked, not by the owner");
     assert_eq!(r.header("x-cache-forwarded-by"), None);
+    let version = etag(&r);
     let r = conn.call("GET", &key_path(&key), &hdr, None);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(node_of(&r), "node1");
     assert_eq!(r.json()["value"], "on node1");
+    assert_eq!(etag(&r), version);
     let r = conn.call("HEAD", &key_path(&key), &hdr, None);
     assert_eq!((r.status, node_of(&r)), (200, "node1"));
     assert_eq!(
-        (fwd_sum(n1), fwd_sum(n2)),
+        (fwd_sum(n1), fwd_sum(n2), fwd_sum(n3)),
         before,
         "requests marked forwarded were not forwarded"
     );
 
-    // Without the header the request goes to the owner, which never had the key.
+    // Without the header the request goes to the owner, which got node1's copy of the write.
     let r = conn.call("GET", &key_path(&key), &[], None);
-    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(node_of(&r), "node2");
     assert_eq!(r.header("x-cache-forwarded-by"), Some("node1"));
+    assert_eq!(r.json()["value"], "on node1");
+    assert_eq!(etag(&r), version, "the owner holds the version node1 gave");
     assert_eq!(fwd_sum(n1), before.0 + 1.0, "one forward from node1");
     assert_eq!(fwd_sum(n2), before.1, "node2 served the forward itself");
 
-    // Asking the owner directly with the header, and cleaning up node1's copy.
+    // Asking each node directly with the header: the replicas have it, node3 (not a replica of
+    // the key) never got a copy.
     let r = call(n2, "GET", &key_path(&key), &hdr, None);
-    assert_eq!((r.status, node_of(&r)), (404, "node2"));
+    assert_eq!((r.status, node_of(&r)), (200, "node2"), "{}", r.text());
+    assert_eq!(etag(&r), version);
+    let r = call(n3, "GET", &key_path(&key), &hdr, None);
+    assert_eq!((r.status, node_of(&r)), (404, "node3"), "{}", r.text());
+    assert_eq!(local_entries(n3), 0);
+
+    // A delete served on node1 reaches the owner too.
     let r = conn.call("DELETE", &key_path(&key), &hdr, None);
     assert_eq!((r.status, node_of(&r)), (200, "node1"));
+    let r = call(n2, "GET", &key_path(&key), &hdr, None);
+    assert_eq!((r.status, node_of(&r)), (404, "node2"), "{}", r.text());
     assert_eq!(local_entries(n1), 0);
-    assert_eq!((fwd_sum(n1), fwd_sum(n2)), (before.0 + 1.0, before.1));
-    assert_no_membership_change(&c);
+    assert_eq!(local_entries(n2), 0);
+
+    // A key node1 does not replicate (node2 and node3 do): node1 serves the write and copies it
+    // to both replicas, then hands its own copy over and forgets it (no stale copy stays on a
+    // node outside the key's preference list).
+    let foreign = (0..)
+        .map(|i| format!("fwd-foreign-{i}"))
+        .find(|k| replicas_of(&c.ring, k, 2) == [1, 2])
+        .expect("a key of node2 and node3");
+    let r = conn.call(
+        "PUT",
+        &key_path(&foreign),
+        &hdr,
+        Some(b"{\"value\":\"via node1\"}"),
+    );
+    assert_eq!((r.status, node_of(&r)), (201, "node1"), "{}", r.text());
+    let version = etag(&r);
+    for n in [1, 2] {
+        let r = call(c.addr(n), "GET", &key_path(&foreign), &hdr, None);
+        assert_eq!(r.status, 200, "{foreign} on {}: {}", IDS[n], r.text());
+        assert_eq!(r.json()["value"], "via node1");
+        assert_eq!(etag(&r), version, "{foreign} on {}", IDS[n]);
+    }
+    let forgotten = common::eventually(Duration::from_secs(10), || {
+        call(n1, "GET", &key_path(&foreign), &hdr, None).status == 404
+    });
+    assert!(forgotten, "node1 still holds its copy of {foreign}");
+    assert_eq!(local_entries(n1), 0);
+    let r = conn.call("GET", &key_path(&foreign), &[], None);
+    assert_eq!((r.status, node_of(&r)), (200, "node2"), "{}", r.text());
+    assert_eq!(etag(&r), version);
+    assert_eq!(
+        (fwd_sum(n1), fwd_sum(n2), fwd_sum(n3)),
+        (before.0 + 2.0, before.1, before.2)
+    );
+    assert_no_membership_change(&c, &base);
 }
 
 /// Raw request variants (chunked body, `Expect: 100-continue`, HTTP/1.0, `Connection: close`,
@@ -744,7 +895,7 @@ fn a_forwarded_request_is_served_locally_and_never_forwarded_again() {
 /// a node that forwards them.
 #[test]
 fn request_variants_are_answered_the_same_through_a_forward() {
-    let c = InProc::start(8, 2, STEADY, "");
+    let (c, base) = start(8, None);
     let key = (0..)
         .map(|i| format!("variant-{i}"))
         .find(|k| c.owner(k) == 1)
@@ -826,9 +977,14 @@ fn request_variants_are_answered_the_same_through_a_forward() {
                 let h = conn.call("GET", "/api/v1/health", &[], None);
                 assert_eq!(h.status, 200, "{name} via {a}: connection stays usable");
             }
+            assert_eq!(
+                r.header("etag").is_some(),
+                matches!(*status, 200 | 201) && !name.contains("DELETE"),
+                "{name} via {a}: a value or a write names its version"
+            );
             answers.push(r);
         }
-        assert_same(&answers, name);
+        assert_same_but_version(&answers, name);
     }
     // Expect: 100-continue: the interim answer, then the owner's final answer.
     let mut answers = Vec::new();
@@ -850,15 +1006,15 @@ fn request_variants_are_answered_the_same_through_a_forward() {
         assert_eq!(node_of(&r), "node2");
         answers.push(r);
     }
-    assert_same(&answers, "Expect: 100-continue PUT");
-    assert_no_membership_change(&c);
+    assert_same_but_version(&answers, "Expect: 100-continue PUT");
+    assert_no_membership_change(&c, &base);
 }
 
 /// docs/api.md: "A numeric `X-Request-Id` request header is echoed in the response" — for every
 /// response, so also when the node the client asked relays the owner's answer.
 #[test]
 fn a_numeric_request_id_is_echoed_whichever_node_answers() {
-    let c = InProc::start(9, 2, STEADY, "");
+    let (c, base) = start(9, None);
     let key = (0..)
         .map(|i| format!("reqid-{i}"))
         .find(|k| c.owner(k) == 2)
@@ -879,5 +1035,5 @@ fn a_numeric_request_id_is_echoed_whichever_node_answers() {
             );
         }
     }
-    assert_no_membership_change(&c);
+    assert_no_membership_change(&c, &base);
 }

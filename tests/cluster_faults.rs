@@ -3,10 +3,12 @@
 //! Each scenario starts three real `cache-node` processes (`replicas: 2` when the build knows the
 //! key), runs the recording load of `tests/faults/load.rs` (six workers, each the only writer of
 //! its keys, PUT/DELETE/GET round-robin over the nodes), injects one kind of fault on a schedule
-//! (repeated while the run lasts), heals, waits until every node is healthy and caught up, reads
-//! every key through every node, and checks the history (`tests/faults/checker.rs`): no stale
-//! read, lost write, undone delete or disagreement between nodes; failures and unanswered
-//! requests are only counted, and the longest time nothing succeeded must stay under 10 s.
+//! (repeated while the run lasts; during the first one the load deletes its doomed keys for
+//! good, so deletes made during a fault are checked too), heals, waits until every node is
+//! healthy and caught up, reads every key through every node, and checks the history
+//! (`tests/faults/checker.rs`): no stale read, lost write, undone delete or disagreement between
+//! nodes; failures and unanswered requests are only counted, and the longest time nothing
+//! succeeded must stay under 10 s.
 //!
 //! Short by default (`FAULTS_SECS=10`, `FAULTS_KEYS=300`, scenarios run one at a time);
 //! `scripts/chaos.sh` runs the long version. Figures: one `faults|` line per scenario, shown by
@@ -44,6 +46,7 @@ fn kill9_then_restart_after_2s() {
     run("kill9-restart", 40, false, |x, n| {
         let v = n % 3;
         x.kill9(v);
+        x.load.retire();
         sleep(Duration::from_secs(2));
         x.restart(v);
         x.settle();
@@ -56,6 +59,7 @@ fn rolling_sigterm_restart_with_data_dir() {
     run("rolling-data-dir", 41, true, |x, _| {
         for i in 0..3 {
             x.terminate(i);
+            x.load.retire();
             x.restart(i);
             x.settle();
             sleep(STEP_PAUSE);
@@ -69,6 +73,7 @@ fn rolling_sigterm_restart_without_data_dir() {
     run("rolling-no-data-dir", 42, false, |x, _| {
         for i in 0..3 {
             x.terminate(i);
+            x.load.retire();
             x.restart(i);
             x.settle();
             sleep(STEP_PAUSE);
@@ -83,6 +88,7 @@ fn sigstop_for_3s_while_the_others_take_writes() {
         let v = (n + 1) % 3;
         x.load.avoid(Some(v));
         x.freeze(v);
+        x.load.retire();
         sleep(Duration::from_secs(3));
         x.thaw(v);
         x.settle();
@@ -98,6 +104,7 @@ fn replica_down_for_4s_during_writes() {
         let v = (n + 2) % 3;
         x.load.avoid(Some(v));
         x.kill9(v);
+        x.load.retire();
         sleep(Duration::from_secs(4));
         x.restart(v);
         x.settle();
@@ -112,6 +119,7 @@ fn restart_faster_than_fail_after() {
     run("fast-restart", 45, false, |x, n| {
         let v = n % 3;
         x.kill9(v);
+        x.load.retire();
         x.restart(v);
         x.settle();
         sleep(Duration::from_millis(500));
@@ -137,6 +145,7 @@ fn stranded_copy_then_an_unrelated_membership_change() {
         x.load.avoid(Some(frozen));
         x.freeze(frozen);
         x.wait_seen(frozen, "down", SEEN_LIMIT);
+        x.load.retire();
         sleep(Duration::from_secs(2));
         x.thaw(frozen);
         x.settle();

@@ -273,13 +273,14 @@ fn entries_by_key(doc: &serde_json::Value) -> BTreeMap<String, serde_json::Value
         .collect()
 }
 
-fn import(a: SocketAddr, body: &[u8]) -> Resp {
+fn import(a: SocketAddr, query: &str, body: &[u8]) -> Resp {
     let text = String::from_utf8(body.to_vec()).expect("utf-8 test document");
-    request(a, "POST", "/admin/import", Some(&text))
+    request(a, "POST", &format!("/admin/import{query}"), Some(&text))
 }
 
 /// Export, delete everything, import the export with CR/LF stripped (as `curl -d @file` sends
-/// it): every key comes back with the same value, and the TTL survives.
+/// it): the deletes are newer than the exported versions, so nothing comes back; imported with
+/// `?overwrite=1` every key comes back with the same value, and the TTL survives.
 #[test]
 fn export_clear_import_round_trip() {
     let node = common::run_single(2, "");
@@ -351,10 +352,42 @@ fn export_clear_import_round_trip() {
     }
     assert_eq!(export(a).1["count"], 0);
 
-    let resp = import(a, &stripped);
+    let resp = import(a, "", &stripped);
     assert_eq!(resp.status, 200, "{}", resp.text());
-    assert_eq!(resp.json()["imported"], 61);
-    assert_eq!(resp.json()["rejected"], 0);
+    let j = resp.json();
+    assert_eq!(
+        (
+            &j["imported"],
+            &j["superseded"],
+            &j["rejected"],
+            &j["total"]
+        ),
+        (&0.into(), &61.into(), &0.into(), &61.into()),
+        "{j}"
+    );
+    assert_eq!(
+        j["nodes"],
+        serde_json::json!({"t1": {"applied": 0, "superseded": 61, "rejected": 0}})
+    );
+    assert_eq!(export(a).1["count"], 0, "the deletes won");
+    for k in before.keys() {
+        let r = request(a, "GET", &format!("/api/v1/cache/{k}"), None);
+        assert_eq!(r.status, 404, "{k} stays deleted");
+    }
+
+    let resp = import(a, "?overwrite=1", &stripped);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let j = resp.json();
+    assert_eq!(
+        (
+            &j["imported"],
+            &j["superseded"],
+            &j["rejected"],
+            &j["total"]
+        ),
+        (&61.into(), &0.into(), &0.into(), &61.into()),
+        "{j}"
+    );
     for (k, body) in &before {
         assert_eq!(
             &request(a, "GET", &format!("/api/v1/cache/{k}"), None).text(),
@@ -412,7 +445,7 @@ fn corrupt_import_is_400_and_changes_nothing() {
         ("garbage", b"\x7fELF not json".to_vec()),
     ];
     for (what, body) in cases {
-        let resp = import(a, &body);
+        let resp = import(a, "", &body);
         assert_eq!(resp.status, 400, "{what}: {}", resp.text());
         let j = resp.json();
         assert!(

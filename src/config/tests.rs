@@ -122,6 +122,8 @@ fn example_file_documents_every_key_with_default_values() {
             cluster_nodes: defaults.cluster_nodes.clone(),
             // `threads: 0` depends on how many cluster_nodes share this host (see `cpus`).
             threads: defaults.threads,
+            // 0 (automatic) means 2 on the example's three nodes, 1 on the standalone default.
+            replicas: defaults.replicas,
             ..c.clone()
         },
         defaults

@@ -94,6 +94,32 @@ pub(crate) fn request(c: &Rc<Core>) {
     }
 }
 
+/// How often a serving node compares its keys with each up peer (hints, then digests) while it
+/// keeps serving: repairs what no restart or pause would (hints dropped at their bound, a peer
+/// that was cut off rather than stopped). Cheap when nothing differs: one digest pass per peer.
+pub(crate) const ANTI_ENTROPY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Background anti-entropy (core 0): every [`ANTI_ENTROPY_INTERVAL`], while this node is up and
+/// no catch-up runs, sync with each up peer without leaving the serving state.
+pub(crate) async fn anti_entropy_loop(c: Rc<Core>) {
+    let cl = &c.node.cluster;
+    if cl.is_standalone() {
+        return;
+    }
+    loop {
+        monoio::time::sleep(ANTI_ENTROPY_INTERVAL).await;
+        for peer in 0..cl.members.len() {
+            let busy = c.node.sync.running.load(Ordering::Acquire);
+            if peer == cl.me || busy || cl.own_state() != MemberState::Up || !cl.routable(peer) {
+                continue;
+            }
+            if let Err(SyncError::Failed(e)) = sync_with(&c, peer, false).await {
+                crate::info!(peer = cl.members[peer].id; "anti-entropy with node {} failed: {e}; next round in {} s", cl.members[peer].id, ANTI_ENTROPY_INTERVAL.as_secs());
+            }
+        }
+    }
+}
+
 /// Catch up from every peer until a whole round ran without a new request, then serve.
 async fn run(c: Rc<Core>) {
     let s = &c.node.sync;
@@ -135,7 +161,7 @@ async fn round(c: &Rc<Core>) -> bool {
         if peer == cl.me {
             continue;
         }
-        match sync_with(c, peer).await {
+        match sync_with(c, peer, true).await {
             Ok(()) => {}
             Err(SyncError::Unreachable(e)) => {
                 crate::info!(
@@ -173,11 +199,13 @@ fn peer_error(e: crate::cluster::FwdError) -> SyncError {
     }
 }
 
-/// Hints first, then the repair of every bucket whose digests differ.
-async fn sync_with(c: &Rc<Core>, peer: usize) -> Result<(), SyncError> {
+/// Hints first, then the repair of every bucket whose digests differ. `catching_up`: this node
+/// is syncing (the peer then sends it copies of new writes directly instead of hints).
+async fn sync_with(c: &Rc<Core>, peer: usize, catching_up: bool) -> Result<(), SyncError> {
     let s = &c.node.sync;
+    let hints = if catching_up { "&catchup=1" } else { "" };
     loop {
-        let entries = call_document(c, peer, b"/internal/sync/hints", None).await?;
+        let entries = call_document(c, peer, b"/internal/sync/hints", hints, None).await?;
         let n = entries.len() as u64;
         s.hints_received.fetch_add(n, Ordering::Relaxed);
         apply(c, entries).await?;
@@ -185,7 +213,7 @@ async fn sync_with(c: &Rc<Core>, peer: usize) -> Result<(), SyncError> {
             break;
         }
     }
-    let theirs = call(c, peer, b"/internal/sync/digest", None).await?;
+    let theirs = call(c, peer, b"/internal/sync/digest", "", None).await?;
     let theirs = digests_from(&theirs)?;
     let ours = digests(c, peer)
         .await
@@ -194,7 +222,7 @@ async fn sync_with(c: &Rc<Core>, peer: usize) -> Result<(), SyncError> {
     for chunk in differ.chunks(FETCH_BUCKETS) {
         let body = serde_json::json!({ "buckets": chunk }).to_string();
         let entries =
-            call_document(c, peer, b"/internal/sync/fetch", Some(body.as_bytes())).await?;
+            call_document(c, peer, b"/internal/sync/fetch", "", Some(body.as_bytes())).await?;
         s.keys_repaired
             .fetch_add(entries.len() as u64, Ordering::Relaxed);
         let bytes: usize = entries.iter().map(|e| e.key.len() + e.value.len()).sum();
@@ -228,9 +256,10 @@ async fn call(
     c: &Rc<Core>,
     peer: usize,
     path: &[u8],
+    query_extra: &str,
     body: Option<&[u8]>,
 ) -> Result<Vec<u8>, SyncError> {
-    let query = format!("node={}", c.node.cluster.self_id());
+    let query = format!("node={}{query_extra}", c.node.cluster.self_id());
     let req = Outgoing {
         method: Method::Post,
         path,
@@ -263,9 +292,10 @@ async fn call_document(
     c: &Rc<Core>,
     peer: usize,
     path: &[u8],
+    query_extra: &str,
     body: Option<&[u8]>,
 ) -> Result<Vec<crate::storage::Entry>, SyncError> {
-    let doc = call(c, peer, path, body).await?;
+    let doc = call(c, peer, path, query_extra, body).await?;
     let cfg = c.cfg();
     super::document::parse_import(&doc, cfg.max_key_bytes, cfg.max_value_bytes)
         .map(|p| p.entries)

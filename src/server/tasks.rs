@@ -164,6 +164,9 @@ pub(crate) async fn run(c: Rc<Core>, listener: TcpListener) {
     monoio::spawn(sweep_loop(Rc::clone(&c)));
     monoio::spawn(heartbeat_loop(Rc::clone(&c)));
     monoio::spawn(super::sync::stall_loop(Rc::clone(&c)));
+    if c.exec.core == 0 {
+        monoio::spawn(super::sync::anti_entropy_loop(Rc::clone(&c)));
+    }
     let slot = c.shutdown.register();
     loop {
         let accepted = match race(listener.accept(), c.shutdown.wait(slot)).await {

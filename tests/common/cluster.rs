@@ -711,6 +711,11 @@ impl ProcCluster {
         }
     }
 
+    /// How node `i`'s process ended, if it did (e.g. `signal: 11 (SIGSEGV)`); None while it runs.
+    pub fn exited(&mut self, i: usize) -> Option<std::process::ExitStatus> {
+        self.nodes[i].child.as_mut()?.try_wait().ok().flatten()
+    }
+
     /// SIGTERM node `i` (a graceful drain) and reap it; SIGKILL if it still runs after `limit`.
     /// True when it exited by itself within `limit`.
     pub fn terminate(&mut self, i: usize, limit: Duration) -> bool {
@@ -729,4 +734,84 @@ impl ProcCluster {
         child.wait().expect("reap child");
         false
     }
+}
+
+// ---- replicated placement (cluster_consistency, cluster_backup, cluster_failover) -------------
+//
+// Cluster numbers used besides those listed at `cluster_addrs`: backup 23-24, failover 35-38.
+
+/// `replicas` of a test node when it must be given explicitly (the default on three nodes is 2).
+pub fn replicas_yaml(n: usize) -> String {
+    format!("replicas: {n}\n")
+}
+
+/// Indices (into `IDS`) of the `n` replicas of `key`, owner first: its preference list.
+pub fn replicas_of(ring: &Ring, key: &str, n: usize) -> Vec<usize> {
+    ring.preference(key.as_bytes(), n)
+        .iter()
+        .map(|idx| {
+            IDS.iter()
+                .position(|id| *id == ring.node_id(idx))
+                .expect("ring id in IDS")
+        })
+        .collect()
+}
+
+/// Whether node `n` holds a copy of `key` with `replicas` copies per key.
+pub fn is_replica(ring: &Ring, key: &str, replicas: usize, n: usize) -> bool {
+    replicas_of(ring, key, replicas).contains(&n)
+}
+
+/// The node that coordinates `key` (its first routable replica) when the nodes in `down` are not
+/// routable: the first replica not in `down`, else (single copy) the first node clockwise.
+pub fn coordinator_without(ring: &Ring, key: &str, replicas: usize, down: &[usize]) -> usize {
+    replicas_of(ring, key, replicas)
+        .into_iter()
+        .chain(replicas_of(ring, key, IDS.len()))
+        .find(|n| !down.contains(n))
+        .expect("a routable node")
+}
+
+/// `cache_ring_changes_total` of each node in `addrs`.
+pub fn ring_changes(addrs: &[SocketAddr]) -> Vec<f64> {
+    addrs
+        .iter()
+        .map(|a| metric(&metrics(*a), "cache_ring_changes_total").unwrap_or(f64::NAN))
+        .collect()
+}
+
+/// Wait until every node in `live` has caught up from its peers (`/api/v1/health` 200, not
+/// `syncing`) and sees every other one in `live` up. A node that starts counts its peers'
+/// start-up (syncing, then up) as membership changes; once this returns the cluster is settled,
+/// so `ring_changes` taken then is the baseline a test that expects no change compares with.
+pub fn wait_serving(addrs: &[SocketAddr], live: &[usize], limit: Duration) {
+    let ok = crate::common::eventually(limit, || {
+        live.iter().all(|&n| crate::common::healthy(addrs[n]))
+    });
+    assert!(ok, "cluster members did not all catch up within {limit:?}");
+    wait_all_up(addrs, live, limit);
+}
+
+/// The `ETag` of a versioned answer, checked to be `"` + 16 lower-case hex digits + `"`.
+pub fn etag(r: &Resp) -> String {
+    let tag = r
+        .header("etag")
+        .unwrap_or_else(|| panic!("no ETag on {} {}", r.status, r.text()));
+    let hex = tag
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or("");
+    assert!(
+        hex.len() == 16
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "ETag {tag:?} is not a quoted 16-digit hex version"
+    );
+    tag.to_string()
+}
+
+/// The version an `ETag` names.
+pub fn etag_version(tag: &str) -> u64 {
+    u64::from_str_radix(tag.trim_matches('"'), 16).expect("hex ETag")
 }

@@ -7,7 +7,9 @@
 //!
 //! Every fourth key is *cold*: written once by the preload, then only read. The hot keys are
 //! rewritten every few seconds, which would hide a loss from the final reads; a cold key's final
-//! read still has to show the preload's value after every fault.
+//! read still has to show the preload's value after every fault. Another fourth are *doomed*:
+//! hot until the schedule calls [`Load::retire`] (during a fault), then deleted at once and only
+//! read afterwards, so a delete the cluster forgets (no tombstone) shows in the final reads.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -34,11 +36,18 @@ pub fn is_cold(key: u32) -> bool {
     key % 4 == 3
 }
 
+/// A key deleted for good when the schedule says so.
+pub fn is_doomed(key: u32) -> bool {
+    key % 4 == 1
+}
+
 /// What the schedule tells the workers while they run.
 struct Control {
     stop: AtomicBool,
     /// Index of a node to send nothing to; `usize::MAX` for none.
     avoid: AtomicUsize,
+    /// Delete the doomed keys now, and never write them again.
+    retire: AtomicBool,
 }
 
 /// A running load; [`Load::stop`] returns its history.
@@ -56,6 +65,7 @@ impl Load {
         let control = Arc::new(Control {
             stop: AtomicBool::new(false),
             avoid: AtomicUsize::new(usize::MAX),
+            retire: AtomicBool::new(false),
         });
         let ready = Arc::new(Barrier::new(workers + 1));
         let handles = (0..workers)
@@ -67,6 +77,7 @@ impl Load {
                     rng: Rng(0xFA17 + w as u64),
                     next_node: w,
                     events: Vec::new(),
+                    doomed: None,
                 };
                 let (control, ready) = (control.clone(), ready.clone());
                 std::thread::spawn(move || {
@@ -97,6 +108,12 @@ impl Load {
             .store(node.unwrap_or(usize::MAX), Ordering::SeqCst);
     }
 
+    /// Delete every doomed key (each worker at once, retrying until acknowledged); from then on
+    /// they are only read. Idempotent.
+    pub fn retire(&self) {
+        self.control.retire.store(true, Ordering::SeqCst);
+    }
+
     pub fn stop(self) -> History {
         self.control.stop.store(true, Ordering::SeqCst);
         let mut h = History::new(self.start);
@@ -115,6 +132,8 @@ struct Worker {
     rng: Rng,
     next_node: usize,
     events: Vec<Event>,
+    /// After `retire`: own doomed keys whose DELETE is not acknowledged yet.
+    doomed: Option<Vec<u32>>,
 }
 
 impl Worker {
@@ -127,17 +146,43 @@ impl Worker {
 
     fn run(&mut self, control: &Control) {
         while !control.stop.load(Ordering::SeqCst) {
-            let key = self.keys[self.rng.below(self.keys.len())];
-            let op = match self.rng.below(100) {
-                _ if is_cold(key) => Op::Get,
-                0..=9 => Op::Delete,
-                10..=49 => Op::Put,
-                _ => Op::Get,
-            };
+            if self.doomed.is_none() && control.retire.load(Ordering::SeqCst) {
+                self.doomed = Some(
+                    self.keys
+                        .iter()
+                        .copied()
+                        .filter(|k| is_doomed(*k))
+                        .collect(),
+                );
+            }
+            let (key, op) = self.next_op();
             let node = self.pick_node(control.avoid.load(Ordering::SeqCst));
             self.execute(key, op, node);
+            if let Some(pending) = self.doomed.as_mut().filter(|p| p.first() == Some(&key)) {
+                // Acknowledged: done with it; otherwise retry it after the others.
+                let first = pending.remove(0);
+                if !self.events.last().is_some_and(Event::acked_write) {
+                    pending.push(first);
+                }
+            }
             std::thread::sleep(THINK);
         }
+    }
+
+    /// A pending doomed key's DELETE first; else a random own key: cold and retired doomed keys
+    /// are only read, hot ones get the PUT/DELETE/GET mix.
+    fn next_op(&mut self) -> (u32, Op) {
+        if let Some(&key) = self.doomed.as_ref().and_then(|p| p.first()) {
+            return (key, Op::Delete);
+        }
+        let key = self.keys[self.rng.below(self.keys.len())];
+        let op = match self.rng.below(100) {
+            _ if is_cold(key) || (is_doomed(key) && self.doomed.is_some()) => Op::Get,
+            0..=9 => Op::Delete,
+            10..=49 => Op::Put,
+            _ => Op::Get,
+        };
+        (key, op)
     }
 
     fn pick_node(&mut self, avoid: usize) -> usize {

@@ -271,7 +271,8 @@ pub fn run(name: &str, test_no: u8, data_dir: bool, mut cycle: impl FnMut(&mut C
     let mut h = load.stop();
     let settled = settle(&c.addrs, SETTLE_LIMIT).unwrap_or_else(|e| {
         panic!(
-            "{name}: not settled within {SETTLE_LIMIT:?}: {e}; logs:\n{}",
+            "{name}: not settled within {SETTLE_LIMIT:?}: {e}; {}; logs:\n{}",
+            deaths(&mut c),
             c.logs()
         )
     });
@@ -306,5 +307,17 @@ fn print(name: &str, h: &History, r: &Report, notes: &str, timeline: &[String]) 
     eprintln!("  {name} timeline: {shown}");
     if !r.anomalies.is_empty() {
         eprint!("  {name} first anomalies:\n{}", r.details(h, 5));
+    }
+}
+
+/// Which nodes' processes ended on their own, and how.
+pub fn deaths(c: &mut ProcCluster) -> String {
+    let ended: Vec<String> = (0..IDS.len())
+        .filter_map(|i| c.exited(i).map(|st| format!("{} exited: {st}", IDS[i])))
+        .collect();
+    if ended.is_empty() {
+        "every node process still runs".to_string()
+    } else {
+        ended.join(", ")
     }
 }

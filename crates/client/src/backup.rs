@@ -271,21 +271,10 @@ fn report_import(ctx: &Ctx, v: &Value, body: &[u8], status: u16, addr: &str) {
     if ctx.out.json {
         ctx.out.value(v);
     } else if v.get("imported").is_some() {
-        let per_node = v["nodes"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, n)| format!("{k} {n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
-        println!(
-            "imported {} of {} entries ({} rejected) via {}; per node: {per_node}",
-            v["imported"], v["total"], v["rejected"], addr
-        );
-        if let Some(e) = v["error"].as_str() {
-            eprintln!("error: {e}");
+        let (summary, notes) = import_text(v, addr);
+        println!("{summary}");
+        for n in notes {
+            eprintln!("{n}");
         }
     } else {
         let msg = v["error"].as_str().map_or_else(
@@ -294,6 +283,83 @@ fn report_import(ctx: &Ctx, v: &Value, body: &[u8], status: u16, addr: &str) {
         );
         eprintln!("error: import refused: HTTP {} {msg}", status);
     }
+}
+
+/// An import answer in words: the summary line (stdout) and the notes, warnings and error that
+/// follow it (stderr), from the node's `{"imported","superseded","rejected","total","nodes",
+/// "unknown","failed","hinted","hints_dropped"[,"error"]}` (a node from before versions answers
+/// `nodes` as plain counts and without the other members; both read the same).
+fn import_text(v: &Value, addr: &str) -> (String, Vec<String>) {
+    let num = |x: &Value| x.as_u64().unwrap_or(0);
+    let per_node = v["nodes"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(id, n)| match n.as_u64() {
+                    Some(count) => format!("{id} {count}"),
+                    None => {
+                        let mut t = format!("{id} {}", num(&n["applied"]));
+                        let others: Vec<String> = [
+                            ("superseded", &n["superseded"]),
+                            ("rejected", &n["rejected"]),
+                        ]
+                        .into_iter()
+                        .filter(|(_, x)| num(x) > 0)
+                        .map(|(what, x)| format!("{} {what}", num(x)))
+                        .collect();
+                        if !others.is_empty() {
+                            t.push_str(&format!(" ({})", others.join(", ")));
+                        }
+                        t
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    let superseded = num(&v["superseded"]);
+    let summary = format!(
+        "imported {} of {} entries ({superseded} superseded, {} rejected) via {addr}; per node: {per_node}",
+        num(&v["imported"]),
+        num(&v["total"]),
+        num(&v["rejected"]),
+    );
+    let mut notes = Vec::new();
+    if superseded > 0 {
+        notes.push(format!(
+            "note: {superseded} entries were not newer than what the cluster holds (a later write or delete of the key wins, or it is there already); import --overwrite restores them anyway"
+        ));
+    }
+    let (hinted, dropped) = (num(&v["hinted"]), num(&v["hints_dropped"]));
+    if hinted > 0 || dropped > 0 {
+        let mut n = format!("note: {hinted} copies kept as hints for members that could not take them, delivered when they are back");
+        if dropped > 0 {
+            n.push_str(&format!("; {dropped} could not be kept (hint bound reached): those members catch up by repair"));
+        }
+        notes.push(n);
+    }
+    let unknown: Vec<&str> = v["unknown"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !unknown.is_empty() {
+        notes.push(format!(
+            "warning: no complete answer from {}: they may have applied part of their share (kept as hints too; running the import again settles it)",
+            unknown.join(", ")
+        ));
+    }
+    if let Some(failed) = v["failed"].as_object() {
+        for (id, why) in failed {
+            notes.push(format!(
+                "warning: {id} applied nothing of its share: {}",
+                why.as_str().unwrap_or("failed")
+            ));
+        }
+    }
+    if let Some(e) = v["error"].as_str() {
+        notes.push(format!("error: {e}"));
+    }
+    (summary, notes)
 }
 
 #[cfg(test)]
@@ -309,6 +375,60 @@ mod tests {
         assert_eq!(s["count"], 1);
         assert_eq!(s["missing"][0], "n3");
         assert!(export_summary(b"{\"entries\":[").is_none());
+    }
+
+    #[test]
+    fn an_import_answer_in_words() {
+        let v: Value = serde_json::from_str(
+            r#"{"imported":3,"rejected":1,"superseded":2,"total":6,"nodes":{"node1":{"applied":3,"superseded":1,"rejected":0},"node2":{"applied":2,"superseded":2,"rejected":1}},"unknown":["node3"],"failed":{"node4":"answered 400: no"},"hinted":4,"hints_dropped":1,"error":"import incomplete: 1 of 6 entries reached no replica","status":502}"#,
+        )
+        .unwrap();
+        let (summary, notes) = import_text(&v, "h:1");
+        assert_eq!(
+            summary,
+            "imported 3 of 6 entries (2 superseded, 1 rejected) via h:1; per node: node1 3 (1 superseded), node2 2 (2 superseded, 1 rejected)"
+        );
+        assert_eq!(notes.len(), 5, "{notes:?}");
+        assert!(
+            notes[0].starts_with("note: 2 entries were not newer")
+                && notes[0].contains("--overwrite")
+        );
+        assert!(
+            notes[1].starts_with("note: 4 copies kept as hints")
+                && notes[1].contains("1 could not be kept")
+        );
+        assert!(notes[2].starts_with("warning: no complete answer from node3:"));
+        assert_eq!(
+            notes[3],
+            "warning: node4 applied nothing of its share: answered 400: no"
+        );
+        assert_eq!(
+            notes[4],
+            "error: import incomplete: 1 of 6 entries reached no replica"
+        );
+
+        let clean: Value = serde_json::from_str(
+            r#"{"imported":2,"rejected":0,"superseded":0,"total":2,"nodes":{"node1":{"applied":2,"superseded":0,"rejected":0}},"unknown":[],"failed":{},"hinted":0,"hints_dropped":0}"#,
+        )
+        .unwrap();
+        let (summary, notes) = import_text(&clean, "h:1");
+        assert_eq!(
+            summary,
+            "imported 2 of 2 entries (0 superseded, 0 rejected) via h:1; per node: node1 2"
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+
+        // A node from before versions: plain counts per node.
+        let old: Value = serde_json::from_str(
+            r#"{"imported":5,"rejected":0,"total":5,"nodes":{"n1":2,"n2":3}}"#,
+        )
+        .unwrap();
+        let (summary, notes) = import_text(&old, "h:1");
+        assert_eq!(
+            summary,
+            "imported 5 of 5 entries (0 superseded, 0 rejected) via h:1; per node: n1 2, n2 3"
+        );
+        assert!(notes.is_empty());
     }
 
     #[test]

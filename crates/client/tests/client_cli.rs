@@ -169,11 +169,75 @@ fn export_then_import_restores() {
     for i in 0..20 {
         assert_eq!(code(&client(&a, &["delete", &format!("k{i}")])), 0);
     }
+    // The deletes are newer than the backup's versions: importing it restores nothing.
     let o = client(&a, &["import", f, "--json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(json(&o)["imported"], 20);
+    let j = json(&o);
+    assert_eq!(
+        (
+            &j["imported"],
+            &j["superseded"],
+            &j["rejected"],
+            &j["total"]
+        ),
+        (
+            &Value::from(0),
+            &Value::from(20),
+            &Value::from(0),
+            &Value::from(20)
+        ),
+        "{j}"
+    );
     let o = client(&a, &["get", "k7", "--json"]);
-    assert_eq!(stdout(&o).trim(), r#"{"key":"k7","value":{"i":7}}"#);
+    assert_eq!(code(&o), 1, "k7 stays deleted: {}", stdout(&o));
+    // In words: the summary names what was superseded, and how to restore it anyway.
+    let o = client(&a, &["import", f]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("imported 0 of 20 entries (20 superseded, 0 rejected) via "),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("per node: t1 0 (20 superseded)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).contains("import --overwrite"), "{}", stderr(&o));
+    // --overwrite: every entry becomes a new write.
+    let o = client(&a, &["import", f, "--overwrite", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let j = json(&o);
+    assert_eq!(
+        (
+            &j["imported"],
+            &j["superseded"],
+            &j["rejected"],
+            &j["total"]
+        ),
+        (
+            &Value::from(20),
+            &Value::from(0),
+            &Value::from(0),
+            &Value::from(20)
+        ),
+        "{j}"
+    );
+    for i in 0..20 {
+        let o = client(&a, &["get", &format!("k{i}"), "--json"]);
+        assert_eq!(
+            stdout(&o).trim(),
+            format!(r#"{{"key":"k{i}","value":{{"i":{i}}}}}"#)
+        );
+    }
+    let o = client(&a, &["import", f, "--overwrite"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("imported 20 of 20 entries (0 superseded, 0 rejected) via "),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
 
     // A corrupt backup changes nothing and exits 1 with the node's reason.
     let bad = temp_path("bad.json");

@@ -87,8 +87,12 @@ enum Elsewhere {
 /// Decide where a key request is served; `Ok(prefs)` = here.
 fn route(c: &Core, req: &Req<'_>, key: &[u8]) -> Result<Prefs, Elsewhere> {
     let cl = &c.node.cluster;
+    if cl.is_standalone() {
+        // One node, one copy: nothing to place or copy.
+        return Ok(Prefs::default());
+    }
     let place = cl.placement(key);
-    if cl.is_standalone() || req.version.is_some() {
+    if req.version.is_some() {
         return Ok(place.prefs);
     }
     match place.coordinator {

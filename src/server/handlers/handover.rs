@@ -19,10 +19,8 @@ use crate::storage::{Entry, Loaded};
 const MIGRATE_ATTEMPTS: u32 = 5;
 /// Pause between hand-over attempts (a node that just came back may still be warming up).
 const MIGRATE_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
-/// Foreign entries gathered before they are sent: bounds what one hand-over step holds.
-const HANDOVER_BATCH: usize = 5000;
-/// Entries read from the shard per scan step.
-const SCAN_PAGE: usize = 1024;
+/// Slots examined per scan step; the core serves its connections between steps.
+const SCAN_SLOTS: usize = 16 * 1024;
 
 /// Hand the copies this core holds for keys this node does not replicate to those keys'
 /// replicas, then forget them here, so a stand-in copy is never served stale after a later
@@ -40,6 +38,8 @@ pub(crate) async fn migrate_foreign(c: Rc<Core>) {
             if !batch.is_empty() {
                 pending |= hand_over(&c, batch, attempt).await;
             }
+            // A scan over a large shard is work, not a stall: let connections run in between.
+            monoio::spawn(async {}).await;
         }
         if !pending {
             return;
@@ -52,26 +52,22 @@ pub(crate) async fn migrate_foreign(c: Rc<Core>) {
     );
 }
 
-/// Scan this core's shard from `cursor` (values and tombstones) for keys this node does not
-/// replicate, until [`HANDOVER_BATCH`] are found or the shard ends (`cursor` becomes `None`).
+/// One bounded step of the scan of this core's shard from `cursor` (values and tombstones):
+/// the copies of keys this node does not replicate; `cursor` becomes `None` at the end.
 fn foreign_entries(c: &Core, cursor: &mut Option<usize>) -> Vec<Entry> {
+    let Some(from) = *cursor else {
+        return Vec::new();
+    };
     let cl = &c.node.cluster;
     let now = c.exec.now_ms();
-    let shard = c.exec.shard.borrow();
-    let mut out = Vec::new();
-    while let Some(from) = *cursor {
-        let page = shard.page_all(from, SCAN_PAGE, now);
-        *cursor = page.next;
-        out.extend(
-            page.entries
-                .into_iter()
-                .filter(|e| !cl.ring.preference(&e.key, cl.replicas).contains(cl.me)),
-        );
-        if out.len() >= HANDOVER_BATCH {
-            break;
-        }
-    }
-    out
+    let foreign = |k: &[u8]| !cl.ring.preference(k, cl.replicas).contains(cl.me);
+    let page = c
+        .exec
+        .shard
+        .borrow()
+        .page_where(from, SCAN_SLOTS, now, foreign);
+    *cursor = page.next;
+    page.entries
 }
 
 /// Send `batch` to every replica of each key that takes writes; forget what some replica

@@ -88,7 +88,11 @@ pub(crate) async fn handle(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'
     // `?overwrite=1` (a cluster import only): restore the backup over anything written or
     // deleted since, by giving every entry a fresh version, i.e. importing it as new writes.
     let local = Scope::from_query(req.query).is_local();
-    stamp(c, &mut entries, !local && has_param(req.query, b"overwrite=1"));
+    stamp(
+        c,
+        &mut entries,
+        !local && has_param(req.query, b"overwrite=1"),
+    );
     let cl = &c.node.cluster;
     let only_missing = has_param(req.query, b"if_absent=1");
     let tally = if local || cl.is_standalone() {
@@ -372,7 +376,7 @@ async fn apply_with(
     mut entries: Vec<Entry>,
     only_missing: bool,
 ) -> Result<Loaded, Canceled> {
-    stamp(c, &mut entries);
+    stamp(c, &mut entries, false);
     load_local(c, entries, only_missing).await
 }
 

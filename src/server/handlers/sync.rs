@@ -1,9 +1,10 @@
 //! The serving side of catch-up and of the drain notice (node-to-node routes).
 //!
 //! A node that (re)starts or wakes from a pause asks each peer, in this order:
-//! - `POST /internal/sync/hints?node=ID`: the writes kept for it (hinted hand-off). Asking also
-//!   tells the peer that the node is back and catching up, so the peer sends it copies of new
-//!   writes directly from then on instead of keeping more hints;
+//! - `POST /internal/sync/hints?node=ID&catchup=1`: the writes kept for it (hinted hand-off).
+//!   `catchup=1` also tells the peer that the node is back and catching up, so the peer sends it
+//!   copies of new writes directly from then on instead of keeping more hints (background
+//!   anti-entropy asks without it);
 //! - `POST /internal/sync/digest?node=ID`: per-bucket digests of the keys both nodes replicate;
 //! - `POST /internal/sync/fetch?node=ID` with `{"buckets":[..]}`: the entries (values and
 //!   tombstones, with versions) of the buckets whose digests differ.
@@ -83,7 +84,8 @@ pub(crate) async fn serve_hints(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &
         return;
     };
     let cl = &c.node.cluster;
-    if cl.state(peer) != MemberState::Syncing {
+    let catching_up = crate::server::document::has_param(req.query, b"catchup=1");
+    if catching_up && cl.state(peer) != MemberState::Syncing {
         cl.set_state(peer, MemberState::Syncing);
         crate::info!(
             "cluster: node {} is catching up; copies of new writes go to it directly",

@@ -44,6 +44,33 @@ impl Shard {
         }
     }
 
+    /// Resumable filtered scan (hand-over): examine at most `slots` slots from `cursor` and copy
+    /// out the unexpired ones (values and tombstones) whose key passes `include`. Returns them
+    /// with the cursor to resume from (`None` at the end). Bounded work per call whatever the
+    /// filter keeps, so a caller can yield between calls.
+    pub fn page_where(
+        &self,
+        cursor: usize,
+        slots: usize,
+        now_ms: u64,
+        mut include: impl FnMut(&[u8]) -> bool,
+    ) -> crate::storage::Page {
+        let total = self.lru.slot_count();
+        let end = cursor.saturating_add(slots).min(total);
+        let mut entries = Vec::new();
+        for idx in cursor..end {
+            if let Some(e) = self.lru.get(idx).filter(|e| !e.is_expired(now_ms)) {
+                if include(e.key()) {
+                    entries.push(Entry::from_slot(e, now_ms));
+                }
+            }
+        }
+        crate::storage::Page {
+            entries,
+            next: (end < total).then_some(end),
+        }
+    }
+
     /// Every unexpired slot (values and tombstones) whose key passes `include` and whose bucket
     /// (of `buckets`) passes `want`, copied out. O(slots).
     pub fn collect(
