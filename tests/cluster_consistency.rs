@@ -306,7 +306,8 @@ fn every_node_answers_every_key_identically() {
 
     // Each live key is stored on each of its replicas (its preference list) and nowhere else,
     // at the acknowledged version; a deleted key is gone from every node. Asked with
-    // `X-Cache-Forwarded`, a node answers from its own memory.
+    // `X-Cache-Forwarded`, a replica answers from its own memory; a node that holds no replica
+    // of the key answers a miss with 503 (its miss says nothing about the key).
     for (n, id) in IDS.iter().enumerate() {
         let want = live.iter().filter(|k| is_replica(&c.ring, k, 2, n)).count() as u64;
         assert_eq!(local_entries(c.addr(n)), want, "entries on {id}");
@@ -327,6 +328,13 @@ fn every_node_answers_every_key_identically() {
                 assert_eq!(r.status, 200, "{key:?} on its replica {id}: {}", r.text());
                 assert_eq!(r.json()["value"], expected[key], "{key:?} on {id}");
                 assert_eq!(etag(&r), versions[key], "{key:?} on {id}");
+            } else if !replicas.contains(&n) {
+                assert_eq!(
+                    r.status,
+                    503,
+                    "{key:?} on {id}, not a replica ({replicas:?}): {}",
+                    r.text()
+                );
             } else {
                 assert_eq!(
                     r.status,
@@ -843,7 +851,7 @@ fn a_forwarded_request_is_served_locally_and_never_forwarded_again() {
     assert_eq!((r.status, node_of(&r)), (200, "node2"), "{}", r.text());
     assert_eq!(etag(&r), version);
     let r = call(n3, "GET", &key_path(&key), &hdr, None);
-    assert_eq!((r.status, node_of(&r)), (404, "node3"), "{}", r.text());
+    assert_eq!((r.status, node_of(&r)), (503, "node3"), "{}", r.text());
     assert_eq!(local_entries(n3), 0);
 
     // A delete served on node1 reaches the owner too.
@@ -875,8 +883,9 @@ fn a_forwarded_request_is_served_locally_and_never_forwarded_again() {
         assert_eq!(r.json()["value"], "via node1");
         assert_eq!(etag(&r), version, "{foreign} on {}", IDS[n]);
     }
+    // Once forgotten, node1 (no replica of the key) answers its miss with 503.
     let forgotten = common::eventually(Duration::from_secs(10), || {
-        call(n1, "GET", &key_path(&foreign), &hdr, None).status == 404
+        call(n1, "GET", &key_path(&foreign), &hdr, None).status == 503
     });
     assert!(forgotten, "node1 still holds its copy of {foreign}");
     assert_eq!(local_entries(n1), 0);

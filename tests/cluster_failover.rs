@@ -99,8 +99,9 @@ fn a_killed_node_is_stood_in_for_at_once_then_its_keys_come_back() {
 
     // Before detection: a forward to the dead owner fails at once (refused) and the request goes
     // on to the next live node, which stands in for the owner. A write is taken there (and
-    // handed to the owner when it is back, checked below); a read is a quick miss (single copy:
-    // the values died with their owner). No request waits or fails.
+    // handed to the owner when it is back, checked below); a read is a quick 503 naming the
+    // owner (single copy: the stand-in cannot know the value, and a 404 would claim it is gone).
+    // No request waits.
     let early = victim_keys[0];
     let (r, took) = timed(|| put(addrs[2], early, "{\"value\":\"early\"}"));
     assert_eq!(r.status, 201, "first PUT right after kill -9: {}", r.text());
@@ -117,7 +118,10 @@ fn a_killed_node_is_stood_in_for_at_once_then_its_keys_come_back() {
             let (r, took) = timed(|| get(addrs[at], key));
             let ctx = format!("GET {key} via {} right after kill -9", IDS[at]);
             assert!(took <= bounded(), "{ctx}: took {took:?}");
-            assert_eq!(r.status, 404, "{ctx}: {}", r.text());
+            assert_eq!(r.status, 503, "{ctx}: {}", r.text());
+            assert_eq!(r.header("retry-after"), Some("1"), "{ctx}");
+            let msg = r.json()["error"].as_str().unwrap_or("").to_string();
+            assert!(msg.contains(IDS[victim]), "{ctx}: names the owner: {msg}");
             assert_eq!(node_of(&r), IDS[owner_without(&ring, key, victim)], "{ctx}");
         }
     }
@@ -177,8 +181,8 @@ fn a_killed_node_is_stood_in_for_at_once_then_its_keys_come_back() {
         let r = get(addrs[survivors[i % 2]], key);
         assert_eq!(
             r.status,
-            404,
-            "{key}: the copy died with its owner: {}",
+            503,
+            "{key}: the copy died with its owner, the stand-in cannot know it: {}",
             r.text()
         );
         assert_eq!(node_of(&r), IDS[new_owner]);
@@ -333,7 +337,8 @@ fn a_frozen_node_costs_at_most_request_timeout_and_is_routed_around() {
             took < Duration::from_millis(FAST.request_ms),
             "routed around: {took:?}"
         );
-        assert_eq!(r.status, 404, "{}", r.text());
+        // Single copy: the stand-in cannot know the frozen owner's value (503, not a false 404).
+        assert_eq!(r.status, 503, "{}", r.text());
         assert_eq!(node_of(&r), IDS[owner_without(&ring, key, victim)]);
     }
 
@@ -749,30 +754,39 @@ fn with_two_copies_a_frozen_owner_is_routed_around_and_wakes_up_without_undoing_
     }
 
     c.signal(victim, libc::SIGSTOP);
-    // The forward to the frozen owner gets no answer within request_timeout: the replica answers.
-    let (r, took) = timed(|| get(addrs[via], &keys[0]));
+    // A read and a write at once, before anyone noticed: each forward reaches the frozen owner's
+    // socket and gets no answer within request_timeout, then the replica answers. The write
+    // stays queued in the frozen process.
+    let (put_at, get_at) = (addrs[via], addrs[via]);
+    let (put_key, get_key) = (keys[1].clone(), keys[0].clone());
+    let writer =
+        std::thread::spawn(move || timed(|| put(put_at, &put_key, "{\"value\":\"queued\"}")));
+    let reader = std::thread::spawn(move || timed(|| get(get_at, &get_key)));
+    let (w, w_took) = writer.join().expect("writer");
+    let (r, r_took) = reader.join().expect("reader");
+    assert_eq!(w.status, 200, "PUT right after SIGSTOP: {}", w.text());
+    assert_eq!(node_of(&w), IDS[replica]);
     assert_eq!(r.status, 200, "GET right after SIGSTOP: {}", r.text());
     assert_eq!(r.json()["value"], "old");
     assert_eq!(node_of(&r), IDS[replica]);
-    assert!(took <= bounded(), "GET right after SIGSTOP took {took:?}");
-    assert!(
-        took >= Duration::from_millis(FAST.request_ms - 50),
-        "it waited for the owner first: {took:?}"
-    );
+    for (what, took) in [("PUT", w_took), ("GET", r_took)] {
+        assert!(
+            took <= bounded(),
+            "{what} right after SIGSTOP took {took:?}"
+        );
+        assert!(
+            took >= Duration::from_millis(FAST.request_ms - 50),
+            "{what} waited for the owner first: {took:?}"
+        );
+    }
     let timeouts = metric(
         &metrics(addrs[via]),
         "cache_forwarded_requests_total{peer=\"node1\",result=\"timeout\"}",
     );
     assert!(
-        timeouts.unwrap_or(0.0) >= 1.0,
-        "the timed-out forward is counted"
+        timeouts.unwrap_or(0.0) >= 2.0,
+        "the timed-out forwards are counted: {timeouts:?}"
     );
-    // A write the same way: it reaches the frozen owner's socket, times out, and the replica
-    // coordinates it. The request stays queued in the frozen process.
-    let (r, took) = timed(|| put(addrs[via], &keys[1], "{\"value\":\"queued\"}"));
-    assert_eq!(r.status, 200, "PUT right after SIGSTOP: {}", r.text());
-    assert_eq!(node_of(&r), IDS[replica]);
-    assert!(took <= bounded(), "PUT right after SIGSTOP took {took:?}");
 
     assert!(
         wait_state(&addrs, &[replica, via], victim, "down", detection_bound()),

@@ -49,6 +49,10 @@ pub(crate) fn handle(
     let prefs = match route(c, req, key) {
         Ok(p) => p,
         Err(Elsewhere::Forward(peer)) => return Routed::Forward(peer),
+        Err(Elsewhere::Misdirected(msg)) => {
+            c.resp.error(out, m, 421, &msg, Some(key), &[]);
+            return Routed::Done;
+        }
         Err(Elsewhere::Unavailable(msg)) => {
             let retry: &[(&str, &[u8])] = &[("Retry-After", b"1")];
             c.resp.error(out, m, 503, &msg, Some(key), retry);
@@ -82,6 +86,9 @@ enum Elsewhere {
     Forward(usize),
     /// Nobody can take it now (the text says why).
     Unavailable(String),
+    /// A peer sent it here, but this node must not coordinate now (catching up or leaving):
+    /// 421 Misdirected Request tells the peer to try the key's next replica.
+    Misdirected(String),
 }
 
 /// Decide where a key request is served; `Ok(prefs)` = here.
@@ -98,10 +105,10 @@ fn route(c: &Core, req: &Req<'_>, key: &[u8]) -> Result<Prefs, Elsewhere> {
     match place.coordinator {
         Some(n) if n == cl.me => Ok(place.prefs),
         // A peer chose this node: serve it unless this node must not coordinate now (it is
-        // catching up or leaving), then the 503 makes the peer try the next replica.
+        // catching up or leaving), then the 421 makes the peer try the next replica.
         Some(_) | None if req.forwarded => match cl.own_state() {
             MemberState::Up => Ok(place.prefs),
-            s => Err(Elsewhere::Unavailable(format!(
+            s => Err(Elsewhere::Misdirected(format!(
                 "node {} is {}; ask another replica of the key",
                 cl.self_id(),
                 s.as_str()
@@ -132,6 +139,10 @@ pub(super) fn coordinate(
         KeyAction::Get => 0,
         _ => c.node.next_version(),
     };
+    let me = c.node.cluster.me;
+    if version == 0 && !prefs.is_empty() && !prefs.contains(me) {
+        return stand_in_read(c, m, key);
+    }
     let others = replicate::others(c, prefs);
     if others.is_empty() || version == 0 {
         return execute_here(c, m, key, action, version, direct, out);
@@ -149,6 +160,18 @@ pub(super) fn coordinate(
     Routed::Replicate(Box::new(Replicating::start(
         c, pending, d, copy, &others, req,
     )))
+}
+
+/// A read this node answers although it holds no replica of the key (every replica is down):
+/// a hit is a stand-in write made meanwhile; a miss is answered 503 (see [`KeyKind::StandInGet`]).
+fn stand_in_read(c: &Core, m: Meta, key: &[u8]) -> Routed {
+    let core = c.exec.core_of(key);
+    let d = deferred(m, key, KeyKind::StandInGet, 0);
+    if core == c.exec.core {
+        return Routed::Ready(c.exec.execute(KeyOp::Get, key), d);
+    }
+    crate::metrics::inc(&c.resp.metrics.cross_core_calls);
+    Routed::Remote(c.exec.call(core, KeyOp::Get, d.key.clone()), d)
 }
 
 /// Execute on this node only (no other replica to copy to, or this is a copy), with `version`.
@@ -255,6 +278,21 @@ pub(super) fn encode(
                 version,
             },
         ) => resp.value(out, m, key, &value, ttl_ms, version),
+        (KeyKind::StandInGet, KeyReply::Miss) => {
+            let cl = &c.node.cluster;
+            let ids: Vec<&str> = cl
+                .ring
+                .preference(key, cl.replicas)
+                .iter()
+                .map(|i| cl.members[i].id.as_str())
+                .collect();
+            let msg = format!(
+                "no replica of the key ({}) is reachable from node {}; its value is unknown here",
+                ids.join(", "),
+                cl.self_id()
+            );
+            resp.error(out, m, 503, &msg, Some(key), &[("Retry-After", b"1")]);
+        }
         (_, KeyReply::Deleted(true)) => resp.deleted(out, m, key),
         (_, KeyReply::Miss | KeyReply::Deleted(false)) => resp.miss(out, m, key),
         (KeyKind::Put { ttl_s }, KeyReply::Stored { created }) => {

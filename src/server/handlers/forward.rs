@@ -3,7 +3,7 @@
 //!
 //! The peer client (cluster layer) queues the request and returns an owned answer; this file
 //! turns that answer into the client's response and counts it. When the coordinator cannot
-//! answer (unreachable, no answer within `cluster.request_timeout`, or a 503 because it is
+//! answer (unreachable, no answer within `cluster.request_timeout`, or a 421 because it is
 //! catching up or leaving) the request goes at once to the next routable replica of the key, or
 //! is coordinated here when that is this node, instead of failing: a key stays available while
 //! any of its replicas is. The request is kept (path, query, body) for that.
@@ -65,13 +65,17 @@ pub(crate) fn start(c: &Core, peer: usize, req: &Req<'_>) -> Forwarded {
     }
 }
 
-/// Whether another replica should be asked after this outcome.
+/// Whether another replica should be asked after this outcome: no answer, or 421 (the node
+/// must not coordinate now). Any other answer, a 503 included, is the key's answer.
 fn fails_over(result: &Result<crate::cluster::Answered, FwdError>) -> bool {
     match result {
-        Ok(a) => a.status == 503,
+        Ok(a) => a.status == MISDIRECTED,
         Err(_) => true,
     }
 }
+
+/// The status a node answers a forwarded request it must not coordinate now.
+const MISDIRECTED: u16 = 421;
 
 /// Wait for the answer (bounded by `cluster.request_timeout` per node tried), failing over to
 /// the key's next routable replica, and encode it into `out`.
@@ -167,6 +171,15 @@ fn answer(
 ) {
     let m = &c.node.cluster.members[peer];
     match result {
+        // Every node tried is catching up or leaving: the client retries later.
+        Ok(a) if a.status == MISDIRECTED => {
+            let msg = format!(
+                "no replica of the key can serve it now (node {} ({}), the last tried, is catching up or leaving)",
+                m.id, m.addr
+            );
+            c.resp
+                .error(out, meta, 503, &msg, None, &[("Retry-After", b"1")]);
+        }
         Ok(a) => {
             c.resp.metrics.forward(peer, 0, us);
             c.resp.count(meta, a.status);
@@ -181,13 +194,19 @@ fn answer(
             let mut date = c.resp.date.borrow_mut();
             // The client's own numeric request id is echoed, as on a local answer.
             let mut id_buf = itoa::Buffer::new();
-            let mut extra: [(&str, &[u8]); 4] = [
+            let mut extra: [(&str, &[u8]); 5] = [
                 ("X-Cache-Node", node),
                 ("X-Cache-Forwarded-By", &c.resp.node_header),
                 ("", b""),
                 ("", b""),
+                ("", b""),
             ];
             let mut n = 2;
+            if a.status == 503 {
+                // Every 503 of ours is temporary (a node catching up, no replica reachable).
+                extra[n] = ("Retry-After", b"1");
+                n += 1;
+            }
             if !a.etag.is_empty() {
                 extra[n] = ("ETag", &buf[a.etag.clone()]);
                 n += 1;

@@ -18,6 +18,7 @@
 
 use std::fmt::Write as _;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::admin::json_str;
@@ -166,11 +167,45 @@ async fn import_cluster(c: &Rc<Core>, entries: Vec<Entry>, only_missing: bool) -
             }
         }
     }
+    stand_ins(c, &entries, &prefs, &mut reached, only_missing, &mut t).await;
     for (p, _) in prefs.iter().zip(&reached).filter(|(_, &r)| !r) {
         t.unreached += 1;
         p.iter().for_each(|m| t.members[m].unreached += 1);
     }
     t
+}
+
+/// Entries none of whose replicas took them go to the node that would coordinate a write of the
+/// key now (the first routable node clockwise), as a PUT would: it keeps them and hands them to
+/// the replicas when one is back (their replicas hold hints too).
+async fn stand_ins(
+    c: &Rc<Core>,
+    entries: &[Entry],
+    prefs: &[Prefs],
+    reached: &mut [bool],
+    only_missing: bool,
+    t: &mut Tally,
+) {
+    let cl = &c.node.cluster;
+    let mut per_node: Vec<Vec<usize>> = (0..cl.members.len()).map(|_| Vec::new()).collect();
+    for (i, p) in prefs.iter().enumerate().filter(|(i, _)| !reached[*i]) {
+        let stand_in = cl.placement(&entries[i].key).coordinator;
+        if let Some(s) = stand_in.filter(|s| !p.contains(*s)) {
+            per_node[s].push(i);
+        }
+    }
+    for (idx, list) in per_node.into_iter().enumerate() {
+        for chunk in list.chunks(IMPORT_FORWARD_BATCH) {
+            let batch: Vec<Entry> = chunk.iter().map(|&i| entries[i].clone()).collect();
+            if let Some(l) = deliver(c, idx, batch, only_missing, t).await {
+                t.first += l;
+                chunk.iter().for_each(|&i| reached[i] = true);
+                if idx == cl.me {
+                    c.node.foreign_epoch.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
 }
 
 /// One batch to member `idx`: applied here, sent as a local-scope import, or kept as hints

@@ -71,7 +71,12 @@ pub(super) struct Deferred {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum KeyKind {
     Get,
-    Put { ttl_s: Option<u64> },
+    /// A read on a stand-in (no replica of the key is routable): a miss here says nothing about
+    /// the key, so it is answered 503, not 404.
+    StandInGet,
+    Put {
+        ttl_s: Option<u64>,
+    },
     Delete,
 }
 
