@@ -101,13 +101,18 @@ pub(crate) fn load(cfg: &Config, placement: &CoreHash) -> Vec<Vec<Entry>> {
         Ok((records, bytes)) => {
             let secs = started.elapsed().as_secs_f64().max(1e-6);
             crate::info!(
-                "warm restart: loaded {records} entries ({:.1} MB) from {} files in {} in {:.0} ms ({:.0} entries/s, {:.1} MB/s); catching up from peers next",
+                "warm restart: loaded {records} entries ({:.1} MB) from {} files in {} in {:.0} ms ({:.0} entries/s, {:.1} MB/s){}",
                 bytes as f64 / 1e6,
                 files.len(),
                 dir.display(),
                 secs * 1000.0,
                 records as f64 / secs,
-                bytes as f64 / 1e6 / secs
+                bytes as f64 / 1e6 / secs,
+                if cfg.cluster_nodes.len() > 1 {
+                    "; catching up from peers next"
+                } else {
+                    ""
+                }
             );
         }
         Err(e) => {

@@ -24,15 +24,18 @@ pub fn bucket_of(key: &[u8], buckets: usize) -> usize {
     (xxh64(key, SEED) % buckets.max(1) as u64) as usize
 }
 
-/// One slot's contribution to its bucket digest: xxh64 over the key, the version (little-endian)
-/// and a tombstone byte (1 or 0). Values are not hashed: a version names one write.
-/// Stable across processes and machines.
-pub fn slot_digest(key: &[u8], version: u64, tomb: bool) -> u64 {
+/// One slot's contribution to its bucket digest: xxh64 over the key, the version (little-endian),
+/// a tombstone byte (1 or 0) and the value. The value counts too: versions carry no node id, so
+/// two coordinators may (rarely) give different writes of a key the same version, and such
+/// replicas must still differ here so repair converges them (last-writer-wins then breaks the
+/// tie by value). Stable across processes and machines.
+pub fn slot_digest(key: &[u8], version: u64, tomb: bool, value: &[u8]) -> u64 {
     // Streaming, so no buffer is built: equal to xxh64 over the concatenation.
     let mut h = Xxh64::new(SEED);
     h.update(key);
     h.update(&version.to_le_bytes());
     h.update(&[u8::from(tomb)]);
+    h.update(value);
     h.digest()
 }
 
@@ -41,13 +44,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slot_digest_is_xxh64_of_key_version_and_tomb_byte() {
+    fn slot_digest_is_xxh64_of_key_version_tomb_byte_and_value() {
         let mut buf = b"key".to_vec();
         buf.extend_from_slice(&7u64.to_le_bytes());
         buf.push(1);
-        assert_eq!(slot_digest(b"key", 7, true), xxh64(&buf, 0));
-        assert_ne!(slot_digest(b"key", 7, true), slot_digest(b"key", 7, false));
-        assert_ne!(slot_digest(b"key", 7, false), slot_digest(b"key", 8, false));
+        assert_eq!(slot_digest(b"key", 7, true, b""), xxh64(&buf, 0));
+        assert_ne!(
+            slot_digest(b"key", 7, true, b""),
+            slot_digest(b"key", 7, false, b"")
+        );
+        assert_ne!(
+            slot_digest(b"key", 7, false, b"1"),
+            slot_digest(b"key", 8, false, b"1")
+        );
+        // Same version, different values (two coordinators in one millisecond): they differ.
+        assert_ne!(
+            slot_digest(b"key", 7, false, b"1"),
+            slot_digest(b"key", 7, false, b"2")
+        );
     }
 
     #[test]

@@ -90,7 +90,8 @@ fn digests_agree_whatever_the_load_order_and_differ_after_one_change() {
         .filter(|&i| after[i] != before[i])
         .collect();
     assert_eq!(differ, [bucket_of(&key, REPAIR_BUCKETS)]);
-    let changed = slot_digest(&key, 8, false) ^ slot_digest(&key, 1_000, false);
+    // Key 7 was written at version 8 with the value [7, 7] (see `entries`).
+    let changed = slot_digest(&key, 8, false, &[7, 7]) ^ slot_digest(&key, 1_000, false, b"newer");
     assert_eq!(after[differ[0]] ^ before[differ[0]], changed);
 
     // Leaving the changed key out makes the two agree again.

@@ -45,6 +45,9 @@ pub struct Report<'a> {
     pub ops: usize,
     pub acked: usize,
     pub failed: usize,
+    /// Of `failed`: no connection at all (the node asked was down), as opposed to an error
+    /// answered by a running node.
+    pub refused: usize,
     pub unknown: usize,
     pub stale: usize,
     pub lost: usize,
@@ -104,11 +107,12 @@ impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "ops {:>7} ok {:>7} failed {:>5} unknown {:>4} | stale {:>4} lost {:>4} undone {:>4} \
-             divergent {:>4} | unavailable {:>5.2}s",
+            "ops {:>7} ok {:>7} failed {:>5} (no connection {:>5}) unknown {:>4} | stale {:>4} \
+             lost {:>4} undone {:>4} divergent {:>4} | unavailable {:>5.2}s",
             self.ops,
             self.acked,
             self.failed,
+            self.refused,
             self.unknown,
             self.stale,
             self.lost,
@@ -210,7 +214,10 @@ pub fn check(h: &History) -> Report<'_> {
         report.ops += 1;
         match e.outcome {
             Outcome::Ok(_) => report.acked += 1,
-            Outcome::Failed(_) => report.failed += 1,
+            Outcome::Failed(ref why) => {
+                report.failed += 1;
+                report.refused += usize::from(why.starts_with("connect:"));
+            }
             Outcome::Unknown(_) => report.unknown += 1,
         }
     }

@@ -98,7 +98,7 @@ pub enum Command {
     /// Write the whole cluster's data as one JSON document to FILE (default: stdout).
     Export {
         file: Option<PathBuf>,
-        /// Only the first node's own data (?scope=local).
+        /// Only the keys the first node itself holds (?scope=local).
         #[arg(long)]
         local: bool,
     },
@@ -108,11 +108,15 @@ pub enum Command {
         /// Keep keys that already exist instead of overwriting them.
         #[arg(long)]
         if_absent: bool,
-        /// Store every entry on the first node instead of on each key's owner.
+        /// Store every entry on the first node instead of on each key's replicas.
         #[arg(long)]
         local: bool,
         /// Restore over anything written or deleted since the export (every entry becomes a
-        /// new write); without it a newer write or delete of a key wins.
+        /// new write).
+        ///
+        /// Without it, entries apply last-writer-wins by their exported versions: a key rewritten
+        /// or deleted since the export keeps its newer state (counted as superseded). Ignored
+        /// with --local.
         #[arg(long, conflicts_with = "if_absent")]
         overwrite: bool,
     },

@@ -32,7 +32,7 @@ impl Shard {
     }
 
     /// Repair digest: for every unexpired slot (values and tombstones) whose key passes `include`,
-    /// XOR `slot_digest(key, version, tomb)` into `out[bucket_of(key, out.len())]`. XOR is
+    /// XOR `slot_digest(key, version, tomb, value)` into `out[bucket_of(key, out.len())]`. XOR is
     /// order-independent, so two shards holding the same slots agree whatever their history.
     /// O(slots); does not touch LRU order or counters.
     pub fn digest(&self, now_ms: u64, mut include: impl FnMut(&[u8]) -> bool, out: &mut [u64]) {
@@ -40,7 +40,8 @@ impl Shard {
             return;
         }
         for e in self.unexpired_slots(now_ms).filter(|e| include(e.key())) {
-            out[bucket_of(e.key(), out.len())] ^= slot_digest(e.key(), e.version(), e.is_tomb());
+            out[bucket_of(e.key(), out.len())] ^=
+                slot_digest(e.key(), e.version(), e.is_tomb(), e.value());
         }
     }
 
