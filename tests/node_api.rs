@@ -1,6 +1,6 @@
 //! The public HTTP API of one node, end to end over raw sockets: the deployment guide's curl
 //! sequence, JSON value round-trips, create/replace, TTL, LRU eviction, size limits and the key
-//! encoding policy. Admin endpoints and pipelining are in `node_api_admin.rs`.
+//! encoding policy. Admin endpoints and pipelining are in `node_api_admin/`.
 
 mod common;
 

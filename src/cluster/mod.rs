@@ -12,6 +12,7 @@
 
 mod batch;
 mod error;
+mod leave;
 mod peer;
 mod pool;
 pub mod probe;

@@ -7,6 +7,12 @@
 //! Blocking sockets with timeouts are the simplest correct tool here: a handful of peers, one
 //! request each per second, off the cores that serve clients.
 
+mod error;
+
+pub use error::{HealthError, ProbeError};
+// The drain notice lives in `cluster::leave`; re-exported where the node has always found it.
+pub use super::leave::notify_leaving;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::{unix_ms, Cluster, ConnectError, Member, MemberState};
 use crate::config::ClusterConfig;
-use crate::http::{parse_response_head, ProtoError};
+use crate::http::parse_response_head;
 use crate::{info, warn};
 
 /// Largest probe response read; a health document is a few hundred bytes.
@@ -41,106 +47,6 @@ struct Report {
     /// Its incarnation (0 from a node that predates incarnations).
     incarnation: u64,
 }
-
-/// Why a probe of a member failed; its text is the member's `last_error` in `/admin/cluster`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProbeError {
-    /// The member's configured `host:port` resolved to no address.
-    Unresolved { addr: String },
-    /// No connection to the last address tried.
-    Connect(ConnectError),
-    /// Connected to `addr`, but the health check failed.
-    Health {
-        addr: SocketAddr,
-        cause: HealthError,
-    },
-}
-
-/// What went wrong in a health check once connected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealthError {
-    /// Setting the socket's timeouts failed.
-    Setup(ErrorKind),
-    Write(ErrorKind),
-    Read(ErrorKind),
-    /// More than `MAX_PROBE_RESPONSE` bytes.
-    TooLarge,
-    /// A read waited `cluster.probe_timeout` (`ms`) without data.
-    NoAnswer {
-        ms: u64,
-    },
-    /// The whole answer took longer than `cluster.probe_timeout` (`ms`).
-    TimedOut {
-        ms: u64,
-    },
-    /// The peer closed before a whole response head.
-    EndedEarly,
-    Malformed(ProtoError),
-    /// The peer answered another status than 200.
-    Answered(u16),
-    /// The body is not the health JSON document (serde's category and position).
-    Body {
-        category: serde_json::error::Category,
-        line: usize,
-        column: usize,
-    },
-}
-
-impl std::fmt::Display for ProbeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ProbeError::Unresolved { addr } => write!(f, "cannot resolve {addr}"),
-            ProbeError::Connect(e) => write!(f, "{e}"),
-            ProbeError::Health { addr, cause } => write!(f, "{addr}: {cause}"),
-        }
-    }
-}
-
-impl std::error::Error for ProbeError {}
-
-fn kind_text(k: ErrorKind) -> String {
-    k.to_string().to_lowercase()
-}
-
-impl std::fmt::Display for HealthError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use serde_json::error::Category;
-        match *self {
-            HealthError::Setup(k) => write!(f, "socket timeouts: {}", kind_text(k)),
-            HealthError::Write(k) => write!(f, "write: {}", kind_text(k)),
-            HealthError::Read(k) => write!(f, "read: {}", kind_text(k)),
-            HealthError::TooLarge => write!(
-                f,
-                "health response too large (over {MAX_PROBE_RESPONSE} bytes)"
-            ),
-            HealthError::NoAnswer { ms } => {
-                write!(f, "no answer within cluster.probe_timeout ({ms} ms)")
-            }
-            HealthError::TimedOut { ms } => write!(
-                f,
-                "timed out: health response not complete within cluster.probe_timeout ({ms} ms)"
-            ),
-            HealthError::EndedEarly => f.write_str("health response ended early"),
-            HealthError::Malformed(e) => write!(f, "health response: {e}"),
-            HealthError::Answered(status) => write!(f, "health answered {status}"),
-            HealthError::Body {
-                category,
-                line,
-                column,
-            } => {
-                let what = match category {
-                    Category::Io => "read error",
-                    Category::Syntax => "invalid JSON",
-                    Category::Data => "unexpected JSON",
-                    Category::Eof => "truncated JSON",
-                };
-                write!(f, "health body: {what} at line {line} column {column}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for HealthError {}
 
 fn probe_once(
     m: &Member,
@@ -243,35 +149,6 @@ fn probe_addr(
         status: MemberState::from_status(status),
         incarnation: hex_field("incarnation"),
     })
-}
-
-/// Tell every peer that this node is draining (blocking, a few hundred ms at most per peer), so
-/// they route its keys to their other replicas now instead of after `fail_after` probes, and
-/// keep hints for it. Best effort: a peer that does not hear it notices through its probes.
-pub fn notify_leaving(cl: &Cluster, cfg: &ClusterConfig) {
-    for (idx, m) in cl.members.iter().enumerate() {
-        if idx == cl.me || cl.state(idx) == MemberState::Down {
-            continue;
-        }
-        let req = format!(
-            "POST /internal/cluster/leave?node={} HTTP/1.1\r\nHost: {}\r\nX-Cache-Forwarded: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            cl.self_id(),
-            m.addr,
-            cl.self_id()
-        );
-        let told = cl.addrs(idx).into_iter().any(|addr| {
-            let Ok(mut s) = TcpStream::connect_timeout(&addr, cfg.connect_timeout) else {
-                return false;
-            };
-            let _ = s.set_read_timeout(Some(cfg.probe_timeout));
-            let _ = s.set_write_timeout(Some(cfg.probe_timeout));
-            let mut answer = [0u8; 256];
-            s.write_all(req.as_bytes()).is_ok() && matches!(s.read(&mut answer), Ok(n) if n > 0)
-        });
-        if !told {
-            info!(peer = m.id; "drain: could not tell node {} ({}) that this node is leaving; it will notice by its probes", m.id, m.addr);
-        }
-    }
 }
 
 /// Start the prober thread (nothing to do for a cluster of one). It stops once `stop` is set;

@@ -1,6 +1,7 @@
 //! Unit tests for `probe.rs` (a child module of it; see the `#[path]` there).
 
 use super::*;
+use crate::http::ProtoError;
 
 #[test]
 fn ring_mismatch_is_reported_once_per_change() {

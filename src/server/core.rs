@@ -50,6 +50,8 @@ impl ShardExec {
             } else {
                 cfg.max_memory.div_ceil(cores as u64)
             },
+            // Kept by a node alone too: a delete must win over an older write replayed later
+            // (an import of an earlier export), as on a cluster.
             tombstone_ttl_ms: cfg.tombstone_ttl.as_millis() as u64,
         };
         ShardExec {

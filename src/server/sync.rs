@@ -301,3 +301,24 @@ async fn call_document(
         .map(|p| p.entries)
         .map_err(|e| SyncError::Failed(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(extra: &str) -> crate::config::Config {
+        let yaml = format!("node_id: a\naddress: \"127.0.0.1:0\"\ncache_size: 10\n{extra}");
+        crate::config::Config::from_yaml_str(&yaml, "<test>").expect("config")
+    }
+
+    #[test]
+    fn a_stall_is_half_the_shortest_time_a_peer_acts_on_silence_never_below_the_floor() {
+        // Defaults: request_timeout 2 s, probes 3 x 1 s: half of 2 s.
+        assert_eq!(stall_threshold(&cfg("")), Duration::from_secs(1));
+        let fast = "cluster:\n  probe_interval: 200ms\n  probe_timeout: 100ms\n  fail_after: 2\n  request_timeout: 1s\n";
+        // Probes give up after 400 ms: half of that is the 200 ms floor.
+        assert_eq!(stall_threshold(&cfg(fast)), STALL_FLOOR);
+        let slow = "cluster:\n  probe_interval: 5s\n  fail_after: 3\n  request_timeout: 30s\n";
+        assert_eq!(stall_threshold(&cfg(slow)), Duration::from_millis(7500));
+    }
+}

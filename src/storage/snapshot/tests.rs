@@ -2,6 +2,7 @@
 
 use super::*;
 use std::time::Instant;
+use xxhash_rust::xxh64::xxh64;
 
 const NODE: &str = "node-a";
 const NOW: u64 = 1_700_000_000_000;

@@ -1,0 +1,100 @@
+//! Unit tests for `router.rs` (a child module of it; see the `#[path]` there).
+
+use super::*;
+
+const LIMITS: KeyLimits = KeyLimits {
+    max_key_bytes: 8,
+    max_value_bytes: 16,
+};
+
+fn key(seg: &str) -> Result<Vec<u8>, RequestError> {
+    let mut buf = Vec::new();
+    parse_key(seg.as_bytes(), &mut buf, LIMITS).map(<[u8]>::to_vec)
+}
+
+fn put(body: &str) -> Result<(Vec<u8>, Option<u64>), RequestError> {
+    let mut buf = Vec::new();
+    match parse_action(Method::Put, body.as_bytes(), true, LIMITS, &mut buf)? {
+        KeyAction::Put { value, ttl_s } => Ok((value.to_vec(), ttl_s)),
+        other => panic!("not a put: {other:?}"),
+    }
+}
+
+#[test]
+fn routes() {
+    assert_eq!(Route::parse(b"/api/v1/cache/x"), Route::Cache);
+    assert_eq!(Route::parse(b"/health"), Route::Health);
+    assert_eq!(Route::parse(b"/"), Route::Index);
+    assert!(!Route::Index.allows(Method::Put));
+    assert_eq!(Route::parse(b"/admin/import"), Route::Import);
+    assert_eq!(Route::parse(b"/api/v1/cachex"), Route::Unknown);
+    assert!(Route::Cache.allows(Method::Put));
+    assert!(!Route::Import.allows(Method::Get));
+    assert!(Route::Metrics.allows(Method::Head));
+    assert!(!Route::Unknown.allows(Method::Get));
+    assert_eq!(Route::Cache.body_limit(10, 99), 10 + PUT_BODY_SLACK);
+    assert_eq!(Route::Import.body_limit(10, 99), 99);
+}
+
+#[test]
+fn keys_are_decoded_and_checked() {
+    assert_eq!(key("a%2Fb"), Ok(b"a/b".to_vec()));
+    assert_eq!(key("").map_err(|e| e.status()), Err(400));
+    assert_eq!(key("%2F%2F").map_err(|e| e.status()), Err(400));
+    assert_eq!(key("a/b").map_err(|e| e.status()), Err(400));
+    assert_eq!(key("123456789"), Err(RequestError::KeyTooLong));
+    assert_eq!(key("%FF").map_err(|e| e.status()), Err(400));
+    assert_eq!(key("%zz").map_err(|e| e.status()), Err(400));
+}
+
+#[test]
+fn put_bodies_are_validated_and_minified() {
+    assert_eq!(put(r#"{"value": [1, 2]}"#), Ok((b"[1,2]".to_vec(), None)));
+    assert_eq!(put(r#"{"value":1,"ttl":0}"#), Ok((b"1".to_vec(), None)));
+    assert_eq!(put(r#"{"value":1,"ttl":5}"#), Ok((b"1".to_vec(), Some(5))));
+    let too_long = format!(r#"{{"value":1,"ttl":{}}}"#, MAX_TTL_SECS + 1);
+    assert_eq!(put(&too_long).map_err(|e| e.status()), Err(400));
+    assert_eq!(
+        put(r#"{"value":"0123456789abcdefg"}"#),
+        Err(RequestError::ValueTooLarge)
+    );
+    let err = put(r#"{"value":1,"v":1}"#).expect_err("unknown field");
+    let msg = err.message();
+    assert!(
+        msg.contains(
+            "invalid JSON body: unknown field \"v\" (allowed: value or ttl) at line 1, column 14"
+        ),
+        "{err:?}"
+    );
+    assert!(
+        !msg.contains("PutBody") && !msg.contains("struct"),
+        "{err:?}"
+    );
+    let mut buf = Vec::new();
+    assert_eq!(
+        parse_action(Method::Put, b"", false, LIMITS, &mut buf),
+        Err(RequestError::LengthRequired)
+    );
+    assert_eq!(
+        parse_action(Method::Post, b"", false, LIMITS, &mut buf),
+        Err(RequestError::Method)
+    );
+    assert_eq!(
+        parse_action(Method::Head, b"", false, LIMITS, &mut buf),
+        Ok(KeyAction::Get)
+    );
+}
+
+#[test]
+fn every_error_has_one_status_and_a_message() {
+    for e in [
+        bad("x"),
+        RequestError::LengthRequired,
+        RequestError::ValueTooLarge,
+        RequestError::KeyTooLong,
+        RequestError::Method,
+    ] {
+        assert!((400..500).contains(&e.status()));
+        assert!(!e.message().is_empty());
+    }
+}

@@ -1,0 +1,111 @@
+//! Many requests on one connection: keys on both cores over one keep-alive connection, and a
+//! pipeline of mixed requests answered in order.
+
+use std::collections::HashMap;
+
+use crate::common::{self, build, request, Reader};
+use crate::metrics::metric;
+
+/// 500 distinct keys over ONE keep-alive connection on a 2-core node: roughly half live on the
+/// other core, so every request that crosses cores must come back on the right connection.
+pub fn cross_core_keys_over_one_keep_alive_connection() {
+    let node = common::run_single(2, "");
+    let a = node.addr();
+    let mut r = Reader::connect(a);
+    for i in 0..500 {
+        let body = format!("{{\"value\":{{\"i\":{i}}}}}");
+        r.send(build("PUT", &format!("/api/v1/cache/key-{i}"), Some(&body)).as_bytes());
+        let resp = r.response(false).expect("PUT response");
+        assert_eq!(resp.status, 201, "key-{i}: {}", resp.text());
+        assert!(!resp.closes());
+    }
+    for i in 0..500 {
+        r.send(build("GET", &format!("/api/v1/cache/key-{i}"), None).as_bytes());
+        let resp = r.response(false).expect("GET response");
+        assert_eq!(
+            resp.text(),
+            format!("{{\"key\":\"key-{i}\",\"value\":{{\"i\":{i}}}}}")
+        );
+    }
+    let m = request(a, "GET", "/admin/metrics", None).text();
+    assert!(m.contains("cache_core_entries{core=\"0\"}"), "{m}");
+    for core in 0..2 {
+        let line = m
+            .lines()
+            .find(|l| l.starts_with(&format!("cache_core_entries{{core=\"{core}\"}}")))
+            .expect("per-core gauge");
+        let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(n > 100, "core {core} holds only {n} of 500 keys: {line}");
+    }
+    assert!(metric(&m, "cache_cross_core_calls_total") > 0.0);
+    assert!(node.stop());
+}
+
+/// What the node must answer for one request of the pipeline (a tiny model of the cache).
+fn expect(model: &mut HashMap<String, u32>, op: u32, key: &str, i: u32) -> (u16, String) {
+    match op {
+        0 => {
+            let created = model.insert(key.to_string(), i).is_none();
+            let status = if created { 201 } else { 200 };
+            (
+                status,
+                format!("{{\"key\":\"{key}\",\"created\":{created}}}"),
+            )
+        }
+        1 => match model.get(key) {
+            Some(v) => (200, format!("{{\"key\":\"{key}\",\"value\":{v}}}")),
+            None => (
+                404,
+                format!("{{\"error\":\"key not found\",\"status\":404,\"key\":\"{key}\"}}"),
+            ),
+        },
+        _ => match model.remove(key) {
+            Some(_) => (200, format!("{{\"key\":\"{key}\",\"deleted\":true}}")),
+            None => (
+                404,
+                format!("{{\"error\":\"key not found\",\"status\":404,\"key\":\"{key}\"}}"),
+            ),
+        },
+    }
+}
+
+/// 200 mixed PUT/GET/DELETE requests in one write: 200 responses, in order, each with the body the
+/// sequential model predicts (more than `max_pipeline` = 128, and keys on both cores).
+pub fn pipelined_mixed_requests_answer_in_order() {
+    let node = common::run_single(2, "");
+    let a = node.addr();
+    let mut model = HashMap::new();
+    let mut wire = String::new();
+    let mut want = Vec::new();
+    let mut seed: u32 = 12345;
+    for i in 0..200u32 {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let key = format!("p{}", (seed >> 16) % 23);
+        let op = (seed >> 8) % 3;
+        let path = format!("/api/v1/cache/{key}");
+        wire.push_str(&match op {
+            0 => build("PUT", &path, Some(&format!("{{\"value\":{i}}}"))),
+            1 => build("GET", &path, None),
+            _ => build("DELETE", &path, None),
+        });
+        want.push(expect(&mut model, op, &key, i));
+    }
+    let mut r = Reader::connect(a);
+    r.send(wire.as_bytes());
+    for (i, (status, body)) in want.iter().enumerate() {
+        let resp = r
+            .response(false)
+            .unwrap_or_else(|| panic!("response {i} missing"));
+        assert_eq!(
+            (resp.status, resp.text()),
+            (*status, body.clone()),
+            "response {i}"
+        );
+    }
+    r.send(build("GET", "/api/v1/health", None).as_bytes());
+    assert_eq!(
+        r.response(false).expect("in sync after pipeline").status,
+        200
+    );
+    assert!(node.stop());
+}
