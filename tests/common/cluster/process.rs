@@ -48,43 +48,7 @@ impl ProcCluster {
         p: Probing,
         extra: &str,
     ) -> ProcCluster {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "dcache-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let addrs = cluster_addrs(test_no);
-        let nodes = (0..IDS.len())
-            .map(|i| {
-                let config = dir.join(format!("{}.yaml", IDS[i]));
-                std::fs::write(&config, node_yaml(i, &addrs, threads, &p, extra))
-                    .expect("write config");
-                ProcNode {
-                    config,
-                    log: dir.join(format!("{}.log", IDS[i])),
-                    child: None,
-                    starts: 0,
-                }
-            })
-            .collect();
-        let mut c = ProcCluster {
-            dir,
-            addrs,
-            nodes,
-            ring: ring(),
-            probing: p,
-        };
-        for i in 0..IDS.len() {
-            c.spawn(i);
-        }
-        for i in 0..IDS.len() {
-            c.wait_healthy(i, Duration::from_secs(20));
-        }
-        wait_all_up(&c.addrs, &[0, 1, 2], Duration::from_secs(10));
-        c
+        Self::start_each(test_no, tag, threads, p, &|_, _| extra.to_string())
     }
 
     fn spawn(&mut self, i: usize) {
