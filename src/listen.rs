@@ -18,12 +18,29 @@ pub(crate) struct Claim {
     _hold: Option<OwnedFd>,
 }
 
+/// How long a busy fixed port is retried before giving up. A node killed a moment ago (kill -9,
+/// a crash, then an immediate restart by systemd or an operator) can still hold its listening
+/// sockets after its process is reaped: the kernel tears an io_uring instance down
+/// asynchronously, and a pending accept keeps its socket listening until then (a few ms, seen up
+/// to a few hundred). A second live instance still fails, one second later.
+const BUSY_PORT_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Pause between two attempts on a busy port.
+const BUSY_PORT_STEP: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Claim `addr` for this node (see the module doc).
 pub(crate) fn claim(addr: SocketAddr) -> Result<Claim, String> {
     if addr.port() == 0 {
         return claim_ephemeral(addr).map_err(|e| format!("bind {addr}: {e}"));
     }
-    match StdListener::bind(addr) {
+    let started = std::time::Instant::now();
+    let mut bound = StdListener::bind(addr);
+    while matches!(&bound, Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
+        && started.elapsed() < BUSY_PORT_RETRY
+    {
+        std::thread::sleep(BUSY_PORT_STEP);
+        bound = StdListener::bind(addr);
+    }
+    match bound {
         Ok(_) => Ok(Claim { addr, _hold: None }),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(format!(
             "bind {addr}: address already in use (another cache-node or program holds this port; see `ss -ltnp | grep :{}`)",

@@ -1,5 +1,7 @@
-//! The drain notice: a node that starts draining tells its peers at once, so they need not
-//! wait for their probes to notice.
+//! Notices one node sends its peers outside the request path (blocking, from the thread that
+//! decides them): the drain notice (a node that starts draining tells its peers at once, so they
+//! need not wait for their probes) and the catch-up request (a member this node had marked down
+//! answers again without having noticed anything: it may have missed writes).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -8,31 +10,48 @@ use super::{Cluster, MemberState};
 use crate::config::ClusterConfig;
 use crate::info;
 
-/// Tell every peer that this node is draining (blocking, a few hundred ms at most per peer), so
-/// they route its keys to their other replicas now instead of after `fail_after` probes, and
-/// keep hints for it. Best effort: a peer that does not hear it notices through its probes.
+/// POST `path?node=<this node>` to member `idx`, bounded by the connect and probe timeouts;
+/// true when it answered anything.
+fn tell(cl: &Cluster, idx: usize, path: &str, cfg: &ClusterConfig) -> bool {
+    let m = &cl.members[idx];
+    let req = format!(
+        "POST {path}?node={} HTTP/1.1\r\nHost: {}\r\nX-Cache-Forwarded: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        cl.self_id(),
+        m.addr,
+        cl.self_id()
+    );
+    cl.addrs(idx).into_iter().any(|addr| {
+        let Ok(mut s) = TcpStream::connect_timeout(&addr, cfg.connect_timeout) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(cfg.probe_timeout));
+        let _ = s.set_write_timeout(Some(cfg.probe_timeout));
+        let mut answer = [0u8; 256];
+        s.write_all(req.as_bytes()).is_ok() && matches!(s.read(&mut answer), Ok(n) if n > 0)
+    })
+}
+
+/// Tell every peer that this node is draining (a few hundred ms at most per peer), so they
+/// route its keys to their other replicas now instead of after `fail_after` probes, and keep
+/// hints for it. Best effort: a peer that does not hear it notices through its probes.
 pub fn notify_leaving(cl: &Cluster, cfg: &ClusterConfig) {
     for (idx, m) in cl.members.iter().enumerate() {
         if idx == cl.me || cl.state(idx) == MemberState::Down {
             continue;
         }
-        let req = format!(
-            "POST /internal/cluster/leave?node={} HTTP/1.1\r\nHost: {}\r\nX-Cache-Forwarded: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            cl.self_id(),
-            m.addr,
-            cl.self_id()
-        );
-        let told = cl.addrs(idx).into_iter().any(|addr| {
-            let Ok(mut s) = TcpStream::connect_timeout(&addr, cfg.connect_timeout) else {
-                return false;
-            };
-            let _ = s.set_read_timeout(Some(cfg.probe_timeout));
-            let _ = s.set_write_timeout(Some(cfg.probe_timeout));
-            let mut answer = [0u8; 256];
-            s.write_all(req.as_bytes()).is_ok() && matches!(s.read(&mut answer), Ok(n) if n > 0)
-        });
-        if !told {
+        if !tell(cl, idx, "/internal/cluster/leave", cfg) {
             info!(peer = m.id; "drain: could not tell node {} ({}) that this node is leaving; it will notice by its probes", m.id, m.addr);
         }
+    }
+}
+
+/// Member `idx` was down in this node's view and answers as healthy, so it did not notice
+/// (overloaded, cut off rather than stopped): this node kept hints for it and others may have
+/// too. Ask it to catch up from every peer before it coordinates its keys again. Best effort:
+/// its own anti-entropy repairs the rest within a minute.
+pub(super) fn ask_to_catch_up(cl: &Cluster, idx: usize, cfg: &ClusterConfig) {
+    let m = &cl.members[idx];
+    if !tell(cl, idx, "/internal/sync/request", cfg) {
+        info!(peer = m.id; "cluster: could not ask node {} ({}) to catch up after its outage; anti-entropy will repair it", m.id, m.addr);
     }
 }

@@ -224,15 +224,25 @@ impl Cluster {
 
     /// Set a member's state (prober, peers' notices, this node's own phases); returns the old one.
     pub fn set_state(&self, idx: usize, s: MemberState) -> MemberState {
-        MemberState::from_u8(self.members[idx].state.swap(s as u8, Ordering::AcqRel))
+        let old = MemberState::from_u8(self.members[idx].state.swap(s as u8, Ordering::AcqRel));
+        // `alive` (reachable) follows the state: everything but down answers.
+        self.members[idx]
+            .alive
+            .store(s != MemberState::Down, Ordering::SeqCst);
+        old
     }
 
     /// Move member `idx` from `from` to `to` only if it is still in `from`.
     pub fn transition(&self, idx: usize, from: MemberState, to: MemberState) -> bool {
-        self.members[idx]
+        let m = &self.members[idx];
+        let moved = m
             .state
             .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+            .is_ok();
+        if moved {
+            m.alive.store(to != MemberState::Down, Ordering::SeqCst);
+        }
+        moved
     }
 
     /// This node's own state.

@@ -228,6 +228,10 @@ fn record(
                 MemberState::Up if old == MemberState::Down && oks < cfg.recover_after => old,
                 s => s,
             };
+            if old == MemberState::Down && new == MemberState::Up && !restarted {
+                // Back without a restart or a stall it noticed: it may have missed writes.
+                super::leave::ask_to_catch_up(cl, idx, cfg);
+            }
             flip(cl, idx, old, new) || restarted
         }
         Err(e) => {

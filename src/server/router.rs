@@ -45,6 +45,10 @@ pub(super) enum Route {
     SyncFetch,
     /// `POST /internal/cluster/leave?node=ID`: a peer is draining.
     Leave,
+    /// `POST /internal/sync/request?node=ID`: a peer saw this node down; catch up.
+    SyncRequest,
+    /// `POST /internal/cluster/ready?node=ID`: a peer finished catching up and serves again.
+    Ready,
     Unknown,
 }
 
@@ -67,6 +71,8 @@ impl Route {
             b"/internal/sync/digest" => Route::SyncDigest,
             b"/internal/sync/fetch" => Route::SyncFetch,
             b"/internal/cluster/leave" => Route::Leave,
+            b"/internal/sync/request" => Route::SyncRequest,
+            b"/internal/cluster/ready" => Route::Ready,
             b"/api/v1/cache" => Route::Cache,
             p if p.starts_with(CACHE_PREFIX) => Route::Cache,
             _ => Route::Unknown,
@@ -88,7 +94,9 @@ impl Route {
             | Route::SyncHints
             | Route::SyncDigest
             | Route::SyncFetch
-            | Route::Leave => RouteLabel::Internal,
+            | Route::Leave
+            | Route::SyncRequest
+            | Route::Ready => RouteLabel::Internal,
             Route::Unknown => RouteLabel::Unknown,
         }
     }
@@ -115,7 +123,7 @@ impl Route {
                 Route::Import | Route::SyncHints | Route::SyncDigest | Route::SyncFetch,
                 Method::Post,
             ) => true,
-            (Route::Leave, Method::Post) => true,
+            (Route::Leave | Route::SyncRequest | Route::Ready, Method::Post) => true,
             (
                 Route::Cache
                 | Route::Import
@@ -123,6 +131,8 @@ impl Route {
                 | Route::SyncDigest
                 | Route::SyncFetch
                 | Route::Leave
+                | Route::SyncRequest
+                | Route::Ready
                 | Route::Unknown,
                 _,
             ) => false,

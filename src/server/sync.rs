@@ -138,6 +138,10 @@ async fn run(c: Rc<Core>) {
         let cl = &c.node.cluster;
         // A drain that began meanwhile keeps its state.
         let _ = cl.transition(cl.me, MemberState::Syncing, MemberState::Up);
+        if s.generation.load(Ordering::Acquire) != generation {
+            // A stall (on another core) raced the end of this round: catch up again.
+            request(&c);
+        }
         s.syncs.fetch_add(1, Ordering::Relaxed);
         s.last_duration_ms
             .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -149,7 +153,18 @@ async fn run(c: Rc<Core>) {
             s.hints_received.load(Ordering::Relaxed),
             s.keys_repaired.load(Ordering::Relaxed)
         );
+        // After the state says up, so a probe answered meanwhile cannot contradict it.
+        announce_ready(&c).await;
         return;
+    }
+}
+
+/// Tell every peer this node serves again (best effort: their probes say it too, a round later).
+async fn announce_ready(c: &Rc<Core>) {
+    let cl = &c.node.cluster;
+    for peer in (0..cl.members.len()).filter(|&p| p != cl.me && cl.takes_writes(p)) {
+        // Errors are fine: the peer's prober reads the same fact from this node's health.
+        let _ = call(c, peer, b"/internal/cluster/ready", "", None).await;
     }
 }
 

@@ -153,6 +153,8 @@ pub(super) async fn run_admin(c: &Rc<Core>, req: &Req<'_>, out: &mut Vec<u8>) {
         Route::SyncDigest => sync::serve_digest(c, out, m, req).await,
         Route::SyncFetch => sync::serve_fetch(c, out, m, req).await,
         Route::Leave => sync::peer_leaving(c, out, m, req),
+        Route::SyncRequest => sync::catch_up_requested(c, out, m, req),
+        Route::Ready => sync::peer_ready(c, out, m, req),
         _ => c.resp.error(out, m, 404, "no such route", None, &[]),
     }
 }

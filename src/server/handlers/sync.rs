@@ -26,6 +26,19 @@ use crate::storage::{Entry, REPAIR_BUCKETS};
 /// is short): bounds the answer's memory on both ends.
 pub(crate) const HINTS_PER_ANSWER_BYTES: u64 = 8 * 1024 * 1024;
 
+/// A peer's notice changed its state here, as a probe round could have: count it, and let every
+/// core react as to the prober's changes (idle connections, hand-over, hints).
+fn membership_changed(c: &Core) {
+    c.node
+        .cluster
+        .ring_changes
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    for core in 0..c.exec.cores() {
+        let task: crate::mesh::Task<Rc<Core>> = Box::new(crate::server::tasks::on_ring_change);
+        c.node.mesh.send(core, crate::server::core::Msg::Run(task));
+    }
+}
+
 /// The ring index of the node named in `?node=ID`, or answer 400.
 fn asking_node(c: &Core, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) -> Option<usize> {
     let id = req
@@ -87,6 +100,7 @@ pub(crate) async fn serve_hints(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &
     let catching_up = crate::server::document::has_param(req.query, b"catchup=1");
     if catching_up && cl.state(peer) != MemberState::Syncing {
         cl.set_state(peer, MemberState::Syncing);
+        membership_changed(c);
         crate::info!(
             "cluster: node {} is catching up; copies of new writes go to it directly",
             cl.members[peer].id
@@ -232,13 +246,49 @@ pub(crate) fn peer_leaving(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'
     };
     let cl = &c.node.cluster;
     if cl.set_state(peer, MemberState::Draining) != MemberState::Draining {
-        cl.ring_changes
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        membership_changed(c);
         crate::info!(
             "cluster: node {} ({}) is draining; its keys are served by their other replicas",
             cl.members[peer].id,
             cl.members[peer].addr
         );
+    }
+    c.resp.send(out, m, 204, CONTENT_JSON, b"", &[]);
+}
+
+/// `POST /internal/cluster/ready?node=ID`: the node finished catching up. Route its keys to it
+/// now instead of after the next probe (until then both its replicas could look unroutable from
+/// here, right after a cluster starts). Only a node seen syncing is moved: one seen down still
+/// has to answer `recover_after` probes.
+pub(crate) fn peer_ready(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) {
+    let Some(peer) = asking_node(c, out, m, req) else {
+        return;
+    };
+    let cl = &c.node.cluster;
+    if cl.transition(peer, MemberState::Syncing, MemberState::Up) {
+        membership_changed(c);
+        crate::info!(
+            "cluster: node {} ({}) caught up; it serves its keys again",
+            cl.members[peer].id,
+            cl.members[peer].addr
+        );
+    }
+    c.resp.send(out, m, 204, CONTENT_JSON, b"", &[]);
+}
+
+/// `POST /internal/sync/request?node=ID`: the peer had this node down and sees it answer again
+/// without having restarted: it may have missed writes, so catch up before coordinating again.
+pub(crate) fn catch_up_requested(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) {
+    let Some(peer) = asking_node(c, out, m, req) else {
+        return;
+    };
+    if c.node.cluster.own_state() == MemberState::Up {
+        crate::warn!(
+            peer = c.node.cluster.members[peer].id;
+            "node {} had this node down (unreachable or too slow) although it kept running; catching up from peers before serving its keys again",
+            c.node.cluster.members[peer].id
+        );
+        crate::server::sync::request(c);
     }
     c.resp.send(out, m, 204, CONTENT_JSON, b"", &[]);
 }
