@@ -8,7 +8,8 @@
 # health of every node; a key written via node1 reads back identically via node2 and node3; DELETE
 # via node3 then 404 via node1; a ttl=1 key is gone after 2 s; /admin/cluster answers JSON and
 # /admin/metrics has cache_requests_total on every node; export via node1 -> delete -> import
-# (as in the guide's 数据备份 section) restores the key. The import sends only this run's own keys
+# (as in the guide's 数据备份 section) keeps the newer delete, and import ?overwrite=1 restores the
+# key. The import sends only this run's own keys
 # (the export filtered to the key prefix): re-importing the whole export into a live cluster would
 # overwrite newer writes, revive deleted keys and reset TTLs. Prints `PASS name` / `FAIL name: details`
 # and `N passed, M failed`; exits 0 only when everything passed. Keys it creates are unique and
@@ -221,6 +222,37 @@ for n in "${NODE_LIST[@]}"; do
   fi
 done
 
+# import_check NAME QUERY FIELD: POST the run's own export to node1's /admin/import (QUERY
+# appended), expect 200 and FIELD (imported or superseded) >= 1 in its answer.
+import_check() {
+  local name="$1" query="$2" field="$3" counts counts_ok
+  req POST "http://$N1/admin/import$query" -H 'Content-Type: application/json' -d "@$OWN"
+  if counts="$(python3 - "$TMP/body" "$field" <<'PY'
+import json, sys
+try:
+    with open(sys.argv[1], encoding="utf-8") as f:
+        doc = json.load(f)
+except Exception as e:
+    print(f"response is not JSON ({e})")
+    sys.exit(1)
+nums = {k: v for k, v in doc.items() if isinstance(v, int) and not isinstance(v, bool)} if isinstance(doc, dict) else {}
+if not nums:
+    print(f"response reports no counts: {json.dumps(doc)[:200]}")
+    sys.exit(1)
+print(" ".join(f"{k}={v}" for k, v in nums.items()))
+if nums.get(sys.argv[2], 0) < 1:
+    sys.exit(1)
+PY
+)"; then counts_ok=1; else counts_ok=0; fi
+  if [ "$CODE" != 200 ]; then
+    fail "$name" "expected 200, got $(got)"
+  elif [ "$counts_ok" != 1 ]; then
+    fail "$name" "expected $field >= 1: $counts"
+  else
+    pass "$name ($counts)"
+  fi
+}
+
 # ---- export / import round trip (the guide's 数据备份 commands) ----------------------------------------
 K3="$RUN_ID-backup"
 V3="{\"backup\":true,\"key\":\"$K3\",\"text\":\"line one, line two\"}"
@@ -273,31 +305,12 @@ PY
   else
     # The guide's command (curl -X POST .../admin/import -H 'Content-Type: application/json'
     # -d @backup.json), with the export cut down to this run's keys: other keys stay untouched.
-    req POST "http://$N1/admin/import" -H 'Content-Type: application/json' -d "@$OWN"
-    if counts="$(python3 - "$TMP/body" <<'PY'
-import json, sys
-try:
-    with open(sys.argv[1], encoding="utf-8") as f:
-        doc = json.load(f)
-except Exception as e:
-    print(f"response is not JSON ({e})")
-    sys.exit(1)
-nums = {k: v for k, v in doc.items() if isinstance(v, int) and not isinstance(v, bool)} if isinstance(doc, dict) else {}
-if not nums:
-    print(f"response reports no counts: {json.dumps(doc)[:200]}")
-    sys.exit(1)
-print(" ".join(f"{k}={v}" for k, v in nums.items()))
-if nums.get("imported", 1) < 1:
-    sys.exit(1)
-PY
-)"; then counts_ok=1; else counts_ok=0; fi
-    if [ "$CODE" != 200 ]; then
-      fail "import via node1 ($N1)" "expected 200, got $(got)"
-    elif [ "$counts_ok" != 1 ]; then
-      fail "import via node1 ($N1)" "$counts"
-    else
-      pass "import via node1 ($N1) ($counts)"
-    fi
+    # Imports apply last-writer-wins by the exported versions: the delete above is newer than
+    # the exported value, so the plain import keeps the key deleted (superseded); `?overwrite=1`
+    # restores the backup over it.
+    import_check "import via node1 ($N1) keeps the newer delete" "" superseded
+    check_gone "$K3 still deleted after a plain import of an older export" "$N1" "$K3"
+    import_check "import ?overwrite=1 via node1 ($N1)" "?overwrite=1" imported
   fi
   check_value "$K3 restored by import with the same value" "$N1" "$K3" "$W3"
 fi
