@@ -53,32 +53,27 @@ fn kill9_then_restart_after_2s() {
     });
 }
 
+/// One rolling upgrade: SIGTERM each node in turn, start it again, wait until it serves.
+fn rolling_restart(x: &mut faults::schedule::Ctx) {
+    for i in 0..3 {
+        x.terminate(i);
+        x.load.retire();
+        x.restart(i);
+        x.settle();
+        sleep(STEP_PAUSE);
+    }
+}
+
 /// b. SIGTERM rolling restart of all three nodes, each with a data_dir (warm restart).
 #[test]
 fn rolling_sigterm_restart_with_data_dir() {
-    run("rolling-data-dir", 41, true, |x, _| {
-        for i in 0..3 {
-            x.terminate(i);
-            x.load.retire();
-            x.restart(i);
-            x.settle();
-            sleep(STEP_PAUSE);
-        }
-    });
+    run("rolling-data-dir", 41, true, |x, _| rolling_restart(x));
 }
 
 /// c. The same rolling restart without data_dir: peers must hand the data back.
 #[test]
 fn rolling_sigterm_restart_without_data_dir() {
-    run("rolling-no-data-dir", 42, false, |x, _| {
-        for i in 0..3 {
-            x.terminate(i);
-            x.load.retire();
-            x.restart(i);
-            x.settle();
-            sleep(STEP_PAUSE);
-        }
-    });
+    run("rolling-no-data-dir", 42, false, |x, _| rolling_restart(x));
 }
 
 /// d. Freeze a node for 3 s while writes and deletes go to the other two, then thaw it.

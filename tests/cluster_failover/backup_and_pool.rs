@@ -128,27 +128,8 @@ pub fn keys_held_for_a_returning_node_survive_a_stale_pooled_connection() {
         let r = put(addrs[holder], key, "{\"value\":\"before\"}");
         assert_eq!((r.status, node_of(&r)), (201, IDS[victim]), "{}", r.text());
     }
-    c.kill9(victim);
-    assert!(wait_state(
-        &addrs,
-        &[0, 2],
-        victim,
-        "down",
-        detection_bound()
-    ));
-    // During the outage node1 owns these keys: the writes stay on node1, no forward.
-    for (i, key) in keys.iter().enumerate() {
-        let r = put(addrs[holder], key, &format!("{{\"value\":\"during-{i}\"}}"));
-        assert_eq!((r.status, node_of(&r)), (201, IDS[holder]), "{}", r.text());
-    }
-    c.restart(victim);
-    assert!(wait_state(
-        &addrs,
-        &[0, 2],
-        victim,
-        "up",
-        Duration::from_secs(5)
-    ));
+    // During the outage node1 owns these keys (a stand-in write: created there), no forward.
+    outage_writes(&mut c, &addrs, (holder, victim), &keys, 201);
     let handed_over = eventually(Duration::from_secs(3), || {
         local_entries(addrs[victim]) == keys.len() as u64
     });
@@ -274,27 +255,8 @@ pub fn with_two_copies_hints_for_a_returning_node_survive_a_stale_pooled_connect
         let r = put(addrs[holder], key, "{\"value\":\"before\"}");
         assert_eq!((r.status, node_of(&r)), (201, IDS[victim]), "{}", r.text());
     }
-    c.kill9(victim);
-    assert!(wait_state(
-        &addrs,
-        &[0, 2],
-        victim,
-        "down",
-        detection_bound()
-    ));
     // During the outage node1 coordinates these keys: no forward, a hint each for node2.
-    for (i, key) in keys.iter().enumerate() {
-        let r = put(addrs[holder], key, &format!("{{\"value\":\"during-{i}\"}}"));
-        assert_eq!((r.status, node_of(&r)), (200, IDS[holder]), "{}", r.text());
-    }
-    c.restart(victim);
-    assert!(wait_state(
-        &addrs,
-        &[0, 2],
-        victim,
-        "up",
-        Duration::from_secs(5)
-    ));
+    outage_writes(&mut c, &addrs, (holder, victim), &keys, 200);
     for (i, key) in keys.iter().enumerate() {
         let r = get(addrs[2], key);
         assert_eq!(
@@ -312,4 +274,41 @@ pub fn with_two_copies_hints_for_a_returning_node_survive_a_stale_pooled_connect
         keys.len() as u64,
         "node1 keeps its copies"
     );
+}
+
+/// Kill `victim`, wait until the others see it down, write `during-<i>` to every key through
+/// `holder` (each answered `status` by `holder` itself), restart `victim` and wait until the
+/// others see it up.
+fn outage_writes(
+    c: &mut ProcCluster,
+    addrs: &[std::net::SocketAddr],
+    (holder, victim): (usize, usize),
+    keys: &[String],
+    status: u16,
+) {
+    c.kill9(victim);
+    assert!(wait_state(
+        addrs,
+        &[0, 2],
+        victim,
+        "down",
+        detection_bound()
+    ));
+    for (i, key) in keys.iter().enumerate() {
+        let r = put(addrs[holder], key, &format!("{{\"value\":\"during-{i}\"}}"));
+        assert_eq!(
+            (r.status, node_of(&r)),
+            (status, IDS[holder]),
+            "{}",
+            r.text()
+        );
+    }
+    c.restart(victim);
+    assert!(wait_state(
+        addrs,
+        &[0, 2],
+        victim,
+        "up",
+        Duration::from_secs(5)
+    ));
 }

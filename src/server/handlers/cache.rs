@@ -75,7 +75,12 @@ pub(crate) fn handle(
         }
     };
     match req.version {
-        Some(v) => replicate::apply_copy(c, m, key, action, v, direct, out),
+        // A copy from the key's coordinator: apply it with its version (last writer wins),
+        // never coordinate; later versions issued here must exceed it.
+        Some(v) => {
+            c.node.hlc.observe(v);
+            execute_here(c, m, key, action, v, direct, out)
+        }
         None => coordinate(c, m, key, action, &prefs, direct, req, out),
     }
 }
@@ -175,7 +180,7 @@ fn stand_in_read(c: &Core, m: Meta, key: &[u8]) -> Routed {
 }
 
 /// Execute on this node only (no other replica to copy to, or this is a copy), with `version`.
-pub(super) fn execute_here(
+fn execute_here(
     c: &Core,
     m: Meta,
     key: &[u8],

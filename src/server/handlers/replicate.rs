@@ -9,13 +9,11 @@
 
 use bytes::Bytes;
 
-use super::{Deferred, Req, Routed};
+use super::{Deferred, Req};
 use crate::cluster::ring::Prefs;
 use crate::cluster::{InFlight, Outgoing};
 use crate::mesh::Ticket;
 use crate::server::core::Core;
-use crate::server::respond::Meta;
-use crate::server::router::KeyAction;
 use crate::storage::{Entry, KeyOp, KeyReply};
 
 /// The coordinator's own step of a write.
@@ -129,18 +127,4 @@ impl Replicating {
 pub(crate) fn hint(c: &Core, peer: usize, copy: Entry) {
     let now = c.exec.now_ms();
     c.hints.borrow_mut().push(peer, copy, now);
-}
-
-/// A copy from a coordinator: apply it with its version (last writer wins), never coordinate.
-pub(super) fn apply_copy(
-    c: &Core,
-    m: Meta,
-    key: &[u8],
-    action: KeyAction<'_>,
-    version: u64,
-    direct: bool,
-    out: &mut Vec<u8>,
-) -> Routed {
-    c.node.hlc.observe(version);
-    super::cache::execute_here(c, m, key, action, version, direct, out)
 }
