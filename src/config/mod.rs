@@ -9,12 +9,17 @@
 mod address;
 mod error;
 mod sections;
+mod security;
 mod units;
 mod validate;
 
 pub use address::{MAX_NODE_ID_BYTES, RESOLVE_TIMEOUT};
 pub use error::ConfigError;
 pub use sections::*;
+pub use security::{AuthConfig, TlsConfig};
+pub use security::{
+    ENV_ADMIN_TOKEN, ENV_CLIENT_READ_TOKEN, ENV_CLIENT_TOKEN, ENV_CLUSTER_SECRET, ENV_METRICS_TOKEN,
+};
 pub use units::{format_duration, format_size, parse_duration, parse_size};
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -181,6 +186,12 @@ pub struct Config {
     pub timeouts: TimeoutsConfig,
     pub cluster: ClusterConfig,
     pub storage: StorageConfig,
+    /// `admin_address` as written; empty = `/admin/*` is served on `address` too.
+    pub admin_address: String,
+    /// `admin_address` resolved at load time.
+    pub admin_listen: Option<SocketAddr>,
+    pub auth: AuthConfig,
+    pub tls: TlsConfig,
     /// The file this was loaded from, or `"<string>"`.
     pub source: String,
 }
@@ -231,6 +242,12 @@ struct FileConfig {
     cluster: ClusterConfig,
     #[serde(default, deserialize_with = "null_as_default")]
     storage: StorageConfig,
+    #[serde(default)]
+    admin_address: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    auth: AuthConfig,
+    #[serde(default, deserialize_with = "null_as_default")]
+    tls: TlsConfig,
 }
 
 fn default_virtual_nodes() -> u32 {
@@ -344,6 +361,9 @@ impl Config {
             timeouts: self.timeouts.clone(),
             cluster: self.cluster.clone(),
             storage: self.storage.clone(),
+            admin_address: self.admin_address.clone(),
+            auth: self.auth.clone(),
+            tls: self.tls.clone(),
         };
         let header = format!(
             "# effective configuration of {:?} (defaults filled in)\n# address {:?} listens on {}\n",

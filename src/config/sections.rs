@@ -34,6 +34,14 @@ pub const MAX_PIPELINE_CEILING: usize = 4096;
 /// file changes nothing); 256 MiB covers ~2M small entries.
 pub const DEFAULT_MAX_IMPORT_BYTES: usize = 256 * MIB;
 pub const IMPORT_BYTES_RANGE: (usize, usize) = (MIB, 4096 * MIB);
+/// Open connections per client IP address; 0 = no per-address limit (the default: a load
+/// balancer or NAT puts many clients behind one address).
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 0;
+/// Connections accepted beyond `max_connections` for peers only (probes, forwards, catch-up): a
+/// flood of clients must not make the other nodes think this one is dead. A connection in this
+/// reserve that does not identify as a peer in its first request gets the 503.
+pub const DEFAULT_RESERVED_PEER_CONNECTIONS: usize = 128;
+pub const RESERVED_PEER_CONNECTIONS_CEILING: usize = 100_000;
 
 /// Slowloris guard: the whole head must arrive within this time of its first byte.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -95,6 +103,8 @@ pub struct LimitsConfig {
     pub max_pipeline: usize,
     #[serde(with = "units::size_usize")]
     pub max_import_bytes: usize,
+    pub max_connections_per_ip: usize,
+    pub reserved_peer_connections: usize,
 }
 
 impl Default for LimitsConfig {
@@ -105,6 +115,8 @@ impl Default for LimitsConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_pipeline: DEFAULT_MAX_PIPELINE,
             max_import_bytes: DEFAULT_MAX_IMPORT_BYTES,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            reserved_peer_connections: DEFAULT_RESERVED_PEER_CONNECTIONS,
         }
     }
 }
@@ -284,6 +296,18 @@ impl LimitsConfig {
             "max_import_bytes",
             self.max_import_bytes,
             IMPORT_BYTES_RANGE,
+        )?;
+        check_range(
+            S,
+            "max_connections_per_ip",
+            self.max_connections_per_ip,
+            (0, MAX_CONNECTIONS_CEILING),
+        )?;
+        check_range(
+            S,
+            "reserved_peer_connections",
+            self.reserved_peer_connections,
+            (0, RESERVED_PEER_CONNECTIONS_CEILING),
         )
     }
 }

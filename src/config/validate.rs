@@ -42,6 +42,8 @@ pub(super) fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid
     file.timeouts.validate()?;
     file.cluster.validate()?;
     file.storage.validate()?;
+    file.tls.validate()?;
+    let admin_listen = resolve_admin_address(&file.admin_address, listen)?;
     let threads = match file.threads {
         // One worker per CPU of this node's share of the host (see `cpus`).
         0 => crate::cpus::plan(&file.node_id, &file.address, &file.cluster_nodes)
@@ -73,8 +75,33 @@ pub(super) fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid
         timeouts: file.timeouts,
         cluster: file.cluster,
         storage: file.storage,
+        admin_address: file.admin_address,
+        admin_listen,
+        auth: file.auth,
+        tls: file.tls,
         source: source.to_owned(),
     })
+}
+
+/// `admin_address` must be a listen address of its own: the same socket as `address` would make
+/// the split meaningless (and the second bind fail).
+fn resolve_admin_address(
+    text: &str,
+    listen: std::net::SocketAddr,
+) -> Result<Option<std::net::SocketAddr>, Invalid> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let admin = address::resolve_listen(text).map_err(|m| Invalid::top("admin_address", m))?;
+    if admin.port() == listen.port() && admin.port() != 0 {
+        return Err(Invalid::top(
+            "admin_address",
+            format!(
+                "{text:?} uses the same port as address ({listen}); give the admin listener a port of its own"
+            ),
+        ));
+    }
+    Ok(Some(admin))
 }
 
 /// A tombstone shorter than a restart would let a hint or catch-up undo a delete; longer than a

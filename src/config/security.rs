@@ -1,0 +1,91 @@
+//! The `auth` and `tls` sections: where the node's secrets live. Only file *paths* are config;
+//! the tokens and keys themselves are read by `crate::auth` / `crate::tls` (mode-checked, never
+//! logged), so `--print-config` and the start-up log can show the whole config safely.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::Invalid;
+
+/// Environment variables read when the matching `*_file` key is empty (containers pass secrets
+/// as env vars). Files win because only files can be rotated by SIGHUP.
+pub const ENV_ADMIN_TOKEN: &str = "CACHE_ADMIN_TOKEN";
+pub const ENV_CLIENT_TOKEN: &str = "CACHE_CLIENT_TOKEN";
+pub const ENV_CLIENT_READ_TOKEN: &str = "CACHE_CLIENT_READ_TOKEN";
+pub const ENV_METRICS_TOKEN: &str = "CACHE_METRICS_TOKEN";
+pub const ENV_CLUSTER_SECRET: &str = "CACHE_CLUSTER_SECRET";
+
+/// `auth:` every key optional; an empty path (and no env var) leaves that class open.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, expecting = "a mapping of `auth` keys")]
+pub struct AuthConfig {
+    /// Token(s) for `/admin/*` (export, import, cluster view; metrics too unless
+    /// `metrics_token_file` is set). Also allowed on every other route.
+    pub admin_token_file: String,
+    /// Token(s) for reads and writes under `/api/v1/cache/*`.
+    pub client_token_file: String,
+    /// Token(s) for GET/HEAD under `/api/v1/cache/*` only.
+    pub client_read_token_file: String,
+    /// Token(s) for `/admin/metrics` alone (a Prometheus scraper); empty = metrics stay open.
+    pub metrics_token_file: String,
+    /// The secret every node-to-node request carries (`/internal/*`, forwards, replica copies);
+    /// without it forwarding markers (`X-Cache-Forwarded`, `X-Cache-Version`) are ignored.
+    pub cluster_secret_file: String,
+}
+
+/// `tls:` a certificate and key make the client listener (and node-to-node links) TLS-only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, expecting = "a mapping of `tls` keys")]
+pub struct TlsConfig {
+    /// PEM certificate chain of this node (leaf first).
+    pub cert_file: String,
+    /// PEM private key of `cert_file` (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+    /// PEM CA bundle that signed the peers' certificates: a node verifies its peers against it.
+    pub ca_file: String,
+    /// Ask connecting clients for a certificate signed by `ca_file`; a connection that presents
+    /// one counts as a peer (node-to-node mTLS). Nodes present their own certificate to peers.
+    pub peer_client_certs: bool,
+}
+
+impl TlsConfig {
+    /// Whether the listener speaks TLS.
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.is_empty()
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
+        match (self.cert_file.is_empty(), self.key_file.is_empty()) {
+            (false, true) => {
+                return Err(Invalid::at(
+                    "tls",
+                    "key_file",
+                    "cert_file is set but key_file is empty: TLS needs both".to_owned(),
+                ))
+            }
+            (true, false) => {
+                return Err(Invalid::at(
+                    "tls",
+                    "cert_file",
+                    "key_file is set but cert_file is empty: TLS needs both".to_owned(),
+                ))
+            }
+            _ => {}
+        }
+        if self.peer_client_certs && self.ca_file.is_empty() {
+            return Err(Invalid::at(
+                "tls",
+                "ca_file",
+                "peer_client_certs needs ca_file (the CA that signed the peers' certificates)"
+                    .to_owned(),
+            ));
+        }
+        if !self.enabled() && (self.peer_client_certs || !self.ca_file.is_empty()) {
+            return Err(Invalid::at(
+                "tls",
+                "cert_file",
+                "ca_file/peer_client_certs are set but cert_file is empty: TLS is off".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
