@@ -43,6 +43,7 @@
 // crate-private, so rustc reports dead code.
 #![warn(unreachable_pub)]
 
+pub mod auth;
 pub mod clock;
 pub mod cluster;
 pub mod config;

@@ -65,6 +65,7 @@ impl Node {
     /// [`Clock::manual`]: crate::clock::Clock::manual
     pub fn start_with_clock(cfg: Config, clock: Clock) -> Result<Node, StartError> {
         let driver = resolve_driver(cfg.io_driver)?;
+        let auth = crate::auth::Keyring::load(&cfg.auth).map_err(|e| StartError(e.to_string()))?;
         // Held until every core has bound its listener (see `listen`).
         let claim = crate::listen::claim(cfg.listen).map_err(StartError)?;
         let local_addr = claim.addr;
@@ -97,6 +98,7 @@ impl Node {
             hlc: crate::storage::version::Hlc::new(),
             sync: crate::server::sync::SyncState::default(),
             foreign_epoch: std::sync::atomic::AtomicU64::new(0),
+            auth,
             cluster,
             clock,
             cfg,

@@ -55,6 +55,8 @@ pub(crate) struct CoreMetrics {
     forwards: Box<[Cell<u64>]>,
     /// Forward round-trip time in µs.
     forward_latency: RefCell<Histogram<u64>>,
+    /// Refused credentials, TLS handshakes and the bounds that turned load away.
+    pub trust: super::trust::TrustCounters,
 }
 
 /// Every exposed family, in exposition order (dashboards and alerts depend on names and order).
@@ -339,6 +341,7 @@ impl CoreMetrics {
             errors_server: Cell::new(0),
             forwards: zeros(forward_index(peers, 0)),
             forward_latency: RefCell::new(new_histogram()),
+            trust: Default::default(),
         }
     }
 
@@ -401,6 +404,7 @@ impl CoreMetrics {
             forward_latency: self.forward_latency.borrow().clone(),
             shard,
             hints,
+            trust: self.trust.snapshot(),
         }
     }
 }

@@ -17,6 +17,7 @@ mod process;
 mod render;
 mod replication;
 mod snapshot;
+mod trust;
 
 #[cfg(test)]
 mod golden;
@@ -29,3 +30,4 @@ pub(crate) use process::{render_process, ProcessStats};
 pub(crate) use render::{family, label, render};
 pub(crate) use replication::{render_replication, SyncFacts};
 pub(crate) use snapshot::{CoreSnapshot, HintCounts, NodeFacts};
+pub(crate) use trust::Trust;

@@ -106,6 +106,12 @@ pub(crate) fn render(facts: &NodeFacts<'_>, snaps: &[CoreSnapshot], extra: &str)
         family(&mut o, f.name, f.kind.as_str(), f.help);
         samples(&mut o, f, facts, snaps);
     }
+    // The trust counters, after the table's families (one counter each, summed over cores).
+    for (i, (name, help)) in super::trust::TRUST_FAMILIES.iter().enumerate() {
+        family(&mut o, name, "counter", help);
+        let total = snaps.iter().fold(0u64, |a, c| a.wrapping_add(c.trust[i]));
+        let _ = writeln!(o, "{name} {total}");
+    }
     o.push_str(extra);
     o
 }

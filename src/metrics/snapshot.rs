@@ -45,6 +45,8 @@ pub(crate) struct CoreSnapshot {
     pub shard: ShardStats,
     /// The core's hints (writes kept for replicas that could not take them).
     pub hints: HintCounts,
+    /// The trust counters, indexed by `Trust`.
+    pub trust: [u64; super::trust::TRUST_COUNT],
 }
 
 /// One core's hinted hand-off figures, copied from its hint queues at scrape time.

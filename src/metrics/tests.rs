@@ -48,7 +48,11 @@ fn render_merges_cores_and_names_are_unique() {
         .filter_map(|l| l.strip_prefix("# TYPE "))
         .map(|l| l.split(' ').next().unwrap_or(""))
         .collect();
-    assert_eq!(names.len(), FAMILIES.len(), "one family per table entry");
+    assert_eq!(
+        names.len(),
+        FAMILIES.len() + super::trust::TRUST_COUNT,
+        "one family per table entry and per trust counter"
+    );
     let n = names.len();
     names.sort();
     names.dedup();

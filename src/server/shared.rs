@@ -78,6 +78,8 @@ pub(crate) struct NodeShared {
     /// Bumped when keys this node does not replicate may have been stored here (a stand-in
     /// write, a membership change): every core's sweep then hands such keys to their replicas.
     pub foreign_epoch: std::sync::atomic::AtomicU64,
+    /// The bearer tokens and the cluster secret (swapped whole on SIGHUP).
+    pub auth: Arc<crate::auth::Keyring>,
 }
 
 impl NodeShared {
