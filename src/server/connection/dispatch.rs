@@ -107,6 +107,8 @@ fn request<'a>(
         has_body: head.framing != Framing::None,
         conn: f.conn,
         forwarded: head.forwarded,
+        // Until the auth layer decides: a forwarding marker is what marks a peer today.
+        peer: head.forwarded,
         request_id: head.request_id.as_ref().map_or(0, |r| numeric_id(at(r))),
         version: head
             .cache_version

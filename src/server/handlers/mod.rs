@@ -39,6 +39,9 @@ pub(super) struct Req<'a> {
     pub conn: ConnHeader,
     /// Sent by a peer (`X-Cache-Forwarded`): serve here, never forward again.
     pub forwarded: bool,
+    /// The request comes from another node of the cluster (it carried the cluster secret, or,
+    /// with no secret configured, a forwarding marker). Peers may use every route.
+    pub peer: bool,
     /// Numeric `X-Request-Id` to echo (0 = none).
     pub request_id: u64,
     /// `X-Cache-Version`: a replica copy from the key's coordinator, with its version.
