@@ -136,6 +136,8 @@ async fn serve_here(c: &Core, retry: &Retry, meta: Meta, out: &mut Vec<u8>) {
         conn: meta.conn,
         // Serve here (or answer 503 if this node must not): never forward again.
         forwarded: true,
+        // The client was checked when the request arrived.
+        peer: false,
         request_id: meta.request_id,
         version: None,
     };
