@@ -140,14 +140,17 @@ systemd_check() {
   out=$(systemd/install.sh --dry-run --bin "$bin" --client "$client") || return 1
   grep -q '^WOULD  install -D -m 0755' <<<"$out" || { echo "dry run printed no install: $out"; return 1; }
   [ "$host_before" = "$(ls -laR /opt/distributed-cache /etc/systemd/system 2>&1)" ] || { echo "--dry-run changed the host"; return 1; }
-  systemd/install.sh --prefix "$stage" --bin "$bin" --client "$client" --log-files || return 1
-  out=$(systemd/install.sh --prefix "$stage" --bin "$bin" --client "$client" --log-files)
+  systemd/install.sh --prefix "$stage" --bin "$bin" --client "$client" --log-files --auth || return 1
+  out=$(systemd/install.sh --prefix "$stage" --bin "$bin" --client "$client" --log-files --auth)
   grep -qE '^(COPY|WOULD)' <<<"$out" && { echo "second install changed files: $out"; return 1; }
   for f in opt/distributed-cache/bin/cache-node opt/distributed-cache/config/node1.yaml \
            etc/systemd/system/cache-node@.service etc/systemd/system/cache-node1.service \
            etc/systemd/system/cache-node3.service etc/sysctl.d/99-distributed-cache.conf \
            etc/security/limits.d/distributed-cache.conf etc/logrotate.d/distributed-cache \
            etc/systemd/system/cache-node@.service.d/log-to-file.conf \
+           etc/systemd/system/cache-node@.service.d/auth.conf \
+           etc/systemd/system/cache-node1.service.d/auth.conf \
+           etc/distributed-cache/credentials/admin-token etc/distributed-cache/credentials/cluster-secret \
            opt/distributed-cache/bin/cache-client usr/local/share/man/man1/cache-client.1 \
            usr/local/share/bash-completion/completions/cache-client \
            usr/local/share/zsh/site-functions/_cache-client \
@@ -156,11 +159,15 @@ systemd_check() {
   done
   [ "$(readlink "$stage/usr/local/bin/cache-client")" = /opt/distributed-cache/bin/cache-client ] ||
     { echo "install.sh did not link /usr/local/bin/cache-client"; return 1; }
+  [ "$(stat -c %a "$stage/etc/distributed-cache/credentials/admin-token")" = 600 ] ||
+    { echo "install.sh --auth left the admin token readable by others"; return 1; }
+  [ "$(wc -c <"$stage/etc/distributed-cache/credentials/cluster-secret")" -ge 40 ] ||
+    { echo "install.sh --auth wrote a short cluster secret"; return 1; }
   grep -qE '^ *complete .*cache-client$' "$stage/usr/local/share/bash-completion/completions/cache-client" ||
     { echo "the bash completion registers nothing for cache-client"; return 1; }
   mkdir -p "$vdir"
   cp -r "$stage/etc/systemd/system/." "$vdir/"
-  sed -i "s#/opt/distributed-cache#$stage/opt/distributed-cache#g; s#/var/log/distributed-cache#$stage/var/log/distributed-cache#g" \
+  sed -i "s#/opt/distributed-cache#$stage/opt/distributed-cache#g; s#/var/log/distributed-cache#$stage/var/log/distributed-cache#g; s#/etc/distributed-cache#$stage/etc/distributed-cache#g" \
     "$vdir"/*.service "$vdir"/*.d/*.conf
   ln -s cache-node@.service "$vdir/cache-node@node1.service"
   for f in cache-node@node1.service cache-node1.service cache-node2.service cache-node3.service; do

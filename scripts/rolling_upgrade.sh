@@ -22,6 +22,8 @@ set -euo pipefail
 HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-120}"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=auth.sh
+. "$(dirname "${BASH_SOURCE[0]}")/auth.sh"
 
 PEER_TIMEOUT="${PEER_TIMEOUT:-30}"
 for tool in curl python3; do
@@ -53,7 +55,7 @@ healthy() {
 # "syncing", "draining", "self"; hints_pending: hints node $1 keeps for it, 0 when not reported);
 # empty when that node does not answer or does not list it.
 seen_by() {
-  curl -s -m 2 "$(node_url "$1")/admin/cluster" 2>/dev/null | python3 -c '
+  curl -s -m 2 "${CURL_AUTH[@]}" "$(node_url "$1")/admin/cluster" 2>/dev/null | python3 -c '
 import json, sys
 try:
     doc = json.load(sys.stdin)

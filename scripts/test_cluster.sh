@@ -25,6 +25,8 @@ N1="${NODE_LIST[0]}"
 N2="${NODE_LIST[1]:-$N1}"
 N3="${NODE_LIST[2]:-$N2}"
 CURL_TIMEOUT="${CURL_TIMEOUT:-5}"
+# shellcheck source-path=SCRIPTDIR source=auth.sh
+. "$(dirname "${BASH_SOURCE[0]}")/auth.sh"
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/test_cluster.XXXXXX")"
 RUN_ID="tc-$(date +%s)-$$-$RANDOM"
@@ -36,10 +38,11 @@ cleanup() {
   local k n
   for k in "${KEYS[@]}"; do
     for n in "${NODE_LIST[@]}"; do
-      curl -s -o /dev/null -m 2 -X DELETE "http://$n/api/v1/cache/$k" || true
+      curl -s -o /dev/null -m 2 "${CURL_AUTH[@]}" -X DELETE "http://$n/api/v1/cache/$k" || true
     done
   done
   rm -rf "$TMP"
+  auth_cleanup
 }
 trap cleanup EXIT
 
@@ -58,7 +61,7 @@ req() {
   local method="$1" url="$2"
   shift 2
   ERR=""
-  CODE="$(curl -sS -m "$CURL_TIMEOUT" -o "$TMP/body" -w '%{http_code}' -X "$method" "$@" "$url" 2>"$TMP/err")" || CODE=000
+  CODE="$(curl -sS -m "$CURL_TIMEOUT" -o "$TMP/body" -w '%{http_code}' "${CURL_AUTH[@]}" -X "$method" "$@" "$url" 2>"$TMP/err")" || CODE=000
   if [ "$CODE" = 000 ]; then
     ERR="$(head -n 1 "$TMP/err")"
     : >"$TMP/body"
@@ -261,7 +264,7 @@ BACKUP="$TMP/backup.json"
 if put "put $K3 via node1 for backup" "$N1" "$K3" "{\"value\":$V3}"; then
   # The guide's command: curl http://localhost:8001/admin/export > backup.json
   ERR=""
-  CODE="$(curl -sS -m "$CURL_TIMEOUT" -o "$BACKUP" -w '%{http_code}' "http://$N1/admin/export" 2>"$TMP/err")" || CODE=000
+  CODE="$(curl -sS -m "$CURL_TIMEOUT" -o "$BACKUP" -w '%{http_code}' "${CURL_AUTH[@]}" "http://$N1/admin/export" 2>"$TMP/err")" || CODE=000
   [ "$CODE" != 000 ] || ERR="$(head -n 1 "$TMP/err")"
   EXPORT_CODE="$CODE"
   found="$(python3 - "$BACKUP" "$K3" <<'PY' || true

@@ -24,6 +24,9 @@ config/example.yaml): 250ms, 10s, 2m, 1h (a unit is required); 512KiB, 1MiB, or 
 
 Environment:
   CACHE_NODES  the node list when --nodes is absent
+  CACHE_TOKEN_FILE, CACHE_TOKEN
+               the bearer token when --token-file is absent (a file is safer: the environment
+               of a process can be read by its user)
   NO_COLOR     set and not empty: `top` shows node states without colour (nothing else is coloured)
 
 Exit status:
@@ -67,6 +70,10 @@ pub struct Cli {
     /// Time allowed to connect and for each answer (e.g. 5s, 500ms).
     #[arg(long, global = true, default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// File holding the bearer token to send (first non-comment line), when the nodes require
+    /// one (auth in the node config). Default: $CACHE_TOKEN_FILE, else $CACHE_TOKEN.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -155,6 +162,9 @@ pub fn run(cli: Cli) -> u8 {
         _ => {}
     }
     let out = Out { json: cli.json };
+    if let Err(e) = super::credential::init(cli.token_file.as_deref()) {
+        return out.usage(&e);
+    }
     let (nodes, source) = match nodes::select(&cli.nodes, &cli.config_dir) {
         Ok(x) => x,
         Err(e) => return out.usage(&e),

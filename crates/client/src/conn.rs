@@ -256,6 +256,9 @@ impl Conn {
             self.addr,
             env!("CARGO_PKG_VERSION")
         );
+        if let Some(auth) = crate::credential::header() {
+            head.push_str(auth);
+        }
         let len = match body {
             Body::None if matches!(method, "PUT" | "POST") => Some(0),
             Body::None => None,

@@ -25,6 +25,7 @@ pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod conn;
+pub mod credential;
 pub mod error;
 pub mod http;
 pub mod manual;

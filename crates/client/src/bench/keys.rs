@@ -196,14 +196,15 @@ impl Workload {
         value_size: usize,
         ttl: Option<u64>,
     ) -> Workload {
-        let get_tail = format!(" HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes();
+        let auth = crate::credential::header().unwrap_or("");
+        let get_tail = format!(" HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n").into_bytes();
         let letters = "x".repeat(value_size.saturating_sub(2));
         let body = match ttl {
             Some(t) => format!("{{\"value\":\"{letters}\",\"ttl\":{t}}}"),
             None => format!("{{\"value\":\"{letters}\"}}"),
         };
         let put_tail = format!(
-            " HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            " HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .into_bytes();
