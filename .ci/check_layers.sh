@@ -20,6 +20,8 @@ check src/storage mesh cluster server node metrics
 check src/mesh cluster server node metrics
 check src/cluster server node metrics
 check src/server node
+# TLS is a support module under the cluster layer: it reads only its config section.
+check src/tls storage mesh cluster server node metrics auth
 # Normal dependencies of a crate (its [dependencies] table only).
 deps() { sed -n '/^\[dependencies\]/,/^\[/p' "$1"; }
 if grep -rn "dcache::" crates/http/src || deps crates/http/Cargo.toml | grep -q "distributed-cache"; then

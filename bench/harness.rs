@@ -40,7 +40,7 @@ impl Harness {
     }
 
     fn selected(&self, name: &str) -> bool {
-        self.filter.as_deref().map_or(true, |f| name.contains(f))
+        self.filter.as_deref().is_none_or(|f| name.contains(f))
     }
 
     /// Time `f`, which performs `ops` operations per call and returns something to keep alive.

@@ -19,6 +19,10 @@
 #   replicas  the same 3-node cluster with replicas: 1 and replicas: 2 (PUT and GET via node 1, CPU
 #             of all three nodes): what a copy of every write costs.
 #   memory    RSS growth after loading MEM_KEYS entries (16-byte keys, 32-byte values): ours, Redis.
+#   tls       the cost of TLS, same run: one node with `tls:` (an ECDSA P-256 certificate made by
+#             openssl in OUT/tls) and one without, 1 thread each on SERVER_CPU; GET hit, GET hit
+#             pipelined x16, and GET hit on a new connection per request (a handshake each);
+#             wrk over https:// (Debian's wrk links OpenSSL; it does not verify the certificate).
 # Each row: WARMUP s unrecorded, then RUNS runs of DURATION s; req/s median (min..max), p50/p99
 # (not for pipelined rows: wrk times one request per batch), and server CPU µs per request from
 # /proc/PID/stat (utime+stime of the server processes over the run ÷ requests answered).
@@ -50,7 +54,7 @@ SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 BOTH_CPUS="${SERVER_CPU},${CLIENT_CPU}"
 PORT="${PORT:-18080}"
-SCENARIOS="${SCENARIOS:-pinned,keys,twocore,cluster,replicas,memory}"
+SCENARIOS="${SCENARIOS:-pinned,keys,twocore,cluster,replicas,memory,tls}"
 OUT="${OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 NODE_BIN="$TARGET/release/cache-node"
@@ -62,7 +66,7 @@ HIT_VALUE="\"$(printf 'x%.0s' $(seq 30))\""
 
 P_URING=$PORT P_NGINX=$((PORT + 1)) P_REDIS=$((PORT + 2)) P_EPOLL=$((PORT + 3))
 P_TWO=$((PORT + 4)) P_BARE_U=$((PORT + 5)) P_BARE_E=$((PORT + 6)) P_C1=$((PORT + 10)) P_C2=$((PORT + 11)) P_C3=$((PORT + 12))
-P_MEM=$((PORT + 20)) P_MEM_REDIS=$((PORT + 21)) P_R=$((PORT + 22))
+P_MEM=$((PORT + 20)) P_MEM_REDIS=$((PORT + 21)) P_R=$((PORT + 22)) P_PLAIN=$((PORT + 28)) P_TLS=$((PORT + 29))
 
 STARTED=()
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -108,7 +112,7 @@ stop_all() { cleanup; }
 wait_http() {
   local url="$1" i
   for i in $(seq 100); do
-    curl -s -o /dev/null -m 1 "$url" && return 0
+    curl -sk -o /dev/null -m 1 "$url" && return 0
     sleep 0.1
   done
   die "nothing answers $url (see $OUT/logs)"
@@ -445,6 +449,42 @@ PY
   stop_all
 }
 
+# TLS against plain on the same build, in the same run (see the header). The certificate is
+# self-signed for 127.0.0.1: the load generators skip verification (-k), the node never checks
+# its own certificate, and a node without peers needs no CA.
+scenario_tls() {
+  local plain tls cfg dir="$OUT/tls" p="http://127.0.0.1:$P_PLAIN" t="https://127.0.0.1:$P_TLS"
+  mkdir -p "$dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=bench \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$dir/node.key" -out "$dir/node.crt" 2>"$dir/openssl.log" ||
+    die "openssl could not make the benchmark certificate (see $dir/openssl.log)"
+  cfg="$(node_config ours-plain "$P_PLAIN" 1 auto)"
+  start_node ours-plain "$SERVER_CPU" "$cfg"
+  plain=$LAST_PID
+  cfg="$(node_config ours-tls "$P_TLS" 1 auto "tls:
+  cert_file: \"$dir/node.crt\"
+  key_file: \"$dir/node.key\"")"
+  start_node ours-tls "$SERVER_CPU" "$cfg"
+  tls=$LAST_PID
+  wait_http "$p/api/v1/health"
+  wait_http "$t/api/v1/health"
+  put_hit_key "$P_PLAIN"
+  curl -skf -o /dev/null -X PUT "$t$HIT_PATH" -d "{\"value\":$HIT_VALUE}" || die "cannot store the GET-hit key over TLS"
+  row tls_plain_hit tls "plain: GET hit" wrk - 0 "$plain" -- \
+    "$WRK -d\${D}s -s $LUA/get_hit.lua $p$HIT_PATH"
+  row tls_hit tls "TLS: GET hit" wrk tls_plain_hit 0 "$tls" -- \
+    "$WRK -d\${D}s -s $LUA/get_hit.lua $t$HIT_PATH"
+  row tls_plain_p16 tls "plain: GET hit pipelined x$DEPTH" wrk - 1 "$plain" -- \
+    "$WRK -d\${D}s -s $LUA/pipeline.lua $p$HIT_PATH -- $DEPTH"
+  row tls_p16 tls "TLS: GET hit pipelined x$DEPTH" wrk tls_plain_p16 1 "$tls" -- \
+    "$WRK -d\${D}s -s $LUA/pipeline.lua $t$HIT_PATH -- $DEPTH"
+  row tls_plain_close tls "plain: GET hit, new connection per request" wrk - 0 "$plain" -- \
+    "$WRK -H 'Connection: close' -d\${D}s -s $LUA/get_hit.lua $p$HIT_PATH"
+  row tls_close tls "TLS: GET hit, new connection per request (a full handshake each)" wrk tls_plain_close 0 "$tls" -- \
+    "$WRK -H 'Connection: close' -d\${D}s -s $LUA/get_hit.lua $t$HIT_PATH"
+  stop_all
+}
+
 # ---- setup --------------------------------------------------------------------------------------
 
 install_tools() {
@@ -455,6 +495,7 @@ install_tools() {
   command -v redis-benchmark >/dev/null || need+=(redis-tools)
   command -v python3 >/dev/null || need+=(python3)
   command -v curl >/dev/null || need+=(curl)
+  command -v openssl >/dev/null || need+=(openssl)
   command -v taskset >/dev/null || need+=(util-linux)
   [ ${#need[@]} -gt 0 ] || return 0
   [ "${NO_INSTALL:-0}" != 1 ] || die "missing ${need[*]} and NO_INSTALL=1"
@@ -514,7 +555,7 @@ for line in sys.stdin:
     die "no release binaries (cache-node, cache-client, bench bare) in $TARGET/release"
   fi
   local started=$SECONDS s
-  for s in pinned keys twocore cluster replicas memory; do
+  for s in pinned keys twocore cluster replicas memory tls; do
     if has "$s"; then "scenario_$s"; fi
   done
   manifest

@@ -37,7 +37,8 @@
 //! to it), and `.ci/check_layers.sh` greps the others. `cache-client` (`crates/client`) is a
 //! separate crate on top of the protocol crate only (and `dcache-units`, the duration and size
 //! grammar it shares with [`config`]). Support modules used by several layers:
-//! [`config`], [`log`], [`clock`], `metrics`, `json`, `util`.
+//! [`config`], [`log`], [`clock`], [`tls`] (imports only `config`), [`auth`] (tokens and the
+//! cluster secret; imports only `config` and `log`), `metrics`, `json`, `util`.
 
 // Items are `pub` only where a binary, test, bench or the fuzz targets reach them; the rest is
 // crate-private, so rustc reports dead code.
@@ -58,6 +59,7 @@ mod server;
 pub mod signals;
 pub mod startup;
 pub mod storage;
+pub mod tls;
 mod util;
 pub mod watchdog;
 
@@ -74,5 +76,38 @@ pub mod fuzz_api {
     /// config); returns the number of entries it would restore, or why the document is refused.
     pub fn import_document(data: &[u8]) -> Result<usize, impl std::error::Error + 'static> {
         crate::server::parse_import(data, 250, 1024 * 1024).map(|plan| plan.entries.len())
+    }
+
+    /// A listener's TLS configuration, built by `crate::tls` from PEM text (`tls_accept`).
+    pub struct TlsServer(std::sync::Arc<rustls::ServerConfig>);
+
+    /// Build it as a node does; with a `ca`, clients may present a certificate signed by it
+    /// (`peer_client_certs`), so the client-certificate path is exercised too.
+    pub fn tls_server(
+        cert: &[u8],
+        key: &[u8],
+        ca: &[u8],
+    ) -> Result<TlsServer, crate::tls::TlsError> {
+        crate::tls::configs_from_pem(cert, key, ca, !ca.is_empty()).map(|c| TlsServer(c.server))
+    }
+
+    /// Feed bytes to a fresh server session the way the listener reads a handshake (record
+    /// header, then body); where it stopped. Must never panic.
+    pub fn tls_accept(server: &TlsServer, data: &[u8]) -> Result<(), crate::tls::Failure> {
+        crate::tls::feed_server(&server.0, data)
+    }
+
+    /// The tokens [`access_status`] checks against: (environment variable, token) per class.
+    pub const AUTH_TOKENS: [(&str, &str); 5] = crate::server::authz::fuzz::TOKENS;
+
+    /// The access check of a request to `path` with `method` and this `Authorization` value,
+    /// on a node with every token class of [`AUTH_TOKENS`] configured: 200 (it may run), 401
+    /// or 403, and whether it counts as a peer's request.
+    pub fn access_status(
+        path: &[u8],
+        method: crate::http::Method,
+        authorization: Option<&[u8]>,
+    ) -> (u16, bool) {
+        crate::server::authz::fuzz::status(path, method, authorization)
     }
 }

@@ -112,7 +112,7 @@ fn main() -> ExitCode {
     dcache::startup::notify_ready();
     // WATCHDOG=1 at half of WATCHDOG_USEC while every core beats; nothing without WatchdogSec=.
     let _watchdog = dcache::watchdog::spawn(node.heartbeats());
-    wait_for_stop(&signals, shutdown_timeout);
+    wait_for_stop(&signals, &node, shutdown_timeout);
     dcache::startup::notify_stopping();
     node.shutdown();
     if node.wait(shutdown_timeout + EXIT_GRACE) {
@@ -133,12 +133,13 @@ fn exit_on_panic() {
     }));
 }
 
-/// Block until SIGTERM or SIGINT (SIGHUP is logged and ignored).
-fn wait_for_stop(signals: &Signals, shutdown_timeout: Duration) {
+/// Block until SIGTERM or SIGINT; SIGHUP re-reads the secrets ([`Node::reload`]).
+fn wait_for_stop(signals: &Signals, node: &Node, shutdown_timeout: Duration) {
     loop {
         match signals.wait() {
             Signal::Reload => {
-                info!("SIGHUP: logs go to stderr, nothing to reopen")
+                info!("SIGHUP: reloading the token files and TLS certificates (logs go to stderr, nothing to reopen)");
+                node.reload();
             }
             Signal::Stop(name) => {
                 info!(

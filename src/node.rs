@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -65,10 +65,17 @@ impl Node {
     /// [`Clock::manual`]: crate::clock::Clock::manual
     pub fn start_with_clock(cfg: Config, clock: Clock) -> Result<Node, StartError> {
         let driver = resolve_driver(cfg.io_driver)?;
-        let auth = crate::auth::Keyring::load(&cfg.auth).map_err(|e| StartError(e.to_string()))?;
+        let auth = crate::auth::Keyring::start(&cfg).map_err(|e| StartError(e.to_string()))?;
         // Held until every core has bound its listener (see `listen`).
         let claim = crate::listen::claim(cfg.listen).map_err(StartError)?;
         let local_addr = claim.addr;
+        let admin_claim = match cfg.admin_listen {
+            Some(a) => Some(
+                crate::listen::claim(a).map_err(|e| StartError(format!("admin_address: {e}")))?,
+            ),
+            None => None,
+        };
+        let admin_addr = admin_claim.as_ref().map(|c| c.addr);
         let cores = cfg.threads.max(1);
         let co = crate::cpus::co_location(&cfg.node_id, &cfg.address, &cfg.cluster_nodes);
         if co.count > 1 {
@@ -79,7 +86,12 @@ impl Node {
                 crate::cpus::plan(&cfg.node_id, &cfg.address, &cfg.cluster_nodes)
             );
         }
-        let cluster = Arc::new(Cluster::new(&cfg).map_err(|e| StartError(e.to_string()))?);
+        let mut cluster = Cluster::new(&cfg).map_err(|e| StartError(e.to_string()))?;
+        // TLS for the listeners and the links to peers (checked as the peers will check it).
+        let own = (!cluster.is_standalone()).then(|| cluster.members[cluster.me].addr.clone());
+        cluster.tls = crate::tls::Tls::load(&cfg.tls, own.as_deref())
+            .map_err(|e| StartError(e.to_string()))?;
+        let cluster = Arc::new(cluster);
         if !cluster.is_standalone() {
             // Until it caught up from its peers this node coordinates nothing (see server::sync).
             cluster.set_state(cluster.me, crate::cluster::MemberState::Syncing);
@@ -92,13 +104,16 @@ impl Node {
             started: Instant::now(),
             started_wall: SystemTime::now(),
             draining: Arc::new(AtomicBool::new(false)),
-            connections: AtomicUsize::new(0),
+            conns: Default::default(),
             local_addr,
+            admin_addr,
+            io_driver: driver,
             heartbeats: Arc::new(crate::watchdog::Heartbeats::new(cores)),
             hlc: crate::storage::version::Hlc::new(),
             sync: crate::server::sync::SyncState::default(),
             foreign_epoch: std::sync::atomic::AtomicU64::new(0),
             auth,
+            imports: Default::default(),
             cluster,
             clock,
             cfg,
@@ -131,6 +146,7 @@ impl Node {
             }
         }
         drop(claim);
+        drop(admin_claim);
         let mut node = Node {
             shared,
             threads,
@@ -150,11 +166,23 @@ impl Node {
             node.wait(Duration::from_secs(2));
             return Err(StartError(e));
         }
+        if let Some(admin) = node.shared.admin_addr {
+            crate::info!(
+                "serving /admin/* on {admin} (admin_address); {} answers /admin/* with 404 except to the other nodes",
+                node.shared.local_addr
+            );
+        }
         Ok(node)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr
+    }
+
+    /// Where `/admin/*` is served when `admin_address` is set (the bound address; `None` when
+    /// `/admin` is served on [`Node::local_addr`]).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.shared.admin_addr
     }
 
     pub fn driver(&self) -> IoDriver {
@@ -175,6 +203,19 @@ impl Node {
         Arc::clone(&self.shared.heartbeats)
     }
 
+    /// SIGHUP: re-read the secrets and the `tls:` files. What fails to load keeps its previous version in force;
+    /// each part logs what changed or why it did not. Cores pick the new secrets up on their
+    /// next request (the keyring's generation moved).
+    pub fn reload(&self) {
+        let _ = self.shared.auth.reload_logged();
+        if let Some(tls) = &self.shared.cluster.tls {
+            match tls.reload() {
+                Ok(()) => crate::info!("tls: certificate, key and CA reloaded (tls.cert_file {}); new connections use them", self.shared.cfg.tls.cert_file),
+                Err(e) => crate::warn!("tls: reload failed, the previous certificate stays in use: {e}"),
+            }
+        }
+    }
+
     /// Stop accepting, let in-flight requests finish, close idle connections.
     pub fn shutdown(&self) {
         if self.shared.draining.swap(true, Ordering::SeqCst) {
@@ -183,7 +224,9 @@ impl Node {
         let cl = &self.shared.cluster;
         if !cl.is_standalone() {
             cl.set_state(cl.me, crate::cluster::MemberState::Draining);
-            crate::cluster::probe::notify_leaving(cl, &self.shared.cfg.cluster);
+            let secrets = self.shared.auth.current();
+            let auth = secrets.cluster_authorization();
+            crate::cluster::probe::notify_leaving(cl, &self.shared.cfg.cluster, auth);
         }
         for core in 0..self.shared.mesh.cores() {
             self.shared
@@ -228,6 +271,7 @@ fn spawn_prober(shared: &Arc<NodeShared>) -> Option<JoinHandle<()>> {
         shared.cfg.node_id.clone(),
         Arc::clone(&shared.draining),
         on_change,
+        Arc::clone(&shared.auth),
     )
 }
 
@@ -273,16 +317,16 @@ async fn worker_main(
     ready: mpsc::Sender<Result<(), String>>,
     preload: Vec<crate::storage::Entry>,
 ) {
-    let addr = shared.local_addr;
-    let listener = match tasks::bind(addr) {
+    let bound = bind_core(core, shared.local_addr, "address").and_then(|main| {
+        let admin = shared
+            .admin_addr
+            .map(|a| bind_core(core, a, "admin_address"));
+        Ok((main, admin.transpose()?))
+    });
+    let (listener, admin) = match bound {
         Ok(l) => l,
         Err(e) => {
-            let what = if e.kind() == std::io::ErrorKind::AddrInUse {
-                "address already in use".to_string()
-            } else {
-                e.to_string()
-            };
-            let _ = ready.send(Err(format!("core {core}: bind {addr}: {what}")));
+            let _ = ready.send(Err(e));
             return;
         }
     };
@@ -298,5 +342,21 @@ async fn worker_main(
     }
     let _ = ready.send(Ok(()));
     drop(ready);
-    tasks::run(c, listener).await;
+    tasks::run(c, listener, admin).await;
+}
+
+/// This core's `SO_REUSEPORT` listener on `addr` (the `what` setting), or why not.
+fn bind_core(
+    core: usize,
+    addr: SocketAddr,
+    what: &str,
+) -> Result<monoio::net::TcpListener, String> {
+    tasks::bind(addr).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "address already in use".to_string()
+        } else {
+            e.to_string()
+        };
+        format!("core {core}: bind {what} {addr}: {why}")
+    })
 }

@@ -8,8 +8,18 @@
 //! still reused only after every response sent on it was read completely. With one request queued
 //! this is exactly the plain keep-alive exchange. A batch that fails on a reused connection before
 //! any response byte is retried once on a new one (every forwarded method is idempotent).
-//! A waiter that gives up (client gone, timeout) just abandons its slot; the batch still reads its
-//! response, so the connection stays in step. A batch that times out drops its connection.
+//! A waiter that gives up (its `request_timeout` passed, or the connection task holding it ended)
+//! abandons its slot. If its request is still queued when a dispatcher takes the batch, it is
+//! dropped unsent (nobody waits for it; sending it would only load a peer that is likely slow
+//! already): the batch writes, and reads the answers of, exactly the jobs it kept, so request ids
+//! stay in step. Once written, its answer is still read. A batch that times out drops its
+//! connection.
+//!
+//! The queue is bounded: at most `cluster.max_queued_per_peer` requests and [`MAX_QUEUED_BYTES`]
+//! wait per peer per core (beyond the batches in flight, at most
+//! `DISPATCHERS_PER_PEER * MAX_BATCH`). Past either bound [`submit`] refuses at once with
+//! [`FwdError::QueueFull`]: the peer is not keeping up, and a queued request would only wait out
+//! `cluster.request_timeout`; the server answers that 503 with `Retry-After`.
 
 use std::cell::Cell;
 use std::future::poll_fn;
@@ -27,6 +37,11 @@ use crate::mesh::Ticket;
 pub(super) const MAX_BATCH: usize = 64;
 /// Batches in flight per peer per core: lets the next batch leave while one waits for answers.
 pub(super) const DISPATCHERS_PER_PEER: usize = 4;
+/// Bytes of serialized requests waiting per peer per core. Requests are small (a few hundred
+/// bytes) except PUT values: 32 MiB is thousands of ordinary requests, while bounding what large
+/// values can pin for a slow peer. A request is always accepted into an empty queue, so a value of
+/// any allowed size (`max_value_bytes`) can still be forwarded.
+pub(super) const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
 
 struct Job {
     slot: u32,
@@ -47,19 +62,37 @@ pub(crate) struct PeerQueue {
     dispatchers: usize,
 }
 
-/// Queue `req` for `peer`; the ticket resolves to the owner's answer.
+/// Queue `req` for `peer`; the ticket resolves to the owner's answer. [`FwdError::QueueFull`]
+/// (nothing queued) when the peer's queue on this core is at either bound.
 pub(super) fn submit(
     p: &Rc<PeerClient>,
     peer: usize,
     req: &Outgoing<'_>,
     id: u64,
-) -> Ticket<Outcome> {
-    let ticket = p.results.reserve();
+) -> Result<Ticket<Outcome>, FwdError> {
     let cl = &p.cluster;
     let mut queues = p.queues.borrow_mut();
     let q = &mut queues[peer];
-    serialize(&mut q.buf, req, &cl.members[peer].addr, cl.self_id(), id);
+    if q.jobs.len() >= p.settings.max_queued {
+        return Err(q.full());
+    }
+    let start = q.buf.len();
+    let secrets = p.auth.current();
+    let authorization = secrets.cluster_authorization();
+    serialize(
+        &mut q.buf,
+        req,
+        &cl.members[peer].addr,
+        cl.self_id(),
+        id,
+        authorization,
+    );
     let end = q.buf.len();
+    if start > 0 && end > MAX_QUEUED_BYTES {
+        q.buf.truncate(start);
+        return Err(q.full());
+    }
+    let ticket = p.results.reserve();
     q.jobs.push(Job {
         slot: ticket.id(),
         id,
@@ -72,7 +105,40 @@ pub(super) fn submit(
         q.dispatchers += 1;
         monoio::spawn(dispatch(Rc::clone(p), peer));
     }
-    ticket
+    Ok(ticket)
+}
+
+impl PeerQueue {
+    #[cold]
+    fn full(&self) -> FwdError {
+        FwdError::QueueFull {
+            jobs: self.jobs.len().min(u32::MAX as usize) as u32,
+            kib: (self.buf.len() / 1024).min(u32::MAX as usize) as u32,
+        }
+    }
+}
+
+/// Drop the jobs of a batch just taken whose waiter has gone (their slots are freed), closing
+/// the gaps in `buf`: the batch then writes only the kept requests and reads only their answers.
+/// Returns how many were dropped. Costs one slot check per job when none was abandoned.
+fn drop_abandoned(p: &PeerClient, buf: &mut Vec<u8>, jobs: &mut Vec<Job>) -> usize {
+    let (mut start, mut kept, mut dropped) = (0, 0, 0);
+    jobs.retain_mut(|job| {
+        let range = start..job.end;
+        start = job.end;
+        if p.results.release_if_abandoned(job.slot) {
+            dropped += 1;
+            return false;
+        }
+        if dropped > 0 {
+            buf.copy_within(range.clone(), kept);
+        }
+        kept += range.len();
+        job.end = kept;
+        true
+    });
+    buf.truncate(kept);
+    dropped
 }
 
 /// Take the next batch for `peer` (waiting until there is one).
@@ -112,6 +178,13 @@ async fn dispatch(p: Rc<PeerClient>, peer: usize) {
         buf.clear();
         jobs.clear();
         next_batch(&p, peer, &mut buf, &mut jobs).await;
+        let dropped = drop_abandoned(&p, &mut buf, &mut jobs);
+        if dropped > 0 {
+            p.abandoned.set(p.abandoned.get() + dropped as u64);
+            if jobs.is_empty() {
+                continue;
+            }
+        }
         let timeout = p.settings.request_timeout;
         let done = Cell::new(0usize);
         let result =
@@ -184,3 +257,7 @@ async fn exchange(
         return Ok(());
     }
 }
+
+#[cfg(test)]
+#[path = "batch_tests.rs"]
+mod tests;

@@ -14,6 +14,11 @@ pub enum ConnectError {
     Io { addr: SocketAddr, kind: ErrorKind },
     /// The last address tried did not accept within `cluster.connect_timeout`.
     TimedOut { addr: SocketAddr, ms: u64 },
+    /// Connected to the last address tried, but the TLS handshake failed.
+    Tls {
+        addr: SocketAddr,
+        why: crate::tls::Failure,
+    },
 }
 
 impl std::fmt::Display for ConnectError {
@@ -26,6 +31,7 @@ impl std::fmt::Display for ConnectError {
             ConnectError::TimedOut { addr, ms } => {
                 write!(f, "{addr}: connect timed out after {ms} ms")
             }
+            ConnectError::Tls { addr, why } => write!(f, "{addr}: {why}"),
         }
     }
 }
@@ -78,6 +84,12 @@ impl std::fmt::Display for Broken {
 pub enum FwdError {
     /// No connection slot left toward the peer on this core (`cluster.pool_max_total`).
     Exhausted,
+    /// Not queued: this core's queue to the peer is full (`cluster.max_queued_per_peer` requests,
+    /// or the byte bound): the peer is not keeping up. Nothing was sent.
+    QueueFull {
+        jobs: u32,
+        kib: u32,
+    },
     Connect(ConnectError),
     /// No answer within the deadline (`ms`).
     Timeout {
@@ -90,7 +102,7 @@ impl FwdError {
     /// The status a client gets when its forwarded request failed this way.
     pub fn status(self) -> u16 {
         match self {
-            FwdError::Exhausted => 503,
+            FwdError::Exhausted | FwdError::QueueFull { .. } => 503,
             FwdError::Connect(_) | FwdError::Broken(_) => 502,
             FwdError::Timeout { .. } => 504,
         }
@@ -110,6 +122,10 @@ impl std::fmt::Display for FwdError {
         match self {
             FwdError::Exhausted => f.write_str(
                 "too many connections open to it from this core (cluster.pool_max_total)",
+            ),
+            FwdError::QueueFull { jobs, kib } => write!(
+                f,
+                "{jobs} requests ({kib} KiB) are queued for it on this core already (cluster.max_queued_per_peer)"
             ),
             FwdError::Connect(e) => write!(f, "{e}"),
             FwdError::Timeout { ms } => {
@@ -131,6 +147,11 @@ mod tests {
         let addr: SocketAddr = "127.0.0.1:9".parse().expect("addr");
         let cases = [
             (FwdError::Exhausted, 503, "pool_max_total"),
+            (
+                FwdError::QueueFull { jobs: 16, kib: 3 },
+                503,
+                "16 requests (3 KiB) are queued",
+            ),
             (
                 FwdError::Connect(ConnectError::Io {
                     addr,

@@ -13,6 +13,7 @@
 mod batch;
 mod error;
 mod leave;
+mod link;
 mod peer;
 mod pool;
 pub mod probe;
@@ -20,6 +21,7 @@ pub mod ring;
 mod wire;
 
 pub use error::{Broken, ConnectError, FwdError};
+pub(crate) use link::{connect as connect_peer, PeerStream};
 pub use peer::{Answered, InFlight, Outcome, PeerClient, PeerSettings};
 pub use wire::Outgoing;
 
@@ -156,6 +158,9 @@ pub struct Cluster {
     pub replicas: usize,
     /// This start of this node: a fresh id, so peers notice a restart of any speed.
     pub incarnation: u64,
+    /// The node's TLS (`tls:`): node-to-node links use its client side, the listener its server
+    /// side. `None` = plain TCP. Set by the node after [`Cluster::new`].
+    pub tls: Option<std::sync::Arc<crate::tls::Tls>>,
 }
 
 impl Cluster {
@@ -215,6 +220,7 @@ impl Cluster {
             keys_moved: AtomicU64::new(0),
             replicas: cfg.replicas.max(1),
             incarnation,
+            tls: None,
         })
     }
 

@@ -20,6 +20,7 @@ use super::error::{Broken, FwdError};
 use super::pool::{CheckoutError, PeerPool, Pooled};
 use super::wire::{read_answer, serialize, Answer, Outgoing};
 use super::Cluster;
+use crate::auth::LocalKeyring;
 use crate::mesh::{Pending, Ticket};
 
 /// Answer bytes accepted per request beyond the largest value (JSON wrapping, headers).
@@ -37,6 +38,9 @@ pub struct PeerSettings {
     pub max_value_bytes: usize,
     pub pool_max_idle: usize,
     pub pool_max_total: usize,
+    /// Forwards per peer waiting for a dispatcher (`cluster.max_queued_per_peer`); past it a
+    /// forward is refused with [`FwdError::QueueFull`] (see [`super::batch`]).
+    pub max_queued: usize,
 }
 
 impl PeerSettings {
@@ -87,17 +91,22 @@ pub type Outcome = Result<Answered, FwdError>;
 /// One core's client for every peer.
 pub struct PeerClient {
     pub(crate) cluster: Arc<Cluster>,
+    /// This core's copy of the secrets: every request to a peer carries the cluster secret.
+    pub(crate) auth: Rc<LocalKeyring>,
     pub(crate) pool: Rc<PeerPool>,
     pub(crate) settings: PeerSettings,
     pub(crate) queues: RefCell<Vec<PeerQueue>>,
     pub(crate) results: Rc<Pending<Outcome>>,
     core: usize,
     next_id: Cell<u64>,
+    /// Queued forwards dropped unsent because their waiter had gone (cumulative).
+    pub(crate) abandoned: Cell<u64>,
 }
 
 /// A forward on its way: queued on the peer's batcher, answer not yet read.
 pub struct InFlight {
-    ticket: Ticket<Outcome>,
+    /// The answer's slot, or why the forward was not even queued.
+    ticket: Result<Ticket<Outcome>, FwdError>,
     pub peer: usize,
     pub started: Instant,
     deadline: Instant,
@@ -106,8 +115,9 @@ pub struct InFlight {
 
 impl InFlight {
     /// The owner's answer, or why there is none (at most `request_timeout` after the start).
-    pub async fn wait(mut self) -> Outcome {
-        match monoio::time::timeout_at(self.deadline.into(), self.ticket.wait()).await {
+    pub async fn wait(self) -> Outcome {
+        let mut ticket = self.ticket?;
+        match monoio::time::timeout_at(self.deadline.into(), ticket.wait()).await {
             Ok(r) => r,
             Err(_) => Err(FwdError::Timeout {
                 ms: self.timeout_ms,
@@ -117,9 +127,15 @@ impl InFlight {
 }
 
 impl PeerClient {
-    pub fn new(core: usize, cluster: Arc<Cluster>, settings: PeerSettings) -> Rc<PeerClient> {
+    pub fn new(
+        core: usize,
+        cluster: Arc<Cluster>,
+        settings: PeerSettings,
+        auth: Rc<LocalKeyring>,
+    ) -> Rc<PeerClient> {
         let peers = cluster.members.len();
         Rc::new(PeerClient {
+            auth,
             pool: PeerPool::new(peers, settings.pool_max_idle, settings.pool_max_total),
             queues: RefCell::new((0..peers).map(|_| PeerQueue::default()).collect()),
             results: Rc::new(Pending::default()),
@@ -127,6 +143,7 @@ impl PeerClient {
             settings,
             core,
             next_id: Cell::new(0),
+            abandoned: Cell::new(0),
         })
     }
 
@@ -141,7 +158,14 @@ impl PeerClient {
         ((self.core as u64) << ID_COUNTER_BITS) | n
     }
 
-    /// Queue `req` for `peer` now (so pipelined forwards share a batch); await [`InFlight::wait`].
+    /// Queued forwards dropped unsent so far because their waiter had gone (the server layer
+    /// reports it as `cache_forwards_abandoned_total`).
+    pub fn abandoned(&self) -> u64 {
+        self.abandoned.get()
+    }
+
+    /// Queue `req` for `peer` now (so pipelined forwards share a batch); await [`InFlight::wait`],
+    /// which fails at once with [`FwdError::QueueFull`] when the peer's queue was full.
     pub fn forward(self: &Rc<Self>, peer: usize, req: &Outgoing<'_>) -> InFlight {
         let id = self.next_request_id();
         let started = Instant::now();
@@ -164,11 +188,7 @@ impl PeerClient {
     /// A pooled connection to `peer`.
     pub(crate) async fn checkout(&self, peer: usize) -> Result<Pooled, FwdError> {
         self.pool
-            .checkout(
-                peer,
-                || self.cluster.addrs(peer),
-                self.settings.connect_timeout,
-            )
+            .checkout(peer, &self.cluster, self.settings.connect_timeout)
             .await
             .map_err(|e| match e {
                 CheckoutError::Exhausted => FwdError::Exhausted,
@@ -213,7 +233,16 @@ impl PeerClient {
             let mut conn = self.checkout(peer).await?;
             let mut wbuf = std::mem::take(&mut conn.wbuf);
             wbuf.clear();
-            serialize(&mut wbuf, req, &m.addr, self.cluster.self_id(), id);
+            let secrets = self.auth.current();
+            let authorization = secrets.cluster_authorization();
+            serialize(
+                &mut wbuf,
+                req,
+                &m.addr,
+                self.cluster.self_id(),
+                id,
+                authorization,
+            );
             let (res, wbuf) = conn.stream().write_all(wbuf).await;
             conn.wbuf = wbuf;
             conn.rbuf.clear();
@@ -264,8 +293,10 @@ mod tests {
             max_value_bytes: 10,
             pool_max_idle: 1,
             pool_max_total: 1,
+            max_queued: 1,
         };
-        let p = PeerClient::new(3, cluster, settings);
+        let keys = LocalKeyring::new(crate::auth::Keyring::open());
+        let p = PeerClient::new(3, cluster, settings, keys);
         let a = p.next_request_id();
         let b = p.next_request_id();
         assert_eq!(a >> ID_COUNTER_BITS, 3);

@@ -4,23 +4,23 @@
 //! back to the idle list only through [`Pooled::release`], which the forwarder calls after it read
 //! a response to its end; a connection dropped any other way (error, timeout, a client that went
 //! away and cancelled the forward) is closed, so a half-read response can never be handed to the
-//! next request (monoio-transports' return-on-drop, made explicit).
+//! next request (monoio-transports' return-on-drop, made explicit). Connections are plain or TLS
+//! ([`PeerStream`], see `super::link`); the pool does not care which.
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use monoio::net::TcpStream;
-
 use super::error::ConnectError;
+use super::link::{self, PeerStream};
+use super::Cluster;
 
 /// Per-connection buffer size for requests and responses to peers.
 const PEER_BUF: usize = 16 * 1024;
 
 #[derive(Default)]
 struct PeerSlot {
-    idle: Vec<(TcpStream, Vec<u8>, Vec<u8>)>,
+    idle: Vec<(PeerStream, Vec<u8>, Vec<u8>)>,
     /// Connections open to this peer from this core (idle + in use + connecting).
     open: usize,
 }
@@ -43,7 +43,7 @@ pub(crate) enum CheckoutError {
 
 pub(crate) struct Pooled {
     /// Always `Some` until release or drop.
-    stream: Option<TcpStream>,
+    stream: Option<PeerStream>,
     /// Reusable buffers that live with the connection.
     pub rbuf: Vec<u8>,
     pub wbuf: Vec<u8>,
@@ -62,11 +62,11 @@ impl PeerPool {
         })
     }
 
-    /// An idle connection to `peer`, or a new one to the first address from `addrs()` that accepts.
+    /// An idle connection to `peer`, or a new one to the first of its addresses that accepts.
     pub(crate) async fn checkout(
         self: &Rc<Self>,
         peer: usize,
-        addrs: impl FnOnce() -> Vec<SocketAddr>,
+        cl: &Cluster,
         connect_timeout: Duration,
     ) -> Result<Pooled, CheckoutError> {
         {
@@ -80,43 +80,27 @@ impl PeerPool {
             }
             slot.open += 1;
         }
-        // The slot is reserved; give it back if no address works.
-        let mut last = ConnectError::NoAddress;
-        // Resolve only when a new connection is needed (the cached list is cloned under a lock).
-        for addr in &addrs() {
-            match monoio::time::timeout(connect_timeout, TcpStream::connect_addr(*addr)).await {
-                Ok(Ok(stream)) => {
-                    let _ = stream.set_nodelay(true);
-                    return Ok(self.wrap(
-                        peer,
-                        stream,
-                        Vec::with_capacity(PEER_BUF),
-                        Vec::with_capacity(PEER_BUF),
-                        false,
-                    ));
-                }
-                Ok(Err(e)) => {
-                    last = ConnectError::Io {
-                        addr: *addr,
-                        kind: e.kind(),
-                    }
-                }
-                Err(_) => {
-                    last = ConnectError::TimedOut {
-                        addr: *addr,
-                        ms: connect_timeout.as_millis() as u64,
-                    }
-                }
+        // The slot is reserved; give it back if no address works. Resolve only when a new
+        // connection is needed (the cached list is cloned under a lock).
+        match link::connect(cl, peer, &cl.addrs(peer), connect_timeout).await {
+            Ok(stream) => Ok(self.wrap(
+                peer,
+                stream,
+                Vec::with_capacity(PEER_BUF),
+                Vec::with_capacity(PEER_BUF),
+                false,
+            )),
+            Err(e) => {
+                self.slots.borrow_mut()[peer].open -= 1;
+                Err(CheckoutError::Connect(e))
             }
         }
-        self.slots.borrow_mut()[peer].open -= 1;
-        Err(CheckoutError::Connect(last))
     }
 
     fn wrap(
         self: &Rc<Self>,
         peer: usize,
-        stream: TcpStream,
+        stream: PeerStream,
         rbuf: Vec<u8>,
         wbuf: Vec<u8>,
         reused: bool,
@@ -133,7 +117,7 @@ impl PeerPool {
 }
 
 impl Pooled {
-    pub(crate) fn stream(&mut self) -> &mut TcpStream {
+    pub(crate) fn stream(&mut self) -> &mut PeerStream {
         // Invariant: `stream` is only taken in `release`, which consumes `self`.
         self.stream
             .as_mut()

@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::leave::authorization_line;
 use super::{unix_ms, Cluster, ConnectError, Member, MemberState};
+use crate::auth::Keyring;
 use crate::config::ClusterConfig;
 use crate::http::parse_response_head;
 use crate::{info, warn};
@@ -53,12 +55,14 @@ fn probe_once(
     addrs: &[SocketAddr],
     connect_timeout: Duration,
     timeout: Duration,
+    authorization: &str,
+    tls: Option<&crate::tls::Tls>,
 ) -> Result<Report, ProbeError> {
     let mut last = ProbeError::Unresolved {
         addr: m.addr.clone(),
     };
     for addr in addrs {
-        match probe_addr(m, *addr, connect_timeout, timeout) {
+        match probe_addr(m, *addr, connect_timeout, timeout, authorization, tls) {
             Ok(r) => return Ok(r),
             Err(e) => last = e,
         }
@@ -66,15 +70,19 @@ fn probe_once(
     Err(last)
 }
 
+/// `authorization`: the `Authorization` header line of the cluster secret, or empty; `tls`: the
+/// node's TLS (the probe goes over TLS when it has one toward peers).
 fn probe_addr(
     m: &Member,
     addr: SocketAddr,
     connect_timeout: Duration,
     timeout: Duration,
+    authorization: &str,
+    tls: Option<&crate::tls::Tls>,
 ) -> Result<Report, ProbeError> {
     let fail = |cause| ProbeError::Health { addr, cause };
     let ms = timeout.as_millis() as u64;
-    let mut s = TcpStream::connect_timeout(&addr, connect_timeout).map_err(|e| {
+    let s = TcpStream::connect_timeout(&addr, connect_timeout).map_err(|e| {
         ProbeError::Connect(if e.kind() == ErrorKind::TimedOut {
             ConnectError::TimedOut {
                 addr,
@@ -91,8 +99,9 @@ fn probe_addr(
         .map_err(|e| fail(HealthError::Setup(e.kind())))?;
     s.set_write_timeout(Some(timeout))
         .map_err(|e| fail(HealthError::Setup(e.kind())))?;
+    let mut s = super::link::secure_blocking(tls, &m.addr, addr, s).map_err(ProbeError::Connect)?;
     let req = format!(
-        "GET /internal/cluster/health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nUser-Agent: cache-node-prober\r\n\r\n",
+        "GET /internal/cluster/health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nUser-Agent: cache-node-prober\r\n{authorization}\r\n",
         m.addr
     );
     s.write_all(req.as_bytes())
@@ -153,12 +162,14 @@ fn probe_addr(
 
 /// Start the prober thread (nothing to do for a cluster of one). It stops once `stop` is set;
 /// `on_change` runs on the prober thread after every round in which a member went down or up.
+/// Probes (and the catch-up requests it sends) carry the cluster secret of `keyring`.
 pub fn spawn(
     cluster: Arc<Cluster>,
     cfg: ClusterConfig,
     node_id: String,
     stop: Arc<AtomicBool>,
     on_change: Box<dyn Fn() + Send>,
+    keyring: Arc<Keyring>,
 ) -> Option<JoinHandle<()>> {
     if cluster.is_standalone() {
         return None;
@@ -167,16 +178,24 @@ pub fn spawn(
         .name(format!("{node_id}-prober"))
         .spawn(move || {
             crate::log::set_thread_node(&node_id);
-            run(&cluster, &cfg, &stop, &*on_change)
+            run(&cluster, &cfg, &stop, &*on_change, &keyring)
         })
         .ok()
 }
 
-fn run(cl: &Cluster, cfg: &ClusterConfig, stop: &AtomicBool, on_change: &dyn Fn()) {
+fn run(
+    cl: &Cluster,
+    cfg: &ClusterConfig,
+    stop: &AtomicBool,
+    on_change: &dyn Fn(),
+    keyring: &Keyring,
+) {
     let ours = cl.ring.version();
     while !stop.load(Ordering::Relaxed) {
         let round = Instant::now();
         let mut changed = false;
+        // Once a round: a SIGHUP rotation reaches the probes within one interval.
+        let auth = authorization_line(keyring.current().cluster_authorization());
         for (idx, m) in cl.members.iter().enumerate() {
             if idx == cl.me {
                 continue;
@@ -187,9 +206,16 @@ fn run(cl: &Cluster, cfg: &ClusterConfig, stop: &AtomicBool, on_change: &dyn Fn(
                     *g = addrs.clone();
                 }
             }
-            let result = probe_once(m, &addrs, cfg.connect_timeout, cfg.probe_timeout);
+            let result = probe_once(
+                m,
+                &addrs,
+                cfg.connect_timeout,
+                cfg.probe_timeout,
+                &auth,
+                cl.tls.as_deref(),
+            );
             m.last_probe_ms.store(unix_ms(), Ordering::Relaxed);
-            changed |= record(cl, idx, result, cfg, ours);
+            changed |= record(cl, idx, result, cfg, ours, &auth);
         }
         if changed {
             cl.ring_changes.fetch_add(1, Ordering::Relaxed);
@@ -208,6 +234,7 @@ fn record(
     result: Result<Report, ProbeError>,
     cfg: &ClusterConfig,
     ours: u64,
+    authorization: &str,
 ) -> bool {
     let m = &cl.members[idx];
     let old = cl.state(idx);
@@ -230,7 +257,7 @@ fn record(
             };
             if old == MemberState::Down && new == MemberState::Up && !restarted {
                 // Back without a restart or a stall it noticed: it may have missed writes.
-                super::leave::ask_to_catch_up(cl, idx, cfg);
+                super::leave::ask_to_catch_up(cl, idx, cfg, authorization);
             }
             flip(cl, idx, old, new) || restarted
         }

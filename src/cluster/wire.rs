@@ -2,8 +2,8 @@
 //!
 //! The request is re-serialized, never copied: one `Content-Length`, no hop-by-hop headers, CRLF
 //! line ends, plus `X-Cache-Forwarded` (the receiving node serves it locally and never forwards it
-//! again, so a ring disagreement cannot bounce a request) and `X-Request-Id`, which the owner
-//! echoes; an answer with another id is a desync and the connection is dropped (H75 in
+//! again, so a ring disagreement cannot bounce a request), the cluster secret (`Authorization`,
+//! without which the receiver ignores the marker) and `X-Request-Id`, which the owner echoes; an answer with another id is a desync and the connection is dropped (H75 in
 //! `docs/http-hardening.md`). Answers are framed by the one response-head parser of the protocol
 //! layer ([`crate::http::parse_response_head`]).
 
@@ -69,8 +69,16 @@ fn method_bytes(m: Method) -> &'static [u8] {
     }
 }
 
-/// Append `req` as a request to the peer at `host`, sent by node `me` with request id `id`.
-pub(super) fn serialize(out: &mut Vec<u8>, req: &Outgoing<'_>, host: &str, me: &str, id: u64) {
+/// Append `req` as a request to the peer at `host`, sent by node `me` with request id `id`;
+/// `authorization` is the cluster secret's header value (`Bearer <secret>`) when one is set.
+pub(super) fn serialize(
+    out: &mut Vec<u8>,
+    req: &Outgoing<'_>,
+    host: &str,
+    me: &str,
+    id: u64,
+    authorization: Option<&[u8]>,
+) {
     out.extend_from_slice(method_bytes(req.method));
     out.push(b' ');
     out.extend_from_slice(req.path);
@@ -84,6 +92,10 @@ pub(super) fn serialize(out: &mut Vec<u8>, req: &Outgoing<'_>, host: &str, me: &
     out.extend_from_slice(me.as_bytes());
     out.extend_from_slice(b"\r\nX-Request-Id: ");
     out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+    if let Some(a) = authorization {
+        out.extend_from_slice(b"\r\nAuthorization: ");
+        out.extend_from_slice(a);
+    }
     if let Some(v) = req.version {
         out.extend_from_slice(b"\r\nX-Cache-Version: ");
         out.extend_from_slice(crate::storage::version::to_hex(v).as_bytes());
@@ -218,10 +230,23 @@ mod tests {
             body: Some(b"{\"value\":1}"),
             version: None,
         };
-        serialize(&mut out, &req, "h:1", "node1", 7);
+        serialize(&mut out, &req, "h:1", "node1", 7, None);
         assert_eq!(
             out,
             b"PUT /api/v1/cache/k?a=1 HTTP/1.1\r\nHost: h:1\r\nX-Cache-Forwarded: node1\r\nX-Request-Id: 7\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"value\":1}".to_vec()
+        );
+        out.clear();
+        let copy = Outgoing {
+            method: Method::Delete,
+            path: b"/api/v1/cache/k",
+            query: None,
+            body: None,
+            version: Some(0xab),
+        };
+        serialize(&mut out, &copy, "h:1", "node1", 8, Some(b"Bearer s3cret"));
+        assert_eq!(
+            out,
+            b"DELETE /api/v1/cache/k HTTP/1.1\r\nHost: h:1\r\nX-Cache-Forwarded: node1\r\nX-Request-Id: 8\r\nAuthorization: Bearer s3cret\r\nX-Cache-Version: 00000000000000ab\r\n\r\n".to_vec()
         );
     }
 

@@ -42,6 +42,13 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 0;
 /// reserve that does not identify as a peer in its first request gets the 503.
 pub const DEFAULT_RESERVED_PEER_CONNECTIONS: usize = 128;
 pub const RESERVED_PEER_CONNECTIONS_CEILING: usize = 100_000;
+/// Key requests waiting in one core's mailbox from the other cores (each sender gets an even
+/// share). At 0.5-1 µs per key operation that is 8-16 ms of queued work, beyond any burst a
+/// healthy core sees; past it the core is stalled or overloaded, and a 503 at once beats a queue
+/// that only grows.
+pub const DEFAULT_MAX_QUEUED_PER_CORE: usize = 16_384;
+/// Above this a mailbox is unbounded in practice (seconds of work for any core).
+pub const MAX_QUEUED_CEILING: usize = 1 << 22;
 
 /// Slowloris guard: the whole head must arrive within this time of its first byte.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -63,6 +70,11 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_POOL_MAX_IDLE: usize = 16;
 /// Open connections per peer per core; a cap so a slow peer cannot exhaust local ports and fds.
 pub const DEFAULT_POOL_MAX_TOTAL: usize = 256;
+/// Forwards per peer per core waiting for a connection (beyond the at most 4 batches of 64 in
+/// flight). A healthy peer takes the queue every round trip, a few hundred at most; 4096 is tens
+/// of round trips of headroom. Past it the peer is not keeping up, and a queued forward would only
+/// wait out `request_timeout`: the client gets a 503 at once instead.
+pub const DEFAULT_MAX_QUEUED_PER_PEER: usize = 4096;
 /// Ceiling for `pool_max_total`: the ephemeral port range toward one peer address is ~28k-64k.
 pub const POOL_MAX_TOTAL_CEILING: usize = 65_535;
 /// Peers are probed once a second: detection within `fail_after` seconds at negligible cost.
@@ -105,6 +117,7 @@ pub struct LimitsConfig {
     pub max_import_bytes: usize,
     pub max_connections_per_ip: usize,
     pub reserved_peer_connections: usize,
+    pub max_queued_per_core: usize,
 }
 
 impl Default for LimitsConfig {
@@ -117,6 +130,7 @@ impl Default for LimitsConfig {
             max_import_bytes: DEFAULT_MAX_IMPORT_BYTES,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             reserved_peer_connections: DEFAULT_RESERVED_PEER_CONNECTIONS,
+            max_queued_per_core: DEFAULT_MAX_QUEUED_PER_CORE,
         }
     }
 }
@@ -165,6 +179,7 @@ pub struct ClusterConfig {
     pub request_timeout: Duration,
     pub pool_max_idle: usize,
     pub pool_max_total: usize,
+    pub max_queued_per_peer: usize,
     #[serde(with = "units::duration")]
     pub probe_interval: Duration,
     #[serde(with = "units::duration")]
@@ -184,6 +199,7 @@ impl Default for ClusterConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             pool_max_idle: DEFAULT_POOL_MAX_IDLE,
             pool_max_total: DEFAULT_POOL_MAX_TOTAL,
+            max_queued_per_peer: DEFAULT_MAX_QUEUED_PER_PEER,
             probe_interval: DEFAULT_PROBE_INTERVAL,
             probe_timeout: DEFAULT_PROBE_TIMEOUT,
             fail_after: DEFAULT_FAIL_AFTER,
@@ -308,6 +324,12 @@ impl LimitsConfig {
             "reserved_peer_connections",
             self.reserved_peer_connections,
             (0, RESERVED_PEER_CONNECTIONS_CEILING),
+        )?;
+        check_range(
+            S,
+            "max_queued_per_core",
+            self.max_queued_per_core,
+            (1, MAX_QUEUED_CEILING),
         )
     }
 }
@@ -350,6 +372,12 @@ impl ClusterConfig {
             "pool_max_idle",
             self.pool_max_idle,
             (0, self.pool_max_total),
+        )?;
+        check_range(
+            S,
+            "max_queued_per_peer",
+            self.max_queued_per_peer,
+            (1, MAX_QUEUED_CEILING),
         )?;
         check_range(S, "fail_after", self.fail_after, (1, PROBE_COUNT_CEILING))?;
         check_range(

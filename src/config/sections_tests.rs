@@ -50,6 +50,8 @@ fn limits_ranges() {
         "max_connections",
     );
     rejected(limits(|l| l.max_pipeline = 4097), "limits", "max_pipeline");
+    let unbounded = |l: &mut LimitsConfig| l.max_queued_per_core = MAX_QUEUED_CEILING + 1;
+    rejected(limits(unbounded), "limits", "max_queued_per_core");
     let msg = limits(|l| l.max_header_bytes = 512).unwrap_err().message;
     assert_eq!(msg, "512 is out of range (1KiB..=1MiB)");
 }
@@ -79,6 +81,8 @@ fn duration_and_cluster_ranges() {
         "pool_max_total",
     );
     rejected(cluster(|c| c.fail_after = 0), "cluster", "fail_after");
+    let no_queue = |c: &mut ClusterConfig| c.max_queued_per_peer = 0;
+    rejected(cluster(no_queue), "cluster", "max_queued_per_peer");
     rejected(
         cluster(|c| c.recover_after = 101),
         "cluster",

@@ -8,16 +8,24 @@
 //! messages to the caller's mailbox, and land in that core's [`Pending`] table, which wakes the
 //! waiting connection task locally. No `Arc` or allocation per call beyond the queue's own blocks.
 //!
+//! Bounded for requests only: a core may have at most its share of `limits.max_queued_per_core`
+//! key calls outstanding at each other core ([`Calls`], core-local credits; a full destination
+//! is a typed [`Full`] the server answers 503), while replies, shutdown and ring-change closures
+//! are never refused. Admin closures are not counted: a connection runs one at a time.
+//!
 //! Layout: [`mailbox`] holds the queue and the sleep/wake handshake (model-checked with loom),
-//! `pending` the reply-slot table, `msg` what travels, [`oneshot`] the cold-path answers.
+//! `pending` the reply-slot table, `calls` the per-destination credits, `msg` what travels,
+//! [`oneshot`] the cold-path answers.
 
 use std::future::poll_fn;
 
+mod calls;
 mod mailbox;
 mod msg;
 pub mod oneshot;
 mod pending;
 
+pub use calls::{Calls, Full};
 use mailbox::Mailbox;
 pub use msg::{Msg, Task};
 pub use pending::{Pending, Ticket};
@@ -58,6 +66,7 @@ impl<M: Send> Mesh<M> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::storage::{KeyOp, KeyReply};
     use std::sync::Arc;
 
     #[test]
@@ -81,5 +90,91 @@ mod tests {
         }
         let got = h.join().expect("receiver");
         assert_eq!(got, (0..10_000).collect::<Vec<_>>());
+    }
+
+    type M = Msg<()>;
+
+    fn request(
+        calls: &Calls<KeyReply>,
+        mesh: &Mesh<M>,
+        dst: usize,
+    ) -> Result<Ticket<KeyReply>, Full> {
+        let t = calls.reserve(dst)?;
+        let key = bytes::Bytes::from_static(b"k");
+        let (from, slot, op) = (0, t.id(), KeyOp::Get);
+        mesh.send(
+            dst,
+            Msg::Key {
+                from,
+                slot,
+                op,
+                key,
+            },
+        );
+        Ok(t)
+    }
+
+    /// Core 1 answers every key call in its mailbox: (calls answered, replies taken).
+    fn drain_and_answer(mesh: &Mesh<M>) -> (usize, usize) {
+        let (mut calls, mut replies) = (0, 0);
+        while let Some(m) = mesh.try_recv(1) {
+            match m {
+                Msg::Key { from, slot, .. } => {
+                    let reply = KeyReply::Miss;
+                    mesh.send(
+                        from as usize,
+                        Msg::KeyDone {
+                            from: 1,
+                            slot,
+                            reply,
+                        },
+                    );
+                    calls += 1;
+                }
+                Msg::KeyDone { .. } => replies += 1,
+                Msg::Run(_) => {}
+            }
+        }
+        (calls, replies)
+    }
+
+    #[test]
+    fn requests_stop_at_the_bound_replies_never_do_and_draining_reopens() {
+        let mesh: Mesh<M> = Mesh::new(2);
+        let calls: Calls<KeyReply> = Calls::new(2, 3);
+        // Core 1 is not draining its mailbox: the bound is reached, and the call refused.
+        let tickets: Vec<_> = (0..3)
+            .map(|_| request(&calls, &mesh, 1).expect("below the bound"))
+            .collect();
+        assert_eq!(
+            request(&calls, &mesh, 1).err(),
+            Some(Full { core: 1, limit: 3 })
+        );
+        // A reply into the full mailbox (core 0 answering a call of core 1) is still delivered.
+        let reply = KeyReply::Deleted(true);
+        mesh.send(
+            1,
+            Msg::KeyDone {
+                from: 0,
+                slot: 7,
+                reply,
+            },
+        );
+        // Core 1 drains: three requests answered, the reply taken.
+        assert_eq!(drain_and_answer(&mesh), (3, 1));
+        // Until core 0 has taken the replies, the credits are still out.
+        assert!(request(&calls, &mesh, 1).is_err());
+        let mut delivered = 0;
+        while let Some(Msg::KeyDone { from, slot, reply }) = mesh.try_recv(0) {
+            calls.complete(from as usize, slot, reply);
+            delivered += 1;
+        }
+        assert_eq!(delivered, 3);
+        drop(tickets);
+        let again: Vec<_> = (0..3)
+            .map(|_| request(&calls, &mesh, 1).expect("accepted again after draining"))
+            .collect();
+        assert_eq!(again.len(), 3);
+        assert_eq!(calls.outstanding(1), 3);
     }
 }

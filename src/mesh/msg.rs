@@ -23,8 +23,13 @@ pub enum Msg<C> {
         op: KeyOp,
         key: Bytes,
     },
-    /// The answer to a [`Msg::Key`] this core sent.
-    KeyDone { slot: u32, reply: KeyReply },
+    /// The answer to a [`Msg::Key`] this core sent, from core `from` (which returns the call's
+    /// credit toward `from`, see [`super::Calls`]).
+    KeyDone {
+        from: u16,
+        slot: u32,
+        reply: KeyReply,
+    },
     /// Run a closure on the receiving core (cold path).
     Run(Task<C>),
 }

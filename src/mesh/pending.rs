@@ -68,6 +68,21 @@ impl<R> Pending<R> {
         }
     }
 
+    /// Whether the caller of slot `id` has gone (its ticket was dropped before a reply); if so,
+    /// free the slot now, as its reply would have: the call will never be answered. Lets a
+    /// sender drop work nobody waits for before doing it (a queued forward whose client left).
+    pub fn release_if_abandoned(&self, id: u32) -> bool {
+        let mut slots = self.slots.borrow_mut();
+        match slots.get_mut(id as usize) {
+            Some(slot @ Slot::Abandoned) => {
+                *slot = Slot::Free;
+                self.free.borrow_mut().push(id);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Slots in use (for tests and metrics).
     pub fn in_use(&self) -> usize {
         self.slots.borrow().len() - self.free.borrow().len()
@@ -150,5 +165,24 @@ mod tests {
         // Freed slots are reused.
         let c = table.reserve();
         assert!(c.id() <= 1);
+    }
+
+    #[test]
+    fn an_abandoned_call_is_released_without_its_reply() {
+        let table: Rc<Pending<u8>> = Rc::new(Pending::default());
+        let waiting = table.reserve();
+        let gone = table.reserve();
+        let gone_id = gone.id();
+        assert!(
+            !table.release_if_abandoned(waiting.id()),
+            "its caller waits"
+        );
+        drop(gone);
+        assert!(table.release_if_abandoned(gone_id));
+        assert_eq!(table.in_use(), 1);
+        // Released once: the slot is free (or reused), not abandoned any more.
+        assert!(!table.release_if_abandoned(gone_id));
+        assert_eq!(table.reserve().id(), gone_id, "the freed slot is reused");
+        drop(waiting);
     }
 }

@@ -31,6 +31,9 @@ pub(crate) struct CoreMetrics {
     latency: RefCell<Histogram<u64>>,
     /// Open client connections on this core (gauge).
     pub connections_active: Cell<u64>,
+    /// Bytes of read and write buffers this core's connections hold (gauge; an idle connection
+    /// gives its buffers back).
+    pub connection_buffer_bytes: Cell<u64>,
     /// Client connections accepted.
     pub connections_accepted: Cell<u64>,
     /// Connections refused with 503 at `max_connections`.
@@ -184,6 +187,12 @@ pub(super) static FAMILIES: &[Family] = &[
         samples: Samples::Sum(|c| c.connections_active),
     },
     Family {
+        name: "cache_connection_buffer_bytes",
+        kind: Kind::Gauge,
+        help: "Bytes of read and write buffers held by client connections (an idle one gives its buffers back after 250 ms).",
+        samples: Samples::Sum(|c| c.connection_buffer_bytes),
+    },
+    Family {
         name: "cache_connections_accepted_total",
         kind: Kind::Counter,
         help: "Client connections accepted.",
@@ -329,6 +338,7 @@ impl CoreMetrics {
             requests: zeros(CELLS),
             latency: RefCell::new(new_histogram()),
             connections_active: Cell::new(0),
+            connection_buffer_bytes: Cell::new(0),
             connections_accepted: Cell::new(0),
             connections_rejected: Cell::new(0),
             idle_closed: Cell::new(0),
@@ -390,6 +400,7 @@ impl CoreMetrics {
             requests: self.requests.iter().map(Cell::get).collect(),
             latency: self.latency.borrow().clone(),
             connections_active: self.connections_active.get(),
+            connection_buffer_bytes: self.connection_buffer_bytes.get(),
             connections_accepted: self.connections_accepted.get(),
             connections_rejected: self.connections_rejected.get(),
             idle_closed: self.idle_closed.get(),

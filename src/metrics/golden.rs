@@ -34,6 +34,7 @@ fn snapshot(core: usize, k: u64, requests: usize, forwards: usize, pending: usiz
             (3_000_000, 1),
         ]),
         connections_active: 10 + k,
+        connection_buffer_bytes: 17_000 + k,
         connections_accepted: 20 + k,
         connections_rejected: 30 + k,
         idle_closed: 40 + k,

@@ -17,6 +17,8 @@ pub(crate) struct CoreSnapshot {
     pub latency: Histogram<u64>,
     /// Open client connections.
     pub connections_active: u64,
+    /// Bytes of connection buffers held.
+    pub connection_buffer_bytes: u64,
     /// Client connections accepted.
     pub connections_accepted: u64,
     /// Connections refused at `max_connections`.

@@ -98,6 +98,7 @@ impl TrustCounters {
         super::inc(&self.0[t as usize]);
     }
 
+    #[cfg(test)]
     pub(crate) fn get(&self, t: Trust) -> u64 {
         self.0[t as usize].get()
     }
@@ -117,7 +118,9 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), TRUST_COUNT);
-        assert!(names.iter().all(|n| n.starts_with("cache_") && n.ends_with("_total")));
+        assert!(names
+            .iter()
+            .all(|n| n.starts_with("cache_") && n.ends_with("_total")));
     }
 
     #[test]

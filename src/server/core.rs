@@ -2,13 +2,15 @@
 //!
 //! [`Core`] is what a connection task of core N holds (`Rc`, never shared with another thread).
 //! Each part has one job: [`ShardExec`] owns this core's shard and runs key operations on
-//! whichever core owns a key; [`Responder`] encodes and counts responses; [`PeerClient`] talks to
-//! other nodes; [`ShutdownSignal`] wakes idle connections at shutdown. Handlers take the part
+//! whichever core owns a key; [`Responder`] encodes and counts responses; `Authz` checks
+//! credentials; [`PeerClient`] talks to other nodes; [`ShutdownSignal`] wakes idle connections at shutdown. Handlers take the part
 //! they need; only the few that need several take the whole `Core`.
 //!
 //! Cross-core work is typed: a key operation is a [`KeyOp`] answered by exactly a [`KeyReply`]
 //! (hot path, a slot in a per-core table, no allocation); anything else is a closure run on the
-//! owning core whose typed result comes back through a oneshot ([`Core::on_core`]).
+//! owning core whose typed result comes back through a oneshot ([`Core::on_core`]). Key calls are
+//! bounded per destination core (`limits.max_queued_per_core`, see [`crate::mesh::Calls`]): a
+//! call past the bound is refused at once with [`Full`], which the handlers answer 503.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -22,7 +24,7 @@ use super::shared::NodeShared;
 use super::shutdown::ShutdownSignal;
 use crate::cluster::{PeerClient, PeerSettings};
 use crate::config::Config;
-use crate::mesh::{oneshot, Pending, Ticket};
+use crate::mesh::{oneshot, Calls, Full, Ticket};
 use crate::metrics::{inc, CoreMetrics};
 use crate::storage::{KeyOp, KeyReply, Shard, ShardLimits};
 
@@ -33,7 +35,7 @@ pub(crate) type Msg = crate::mesh::Msg<Rc<Core>>;
 pub(crate) struct ShardExec {
     pub core: usize,
     pub shard: RefCell<Shard>,
-    pending: Rc<Pending<KeyReply>>,
+    calls: Calls<KeyReply>,
     node: Arc<NodeShared>,
 }
 
@@ -57,7 +59,7 @@ impl ShardExec {
         ShardExec {
             core,
             shard: RefCell::new(Shard::new(limits)),
-            pending: Rc::new(Pending::default()),
+            calls: Calls::new(cores, cfg.limits.max_queued_per_core),
             node,
         }
     }
@@ -82,9 +84,12 @@ impl ShardExec {
         self.shard.borrow_mut().execute(op, key, self.now_ms())
     }
 
-    /// Send `op` to core `dst`; the ticket resolves to its reply.
-    pub(crate) fn call(&self, dst: usize, op: KeyOp, key: Bytes) -> Ticket<KeyReply> {
-        let ticket = self.pending.reserve();
+    /// Send `op` to core `dst`; the ticket resolves to its reply. [`Full`] when this core has
+    /// its whole share of `limits.max_queued_per_core` outstanding at `dst` already (`dst` is
+    /// stalled or overloaded): nothing is sent then.
+    #[inline]
+    pub(crate) fn call(&self, dst: usize, op: KeyOp, key: Bytes) -> Result<Ticket<KeyReply>, Full> {
+        let ticket = self.calls.reserve(dst)?;
         let msg = Msg::Key {
             from: self.core as u16,
             slot: ticket.id(),
@@ -92,12 +97,13 @@ impl ShardExec {
             key,
         };
         self.node.mesh.send(dst, msg);
-        ticket
+        Ok(ticket)
     }
 
-    /// A reply to one of this core's calls arrived (mailbox task).
-    pub(crate) fn deliver(&self, slot: u32, reply: KeyReply) {
-        self.pending.complete(slot, reply);
+    /// A reply from core `from` to one of this core's calls arrived (mailbox task): it also
+    /// returns the call's credit toward `from`.
+    pub(crate) fn deliver(&self, from: usize, slot: u32, reply: KeyReply) {
+        self.calls.complete(from, slot, reply);
     }
 }
 
@@ -105,6 +111,8 @@ impl ShardExec {
 pub(crate) struct Core {
     pub exec: ShardExec,
     pub resp: Responder,
+    /// The access check: this core's copy of the secrets and the token classes.
+    pub authz: super::authz::Authz,
     pub peers: Rc<PeerClient>,
     pub node: Arc<NodeShared>,
     pub shutdown: ShutdownSignal,
@@ -131,12 +139,16 @@ impl Core {
             max_value_bytes: cfg.max_value_bytes,
             pool_max_idle: c.pool_max_idle,
             pool_max_total: c.pool_max_total,
+            max_queued: c.max_queued_per_peer,
         };
         let peers = node.cluster.members.len();
+        // One copy of the secrets per core, for the access check and the peer client alike.
+        let keys = crate::auth::LocalKeyring::new(Arc::clone(&node.auth));
         Core {
             exec: ShardExec::new(core, Arc::clone(&node)),
             resp: Responder::new(&cfg.node_id, CoreMetrics::new(peers), cfg.access_log_every),
-            peers: PeerClient::new(core, Arc::clone(&node.cluster), settings),
+            peers: PeerClient::new(core, Arc::clone(&node.cluster), settings, Rc::clone(&keys)),
+            authz: super::authz::Authz::new(keys, cfg.tls.peer_client_certs),
             shutdown: ShutdownSignal::default(),
             value_buf: RefCell::new(Vec::new()),
             hints: RefCell::new(super::hints::Hints::new(

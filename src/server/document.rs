@@ -1,4 +1,5 @@
-//! The export document: its format, one entry per line, and the validating import parser.
+//! The export document: its format (one entry per line) and writing it; reading one for an import,
+//! in bounded memory, is in `document_read.rs`.
 //!
 //! The document is one JSON object with one entry per line:
 //! `{"format":..,"entries":[` LF `{entry},` LF ... `{entry}` LF `],"count":N,"nodes":[..],"missing":[..]}`.
@@ -12,14 +13,15 @@
 //! Both fields were added without changing [`EXPORT_VERSION`]: a document without them is an
 //! old backup and still imports (its entries are stamped as new writes by the import).
 
-use std::borrow::Cow;
+#[path = "document_entry.rs"]
+mod entry;
+#[path = "document_read.rs"]
+mod read;
 
-use bytes::Bytes;
-use serde::Deserialize;
-use serde_json::value::RawValue;
+pub(crate) use read::{Checked, ImportDoc, Limits, Validator};
 
 use crate::http::response::json_escape;
-use crate::storage::version::{self, Version};
+use crate::storage::version;
 use crate::storage::Entry;
 
 /// Marker and version of the export document, checked on import.
@@ -86,41 +88,6 @@ pub(super) fn write_entry(out: &mut Vec<u8>, e: &Entry) {
         out.push(b'"');
     }
     out.push(b'}');
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportDoc<'a> {
-    format: &'a str,
-    version: u32,
-    #[serde(default)]
-    node_id: Option<&'a str>,
-    #[serde(default)]
-    exported_at: Option<&'a str>,
-    /// Members whose data the document holds / could not include (cluster exports).
-    #[serde(default)]
-    nodes: Option<Vec<&'a str>>,
-    #[serde(default)]
-    missing: Option<Vec<&'a str>>,
-    #[serde(borrow)]
-    entries: Vec<ImportEntry<'a>>,
-    count: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportEntry<'a> {
-    key: Cow<'a, str>,
-    #[serde(borrow)]
-    value: &'a RawValue,
-    #[serde(default)]
-    ttl_ms: Option<u64>,
-    /// The write's version as hex; absent in old backups (the import stamps a new one).
-    #[serde(default, borrow)]
-    version: Option<Cow<'a, str>>,
-    /// A tombstone (its `value` is `null`).
-    #[serde(default)]
-    deleted: Option<bool>,
 }
 
 /// Why an import document was refused; every variant maps to 400 (see [`DocError::status`]).
@@ -201,98 +168,41 @@ impl std::fmt::Display for DocError {
 
 impl std::error::Error for DocError {}
 
-/// A parsed, validated import document: entries as owned data. `version` 0 = the document gave
-/// none (the import handler stamps a fresh one); `tomb` = a versioned delete.
+/// A whole import document as owned entries (`version` 0: the document gave none, the import
+/// stamps one; `tomb`: a versioned delete). For documents known to be small (a catch-up
+/// page); `POST /admin/import` reads its body in windows instead ([`ImportDoc::windows`]).
 pub(crate) struct ImportPlan {
     pub entries: Vec<Entry>,
 }
 
-/// Parse and validate an export document. Errors name the problem (and the byte position).
+/// Parse and validate a whole export document. Errors name the problem (and the byte position).
+/// Checked and read in small steps, as an import does (the fuzz target goes through here).
 pub(crate) fn parse_import(
     body: &[u8],
     max_key: usize,
     max_value: usize,
 ) -> Result<ImportPlan, DocError> {
-    let doc: ImportDoc<'_> = serde_json::from_slice(body)
-        .map_err(|e| DocError::Json(super::json_error::describe(&e)))?;
-    let _ = (doc.node_id, doc.exported_at, doc.nodes, doc.missing);
-    if doc.format != EXPORT_FORMAT || doc.version != EXPORT_VERSION {
-        return Err(DocError::Unsupported {
-            format: doc.format.to_string(),
-            version: doc.version,
-        });
-    }
-    if doc.count != doc.entries.len() as u64 {
-        return Err(DocError::CountMismatch {
-            count: doc.count,
-            entries: doc.entries.len(),
-        });
-    }
-    let mut entries = Vec::with_capacity(doc.entries.len());
-    for (index, e) in doc.entries.into_iter().enumerate() {
-        if let Some(entry) = parse_entry(index, e, max_key, max_value)? {
-            entries.push(entry);
+    let mut v = Validator::new(body, Limits { max_key, max_value });
+    let doc = loop {
+        if let Checked::Done(doc) = v.step(SMALL_STEP, SMALL_WINDOW_BYTES)? {
+            break doc;
         }
-    }
+    };
+    let entries: Vec<Entry> = doc
+        .windows(SMALL_STEP, SMALL_WINDOW_BYTES)
+        .flatten()
+        .collect();
+    debug_assert_eq!(
+        entries.len(),
+        doc.live,
+        "the windows hand out what the check counted"
+    );
     Ok(ImportPlan { entries })
 }
 
-/// Validate one entry; `None` when there is nothing to restore (it expired in transit).
-fn parse_entry(
-    index: usize,
-    e: ImportEntry<'_>,
-    max_key: usize,
-    max_value: usize,
-) -> Result<Option<Entry>, DocError> {
-    if e.key.is_empty() || e.key.len() > max_key {
-        return Err(DocError::BadKey { index, max_key });
-    }
-    let version: Version = match &e.version {
-        None => 0,
-        Some(v) => version::parse_hex(v.as_bytes()).ok_or_else(|| DocError::BadVersion {
-            index,
-            key: e.key.to_string(),
-            got: v.to_string(),
-        })?,
-    };
-    let raw = e.value.get().as_bytes();
-    let tomb = e.deleted == Some(true);
-    let mut value = Vec::new();
-    if tomb {
-        if raw != b"null" {
-            return Err(DocError::BadValue {
-                index,
-                key: e.key.into_owned(),
-                why: "a deleted entry's value must be null",
-            });
-        }
-    } else {
-        crate::json::check(raw).map_err(|why| DocError::BadValue {
-            index,
-            key: e.key.to_string(),
-            why,
-        })?;
-        crate::json::minify(raw, &mut value);
-        if value.len() > max_value {
-            return Err(DocError::ValueTooLarge {
-                index,
-                key: e.key.into_owned(),
-                max_value,
-            });
-        }
-        if e.ttl_ms == Some(0) {
-            return Ok(None); // expired in transit: nothing to restore
-        }
-    }
-    Ok(Some(Entry {
-        key: Bytes::from(e.key.into_owned().into_bytes()),
-        value: Bytes::from(value),
-        // A tombstone's lifetime restarts wherever it is loaded (`tombstone_ttl`).
-        ttl_ms: if tomb { None } else { e.ttl_ms },
-        version,
-        tomb,
-    }))
-}
+/// Steps and windows of [`parse_import`]: small, so step and window boundaries fall everywhere.
+const SMALL_STEP: usize = 64;
+const SMALL_WINDOW_BYTES: usize = 64 * 1024;
 
 #[cfg(test)]
 #[path = "document_tests.rs"]

@@ -1,6 +1,7 @@
 //! Unit tests for `document.rs` (a child module of it; see the `#[path]` there).
 
 use super::*;
+use bytes::Bytes;
 
 fn doc(entries: &str, count: usize) -> String {
     format!(
@@ -179,4 +180,181 @@ fn scope_and_params() {
     );
     assert_eq!(param(Some(b"view"), b"view"), None);
     assert_eq!(param(None, b"view"), None);
+}
+
+const LIMITS: Limits = Limits {
+    max_key: 10,
+    max_value: 10,
+};
+
+fn numbered(n: usize) -> String {
+    let entries: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "{{\"key\":\"k{i}\",\"value\":{i},\"version\":\"{:x}\"}}",
+                i + 1
+            )
+        })
+        .collect();
+    doc(&entries.join(",\n"), n)
+}
+
+/// Checked one entry per step, the document gives the same result as checked at once, and
+/// its windows hand out every entry once, in order, never more than asked per window.
+#[test]
+fn a_document_checked_in_steps_is_handed_out_in_bounded_windows() {
+    let text = numbered(10);
+    let mut v = Validator::new(text.as_bytes(), LIMITS);
+    let mut steps = 0;
+    let doc = loop {
+        steps += 1;
+        match v.step(1, usize::MAX).expect("valid") {
+            Checked::More => continue,
+            Checked::Done(d) => break d,
+        }
+    };
+    assert_eq!(
+        steps, 10,
+        "one entry per step (the last step also reads the end)"
+    );
+    // A byte budget ends a step once it read that much: here the members before the entries
+    // use up the first step, then each step checks one entry.
+    let mut v = Validator::new(text.as_bytes(), LIMITS);
+    let mut steps = 1;
+    while let Checked::More = v.step(usize::MAX, 1).expect("valid") {
+        steps += 1;
+    }
+    assert_eq!(steps, 11);
+    assert_eq!((doc.live, doc.max_version), (10, 10));
+    let windows: Vec<Vec<Entry>> = doc.windows(4, usize::MAX).collect();
+    let sizes: Vec<usize> = windows.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [4, 4, 2]);
+    let keys: Vec<Bytes> = windows.into_iter().flatten().map(|e| e.key).collect();
+    let want: Vec<Bytes> = (0..10).map(|i| Bytes::from(format!("k{i}"))).collect();
+    assert_eq!(keys, want);
+    // A window also ends at the entry that brings it to the byte bound.
+    let entry_len = r#"{"key":"k0","value":0,"version":"1"}"#.len();
+    let sizes: Vec<usize> = doc.windows(100, 2 * entry_len).map(|w| w.len()).collect();
+    assert_eq!(sizes, [2, 2, 2, 2, 2]);
+    assert_eq!(
+        parse_import(text.as_bytes(), 10, 10)
+            .expect("valid")
+            .entries
+            .len(),
+        10
+    );
+}
+
+/// Nothing is handed out of a document with a fault anywhere, even after its last entry.
+#[test]
+fn a_fault_after_the_entries_refuses_the_whole_document() {
+    let text = numbered(3).replace("\"count\":3", "\"count\":3,\"extra\":1");
+    let mut v = Validator::new(text.as_bytes(), LIMITS);
+    let err = loop {
+        match v.step(1, usize::MAX) {
+            Ok(Checked::More) => continue,
+            Ok(Checked::Done(_)) => panic!("accepted"),
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert!(err.contains("unknown field \"extra\" (allowed: format, version, node_id, exported_at, nodes, missing, entries, count)"), "{err}");
+}
+
+/// Entries that expired in transit are checked but not handed out; CR/LF stripped (as
+/// `curl -d @file` does) and extra whitespace change nothing.
+#[test]
+fn expired_entries_are_skipped_and_whitespace_does_not_matter() {
+    let text = doc(
+        "{\"key\":\"a\",\"value\":1,\"ttl_ms\":0},\r\n  {\"key\":\"b\",\"value\":[1, 2],\"ttl_ms\":5}\n",
+        2,
+    )
+    .replace(",\"entries\":", " ,\n \"entries\" : ");
+    let plan = parse_import(text.as_bytes(), 10, 10).expect("valid");
+    let got: Vec<(Bytes, Bytes, Option<u64>)> = plan
+        .entries
+        .into_iter()
+        .map(|e| (e.key, e.value, e.ttl_ms))
+        .collect();
+    assert_eq!(got, vec![(Bytes::from("b"), Bytes::from("[1,2]"), Some(5))]);
+    let stripped: String = text.chars().filter(|&c| c != '\r' && c != '\n').collect();
+    assert_eq!(
+        parse_import(stripped.as_bytes(), 10, 10)
+            .expect("valid")
+            .entries
+            .len(),
+        1
+    );
+}
+
+/// An error inside an entry names the entry and gives its position in the whole document, as a
+/// one-pass parse would; so do the faults of the document's own shape.
+#[test]
+fn errors_give_their_position_in_the_whole_document() {
+    let text = doc(
+        "{\"key\":\"a\",\"value\":1},\n{\"key\":\"b\",\"value\":1,\"ttl_ms\":\"x\"}",
+        2,
+    );
+    let err = parse_import(text.as_bytes(), 10, 10)
+        .err()
+        .expect("an error")
+        .to_string();
+    assert_eq!(
+        err,
+        "invalid export document: entry 1: wrong type: found the string \"x\", expected a whole number >= 0 at line 2, column 33 (a truncated or corrupt backup file?)"
+    );
+    let cases = [
+        (
+            "",
+            "the JSON ends too early (truncated?) at line 1, column 0",
+        ),
+        (
+            "[]",
+            "expected an object (the export document) at line 1, column 0",
+        ),
+        (
+            r#"{"count":0,"count":0}"#,
+            "duplicate field \"count\" at line 1, column 11",
+        ),
+        (
+            r#"{"format":"x"} x"#,
+            "trailing characters at line 1, column 15",
+        ),
+        (
+            r#"{"format":"x"}"#,
+            "missing field \"version\" at line 1, column 14",
+        ),
+        (
+            r#"{"entries":{}}"#,
+            "expected an array of entries at line 1, column 11",
+        ),
+        (
+            r#"{"entries":[{"key":"a","value":1} 2]}"#,
+            "expected ',' or ']' after an entry at line 1, column 34",
+        ),
+        (&numbered(2)[..60], "the JSON ends too early"),
+    ];
+    for (text, want) in cases {
+        let err = parse_import(text.as_bytes(), 10, 10)
+            .err()
+            .expect("an error")
+            .to_string();
+        assert!(err.contains(want), "{text:?}: {err} should contain {want}");
+    }
+}
+
+/// A document of another format or version is refused as such before its entries are read,
+/// whatever shape they have.
+#[test]
+fn another_format_is_refused_before_its_entries() {
+    let text = r#"{"format":"other","version":2,"entries":[{"id":1}],"count":1}"#;
+    let err = parse_import(text.as_bytes(), 10, 10)
+        .err()
+        .expect("an error");
+    assert_eq!(
+        err,
+        DocError::Unsupported {
+            format: "other".to_string(),
+            version: 2
+        }
+    );
 }

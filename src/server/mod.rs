@@ -2,17 +2,22 @@
 //!
 //! - [`core`]: the per-core context, composed of narrow parts (shard executor, responder, peer
 //!   client, shutdown signal), and the typed cross-core calls;
+//! - [`admission`]: connection limits, the peer reserve and the per-address count;
 //! - [`connection`]: read → parse every complete request → dispatch → encode → one write;
 //! - [`router`]: pure request validation into typed requests (no I/O, unit-tested);
+//! - [`authz`]: the per-core access check (token classes, 401/403, forwarding markers);
 //! - [`handlers`]: what each route does (cache, forward, admin, export, import, hand-over);
 //! - [`respond`]: response encoding and counting; [`document`]: the export document format;
 //! - [`tasks`]: the core's mailbox, sweep and accept loops;
+//! - [`tls_accept`]: the TLS handshake of an accepted connection, then the same connection loop;
 //! - [`sync`]: catch-up before serving and the stall detector; [`hints`]: hinted hand-off;
 //!   [`snapshot`]: the warm-restart files of `data_dir`.
 //!
 //! This layer sits on the protocol (`http`), storage, mesh and cluster layers and nothing below
 //! imports it; `node` wires it to threads.
 
+pub(crate) mod admission;
+pub(crate) mod authz;
 mod connection;
 pub(crate) mod core;
 mod document;
@@ -26,5 +31,6 @@ mod shutdown;
 pub(crate) mod snapshot;
 pub(crate) mod sync;
 pub(crate) mod tasks;
+mod tls_accept;
 
 pub(crate) use document::parse_import;

@@ -4,7 +4,7 @@
 //! (draining, connection counting).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -66,8 +66,13 @@ pub(crate) struct NodeShared {
     pub started_wall: SystemTime,
     /// Set once at shutdown; the prober thread watches it too.
     pub draining: Arc<AtomicBool>,
-    pub connections: AtomicUsize,
+    /// Open connections per listener and per client address (see `admission`).
+    pub conns: super::admission::Counts,
     pub local_addr: SocketAddr,
+    /// Where `/admin/*` is served when `admin_address` is set (the bound port, for port 0).
+    pub admin_addr: Option<SocketAddr>,
+    /// The I/O driver the cores run (`auto` resolved).
+    pub io_driver: crate::config::IoDriver,
     /// One counter per core, bumped by its heartbeat task; the systemd watchdog thread pings
     /// only while all of them move.
     pub heartbeats: Arc<Heartbeats>,
@@ -80,6 +85,8 @@ pub(crate) struct NodeShared {
     pub foreign_epoch: std::sync::atomic::AtomicU64,
     /// The bearer tokens and the cluster secret (swapped whole on SIGHUP).
     pub auth: Arc<crate::auth::Keyring>,
+    /// One import at a time per node (`POST /admin/import`, see `handlers::import::gate`).
+    pub imports: Arc<super::handlers::import::ImportGate>,
 }
 
 impl NodeShared {

@@ -2,15 +2,17 @@
 //!
 //! The mailbox task executes key calls from other cores on this core's shard, delivers replies
 //! to the connections waiting here, and runs cold-path closures (admin fan-out, shutdown, ring
-//! changes). The accept loop takes this core's connections from its own `SO_REUSEPORT` listener.
+//! changes). The accept loops take this core's connections from its own `SO_REUSEPORT` listeners
+//! (`address`, and `admin_address` when set) and admit them against the connection limits.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use monoio::net::{ListenerOpts, TcpListener};
+use monoio::net::{ListenerOpts, TcpListener, TcpStream};
 
+use super::admission::{self, Admission, Listener};
 use super::core::{Core, Msg};
 use super::handlers::handover::migrate_foreign;
 use super::handlers::import::send_import;
@@ -37,11 +39,16 @@ fn handle(c: &Rc<Core>, msg: Msg) {
             key,
         } => {
             let reply = c.exec.execute(op, &key);
-            c.node
-                .mesh
-                .send(from as usize, Msg::KeyDone { slot, reply });
+            c.node.mesh.send(
+                from as usize,
+                Msg::KeyDone {
+                    from: c.exec.core as u16,
+                    slot,
+                    reply,
+                },
+            );
         }
-        Msg::KeyDone { slot, reply } => c.exec.deliver(slot, reply),
+        Msg::KeyDone { from, slot, reply } => c.exec.deliver(from as usize, slot, reply),
         Msg::Run(task) => {
             task(c);
             // A closure may hold the core for a while (a digest over the whole shard): that is
@@ -148,6 +155,51 @@ pub(crate) fn on_ring_change(c: &Rc<Core>) {
     monoio::spawn(deliver_hints(Rc::clone(c)));
 }
 
+/// Accept on one listener until shutdown; each connection is counted and admitted
+/// ([`admission::admit`]) before it is served or refused.
+async fn accept_loop(c: Rc<Core>, listener: TcpListener, kind: Listener) {
+    let addr = match kind {
+        Listener::Main => c.node.local_addr,
+        Listener::Admin => c.node.admin_addr.unwrap_or(c.node.local_addr),
+    };
+    let slot = c.shutdown.register();
+    loop {
+        let accepted = match race(listener.accept(), c.shutdown.wait(slot)).await {
+            Either::Left(r) => r,
+            Either::Right(()) => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                inc(&c.resp.metrics.connections_accepted);
+                let admission = admission::admit(&c.node, peer.ip(), kind);
+                let _ = stream.set_nodelay(true);
+                spawn_conn(&c, stream, admission);
+            }
+            Err(e) => {
+                crate::warn!("accept failed on {addr}: {e}");
+                monoio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+            }
+        }
+    }
+    c.shutdown.unregister(slot);
+}
+
+/// Serve or refuse one accepted connection on its own task (over TLS when configured).
+fn spawn_conn(c: &Rc<Core>, stream: TcpStream, admission: Admission) {
+    if super::tls_accept::enabled(c) {
+        monoio::spawn(super::tls_accept::serve(Rc::clone(c), stream, admission));
+        return;
+    }
+    match admission {
+        Admission::Serve(a) => {
+            monoio::spawn(super::connection::serve(Rc::clone(c), stream, false, a));
+        }
+        Admission::Refuse(r) => {
+            monoio::spawn(super::connection::reject(Rc::clone(c), stream, r));
+        }
+    }
+}
+
 /// Bind this core's listener on `addr` with SO_REUSEPORT (the node already checked that no other
 /// process holds the port).
 pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -158,8 +210,9 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind_with_config(addr, &opts)
 }
 
-/// The core's main task: accept until shutdown, then wait for connections to finish.
-pub(crate) async fn run(c: Rc<Core>, listener: TcpListener) {
+/// The core's main task: accept until shutdown (on `address`, and on `admin_address` when set),
+/// then wait for connections to finish.
+pub(crate) async fn run(c: Rc<Core>, listener: TcpListener, admin: Option<TcpListener>) {
     monoio::spawn(mailbox_loop(Rc::clone(&c)));
     monoio::spawn(sweep_loop(Rc::clone(&c)));
     monoio::spawn(heartbeat_loop(Rc::clone(&c)));
@@ -167,32 +220,10 @@ pub(crate) async fn run(c: Rc<Core>, listener: TcpListener) {
     if c.exec.core == 0 {
         monoio::spawn(super::sync::anti_entropy_loop(Rc::clone(&c)));
     }
-    let slot = c.shutdown.register();
-    loop {
-        let accepted = match race(listener.accept(), c.shutdown.wait(slot)).await {
-            Either::Left(r) => r,
-            Either::Right(()) => break,
-        };
-        match accepted {
-            Ok((stream, _peer)) => {
-                let limit = c.cfg().limits.max_connections;
-                let prev = c.node.connections.fetch_add(1, Ordering::Relaxed);
-                inc(&c.resp.metrics.connections_accepted);
-                if prev >= limit {
-                    inc(&c.resp.metrics.connections_rejected);
-                    monoio::spawn(super::connection::reject(Rc::clone(&c), stream));
-                    continue;
-                }
-                monoio::spawn(super::connection::serve(Rc::clone(&c), stream));
-            }
-            Err(e) => {
-                crate::warn!("accept failed on {}: {e}", c.node.local_addr);
-                monoio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
-            }
-        }
+    if let Some(admin) = admin {
+        monoio::spawn(accept_loop(Rc::clone(&c), admin, Listener::Admin));
     }
-    c.shutdown.unregister(slot);
-    drop(listener);
+    accept_loop(Rc::clone(&c), listener, Listener::Main).await;
     // Drain: connections see the signal and close once their in-flight requests are answered.
     let deadline = Instant::now() + c.cfg().timeouts.shutdown;
     while c.resp.metrics.connections_active.get() > 0 && Instant::now() < deadline {

@@ -15,7 +15,7 @@ fn shard() -> Shard {
 
 /// Key `i`: a value at version `i + 1`, every third one a tombstone.
 fn entry(i: u16) -> Entry {
-    let tomb = i % 3 == 0;
+    let tomb = i.is_multiple_of(3);
     Entry {
         key: Bytes::copy_from_slice(&i.to_be_bytes()),
         value: if tomb {
@@ -109,7 +109,7 @@ fn collect_returns_exactly_the_wanted_buckets() {
     s.execute_put(b"expired", b"v", Some(1), 1, 0);
     let buckets = 8;
     let want = |b: usize| b == 3 || b == 5;
-    let include = |k: &[u8]| k.len() == 2 && k[1] % 2 == 0;
+    let include = |k: &[u8]| k.len() == 2 && k[1].is_multiple_of(2);
     let mut got = s.collect(1, buckets, include, want);
     got.sort_by(|x, y| x.key.cmp(&y.key));
     let expected: Vec<Entry> = (0u16..300)

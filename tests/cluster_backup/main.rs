@@ -17,6 +17,7 @@ mod common;
 
 mod helpers;
 mod large;
+mod local_scope;
 mod node_down;
 mod round_trip;
 
@@ -43,4 +44,14 @@ fn a_single_copy_restore_while_a_node_is_down_puts_its_keys_on_the_next_live_nod
 #[test]
 fn a_large_cluster_round_trips_through_export_and_import() {
     large::a_large_cluster_round_trips_through_export_and_import();
+}
+
+#[test]
+fn a_clients_local_import_plants_no_key_on_a_non_replica() {
+    local_scope::a_clients_local_import_plants_no_key_on_a_non_replica();
+}
+
+#[test]
+fn a_cluster_import_reaches_a_node_whose_own_import_holds_its_slot() {
+    local_scope::a_cluster_import_reaches_a_node_whose_own_import_holds_its_slot();
 }

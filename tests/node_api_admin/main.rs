@@ -8,6 +8,7 @@
 mod common;
 
 mod backup;
+mod import_bounds;
 mod metrics;
 mod pipelining;
 
@@ -19,6 +20,11 @@ fn cross_core_keys_over_one_keep_alive_connection() {
 #[test]
 fn pipelined_mixed_requests_answer_in_order() {
     pipelining::pipelined_mixed_requests_answer_in_order();
+}
+
+#[test]
+fn immediate_answers_keep_their_place_in_a_pipeline() {
+    pipelining::immediate_answers_keep_their_place_in_a_pipeline();
 }
 
 #[test]
@@ -39,4 +45,19 @@ fn export_clear_import_round_trip() {
 #[test]
 fn corrupt_import_is_400_and_changes_nothing() {
     backup::corrupt_import_is_400_and_changes_nothing();
+}
+
+#[test]
+fn a_second_import_is_refused_while_one_runs() {
+    import_bounds::a_second_import_is_refused_while_one_runs();
+}
+
+#[test]
+fn a_peers_sub_import_passes_while_an_import_holds_the_slot() {
+    import_bounds::a_peers_sub_import_passes_while_an_import_holds_the_slot();
+}
+
+#[test]
+fn a_refused_document_frees_the_slot() {
+    import_bounds::a_refused_document_frees_the_slot();
 }

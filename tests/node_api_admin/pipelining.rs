@@ -109,3 +109,44 @@ pub fn pipelined_mixed_requests_answer_in_order() {
     );
     assert!(node.stop());
 }
+
+/// Answers ready at once (an unknown route, a health check, a malformed key) wait for the earlier
+/// answers of the pipeline that another core is still working on: order is the request order.
+pub fn immediate_answers_keep_their_place_in_a_pipeline() {
+    let node = common::run_single(2, "");
+    let a = node.addr();
+    for i in 0..20 {
+        let body = format!("{{\"value\":{i}}}");
+        let put = request(a, "PUT", &format!("/api/v1/cache/o{i}"), Some(&body));
+        assert_eq!(put.status, 201, "{}", put.text());
+    }
+    let mut wire = String::new();
+    let mut want = Vec::new();
+    for i in 0..20 {
+        wire.push_str(&build("GET", &format!("/api/v1/cache/o{i}"), None));
+        want.push((200, format!("o{i}")));
+        let (path, status) = match i % 3 {
+            0 => ("/nope", 404),
+            1 => ("/api/v1/health", 200),
+            _ => ("/api/v1/cache/", 400),
+        };
+        wire.push_str(&build("GET", path, None));
+        want.push((status, String::new()));
+    }
+    let mut r = Reader::connect(a);
+    r.send(wire.as_bytes());
+    for (i, (status, key)) in want.iter().enumerate() {
+        let resp = r
+            .response(false)
+            .unwrap_or_else(|| panic!("response {i} missing"));
+        assert_eq!(resp.status, *status, "response {i}: {}", resp.text());
+        if !key.is_empty() {
+            assert!(
+                resp.text().contains(&format!("\"key\":\"{key}\"")),
+                "response {i} is not {key}'s: {}",
+                resp.text()
+            );
+        }
+    }
+    assert!(node.stop());
+}

@@ -329,7 +329,7 @@ pub fn metrics(ctx: &Ctx, prefix: Option<&str>) -> u8 {
         return ctx.out.http_failure("metrics", &r);
     }
     let text = r.text();
-    let wanted = |name: &str| prefix.map_or(true, |p| name.starts_with(p));
+    let wanted = |name: &str| prefix.is_none_or(|p| name.starts_with(p));
     if ctx.out.json {
         let samples: Vec<Value> = text
             .lines()

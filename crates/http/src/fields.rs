@@ -1,5 +1,5 @@
 //! Header-field semantics of a request head: message framing (`Content-Length`,
-//! `Transfer-Encoding`), `Host`, `Connection`, `Expect` and our cluster headers.
+//! `Transfer-Encoding`), `Host`, `Connection`, `Expect`, `Authorization` and our cluster headers.
 //!
 //! httparse has already checked field syntax; this file decides what the fields *mean* and
 //! rejects every ambiguous combination, since a proxy pair that disagrees on framing is a
@@ -12,7 +12,7 @@ use super::syntax::{
     is_pct_encoded_with, is_sub_delim, is_tchar, is_unreserved, list_members, parse_decimal,
     trim_ows,
 };
-use super::{ParseError, MAX_REQUEST_ID_BYTES};
+use super::{ParseError, MAX_AUTHORIZATION_BYTES, MAX_REQUEST_ID_BYTES};
 
 /// What the server needs from the header fields; `request_id` borrows the caller's buffer.
 #[derive(Debug)]
@@ -23,6 +23,7 @@ pub(crate) struct Fields<'b> {
     pub forwarded: bool,
     pub request_id: Option<&'b [u8]>,
     pub cache_version: Option<&'b [u8]>,
+    pub authorization: Option<&'b [u8]>,
 }
 
 /// Transfer-Encoding members seen across all TE field lines, in order (RFC 9110 §5.3:
@@ -91,6 +92,7 @@ struct Seen<'b> {
     forwarded: bool,
     request_id: Option<&'b [u8]>,
     cache_version: Option<&'b [u8]>,
+    authorization: Option<&'b [u8]>,
 }
 
 impl<'b> Seen<'b> {
@@ -138,6 +140,16 @@ impl<'b> Seen<'b> {
                 ));
             }
             self.cache_version = Some(value);
+        } else if name.eq_ignore_ascii_case(b"authorization") {
+            // Two credentials would leave it open which one a check saw (the node compares the
+            // one value against its tokens); a value longer than any token is refused unread.
+            if self.authorization.is_some() {
+                return Err(ParseError::BadRequest("duplicate Authorization header"));
+            }
+            if value.len() > MAX_AUTHORIZATION_BYTES {
+                return Err(ParseError::BadRequest("Authorization value too long"));
+            }
+            self.authorization = Some(value);
         } else if name.eq_ignore_ascii_case(b"x-request-id") {
             if self.request_id.is_some() {
                 // Two ids would make response correlation ambiguous (catalogue H75).
@@ -213,6 +225,7 @@ pub(crate) fn interpret<'b>(
         forwarded: seen.forwarded,
         request_id: seen.request_id,
         cache_version: seen.cache_version,
+        authorization: seen.authorization,
     })
 }
 

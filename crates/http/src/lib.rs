@@ -55,6 +55,10 @@ pub const MAX_CHUNK_EXT_BYTES: usize = 4096;
 /// Longest accepted `X-Request-Id` value: it is echoed to peers and kept while a forwarded
 /// request is in flight, so it must stay small; UUIDs and similar ids are far below this.
 pub const MAX_REQUEST_ID_BYTES: usize = 256;
+/// Longest accepted `Authorization` value: `Bearer ` and the longest token a node loads (4096
+/// bytes, `auth::MAX_TOKEN_BYTES` of the node, which checks this bound), plus room for the
+/// whitespace a client may add. Longer cannot be a token of ours: 400 before any comparison.
+pub const MAX_AUTHORIZATION_BYTES: usize = 4096 + 64;
 
 /// Default head limit: large enough for any browser/curl request, small enough that a
 /// per-connection read buffer of this size is cheap (RFC 6585 §5 answer: 431).

@@ -64,6 +64,9 @@ pub struct Head {
     pub request_id: Option<Range<usize>>,
     /// Value of `X-Cache-Version` (1-16 hex digits): a versioned replica write from a peer.
     pub cache_version: Option<Range<usize>>,
+    /// Value of `Authorization` (OWS-trimmed, at most `MAX_AUTHORIZATION_BYTES`, at most one
+    /// such header): the credential the node checks.
+    pub authorization: Option<Range<usize>>,
     /// Bytes of buf consumed by the head, incl. skipped leading empty lines.
     pub head_len: usize,
 }
@@ -110,6 +113,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, ParseErro
     };
     let request_id = located(f.request_id)?;
     let cache_version = located(f.cache_version)?;
+    let authorization = located(f.authorization)?;
     Ok(Parsed::Complete(Head {
         method,
         version,
@@ -121,6 +125,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, ParseErro
         forwarded: f.forwarded,
         request_id,
         cache_version,
+        authorization,
         head_len,
     }))
 }
@@ -279,6 +284,35 @@ mod tests {
             (Method::Get, Version::Http11, Framing::None)
         );
         assert!(h.keep_alive && !h.expect_continue && !h.forwarded);
+    }
+
+    #[test]
+    fn authorization_offsets_and_bounds() {
+        let buf = b"GET / HTTP/1.1\r\nHost: h\r\nAuthorization:  Bearer t0k \r\n\r\n";
+        let Ok(Parsed::Complete(h)) = parse_head(buf, &lim()) else {
+            panic!("not complete")
+        };
+        assert_eq!(&buf[h.authorization.clone().unwrap()], b"Bearer t0k");
+        let none = parse_head(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", &lim());
+        assert!(matches!(none, Ok(Parsed::Complete(h)) if h.authorization.is_none()));
+        let at_limit = format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nAuthorization: {}\r\n\r\n",
+            "a".repeat(crate::MAX_AUTHORIZATION_BYTES)
+        );
+        assert!(matches!(
+            parse_head(at_limit.as_bytes(), &lim()),
+            Ok(Parsed::Complete(_))
+        ));
+        let over = at_limit.replace("Authorization: ", "Authorization: a");
+        assert_eq!(
+            parse_head(over.as_bytes(), &lim()),
+            Err(ParseError::BadRequest("Authorization value too long"))
+        );
+        let twice = b"GET / HTTP/1.1\r\nHost: h\r\nAuthorization: a\r\nAUTHORIZATION: a\r\n\r\n";
+        assert_eq!(
+            parse_head(twice, &lim()),
+            Err(ParseError::BadRequest("duplicate Authorization header"))
+        );
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub fn size_with_unit(bytes: u64) -> Option<String> {
     SIZE_UNITS
         .iter()
         .take(FORMAT_UNITS)
-        .find(|(_, m)| bytes % m == 0)
+        .find(|(_, m)| bytes.is_multiple_of(*m))
         .map(|(name, m)| format!("{}{name}", bytes / m))
 }
 

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use super::{Chunked, Conn, Queued, Step};
 use crate::http::response::ConnHeader;
 use crate::http::{Framing, Head, Version};
+use crate::server::authz;
 use crate::server::core::Core;
 use crate::server::document::Scope;
 use crate::server::handlers::forward;
@@ -20,6 +21,8 @@ pub(super) struct Frame {
     pub conn: ConnHeader,
     pub body: std::ops::Range<usize>,
     pub total: usize,
+    /// `Req::admin_elsewhere` (the connection's listener).
+    pub admin_elsewhere: bool,
 }
 
 impl Conn {
@@ -27,9 +30,26 @@ impl Conn {
     /// Synchronous, like [`Conn::frame_body`]; an admin request (rare) is left to [`Conn::admin`].
     #[inline]
     pub(super) fn answer(&mut self, c: &Rc<Core>, head: &Head, f: &Frame) -> Dispatched {
-        let req = request(&self.rbuf, self.start, head, f, &self.chunk);
+        let req = request(
+            c,
+            &self.rbuf,
+            self.start,
+            head,
+            f,
+            &self.chunk,
+            self.tls_peer,
+        );
         let direct = self.queue.is_empty();
-        match handlers::dispatch(c, &req, direct, &mut self.key_buf, &mut self.wbuf) {
+        // An answer ready now (an error, health, OPTIONS) must still leave after the earlier
+        // answers of this pipeline that are pending: written aside and queued in its place (the
+        // side buffer allocates only then, never on the usual path).
+        let mut aside = Vec::new();
+        let out = if direct { &mut self.wbuf } else { &mut aside };
+        let routed = handlers::dispatch(c, &req, direct, &mut self.key_buf, out);
+        if !aside.is_empty() {
+            self.queue.push_back(Queued::Written(aside));
+        }
+        match routed {
             Routed::Done => {}
             Routed::Remote(t, d) => self.queue.push_back(Queued::Remote(t, d)),
             Routed::Ready(r, d) => self.queue.push_back(Queued::Ready(r, d)),
@@ -48,7 +68,15 @@ impl Conn {
     /// (the request is already consumed then).
     pub(super) async fn admin(&mut self, c: &Rc<Core>, head: &Head, f: &Frame) -> Option<Step> {
         resolve(c, &mut self.queue, &mut self.wbuf).await;
-        let req = request(&self.rbuf, self.start, head, f, &self.chunk);
+        let req = request(
+            c,
+            &self.rbuf,
+            self.start,
+            head,
+            f,
+            &self.chunk,
+            self.tls_peer,
+        );
         if f.route == Route::Export {
             let (r, scope) = (req.meta(), Scope::from_query(req.query));
             self.chunk = None;
@@ -63,6 +91,38 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// The body of a request is still to come: refuse it now when its credential cannot run
+    /// it, rather than read (up to `limits.max_import_bytes` of) a body nobody will use. The
+    /// answer closes the connection, since the body is not read. `None`: go on reading.
+    pub(super) async fn refuse_before_body(
+        &mut self,
+        c: &Core,
+        head: &Head,
+        route: Route,
+    ) -> Option<Step> {
+        let base = self.start;
+        let at = |r: &std::ops::Range<usize>| &self.rbuf[base + r.start..base + r.end];
+        let need = authz::need(route, head.method);
+        let auth = head.authorization.as_ref().map(at);
+        let v = c
+            .authz
+            .check(need, auth, head.forwarded, false, self.tls_peer);
+        let refused = v.checked.refused?;
+        resolve(c, &mut self.queue, &mut self.wbuf).await;
+        let m = crate::server::respond::Meta {
+            conn: ConnHeader::Close,
+            head_only: head.method == crate::http::Method::Head,
+            route: route.label(),
+            method: crate::server::router::method_label(head.method),
+            request_id: 0,
+        };
+        authz::refuse(c, &mut self.wbuf, m, refused);
+        self.closing = Some(super::Closing::Linger);
+        Some(Step::Close)
+    }
+}
+
 /// Encode, in order, every response still waiting for another core.
 pub(super) async fn resolve(c: &Core, queue: &mut VecDeque<Queued>, wbuf: &mut Vec<u8>) {
     while let Some(q) = queue.pop_front() {
@@ -72,6 +132,7 @@ pub(super) async fn resolve(c: &Core, queue: &mut VecDeque<Queued>, wbuf: &mut V
                 cache::finish(c, wbuf, d, reply);
             }
             Queued::Ready(reply, d) => cache::finish(c, wbuf, d, reply),
+            Queued::Written(bytes) => wbuf.extend_from_slice(&bytes),
             Queued::Forward(f) => forward::finish(c, f, wbuf).await,
             Queued::Replicate(r) => r.finish(c, wbuf).await,
         }
@@ -85,16 +146,27 @@ pub(super) enum Dispatched {
     Admin,
 }
 
-/// The request as the handlers see it, borrowed from the connection's buffers.
+/// The request as the handlers see it, borrowed from the connection's buffers, with the
+/// access check's verdict: who it is from (a peer?), and forwarding markers kept only from a
+/// peer (a client's are dropped, so it is routed like any client request).
 #[inline]
 fn request<'a>(
+    c: &Core,
     rbuf: &'a [u8],
     base: usize,
     head: &Head,
     f: &Frame,
     chunk: &'a Option<Chunked>,
+    tls_peer: bool,
 ) -> Req<'a> {
     let at = |r: &std::ops::Range<usize>| &rbuf[base + r.start..base + r.end];
+    let v = c.authz.check(
+        authz::need(f.route, head.method),
+        head.authorization.as_ref().map(at),
+        head.forwarded,
+        head.forwarded || head.cache_version.is_some(),
+        tls_peer,
+    );
     Req {
         method: head.method,
         route: f.route,
@@ -106,14 +178,17 @@ fn request<'a>(
         },
         has_body: head.framing != Framing::None,
         conn: f.conn,
-        forwarded: head.forwarded,
-        // Until the auth layer decides: a forwarding marker is what marks a peer today.
-        peer: head.forwarded,
+        forwarded: head.forwarded && v.peer,
+        peer: v.peer,
+        tls_peer,
         request_id: head.request_id.as_ref().map_or(0, |r| numeric_id(at(r))),
         version: head
             .cache_version
             .as_ref()
+            .filter(|_| v.peer)
             .and_then(|r| crate::storage::version::parse_hex(at(r))),
+        auth: v.checked,
+        admin_elsewhere: f.admin_elsewhere,
     }
 }
 

@@ -4,9 +4,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use monoio::net::TcpStream;
-
-use super::{Closing, Conn, R};
+use super::{Closing, Conn, Stream, R};
 use crate::http::response::{encode_chunk, BodyLength, ConnHeader, CONTENT_JSON, LAST_CHUNK};
 use crate::server::core::Core;
 use crate::server::document::Scope;
@@ -14,10 +12,10 @@ use crate::server::handlers;
 
 impl Conn {
     /// Stream the export document: chunked for HTTP/1.1; memory held is one page of entries.
-    pub(super) async fn export(
+    pub(super) async fn export<S: Stream>(
         &mut self,
         c: &Rc<Core>,
-        stream: &mut TcpStream,
+        stream: &mut S,
         r: R,
         scope: Scope,
         http10: bool,

@@ -67,6 +67,12 @@ impl Conn {
     /// The body is incomplete: start its deadline and answer `Expect: 100-continue` (or refuse it
     /// with the final status when the request cannot succeed, RFC 9110 §10.1.1).
     pub(super) async fn await_body(&mut self, c: &Core, head: &Head, route: Route) -> Option<Step> {
+        if self.body_started.is_none() {
+            // Once per request: no body is read for a request its credential cannot run.
+            if let Some(step) = self.refuse_before_body(c, head, route).await {
+                return Some(step);
+            }
+        }
         self.body_started.get_or_insert_with(Instant::now);
         if !head.expect_continue || self.sent_continue {
             return None;

@@ -3,19 +3,20 @@
 use std::time::{Duration, Instant};
 
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
+use monoio::io::AsyncWriteRentExt;
 
 use super::{
-    Closing, Conn, ReadResult, Wait, BUF_INITIAL, BUF_KEEP, LINGER_BYTES, LINGER_TIME,
+    Closing, Conn, ReadResult, Stream, BUF_INITIAL, BUF_KEEP, LINGER_BYTES, LINGER_TIME,
     READ_MIN_SPARE,
 };
-use crate::server::core::Core;
-use crate::util::{race, Either};
 
 impl Conn {
     /// Write the whole write buffer; false when the connection is dead or too slow.
-    pub(super) async fn flush(&mut self, stream: &mut TcpStream, write_timeout: Duration) -> bool {
+    pub(super) async fn flush<S: Stream>(
+        &mut self,
+        stream: &mut S,
+        write_timeout: Duration,
+    ) -> bool {
         if self.wbuf.is_empty() {
             return true;
         }
@@ -33,13 +34,12 @@ impl Conn {
         }
     }
 
-    pub(super) async fn read(
+    /// Read more of a request whose head or body is incomplete (an idle connection reads with
+    /// `read_idle` instead).
+    pub(super) async fn read<S: Stream>(
         &mut self,
-        c: &Core,
-        stream: &mut TcpStream,
+        stream: &mut S,
         deadline: Instant,
-        wait: Wait,
-        slot: usize,
     ) -> ReadResult {
         // Compact: keep only unconsumed bytes, at the front.
         if self.start == self.rbuf.len() {
@@ -58,16 +58,8 @@ impl Conn {
         let buf = std::mem::take(&mut self.rbuf);
         let len = buf.len();
         let cap = buf.capacity();
-        let read = monoio::time::timeout_at(deadline.into(), stream.read(buf.slice_mut(len..cap)));
-        let res = if wait == Wait::Idle {
-            match race(read, c.shutdown.wait(slot)).await {
-                Either::Left(r) => r,
-                Either::Right(()) => return ReadResult::Closed,
-            }
-        } else {
-            read.await
-        };
-        match res {
+        let read = stream.read(buf.slice_mut(len..cap));
+        match monoio::time::timeout_at(deadline.into(), read).await {
             Ok((Ok(0), slice)) => {
                 self.rbuf = slice.into_inner();
                 ReadResult::Closed
@@ -81,7 +73,7 @@ impl Conn {
         }
     }
 
-    pub(super) async fn close(&mut self, stream: &mut TcpStream) {
+    pub(super) async fn close<S: Stream>(&mut self, stream: &mut S) {
         let kind = self.closing.unwrap_or(Closing::Graceful);
         let _ = stream.shutdown().await;
         if kind == Closing::Linger {

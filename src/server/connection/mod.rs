@@ -1,36 +1,45 @@
 //! One client connection: read → parse every complete request → route → encode → one write.
 //!
-//! The connection owns a read buffer and a write buffer, allocated once and reused for every
-//! request. All complete requests found in the read buffer are answered in order with a single
-//! write (pipelining); a request whose key lives on another core is sent there and its response
+//! The connection owns a read buffer and a write buffer, reused for every request while requests
+//! flow; a connection idle for [`BUF_RELEASE_AFTER`] gives both back (`buffers`) and waits in a
+//! small task of its own (`session`), so thousands of idle keep-alive connections cost little
+//! (~3.5 KB of the node's memory each, measured; most of it the parked task and its timer). All
+//! complete requests found in the read buffer are answered in order with a single write
+//! (pipelining); a request whose key lives on another core is sent there and its response
 //! slot waits in `queue`, so order is kept. Deadlines: an absolute one for a request head from its
 //! first byte (slowloris), one for a body, the idle keep-alive timeout and a write timeout. After a
 //! framing error the response carries `Connection: close` and the socket is closed with a short
 //! lingering drain, so the client reads the error instead of a reset (RFC 9112 §9.6).
 
+mod buffers;
 mod dispatch;
 mod export;
 mod framing;
+mod idle_clock;
+mod probation;
+mod session;
+
+pub(super) use session::{reject, serve};
 
 use dispatch::{resolve, Dispatched, Frame};
 use framing::Framed;
 mod io;
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
+use super::admission::{Held, Limit};
 use super::core::Core;
 use super::document::Scope;
 use super::handlers::forward::Forwarded;
 use super::handlers::Deferred;
 use super::respond::Meta as R;
-use super::router::{self, Route};
+use super::router::Route;
 use crate::http::response::ConnHeader;
 use crate::http::{parse_head, ChunkedDecoder, Head, Limits, Parsed, Version};
 use crate::mesh::Ticket;
@@ -39,6 +48,12 @@ use crate::storage::KeyReply;
 
 /// Initial (and steady-state) buffer size: a typical request or response fits many times over.
 const BUF_INITIAL: usize = 16 * 1024;
+/// How long a keep-alive connection keeps its full buffers after its last response: a client
+/// sending at least four requests a second reuses them and never allocates per request.
+const BUF_RELEASE_AFTER: Duration = Duration::from_millis(250);
+/// The read buffer an idle TLS connection waits on: a usual request (head and a small body)
+/// arrives in one read; a larger one continues into the full buffer.
+const IDLE_READ_BUF: usize = 1024;
 /// Spare room required before a read, so each read can bring a useful amount.
 const READ_MIN_SPARE: usize = 4 * 1024;
 /// Buffers grown past this (large values) are shrunk back after use, so idle connections stay small.
@@ -55,6 +70,8 @@ enum Queued {
     Forward(Forwarded),
     /// A write waiting for its copies on the other replicas.
     Replicate(Box<super::handlers::replicate::Replicating>),
+    /// An answer encoded at once while earlier ones were pending (kept for its turn).
+    Written(Vec<u8>),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -85,6 +102,12 @@ enum Closing {
     Linger,
 }
 
+/// The byte stream a connection is served over: a plain `TcpStream` or a TLS session on one
+/// (`monoio_rustls::ServerTlsStream<TcpStream>`). Generic rather than `dyn`: each kind gets its
+/// own monomorphized loop, so the plain path pays nothing for TLS existing.
+pub(crate) trait Stream: AsyncReadRent + AsyncWriteRent + 'static {}
+impl<T: AsyncReadRent + AsyncWriteRent + 'static> Stream for T {}
+
 struct Chunked {
     dec: ChunkedDecoder,
     body: BytesMut,
@@ -96,69 +119,58 @@ struct Conn {
     wbuf: Vec<u8>,
     key_buf: Vec<u8>,
     chunk: Option<Chunked>,
+    /// Responses not ready yet, in request order. The per-connection cap on cross-core calls and
+    /// forwards in flight: at most `limits.max_pipeline` entries, since `process` resolves them
+    /// all before it reads or parses more (each: one call, one forward, or one write and its
+    /// replica copies). Tested in tests/queue_bounds.rs.
     queue: VecDeque<Queued>,
     head_started: Option<Instant>,
     body_started: Option<Instant>,
     sent_continue: bool,
     closing: Option<Closing>,
     limits: Limits,
-}
-
-/// Serve one accepted connection until it closes.
-pub(super) async fn serve(c: Rc<Core>, mut stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
-    let active = &c.resp.metrics.connections_active;
-    active.set(active.get() + 1);
-    let slot = c.shutdown.register();
-    let cfg = c.cfg();
-    let mut conn = Conn {
-        rbuf: Vec::with_capacity(BUF_INITIAL),
-        start: 0,
-        wbuf: Vec::with_capacity(BUF_INITIAL),
-        key_buf: Vec::with_capacity(64),
-        chunk: None,
-        queue: VecDeque::new(),
-        head_started: None,
-        body_started: None,
-        sent_continue: false,
-        closing: None,
-        limits: Limits {
-            max_head_bytes: cfg.limits.max_header_bytes,
-            max_target_bytes: cfg.limits.max_target_bytes,
-            max_body_bytes: cfg
-                .limits
-                .max_import_bytes
-                .max(cfg.max_value_bytes + router::PUT_BODY_SLACK),
-        },
-    };
-    conn.run(&c, &mut stream, slot).await;
-    c.shutdown.unregister(slot);
-    active.set(active.get().saturating_sub(1));
-    c.node.connections.fetch_sub(1, Ordering::Relaxed);
-}
-
-/// How long a refused connection may take to read its 503.
-const REJECT_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Over `max_connections`: answer 503 and close, so the client sees why (memcached accepts and
-/// closes too); existing connections are unaffected.
-pub(super) async fn reject(c: Rc<Core>, mut stream: TcpStream) {
-    let mut out = Vec::with_capacity(256);
-    let r = R::closing();
-    let msg = "too many connections (limits.max_connections)";
-    c.resp.error(&mut out, r, 503, msg, None, &[]);
-    let _ = monoio::time::timeout(REJECT_WRITE_TIMEOUT, stream.write_all(out)).await;
-    let _ = stream.shutdown().await;
-    c.node.connections.fetch_sub(1, Ordering::Relaxed);
+    /// The client presented a certificate verified against `tls.ca_file` while
+    /// `tls.peer_client_certs` is on: it is another node of the cluster (`Req::tls_peer`).
+    tls_peer: bool,
+    /// What an idle connection reads into (`buffers`); empty while a read of it is in flight.
+    small: Vec<u8>,
+    /// Capacity of `small` once allocated (it is allocated on first use: TLS only).
+    small_cap: usize,
+    /// Cancels a plain-TCP idle read into the full buffer once it has waited long enough.
+    canceller: Option<monoio::io::Canceller>,
+    /// The last request came within `BUF_RELEASE_AFTER` of the response before it (`buffers`).
+    hot: bool,
+    /// Readable after parking: the next read gets bytes already there (`buffers`).
+    woke: bool,
+    /// Buffer bytes this connection counts in `cache_connection_buffer_bytes`.
+    accounted: usize,
+    /// Accepted on `address` while `admin_address` is set: `/admin/*` is served there instead.
+    admin_elsewhere: bool,
+    /// Accepted beyond `limit` (see `admission`): served only if the first request, received
+    /// before `probation_until`, is a peer's.
+    probation: Option<Limit>,
+    probation_until: Instant,
+    ip: IpAddr,
+    /// The node-wide counts this connection holds (released when the connection is dropped).
+    held: Held,
+    /// The node's import slot, held from an import's head until it is answered (`advance`).
+    import: Option<super::handlers::import::BodyPermit>,
 }
 
 impl Conn {
-    async fn run(&mut self, c: &Rc<Core>, stream: &mut TcpStream, slot: usize) {
+    /// Serve requests until the connection closes (`None`), or until it has been idle long enough
+    /// to be parked (`Some(deadline of its keep-alive wait)`, see `session`).
+    async fn run<S: Stream>(
+        &mut self,
+        c: &Rc<Core>,
+        stream: &mut S,
+        slot: usize,
+    ) -> Option<Instant> {
         let timeouts = c.cfg().timeouts.clone();
         loop {
             let step = self.process(c).await;
             if !self.flush(stream, timeouts.write).await {
-                return;
+                return None;
             }
             match step {
                 Step::More => continue,
@@ -168,7 +180,7 @@ impl Conn {
                         .await
                         .is_err()
                     {
-                        return;
+                        return None;
                     }
                     if self.closing.is_some() {
                         break;
@@ -180,21 +192,33 @@ impl Conn {
                     if wait == Wait::Idle && c.draining() {
                         break;
                     }
-                    let deadline = match wait {
-                        Wait::Idle => Instant::now() + timeouts.idle,
-                        Wait::Head => {
-                            self.head_started.unwrap_or_else(Instant::now) + timeouts.header
-                        }
-                        Wait::Body => {
-                            self.body_started.unwrap_or_else(Instant::now) + timeouts.body
-                        }
+                    let now = Instant::now();
+                    let mut deadline = match wait {
+                        Wait::Idle => now + timeouts.idle,
+                        Wait::Head => self.head_started.unwrap_or(now) + timeouts.header,
+                        Wait::Body => self.body_started.unwrap_or(now) + timeouts.body,
                     };
-                    match self.read(c, stream, deadline, wait, slot).await {
-                        ReadResult::Data => continue,
-                        ReadResult::Closed => return,
+                    if self.probation.is_some() {
+                        deadline = deadline.min(self.probation_until);
+                    }
+                    let read = if wait == Wait::Idle {
+                        let release_at = now + BUF_RELEASE_AFTER;
+                        self.read_idle(c, stream, deadline, release_at, slot).await
+                    } else {
+                        self.read(stream, deadline).await
+                    };
+                    match read {
+                        ReadResult::Data | ReadResult::Ready => continue,
+                        ReadResult::Parked => return Some(deadline),
+                        ReadResult::Closed => return None,
+                        ReadResult::Timeout if self.probation.is_some() => {
+                            self.refuse_probation(c);
+                            let _ = self.flush(stream, timeouts.write).await;
+                            break;
+                        }
                         ReadResult::Timeout if wait == Wait::Idle => {
                             inc(&c.resp.metrics.idle_closed);
-                            return;
+                            return None;
                         }
                         ReadResult::Timeout => {
                             inc(&c.resp.metrics.request_timeouts);
@@ -212,6 +236,7 @@ impl Conn {
             }
         }
         self.close(stream).await;
+        None
     }
 
     /// Parse and answer every complete request in the buffer (up to `max_pipeline`).
@@ -240,6 +265,20 @@ impl Conn {
                 }
             };
             let route = Route::parse(&self.rbuf[self.start + head.path.start..][..head.path.len()]);
+            if self.probation.is_some() && !self.end_probation(c, &head) {
+                break Step::Close;
+            }
+            // One import at a time per node: refused before its body is read.
+            if route == Route::Import {
+                use super::handlers::import;
+                let (buf, peer) = (&self.rbuf[self.start..], self.tls_peer);
+                if let Err(busy) = import::reserve_at_head(c, &head, buf, peer, &mut self.import) {
+                    self.resolve(c).await;
+                    import::refuse_at_head(c, busy, &mut self.wbuf);
+                    self.closing = Some(Closing::Linger);
+                    break Step::Close;
+                }
+            }
             let limit = route.body_limit(c.cfg().max_value_bytes, c.cfg().limits.max_import_bytes);
             let (body, total) = match self.frame_body(&head, limit) {
                 Framed::Ready(body, total) => (body, total),
@@ -258,6 +297,7 @@ impl Conn {
                 conn: self.conn_header(c, &head),
                 body,
                 total,
+                admin_elsewhere: self.admin_elsewhere,
             };
             if self.answer(c, &head, &frame) == Dispatched::Admin {
                 if let Some(step) = self.admin(c, &head, &frame).await {
@@ -308,6 +348,7 @@ impl Conn {
         self.head_started = None;
         self.body_started = None;
         self.sent_continue = false;
+        self.import = None;
     }
 
     async fn resolve(&mut self, c: &Core) {
@@ -326,4 +367,9 @@ pub(super) enum ReadResult {
     Data,
     Closed,
     Timeout,
+    /// Idle past [`BUF_RELEASE_AFTER`] on plain TCP: the buffers are released and no read is in
+    /// flight; the connection continues in a small task of its own (`session`).
+    Parked,
+    /// A parked plain-TCP connection became readable: the next read gets the bytes.
+    Ready,
 }

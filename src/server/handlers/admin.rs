@@ -51,7 +51,10 @@ async fn snapshots(c: &Rc<Core>) -> Result<Vec<CoreSnapshot>, Canceled> {
                 .map(|p| h.pending(p) as u64)
                 .collect(),
         };
-        c.resp.metrics.snapshot(c.exec.core, stats, hints)
+        let mut snap = c.resp.metrics.snapshot(c.exec.core, stats, hints);
+        // Counted by the peer client: the cluster layer knows no metrics.
+        snap.trust[metrics::Trust::ForwardsAbandoned as usize] += c.peers.abandoned();
+        snap
     })
     .await
 }

@@ -9,7 +9,9 @@
 //!
 //! On the coordinator a key operation runs in place when this core owns the key (a GET hit is
 //! encoded straight from shard memory, a PUT value is stored without a copy), or is sent to the
-//! owning core as an owned message.
+//! owning core as an owned message. When that core already has this core's share of
+//! `limits.max_queued_per_core` calls outstanding, nothing is sent: the client gets 503 with
+//! `Retry-After: 1` in the request's place ([`remote`]).
 
 use bytes::Bytes;
 
@@ -17,6 +19,8 @@ use super::replicate::{self, Replicating};
 use super::{Deferred, KeyKind, Req, Routed};
 use crate::cluster::ring::Prefs;
 use crate::cluster::MemberState;
+use crate::mesh::Full;
+use crate::metrics::Trust;
 use crate::server::core::Core;
 use crate::server::respond::Meta;
 use crate::server::router::{parse_action, parse_key, KeyAction, KeyLimits};
@@ -160,7 +164,11 @@ pub(super) fn coordinate(
         replicate::Local::Done(c.exec.execute(op, key))
     } else {
         crate::metrics::inc(&c.resp.metrics.cross_core_calls);
-        replicate::Local::Remote(c.exec.call(core, op, d.key.clone()))
+        match c.exec.call(core, op, d.key.clone()) {
+            Ok(t) => replicate::Local::Remote(t),
+            // Stored nowhere, copied nowhere: the client retries the whole write.
+            Err(full) => return busy(c, d, full),
+        }
     };
     Routed::Replicate(Box::new(Replicating::start(
         c, pending, d, copy, &others, req,
@@ -175,8 +183,7 @@ fn stand_in_read(c: &Core, m: Meta, key: &[u8]) -> Routed {
     if core == c.exec.core {
         return Routed::Ready(c.exec.execute(KeyOp::Get, key), d);
     }
-    crate::metrics::inc(&c.resp.metrics.cross_core_calls);
-    Routed::Remote(c.exec.call(core, KeyOp::Get, d.key.clone()), d)
+    remote(c, core, KeyOp::Get, d)
 }
 
 /// Execute on this node only (no other replica to copy to, or this is a copy), with `version`.
@@ -200,8 +207,26 @@ fn execute_here(
     if local {
         return Routed::Ready(c.exec.execute(op, key), d);
     }
+    remote(c, core, op, d)
+}
+
+/// Send `op` to the core that owns the key, or answer 503 in its place when that core is full.
+#[inline]
+fn remote(c: &Core, core: usize, op: KeyOp, d: Deferred) -> Routed {
     crate::metrics::inc(&c.resp.metrics.cross_core_calls);
-    Routed::Remote(c.exec.call(core, op, d.key.clone()), d)
+    match c.exec.call(core, op, d.key.clone()) {
+        Ok(t) => Routed::Remote(t, d),
+        Err(full) => busy(c, d, full),
+    }
+}
+
+/// The key's core is not keeping up: a 503 instead of the answer, encoded in the request's place
+/// (earlier pipelined answers may still be pending), counted in `cache_core_queue_full_total`.
+#[cold]
+fn busy(c: &Core, mut d: Deferred, full: Full) -> Routed {
+    c.resp.metrics.trust.inc(Trust::CoreQueueFull);
+    d.kind = KeyKind::CoreBusy { core: full.core };
+    Routed::Ready(KeyReply::Miss, d)
 }
 
 fn deferred(m: Meta, key: &[u8], kind: KeyKind, version: u64) -> Deferred {
@@ -275,6 +300,13 @@ pub(super) fn encode(
 ) {
     let resp = &c.resp;
     match (kind, reply) {
+        (KeyKind::CoreBusy { core }, _) => {
+            let msg = format!(
+                "core {core} of node {} is overloaded (mailbox full: limits.max_queued_per_core); retry later",
+                c.node.cluster.self_id()
+            );
+            resp.error(out, m, 503, &msg, Some(key), &[("Retry-After", b"1")]);
+        }
         (
             _,
             KeyReply::Value {

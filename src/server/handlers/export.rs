@@ -310,7 +310,7 @@ impl Exporter {
             Phase::Peer(i) if i >= cl.members.len() => Phase::Done,
             Phase::Peer(i) if i == cl.me => Phase::Peer(i + 1),
             // Not asked: its keys come from other replicas (or it is listed in `missing`).
-            Phase::Peer(i) if !self.view.as_ref().map_or(true, |v| v.is_source(i)) => {
+            Phase::Peer(i) if !self.view.as_ref().is_none_or(|v| v.is_source(i)) => {
                 Phase::Peer(i + 1)
             }
             Phase::Peer(i) => match PeerExport::open(c, i, &self.peer_query()).await {

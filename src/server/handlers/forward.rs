@@ -7,6 +7,12 @@
 //! catching up or leaving) the request goes at once to the next routable replica of the key, or
 //! is coordinated here when that is this node, instead of failing: a key stays available while
 //! any of its replicas is. The request is kept (path, query, body) for that.
+//!
+//! Not when this core's queue to the coordinator is full (`cluster.max_queued_per_peer`): that
+//! node is alive but not keeping up with this core's forwards, so the client gets 503 with
+//! `Retry-After: 1` at once. Failing over would pour the overload onto the next replica (which
+//! then coordinates writes beside a live first replica) and hide it from the client; the
+//! refusal is the backpressure.
 
 use bytes::Bytes;
 
@@ -15,6 +21,7 @@ use crate::cluster::ring::Prefs;
 use crate::cluster::{FwdError, InFlight, Outgoing};
 use crate::http::response::{encode_head, BodyLength};
 use crate::http::Method;
+use crate::metrics::Trust;
 use crate::server::core::Core;
 use crate::server::respond::Meta;
 
@@ -66,16 +73,20 @@ pub(crate) fn start(c: &Core, peer: usize, req: &Req<'_>) -> Forwarded {
 }
 
 /// Whether another replica should be asked after this outcome: no answer, or 421 (the node
-/// must not coordinate now). Any other answer, a 503 included, is the key's answer.
+/// must not coordinate now). Any other answer, a 503 included, is the key's answer, and so is a
+/// full queue to the node (see the module doc).
 fn fails_over(result: &Result<crate::cluster::Answered, FwdError>) -> bool {
     match result {
         Ok(a) => a.status == MISDIRECTED,
+        Err(FwdError::QueueFull { .. }) => false,
         Err(_) => true,
     }
 }
 
 /// The status a node answers a forwarded request it must not coordinate now.
 const MISDIRECTED: u16 = 421;
+/// What every 503 of ours carries: the condition is temporary.
+const RETRY_AFTER: &[(&str, &[u8])] = &[("Retry-After", b"1")];
 
 /// Wait for the answer (bounded by `cluster.request_timeout` per node tried), failing over to
 /// the key's next routable replica, and encode it into `out`.
@@ -138,8 +149,11 @@ async fn serve_here(c: &Core, retry: &Retry, meta: Meta, out: &mut Vec<u8>) {
         forwarded: true,
         // The client was checked when the request arrived.
         peer: false,
+        tls_peer: false,
+        admin_elsewhere: false,
         request_id: meta.request_id,
         version: None,
+        auth: crate::server::authz::Checked::PASSED,
     };
     let seg = crate::server::router::key_segment(&retry.path);
     let mut key_buf = Vec::new();
@@ -223,6 +237,18 @@ fn answer(
                 out.extend_from_slice(&buf[a.body.clone()]);
             }
         }
+        Err(e @ FwdError::QueueFull { .. }) => {
+            c.resp.metrics.forward(peer, e.result_index(), us);
+            c.resp.metrics.trust.inc(Trust::PeerQueueFull);
+            let msg = format!(
+                "core {} of node {} cannot queue more requests for node {} ({}), which is not keeping up: {e}; retry later",
+                c.exec.core,
+                c.node.cluster.self_id(),
+                m.id,
+                m.addr
+            );
+            c.resp.error(out, meta, 503, &msg, None, RETRY_AFTER);
+        }
         Err(e) => {
             c.resp.metrics.forward(peer, e.result_index(), us);
             let msg = format!(
@@ -230,7 +256,9 @@ fn answer(
                 m.id, m.addr
             );
             log_failure(c, peer, &meta, e.status(), &msg);
-            c.resp.error(out, meta, e.status(), &msg, None, &[]);
+            // Every 503 of ours is temporary.
+            let extra = if e.status() == 503 { RETRY_AFTER } else { &[] };
+            c.resp.error(out, meta, e.status(), &msg, None, extra);
         }
     }
 }

@@ -18,12 +18,14 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
+use super::authz::{self, Checked};
 use super::core::Core;
 use super::respond::Meta;
 use super::router::{key_segment, method_label, Route};
 use crate::http::response::{ConnHeader, CONTENT_JSON};
 use crate::http::Method;
 use crate::mesh::Ticket;
+use crate::metrics::Trust;
 use crate::storage::KeyReply;
 
 /// One complete request as the handlers see it (borrowed from the connection's buffers).
@@ -37,15 +39,25 @@ pub(super) struct Req<'a> {
     /// The request carried a Content-Length or chunked body (even an empty one).
     pub has_body: bool,
     pub conn: ConnHeader,
-    /// Sent by a peer (`X-Cache-Forwarded`): serve here, never forward again.
+    /// Sent by a peer (`X-Cache-Forwarded`): serve here, never forward again. Only from a
+    /// [`Req::peer`]; a client's marker is dropped (see `auth`).
     pub forwarded: bool,
-    /// The request comes from another node of the cluster (it carried the cluster secret, or,
-    /// with no secret configured, a forwarding marker). Peers may use every route.
+    /// The request comes from another node of the cluster (it carried the cluster secret or a
+    /// verified peer certificate, or, with neither configured, a forwarding marker as before).
     pub peer: bool,
+    /// The connection's client presented a certificate verified against `tls.ca_file` while
+    /// `tls.peer_client_certs` is on (set by the TLS accept): cluster-authenticated.
+    pub tls_peer: bool,
     /// Numeric `X-Request-Id` to echo (0 = none).
     pub request_id: u64,
-    /// `X-Cache-Version`: a replica copy from the key's coordinator, with its version.
+    /// `X-Cache-Version`: a replica copy from the key's coordinator, with its version. Only
+    /// from a [`Req::peer`], like `forwarded`.
     pub version: Option<u64>,
+    /// The access check's verdict (`authz::Checked`): refused, or admitted; markers dropped.
+    pub auth: Checked,
+    /// Received on `address` while `admin_address` is set: `/admin/*` is served there instead
+    /// (see [`admin_moved`]).
+    pub admin_elsewhere: bool,
 }
 
 impl Req<'_> {
@@ -81,6 +93,11 @@ pub(super) enum KeyKind {
         ttl_s: Option<u64>,
     },
     Delete,
+    /// Not executed: the key's core has this core's whole share of `limits.max_queued_per_core`
+    /// outstanding; answered 503 in its place in the pipeline (the reply is a placeholder).
+    CoreBusy {
+        core: u16,
+    },
 }
 
 /// Outcome of dispatching one request.
@@ -114,6 +131,11 @@ pub(super) fn dispatch(
         resp.error(out, m, 404, "no such route; see docs/api.md", None, &[]);
         return Routed::Done;
     }
+    if admin_moved(req) {
+        let msg = "/admin/* is served on admin_address, not on this address";
+        resp.error(out, m, 404, msg, None, &[]);
+        return Routed::Done;
+    }
     let allow: &[(&str, &[u8])] = &[("Allow", req.route.allow().as_bytes())];
     if !req.route.allows(req.method) {
         resp.error(
@@ -130,6 +152,15 @@ pub(super) fn dispatch(
         resp.send(out, m, 204, CONTENT_JSON, b"", allow);
         return Routed::Done;
     }
+    // A verified peer certificate authenticates as the cluster secret does.
+    debug_assert!(!req.tls_peer || req.peer, "a TLS peer is a peer");
+    if req.auth.markers_ignored {
+        resp.metrics.trust.inc(Trust::MarkersIgnored);
+    }
+    if let Some(r) = req.auth.refused {
+        authz::refuse(c, out, m, r);
+        return Routed::Done;
+    }
     match req.route {
         Route::Cache => cache::handle(c, req, key_segment(req.path), direct, key_buf, out),
         Route::Health => {
@@ -144,9 +175,27 @@ pub(super) fn dispatch(
     }
 }
 
-/// Run an admin request that needs every core (or the cluster), in request order.
+/// With `admin_address` set, `/admin/*` is not served on `address`, except what the other nodes
+/// use there during cluster exports and imports (`/admin/export?scope=local`, `/admin/import`).
+fn admin_moved(req: &Req<'_>) -> bool {
+    if !req.admin_elsewhere {
+        return false;
+    }
+    match req.route {
+        Route::Metrics | Route::Cluster => true,
+        Route::Import => !req.peer,
+        Route::Export => !(req.peer && super::document::Scope::from_query(req.query).is_local()),
+        _ => false,
+    }
+}
+
+/// Run an admin request that needs every core (or the cluster), in request order. [`dispatch`]
+/// admitted it already; the check is repeated so no path can reach an admin route around it.
 pub(super) async fn run_admin(c: &Rc<Core>, req: &Req<'_>, out: &mut Vec<u8>) {
     let m = req.meta();
+    if let Some(r) = req.auth.refused {
+        return authz::refuse(c, out, m, r);
+    }
     match req.route {
         Route::Metrics => admin::metrics(c, out, m).await,
         Route::Cluster => admin::cluster_info(c, out, m).await,

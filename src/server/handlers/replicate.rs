@@ -5,14 +5,16 @@
 //! batchers, so the copies of a pipeline share writes). The client's answer waits for every copy:
 //! a replica that answers 2xx (or 404 to a delete) has it; one that is down, draining, refuses
 //! or does not answer within `cluster.request_timeout` gets a hint instead (`hints.rs`), so the
-//! write is acknowledged once it is on every live replica or kept for the ones that are not.
+//! write is acknowledged once it is on every live replica or kept for the ones that are not. A
+//! copy refused because this core's queue to the replica is full gets a hint too.
 
 use bytes::Bytes;
 
 use super::{Deferred, Req};
 use crate::cluster::ring::Prefs;
-use crate::cluster::{InFlight, Outgoing};
+use crate::cluster::{FwdError, InFlight, Outgoing};
 use crate::mesh::Ticket;
+use crate::metrics::Trust;
 use crate::server::core::Core;
 use crate::storage::{Entry, KeyOp, KeyReply};
 
@@ -111,6 +113,12 @@ impl Replicating {
         for (peer, f) in flights {
             let took = match f.wait().await {
                 Ok(a) => a.status < 300 || (copy.tomb && a.status == 404),
+                // The queue to the replica is full (it is not keeping up): a hint, like a
+                // replica that did not answer.
+                Err(FwdError::QueueFull { .. }) => {
+                    c.resp.metrics.trust.inc(Trust::PeerQueueFull);
+                    false
+                }
                 Err(_) => false,
             };
             crate::metrics::inc(&c.resp.metrics.replica_writes);

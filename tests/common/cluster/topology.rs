@@ -102,8 +102,9 @@ pub fn node_yaml(
 /// probed for a free port, and a restarted node binds its old address again. The ports are below
 /// the kernel's ephemeral range (32768+), so no outgoing connection can take one meanwhile.
 ///
-/// `test_no` must be unique across every cluster suite: consistency 1-9, backup 20-22,
-/// failover 30-34.
+/// `test_no` must be unique within a test binary (cargo runs the binaries one after the other,
+/// and the pid in the address keeps two runs apart): consistency 1-9, backup 20-22 and 26-27,
+/// failover 30-34, queue_bounds 50, node_auth 60-61, node_tls 60-61, node_connections 60-61.
 pub fn cluster_addrs(test_no: u8) -> Vec<SocketAddr> {
     let second = 20 + (std::process::id() % 200) as u8;
     (0..IDS.len())

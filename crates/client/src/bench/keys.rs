@@ -144,7 +144,7 @@ impl KeySpace {
         let mut buf = itoa::Buffer::new();
         let digits = buf.format(idx).as_bytes();
         let pad = self.width.saturating_sub(digits.len());
-        out.extend(std::iter::repeat(b'0').take(pad));
+        out.extend(std::iter::repeat_n(b'0', pad));
         out.extend_from_slice(digits);
     }
 

@@ -126,7 +126,7 @@ impl Future for Until {
         }
         let mut i = self.pacer.inner.borrow_mut();
         i.waiters.push((self.due, cx.waker().clone()));
-        let late = i.ticker_next.map_or(true, |t| self.due < t + SPIN_WINDOW);
+        let late = i.ticker_next.is_none_or(|t| self.due < t + SPIN_WINDOW);
         if late {
             Pacer::kick(&mut i);
         }

@@ -165,6 +165,9 @@ fn h50_to_h57_connection_fields() {
         Row("ours", get(b"/", b"X-Cache-Forwarded: 1\r\nX-Request-Id: abc\r\n"), Want::Head(|h| h.forwarded && h.request_id.is_some())),
         Row("ours", get(b"/", b"X-Request-Id: a\r\nx-request-id: b\r\n"), Want::Err(BR("duplicate X-Request-Id"))),
         Row("ours", get(b"/", b"X-Request-Id: a b\r\n"), Want::Err(BR("invalid X-Request-Id value"))),
+        Row("ours", get(b"/", b"Authorization: Bearer abc \r\n"), Want::Head(|h| h.authorization.as_ref().is_some_and(|a| a.len() == 10))),
+        Row("ours", get(b"/", b"Authorization: Bearer a\r\nauthorization: Bearer a\r\n"), Want::Err(BR("duplicate Authorization header"))),
+        Row("ours", get(b"/", format!("Authorization: Bearer {}\r\n", "a".repeat(crate::MAX_AUTHORIZATION_BYTES)).as_bytes()), Want::Err(BR("Authorization value too long"))),
     ];
     run_table(rows);
 }

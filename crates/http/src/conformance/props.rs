@@ -373,6 +373,7 @@ proptest! {
                 prop_assert_eq!(input.get(h.path.start), Some(&b'/'));
                 if let Some(q) = &h.query { prop_assert!(q.start > h.path.end && q.end <= h.head_len); }
                 if let Some(r) = &h.request_id { prop_assert!(r.end <= h.head_len); }
+                if let Some(a) = &h.authorization { prop_assert!(a.end <= h.head_len && a.len() <= crate::MAX_AUTHORIZATION_BYTES); }
                 if let Framing::Length(n) = h.framing { prop_assert!(n <= limits.max_body_bytes as u64); }
             }
             Ok(Parsed::Partial) => prop_assert!(input.len() < limits.max_head_bytes),

@@ -4,10 +4,9 @@
 use bytes::BytesMut;
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
 
 use super::{Exporter, PeerExportError};
-use crate::cluster::ConnectError;
+use crate::cluster::PeerStream;
 use crate::http::{parse_response_head, ChunkStatus, ChunkedDecoder};
 use crate::server::core::Core;
 
@@ -16,7 +15,8 @@ const MAX_EXPORT_LINE_SLACK: usize = 64 * 1024;
 
 /// One peer's local export being read and spliced line by line.
 pub(crate) struct PeerExport {
-    stream: TcpStream,
+    /// Plain or TLS, as every node-to-node connection.
+    stream: PeerStream,
     raw: Vec<u8>,
     decoded: BytesMut,
     dec: ChunkedDecoder,
@@ -35,35 +35,23 @@ impl PeerExport {
         let cl = &c.node.cluster;
         let m = &cl.members[peer];
         let connect_timeout = c.cfg().cluster.connect_timeout;
-        let mut last = ConnectError::NoAddress;
-        let mut stream = None;
-        for addr in cl.addrs(peer) {
-            match monoio::time::timeout(connect_timeout, TcpStream::connect_addr(addr)).await {
-                Ok(Ok(s)) => {
-                    stream = Some(s);
-                    break;
-                }
-                Ok(Err(e)) => {
-                    last = ConnectError::Io {
-                        addr,
-                        kind: e.kind(),
-                    }
-                }
-                Err(_) => {
-                    last = ConnectError::TimedOut {
-                        addr,
-                        ms: connect_timeout.as_millis() as u64,
-                    }
-                }
-            }
-        }
-        let mut stream = stream.ok_or(PeerExportError::Connect(last))?;
-        let req = format!(
-            "GET /admin/export?{query} HTTP/1.1\r\nHost: {}\r\nX-Cache-Forwarded: {}\r\nConnection: close\r\n\r\n",
+        let mut stream = crate::cluster::connect_peer(cl, peer, &cl.addrs(peer), connect_timeout)
+            .await
+            .map_err(PeerExportError::Connect)?;
+        let mut req = format!(
+            "GET /admin/export?{query} HTTP/1.1\r\nHost: {}\r\nX-Cache-Forwarded: {}\r\nConnection: close\r\n",
             m.addr,
             cl.self_id()
-        );
-        let (res, _) = stream.write_all(req.into_bytes()).await;
+        )
+        .into_bytes();
+        // The cluster secret: a peer's export is an admin route, and the marker counts only with it.
+        if let Some(a) = c.authz.keys().current().cluster_authorization() {
+            req.extend_from_slice(b"Authorization: ");
+            req.extend_from_slice(a);
+            req.extend_from_slice(b"\r\n");
+        }
+        req.extend_from_slice(b"\r\n");
+        let (res, _) = stream.write_all(req).await;
         res.map_err(|e| PeerExportError::Write(e.kind()))?;
         Ok(PeerExport {
             stream,

@@ -76,7 +76,7 @@ impl View {
         let mut best: Option<(u8, usize)> = None;
         for n in nodes {
             let r = self.rank(n);
-            if r < RANK_NONE && best.map_or(true, |(b, _)| r < b) {
+            if r < RANK_NONE && best.is_none_or(|(b, _)| r < b) {
                 best = Some((r, n));
             }
         }

@@ -1,23 +1,40 @@
-//! A cluster import: every entry to every replica of its key, in rounds of per-member batches,
-//! with stand-ins for entries none of whose replicas took them (see the parent module's doc).
+//! A cluster import, one window of entries at a time: every entry to every replica of its key,
+//! in rounds of per-member batches, with stand-ins for entries none of whose replicas took them
+//! (see the parent module's doc).
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 use super::report::{round_shares, Problem, Tally};
-use super::{apply_with, send_batch, ImportError, IMPORT_FORWARD_BATCH};
+use super::send::send_batch;
+use super::{apply_with, ImportError, IMPORT_FORWARD_BATCH};
 use crate::cluster::ring::Prefs;
 use crate::server::core::Core;
 use crate::storage::{Entry, Loaded};
 
-/// Cluster scope: every entry to every replica of its key, in rounds (see the module doc).
-pub(super) async fn import_cluster(c: &Rc<Core>, entries: Vec<Entry>, only_missing: bool) -> Tally {
+/// One window of a cluster import: every entry to every replica of its key, in rounds (see the
+/// module doc), counted into `t`. With `owned_here` (a client's local-scope import), an entry
+/// of a key this node replicates goes to this node only.
+pub(super) async fn import_window(
+    c: &Rc<Core>,
+    entries: Vec<Entry>,
+    owned_here: bool,
+    only_missing: bool,
+    t: &mut Tally,
+) {
     let cl = &c.node.cluster;
     let prefs: Vec<Prefs> = entries
         .iter()
-        .map(|e| cl.ring.preference(&e.key, cl.replicas))
+        .map(|e| {
+            let p = cl.ring.preference(&e.key, cl.replicas);
+            if owned_here && p.contains(cl.me) {
+                let mut only_me = Prefs::default();
+                only_me.push(cl.me);
+                return only_me;
+            }
+            p
+        })
         .collect();
-    let mut t = Tally::new(entries.len(), cl.members.len());
     let mut reached = vec![false; entries.len()];
     let rounds = prefs.iter().map(Prefs::len).max().unwrap_or(0);
     for round in 0..rounds {
@@ -26,7 +43,7 @@ pub(super) async fn import_cluster(c: &Rc<Core>, entries: Vec<Entry>, only_missi
             for (first, list) in [(true, share.first), (false, share.copies)] {
                 for chunk in list.chunks(IMPORT_FORWARD_BATCH) {
                     let batch: Vec<Entry> = chunk.iter().map(|&i| entries[i].clone()).collect();
-                    let Some(l) = deliver(c, idx, batch, only_missing, &mut t).await else {
+                    let Some(l) = deliver(c, idx, batch, only_missing, t).await else {
                         continue;
                     };
                     if first {
@@ -37,12 +54,11 @@ pub(super) async fn import_cluster(c: &Rc<Core>, entries: Vec<Entry>, only_missi
             }
         }
     }
-    stand_ins(c, &entries, &prefs, &mut reached, only_missing, &mut t).await;
+    stand_ins(c, &entries, &prefs, &mut reached, only_missing, t).await;
     for (p, _) in prefs.iter().zip(&reached).filter(|(_, &r)| !r) {
         t.unreached += 1;
         p.iter().for_each(|m| t.members[m].unreached += 1);
     }
-    t
 }
 
 /// Entries none of whose replicas took them go to the node that would coordinate a write of the

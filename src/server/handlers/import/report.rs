@@ -30,7 +30,9 @@ impl ImportError {
             ImportError::Peer(FwdError::Timeout { .. }) => true,
             ImportError::Peer(FwdError::Broken(Broken::Write(_))) => false,
             ImportError::Peer(FwdError::Broken(_)) => true,
-            ImportError::Peer(FwdError::Connect(_) | FwdError::Exhausted) => false,
+            ImportError::Peer(
+                FwdError::Connect(_) | FwdError::Exhausted | FwdError::QueueFull { .. },
+            ) => false,
             ImportError::Refused { .. } => false,
             ImportError::BadAnswer(_) | ImportError::Stopped(_) => true,
         }

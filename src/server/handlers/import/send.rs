@@ -1,0 +1,79 @@
+//! Entries to a peer as local-scope import documents: a cluster import's batches, hint
+//! deliveries and hand-overs.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::report::read_import_answer;
+use super::{ImportError, IMPORT_FORWARD_BATCH};
+use crate::cluster::Outgoing;
+use crate::http::Method;
+use crate::server::core::Core;
+use crate::server::document::{write_entry, EXPORT_FORMAT, EXPORT_VERSION};
+use crate::storage::{Entry, Loaded};
+
+/// Send entries (versions and tombstones included) to `peer` as local-scope import documents,
+/// in batches, each call within `timeout`. Stops at the first batch that fails.
+pub(crate) async fn send_import(
+    c: &Core,
+    peer: usize,
+    entries: &[Entry],
+    only_missing: bool,
+    timeout: Duration,
+) -> Result<Loaded, ImportError> {
+    let mut done = Loaded::default();
+    for batch in entries.chunks(IMPORT_FORWARD_BATCH) {
+        done += send_batch(c, peer, batch, only_missing, timeout).await?;
+    }
+    Ok(done)
+}
+
+/// One local-scope import document to `peer`, within `timeout`.
+pub(super) async fn send_batch(
+    c: &Core,
+    peer: usize,
+    batch: &[Entry],
+    only_missing: bool,
+    timeout: Duration,
+) -> Result<Loaded, ImportError> {
+    let query: &[u8] = if only_missing {
+        b"scope=local&if_absent=1"
+    } else {
+        b"scope=local"
+    };
+    let mut doc = Vec::with_capacity(64 * 1024);
+    let _ = write!(
+        ByteWriter(&mut doc),
+        "{{\"format\":\"{EXPORT_FORMAT}\",\"version\":{EXPORT_VERSION},\"entries\":["
+    );
+    for (i, e) in batch.iter().enumerate() {
+        if i > 0 {
+            doc.push(b',');
+        }
+        write_entry(&mut doc, e);
+    }
+    let _ = write!(ByteWriter(&mut doc), "],\"count\":{}}}", batch.len());
+    let req = Outgoing {
+        method: Method::Post,
+        path: b"/admin/import",
+        query: Some(query),
+        body: Some(&doc),
+        version: None,
+    };
+    let a = c
+        .peers
+        .call(peer, &req, timeout)
+        .await
+        .map_err(ImportError::Peer)?;
+    read_import_answer(a.status, a.body())
+}
+
+/// `write!` into a byte buffer.
+struct ByteWriter<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for ByteWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
