@@ -16,7 +16,8 @@
 # The node's defences: timeouts.header (10 s, whole head from its first byte), timeouts.body (30 s),
 # timeouts.write (10 s without progress), limits.max_connections; each slow connection costs a few
 # KiB while idle. Knobs: SLOW_CONNS=2000 SLOW_RATE=500 SLOW_SECS=40 DURATION=10 WARMUP=12
-# SERVER_CPU=0 CLIENT_CPU=1 PORT=18480 SKIP_BUILD=1 OUT=bench/results/slow-<utc time>.
+# SERVER_CPU=0 CLIENT_CPU=1 PORT=18480 SKIP_BUILD=1 NODE_BIN=(another build to compare)
+# OUT=bench/results/slow-<utc time>.
 # Everything started is stopped by PID on exit.
 set -euo pipefail
 
@@ -32,7 +33,7 @@ CLIENT_CPU="${CLIENT_CPU:-1}"
 PORT="${PORT:-18480}"
 OUT="${OUT:-$ROOT/bench/results/slow-$(date -u +%Y%m%dT%H%M%SZ)}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-NODE_BIN="$TARGET/release/cache-node"
+NODE_BIN="${NODE_BIN:-$TARGET/release/cache-node}"
 URL="http://127.0.0.1:$PORT/api/v1/cache/slow:probe"
 
 for tool in wrk slowhttptest curl taskset; do
@@ -103,7 +104,7 @@ attack() { # name slowhttptest-args...
 }
 attack slowloris -H -i 10 -u "$URL"
 attack slow-body -B -i 10 -s 8192 -t PUT -u "$URL"
-attack slow-read -X -k 16 -w 32 -y 32 -n 2 -z 32 -u "$URL"
+attack slow-read -X -k 8 -w 32 -y 32 -n 2 -z 32 -u "$URL"
 
 cat "$OUT/table.md"
 echo "raw outputs: $OUT"
