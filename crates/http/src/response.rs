@@ -15,6 +15,8 @@ pub fn reason(status: u16) -> &'static str {
         201 => "Created",
         204 => "No Content",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
@@ -242,6 +244,19 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_status_the_node_sends_has_its_reason_phrase() {
+        let sent = [
+            100, 200, 201, 204, 400, 401, 403, 404, 405, 408, 411, 413, 414, 415, 417, 421, 431,
+            500, 501, 502, 503, 504, 505, 507, 508,
+        ];
+        for s in sent {
+            assert_ne!(reason(s), "Unknown", "status {s}");
+        }
+        assert_eq!(reason(401), "Unauthorized");
+        assert_eq!(reason(403), "Forbidden");
+    }
 
     #[test]
     fn http_date_matches_rfc_example() {
