@@ -213,8 +213,10 @@ def check_compose(scratch):
         text = open(path, encoding="utf-8").read()
         cfg = yaml.safe_load(text)
         port = cfg["address"].lstrip(":")
-        if svc["ports"] != [f"{port}:{port}"] or svc["environment"]["CACHE_PORT"] != port:
-            fail(f"compose {name}: ports/CACHE_PORT do not match the config's port {port}")
+        # Published on the host's loopback only (docs/security.md, "What to bind where").
+        if svc["ports"] != [f"127.0.0.1:{port}:{port}"] or svc["environment"]["CACHE_PORT"] != port:
+            fail(f"compose {name}: ports/CACHE_PORT do not match 127.0.0.1:{port}:{port} "
+                 f"(the config's port, published on loopback)")
         configs[cfg["node_id"]] = (text, port)
         services[cfg["node_id"]] = (name, port)
     check_cluster_configs("docker-compose", configs, services, scratch)
