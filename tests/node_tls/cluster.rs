@@ -189,11 +189,30 @@ pub fn cluster_forwards_and_replicates_over_tls() {
             );
         }
     }
-    // Peers spoke TLS to each other: every node accepted more handshakes than this test made.
-    for (at, id) in IDS.iter().enumerate() {
+    // Peers speak TLS to each other: each probe is a new connection, so a node accepts more
+    // handshakes than this test's own metrics calls make once a peer probed it. Polled, not
+    // timed: probes come every probe interval.
+    let handshakes = |at: usize| {
         let r = c.call(at, &raw("GET", "/admin/metrics", &[], None));
-        let n = crate::cluster_common::metric(&r.text(), "cache_tls_handshakes_total").unwrap();
-        assert!(n > 10.0, "{id} accepted {n} TLS handshakes");
+        crate::cluster_common::metric(&r.text(), "cache_tls_handshakes_total").unwrap()
+    };
+    for (at, id) in IDS.iter().enumerate() {
+        let first = handshakes(at);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        // This test's own metrics calls since `first`, each a handshake of its own.
+        let mut own = 0.0;
+        loop {
+            let now = handshakes(at);
+            own += 1.0;
+            if now - first > own {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id} accepted no peer handshake within 20 s ({first} -> {now})"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }
 
