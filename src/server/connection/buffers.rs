@@ -1,16 +1,20 @@
-//! Buffers of an idle connection: give them back after a while, wait on a small one.
+//! Buffers of an idle connection: give them back after a while, get them back on the next
+//! request.
 //!
 //! While requests flow, a connection reuses its full read and write buffers (no allocation per
-//! request). Once it has had nothing to do for
-//! [`BUF_RELEASE_AFTER`](super::BUF_RELEASE_AFTER), both go back to the allocator; the next
-//! request brings them back (one allocation per idle period, not per request).
+//! request). Once it has had nothing to do for [`BUF_RELEASE_AFTER`], both go back to the
+//! allocator; the next request brings them back (one allocation per idle period, not per request).
 //!
 //! A read in flight owns its buffer (io_uring writes into it until the read completes), so a
 //! buffer cannot be shrunk under a pending read:
 //! - plain TCP: the idle read goes into the full buffer (one read per request, as before) and is
-//!   *cancelled* when the release is due. monoio's cancelable read completes either with the bytes
-//!   that arrived meanwhile (kept) or with `ECANCELED` (nothing lost), and hands the buffer back.
-//!   The connection then parks (`session`) and waits for readiness with no buffer at all.
+//!   stopped when the release is due. On io_uring it is *cancelled*: monoio's cancelable read
+//!   completes either with the bytes that arrived meanwhile (kept) or with `ECANCELED` (nothing
+//!   lost), and hands the buffer back. On epoll a read happens only inside a poll that completes,
+//!   so the pending read is simply dropped. The connection then parks (`session`): it waits for
+//!   readiness with no buffer at all, and reads once bytes are there.
+//! - busy plain-TCP connections on io_uring skip the cancellation's cost (see
+//!   [`HOT_READS_PER_CORE`]).
 //! - other streams (TLS): the record layer reads ahead into its own buffer, so a read of it cannot
 //!   be cancelled without losing bytes. The idle read goes into a small buffer
 //!   ([`IDLE_READ_BUF`]) from the start (a copy out of the session's plaintext; the rest of a
@@ -30,13 +34,13 @@ use monoio::net::TcpStream;
 use monoio::BufResult;
 
 use super::idle_clock::Deadline;
-use super::{Conn, ReadResult, Stream, BUF_INITIAL, BUF_KEEP, IDLE_READ_BUF};
+use super::{Conn, ReadResult, Stream, BUF_INITIAL, BUF_KEEP, BUF_RELEASE_AFTER, IDLE_READ_BUF};
 use crate::config::IoDriver;
 use crate::server::core::Core;
 use crate::util::{race, Either};
 
 /// Plain-TCP connections per core whose idle read on io_uring skips the cancellation (monoio
-/// registers each cancelable read in a hash set: ~500 instructions, ~6% of a GET hit). Such a
+/// registers each cancelable read in a hash set: ~500 instructions, ~7% of a GET hit). Such a
 /// connection had its last request within the release time and is likely to send the next one
 /// soon; if it goes quiet instead, it keeps its buffers and its active task (~40 KB) until its
 /// next request or keep-alive timeout. The bound keeps that to ~10 MB per core, whatever the
@@ -109,7 +113,7 @@ async fn first<T>(
 impl Conn {
     /// Wait for the next request on a connection with nothing buffered, until `deadline` (the
     /// keep-alive timeout) or shutdown; buffers are released at `release_at` (the last response
-    /// plus [`BUF_RELEASE_AFTER`](super::BUF_RELEASE_AFTER)).
+    /// plus [`BUF_RELEASE_AFTER`]).
     pub(super) async fn read_idle<S: Stream>(
         &mut self,
         c: &Core,
@@ -130,20 +134,21 @@ impl Conn {
                     // Readable after parking: the bytes are there, nothing to cancel.
                     return self.read_plain(c, tcp, deadline, slot).await;
                 }
+                // Hot: this wait starts before the previous one's release time, so the request
+                // just answered came within the release time of the response before it.
+                let hot = self
+                    .last_release
+                    .is_some_and(|last| release_at <= last + BUF_RELEASE_AFTER);
+                self.last_release = Some(release_at);
                 let uring = c.node.io_driver != IoDriver::Epoll;
-                if let Some(_hot) = (self.hot && uring).then(HotRead::take).flatten() {
-                    let read = self.read_plain(c, tcp, deadline, slot).await;
-                    self.hot = Instant::now() < release_at;
-                    return read;
+                if let Some(_slot) = (hot && uring).then(HotRead::take).flatten() {
+                    return self.read_plain(c, tcp, deadline, slot).await;
                 }
                 match self.read_full(c, tcp, release_at, slot).await {
-                    Hot::Data => {
-                        self.hot = true;
-                        return ReadResult::Data;
-                    }
+                    Hot::Data => return ReadResult::Data,
                     Hot::Closed => return ReadResult::Closed,
                     Hot::Cooled => {
-                        self.hot = false;
+                        self.last_release = None;
                         self.release(c);
                         return ReadResult::Parked;
                     }

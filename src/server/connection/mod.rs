@@ -3,10 +3,9 @@
 //! The connection owns a read buffer and a write buffer, reused for every request while requests
 //! flow; a connection idle for [`BUF_RELEASE_AFTER`] gives both back (`buffers`) and waits in a
 //! small task of its own (`session`), so thousands of idle keep-alive connections cost little
-//! (~3.5 KB of the node's memory each, measured; most of it the parked task and its timer). All
-//! complete requests found in the read buffer are answered in order with a single write
-//! (pipelining); a request whose key lives on another core is sent there and its response
-//! slot waits in `queue`, so order is kept. Deadlines: an absolute one for a request head from its
+//! (~2 KB of the node's memory each, measured). All complete requests found in the read buffer
+//! are answered in order with a single write (pipelining); a request whose key lives on another
+//! core is sent there and its response slot waits in `queue`, so order is kept. Deadlines: an absolute one for a request head from its
 //! first byte (slowloris), one for a body, the idle keep-alive timeout and a write timeout. After a
 //! framing error the response carries `Connection: close` and the socket is closed with a short
 //! lingering drain, so the client reads the error instead of a reset (RFC 9112 §9.6).
@@ -138,8 +137,9 @@ struct Conn {
     small_cap: usize,
     /// Cancels a plain-TCP idle read into the full buffer once it has waited long enough.
     canceller: Option<monoio::io::Canceller>,
-    /// The last request came within `BUF_RELEASE_AFTER` of the response before it (`buffers`).
-    hot: bool,
+    /// When the buffers of the last idle wait were due for release, while requests flow on plain
+    /// TCP: tells whether the connection is busy (`buffers`).
+    last_release: Option<Instant>,
     /// Readable after parking: the next read gets bytes already there (`buffers`).
     woke: bool,
     /// Buffer bytes this connection counts in `cache_connection_buffer_bytes`.

@@ -147,7 +147,7 @@ impl Conn {
             small: Vec::new(),
             small_cap: 0,
             canceller: None,
-            hot: false,
+            last_release: None,
             woke: false,
             accounted: 0,
             admin_elsewhere: admitted.listener == Listener::Main && c.node.admin_addr.is_some(),
