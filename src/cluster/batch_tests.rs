@@ -143,6 +143,8 @@ fn get(path: &str) -> Outgoing<'_> {
         query: None,
         body: None,
         version: None,
+        content_type: None,
+        headers: b"",
     }
 }
 
@@ -255,6 +257,8 @@ fn the_byte_bound_refuses_a_large_request_behind_others_never_one_alone() {
         query: None,
         body: Some(&big),
         version: None,
+        content_type: None,
+        headers: b"",
     };
     let peer = FakePeer::start();
     let p = client(peer.addr, 64);

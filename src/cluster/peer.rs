@@ -57,7 +57,8 @@ pub struct Answered {
     pub raw: Vec<u8>,
     pub content_type: std::ops::Range<usize>,
     pub node: std::ops::Range<usize>,
-    pub etag: std::ops::Range<usize>,
+    /// Values of the [`RELAYED`](super::wire::RELAYED) headers (empty = absent), in `raw`.
+    pub relayed: super::wire::Relayed,
     pub content_length: usize,
     pub body: std::ops::Range<usize>,
 }
@@ -71,11 +72,10 @@ impl Answered {
             raw: buf[start..a.end].to_vec(),
             content_type: shift(&a.content_type),
             node: shift(&a.node),
-            etag: if a.etag.is_empty() {
-                0..0
-            } else {
-                shift(&a.etag)
-            },
+            relayed: a
+                .relayed
+                .clone()
+                .map(|r| if r.is_empty() { 0..0 } else { shift(&r) }),
             content_length: a.content_length,
             body: shift(&a.body),
         }

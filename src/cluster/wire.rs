@@ -16,6 +16,19 @@ use super::error::Broken;
 use super::pool::Pooled;
 use crate::http::{parse_response_head, BodyFraming, Method};
 
+/// Answer headers a node passes on to its client when it forwarded the request (besides
+/// `Content-Type`, which frames every answer): what a cache client or proxy reads.
+pub const RELAYED: [&str; 5] = [
+    "ETag",
+    "Cache-Control",
+    "Last-Modified",
+    "Age",
+    "Retry-After",
+];
+
+/// Where each [`RELAYED`] header's value sits (empty = absent).
+pub type Relayed = [Range<usize>; RELAYED.len()];
+
 /// Free room kept in a peer connection's read buffer before each read.
 const READ_SPARE: usize = 4096;
 /// How much the read buffer grows when it runs out of room.
@@ -30,6 +43,11 @@ pub struct Outgoing<'a> {
     pub body: Option<&'a [u8]>,
     /// A replica write: the version its coordinator gave it (`X-Cache-Version`).
     pub version: Option<u64>,
+    /// The body's `Content-Type` (`application/json` when `None`).
+    pub content_type: Option<&'a [u8]>,
+    /// Further header lines passed on as sent, each `Name: value\r\n` (conditions, TTL,
+    /// tracing); empty for none.
+    pub headers: &'a [u8],
 }
 
 impl Outgoing<'_> {
@@ -46,8 +64,8 @@ pub(crate) struct Answer {
     pub status: u16,
     pub content_type: Range<usize>,
     pub node: Range<usize>,
-    /// The `ETag` of a GET answer (the value's version), empty when absent.
-    pub etag: Range<usize>,
+    /// Values of the [`RELAYED`] headers, in that order (empty when absent).
+    pub relayed: Relayed,
     pub content_length: usize,
     pub body: Range<usize>,
     pub keep_alive: bool,
@@ -100,13 +118,17 @@ pub(super) fn serialize(
         out.extend_from_slice(b"\r\nX-Cache-Version: ");
         out.extend_from_slice(crate::storage::version::to_hex(v).as_bytes());
     }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(req.headers);
     if let Some(body) = req.body {
-        out.extend_from_slice(b"\r\nContent-Type: application/json\r\nContent-Length: ");
+        out.extend_from_slice(b"Content-Type: ");
+        out.extend_from_slice(req.content_type.unwrap_or(b"application/json"));
+        out.extend_from_slice(b"\r\nContent-Length: ");
         out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
         out.extend_from_slice(b"\r\n\r\n");
         out.extend_from_slice(body);
     } else {
-        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(b"\r\n");
     }
 }
 
@@ -168,14 +190,15 @@ pub(super) fn parse_answer(
         let s = v.as_ptr() as usize - base;
         s..s + v.len()
     };
-    let (mut ct, mut node, mut etag, mut echoed) = (0..0, 0..0, 0..0, None);
+    let (mut ct, mut node, mut echoed) = (0..0, 0..0, None);
+    let mut relayed = Relayed::default();
     let head = parse_response_head(&buf[start..], head_request, |name, value| {
         if name.eq_ignore_ascii_case("content-type") {
             ct = range(value);
         } else if name.eq_ignore_ascii_case("x-cache-node") {
             node = range(value);
-        } else if name.eq_ignore_ascii_case("etag") {
-            etag = range(value);
+        } else if let Some(i) = RELAYED.iter().position(|r| name.eq_ignore_ascii_case(r)) {
+            relayed[i] = range(value);
         } else if name.eq_ignore_ascii_case("x-request-id") {
             echoed = std::str::from_utf8(value)
                 .ok()
@@ -208,7 +231,7 @@ pub(super) fn parse_answer(
         status: head.status,
         content_type: ct,
         node,
-        etag,
+        relayed,
         content_length,
         body: body_start..end,
         keep_alive: !head.close,
@@ -229,11 +252,13 @@ mod tests {
             query: Some(b"a=1"),
             body: Some(b"{\"value\":1}"),
             version: None,
+            content_type: None,
+            headers: b"If-Match: \"00000000000000ab\"\r\n",
         };
         serialize(&mut out, &req, "h:1", "node1", 7, None);
         assert_eq!(
             out,
-            b"PUT /api/v1/cache/k?a=1 HTTP/1.1\r\nHost: h:1\r\nX-Cache-Forwarded: node1\r\nX-Request-Id: 7\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"value\":1}".to_vec()
+            b"PUT /api/v1/cache/k?a=1 HTTP/1.1\r\nHost: h:1\r\nX-Cache-Forwarded: node1\r\nX-Request-Id: 7\r\nIf-Match: \"00000000000000ab\"\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"value\":1}".to_vec()
         );
         out.clear();
         let copy = Outgoing {
@@ -242,6 +267,8 @@ mod tests {
             query: None,
             body: None,
             version: Some(0xab),
+            content_type: None,
+            headers: b"",
         };
         serialize(&mut out, &copy, "h:1", "node1", 8, Some(b"Bearer s3cret"));
         assert_eq!(

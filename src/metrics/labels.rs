@@ -13,11 +13,16 @@ pub(crate) enum RouteLabel {
     Import,
     Internal,
     Unknown,
+    /// `POST /api/v1/batch`.
+    Batch,
+    /// `DELETE /admin/cache` (flush, all or by prefix).
+    Flush,
 }
 
 /// Label values of [`RouteLabel`], indexed by discriminant.
-pub(super) const ROUTES: [&str; 8] = [
-    "health", "cache", "metrics", "cluster", "export", "import", "internal", "unknown",
+pub(super) const ROUTES: [&str; 10] = [
+    "health", "cache", "metrics", "cluster", "export", "import", "internal", "unknown", "batch",
+    "flush",
 ];
 
 impl RouteLabel {
@@ -50,9 +55,9 @@ impl MethodLabel {
 
 /// Statuses we emit; anything else is counted under the last slot ("other"). Slots holding 0 are
 /// spare and never rendered.
-pub(super) const STATUSES: [u16; 24] = [
-    200, 201, 204, 400, 404, 405, 408, 411, 413, 414, 415, 417, 431, 500, 501, 502, 503, 504, 505,
-    507, 508, 100, 0, 0,
+pub(super) const STATUSES: [u16; 30] = [
+    200, 201, 204, 304, 400, 401, 403, 404, 405, 408, 409, 411, 412, 413, 414, 415, 417, 421, 431,
+    500, 501, 502, 503, 504, 505, 507, 508, 100, 0, 0,
 ];
 
 /// Status slots per (route, method); the last one is "other".

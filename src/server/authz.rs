@@ -21,7 +21,8 @@ pub(super) fn need(route: Route, method: Method) -> Need {
     match (route, method) {
         (_, Method::Options) | (Route::Index | Route::Health | Route::Unknown, _) => Need::Open,
         (Route::Cache, Method::Get | Method::Head) => Need::CacheRead,
-        (Route::Cache, _) => Need::CacheWrite,
+        (Route::Cache | Route::Incr | Route::Batch, _) => Need::CacheWrite,
+        (Route::Flush, _) => Need::Admin,
         (Route::Metrics, _) => Need::Metrics,
         (Route::Cluster | Route::Export | Route::Import, _) => Need::Admin,
         (

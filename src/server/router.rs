@@ -49,12 +49,26 @@ pub(super) enum Route {
     SyncRequest,
     /// `POST /internal/cluster/ready?node=ID`: a peer finished catching up and serves again.
     Ready,
+    /// `POST /api/v1/cache/{segment}/incr`: add to an integer value ([`incr_segment`]).
+    Incr,
+    /// `POST /api/v1/batch`: several key operations in one request.
+    Batch,
+    /// `DELETE /admin/cache[?prefix=P]`: delete every key (with that prefix) cluster-wide.
+    Flush,
     Unknown,
 }
+
+const INCR_SUFFIX: &[u8] = b"/incr";
 
 /// The raw key segment of a cache path (everything after `/api/v1/cache/`).
 pub(super) fn key_segment(path: &[u8]) -> &[u8] {
     path.strip_prefix(CACHE_PREFIX).unwrap_or(b"")
+}
+
+/// The raw key segment of an incr path (`/api/v1/cache/{segment}/incr`); a key that ends in
+/// `/incr` itself is sent with its `/` as `%2F`, so the split is unambiguous.
+pub(super) fn incr_segment(path: &[u8]) -> &[u8] {
+    key_segment(path).strip_suffix(INCR_SUFFIX).unwrap_or(b"")
 }
 
 impl Route {
@@ -74,18 +88,24 @@ impl Route {
             b"/internal/sync/request" => Route::SyncRequest,
             b"/internal/cluster/ready" => Route::Ready,
             b"/api/v1/cache" => Route::Cache,
+            b"/api/v1/batch" => Route::Batch,
+            b"/admin/cache" => Route::Flush,
+            p if p.starts_with(CACHE_PREFIX) && is_incr(p) => Route::Incr,
             p if p.starts_with(CACHE_PREFIX) => Route::Cache,
             _ => Route::Unknown,
         }
     }
 
+    /// The label requests of this route are counted under in the metrics.
     pub(super) fn label(self) -> RouteLabel {
         match self {
             // A static document nobody polls: counted with health (the other static answer)
             // rather than growing every series family by a route label of its own.
             Route::Index => RouteLabel::Health,
             Route::Health => RouteLabel::Health,
-            Route::Cache => RouteLabel::Cache,
+            Route::Cache | Route::Incr => RouteLabel::Cache,
+            Route::Batch => RouteLabel::Batch,
+            Route::Flush => RouteLabel::Flush,
             Route::Metrics => RouteLabel::Metrics,
             Route::Cluster => RouteLabel::Cluster,
             Route::Export => RouteLabel::Export,
@@ -105,7 +125,10 @@ impl Route {
     pub(super) fn allow(self) -> &'static str {
         match self {
             Route::Cache => "GET, HEAD, PUT, DELETE, OPTIONS",
+            Route::Flush => "DELETE, OPTIONS",
             Route::Import
+            | Route::Incr
+            | Route::Batch
             | Route::SyncHints
             | Route::SyncDigest
             | Route::SyncFetch
@@ -124,8 +147,12 @@ impl Route {
                 Method::Post,
             ) => true,
             (Route::Leave | Route::SyncRequest | Route::Ready, Method::Post) => true,
+            (Route::Incr | Route::Batch, Method::Post) | (Route::Flush, Method::Delete) => true,
             (
                 Route::Cache
+                | Route::Incr
+                | Route::Batch
+                | Route::Flush
                 | Route::Import
                 | Route::SyncHints
                 | Route::SyncDigest
@@ -145,10 +172,19 @@ impl Route {
     pub(super) fn body_limit(self, max_value_bytes: usize, max_import_bytes: usize) -> usize {
         match self {
             Route::Cache => max_value_bytes + PUT_BODY_SLACK,
+            // A batch carries many values: bounded like an import (its item count is checked
+            // once parsed).
+            Route::Batch => max_import_bytes,
             Route::Import | Route::SyncDigest | Route::SyncFetch => max_import_bytes,
             _ => SMALL_BODY_LIMIT,
         }
     }
+}
+
+/// `/api/v1/cache/{segment}/incr` with a non-empty segment that has no raw `/`.
+fn is_incr(path: &[u8]) -> bool {
+    let seg = incr_segment(path);
+    !seg.is_empty() && !seg.contains(&b'/')
 }
 
 pub(super) fn method_label(m: Method) -> MethodLabel {

@@ -281,6 +281,8 @@ async fn call(
         query: Some(query.as_bytes()),
         body: Some(body.unwrap_or_default()),
         version: None,
+        content_type: None,
+        headers: b"",
     };
     let cfg = c.cfg();
     // Catch-up documents can be large: the import limit bounds them.

@@ -24,6 +24,7 @@ pub(crate) struct Fields<'b> {
     pub request_id: Option<&'b [u8]>,
     pub cache_version: Option<&'b [u8]>,
     pub authorization: Option<&'b [u8]>,
+    pub optional: Optional<'b>,
 }
 
 /// Transfer-Encoding members seen across all TE field lines, in order (RFC 9110 §5.3:
@@ -93,6 +94,53 @@ struct Seen<'b> {
     request_id: Option<&'b [u8]>,
     cache_version: Option<&'b [u8]>,
     authorization: Option<&'b [u8]>,
+    optional: Optional<'b>,
+}
+
+/// Header fields the cache API reads when present (conditional requests, raw values, tracing),
+/// each OWS-trimmed and at most once (a second line would leave it open which one counts).
+/// Their syntax is checked where they are used: a bad `If-Match` is a 400 of the cache handler,
+/// which can name the key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Optional<'b> {
+    pub content_type: Option<&'b [u8]>,
+    pub if_match: Option<&'b [u8]>,
+    pub if_none_match: Option<&'b [u8]>,
+    /// `X-Cache-TTL`: seconds to live for a raw value (whose body cannot carry a `ttl`).
+    pub cache_ttl: Option<&'b [u8]>,
+    /// W3C `traceparent`, passed on with forwards.
+    pub traceparent: Option<&'b [u8]>,
+}
+
+impl<'b> Optional<'b> {
+    /// Record `value` if `name` is one of the optional fields; `Ok(false)` when it is not.
+    #[inline]
+    fn add(&mut self, name: &[u8], value: &'b [u8]) -> Result<bool, ParseError> {
+        let (slot, dup) = if name.eq_ignore_ascii_case(b"content-type") {
+            (&mut self.content_type, "duplicate Content-Type header")
+        } else if name.eq_ignore_ascii_case(b"if-match") {
+            (
+                &mut self.if_match,
+                "duplicate If-Match header (send one list)",
+            )
+        } else if name.eq_ignore_ascii_case(b"if-none-match") {
+            (
+                &mut self.if_none_match,
+                "duplicate If-None-Match header (send one list)",
+            )
+        } else if name.eq_ignore_ascii_case(b"x-cache-ttl") {
+            (&mut self.cache_ttl, "duplicate X-Cache-TTL header")
+        } else if name.eq_ignore_ascii_case(b"traceparent") {
+            (&mut self.traceparent, "duplicate traceparent header")
+        } else {
+            return Ok(false);
+        };
+        if slot.is_some() {
+            return Err(ParseError::BadRequest(dup));
+        }
+        *slot = Some(value);
+        Ok(true)
+    }
 }
 
 impl<'b> Seen<'b> {
@@ -159,6 +207,8 @@ impl<'b> Seen<'b> {
                 return Err(ParseError::BadRequest("invalid X-Request-Id value"));
             }
             self.request_id = Some(value);
+        } else {
+            self.optional.add(name, value)?;
         }
         Ok(())
     }
@@ -226,6 +276,7 @@ pub(crate) fn interpret<'b>(
         request_id: seen.request_id,
         cache_version: seen.cache_version,
         authorization: seen.authorization,
+        optional: seen.optional,
     })
 }
 

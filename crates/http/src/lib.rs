@@ -39,7 +39,7 @@ mod conformance;
 
 pub use chunked::{ChunkStatus, ChunkedDecoder};
 pub use key::decode_segment;
-pub use request::{parse_head, Framing, Head, Method, Version};
+pub use request::{parse_head, Framing, Head, Method, OptionalFields, Version};
 pub use response::civil_from_days;
 pub use response_head::{
     parse_response_head, BodyFraming, ProtoError, ResponseHead, MAX_RESPONSE_HEADERS,

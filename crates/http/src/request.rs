@@ -67,8 +67,21 @@ pub struct Head {
     /// Value of `Authorization` (OWS-trimmed, at most `MAX_AUTHORIZATION_BYTES`, at most one
     /// such header): the credential the node checks.
     pub authorization: Option<Range<usize>>,
+    /// `Content-Type`, `If-Match`, `If-None-Match`, `X-Cache-TTL`, `traceparent`, when sent.
+    pub optional: OptionalFields,
     /// Bytes of buf consumed by the head, incl. skipped leading empty lines.
     pub head_len: usize,
+}
+
+/// Offsets of the optional header fields the cache API reads (see `fields::Optional`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OptionalFields {
+    pub content_type: Option<Range<usize>>,
+    pub if_match: Option<Range<usize>>,
+    pub if_none_match: Option<Range<usize>>,
+    /// `X-Cache-TTL`.
+    pub cache_ttl: Option<Range<usize>>,
+    pub traceparent: Option<Range<usize>>,
 }
 
 /// Parse one request head at the start of `buf`. Pure. `Partial` when more bytes are needed
@@ -114,6 +127,14 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, ParseErro
     let request_id = located(f.request_id)?;
     let cache_version = located(f.cache_version)?;
     let authorization = located(f.authorization)?;
+    let o = f.optional;
+    let optional = OptionalFields {
+        content_type: located(o.content_type)?,
+        if_match: located(o.if_match)?,
+        if_none_match: located(o.if_none_match)?,
+        cache_ttl: located(o.cache_ttl)?,
+        traceparent: located(o.traceparent)?,
+    };
     Ok(Parsed::Complete(Head {
         method,
         version,
@@ -126,6 +147,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, ParseErro
         request_id,
         cache_version,
         authorization,
+        optional,
         head_len,
     }))
 }

@@ -11,7 +11,7 @@ use crate::server::authz;
 use crate::server::core::Core;
 use crate::server::document::Scope;
 use crate::server::handlers::forward;
-use crate::server::handlers::{self, cache, Req, Routed};
+use crate::server::handlers::{self, cache, Req, ReqFields, Routed};
 use crate::server::router::Route;
 
 /// What the connection decided about one framed request, beside its head: where its body is
@@ -182,6 +182,14 @@ fn request<'a>(
         peer: v.peer,
         tls_peer,
         request_id: head.request_id.as_ref().map_or(0, |r| numeric_id(at(r))),
+        fields: ReqFields {
+            content_type: head.optional.content_type.as_ref().map(at),
+            if_match: head.optional.if_match.as_ref().map(at),
+            if_none_match: head.optional.if_none_match.as_ref().map(at),
+            cache_ttl: head.optional.cache_ttl.as_ref().map(at),
+            traceparent: head.optional.traceparent.as_ref().map(at),
+            request_id: head.request_id.as_ref().map(at),
+        },
         version: head
             .cache_version
             .as_ref()

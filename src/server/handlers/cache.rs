@@ -353,3 +353,22 @@ pub(super) fn encode(
         ),
     }
 }
+
+/// `POST /api/v1/cache/{key}/incr` (issue 12: counters). Not built yet.
+pub(crate) fn incr(
+    c: &Core,
+    req: &Req<'_>,
+    _seg: &[u8],
+    _key_buf: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Routed {
+    c.resp.error(
+        out,
+        req.meta(),
+        501,
+        "incr is not implemented yet",
+        None,
+        &[],
+    );
+    Routed::Done
+}

@@ -16,9 +16,9 @@
 
 use bytes::Bytes;
 
-use super::{Req, Routed};
+use super::{Req, ReqFields, Routed};
 use crate::cluster::ring::Prefs;
-use crate::cluster::{FwdError, InFlight, Outgoing};
+use crate::cluster::{FwdError, InFlight, Outgoing, RELAYED};
 use crate::http::response::{encode_head, BodyLength};
 use crate::http::Method;
 use crate::metrics::Trust;
@@ -38,6 +38,10 @@ struct Retry {
     path: Bytes,
     query: Option<Bytes>,
     body: Option<Bytes>,
+    /// The body's `Content-Type` as sent.
+    content_type: Option<Bytes>,
+    /// The optional header lines passed on (see [`passed_on`]).
+    headers: Bytes,
     /// Nodes already tried.
     tried: Prefs,
 }
@@ -50,6 +54,8 @@ impl Retry {
             query: self.query.as_deref(),
             body: self.body.as_deref(),
             version: None,
+            content_type: self.content_type.as_deref(),
+            headers: &self.headers,
         }
     }
 }
@@ -63,6 +69,8 @@ pub(crate) fn start(c: &Core, peer: usize, req: &Req<'_>) -> Forwarded {
         path: Bytes::copy_from_slice(req.path),
         query: req.query.map(Bytes::copy_from_slice),
         body: req.has_body.then(|| Bytes::copy_from_slice(req.body)),
+        content_type: req.fields.content_type.map(Bytes::copy_from_slice),
+        headers: passed_on(&req.fields),
         tried,
     };
     Forwarded {
@@ -70,6 +78,55 @@ pub(crate) fn start(c: &Core, peer: usize, req: &Req<'_>) -> Forwarded {
         meta: req.meta(),
         retry,
     }
+}
+
+/// The request's optional header fields that travel with a forward, as header lines (what the
+/// coordinator needs to answer as this node would have: conditions, a raw value's TTL, the
+/// trace). Nothing is allocated for a request that carries none.
+fn passed_on(f: &ReqFields<'_>) -> Bytes {
+    let lines = [
+        ("If-Match", f.if_match),
+        ("If-None-Match", f.if_none_match),
+        ("X-Cache-TTL", f.cache_ttl),
+        ("traceparent", f.traceparent),
+    ];
+    if lines.iter().all(|(_, v)| v.is_none()) {
+        return Bytes::new();
+    }
+    let mut out = Vec::new();
+    for (name, v) in lines {
+        if let Some(v) = v {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    Bytes::from(out)
+}
+
+/// The fields of header lines made by [`passed_on`] (a failover serves the request here).
+fn fields_of<'a>(lines: &'a [u8], content_type: Option<&'a [u8]>) -> ReqFields<'a> {
+    let mut f = ReqFields {
+        content_type,
+        ..ReqFields::default()
+    };
+    for line in lines.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(at) = line.windows(2).position(|w| w == b": ") else {
+            continue;
+        };
+        let (name, value) = (&line[..at], &line[at + 2..]);
+        let slot = match name {
+            b"If-Match" => &mut f.if_match,
+            b"If-None-Match" => &mut f.if_none_match,
+            b"X-Cache-TTL" => &mut f.cache_ttl,
+            b"traceparent" => &mut f.traceparent,
+            _ => continue,
+        };
+        *slot = Some(value);
+    }
+    f
 }
 
 /// Whether another replica should be asked after this outcome: no answer, or 421 (the node
@@ -82,6 +139,9 @@ fn fails_over(result: &Result<crate::cluster::Answered, FwdError>) -> bool {
         Err(_) => true,
     }
 }
+
+/// Index of `Retry-After` in [`RELAYED`].
+const RELAYED_RETRY_AFTER: usize = 4;
 
 /// The status a node answers a forwarded request it must not coordinate now.
 const MISDIRECTED: u16 = 421;
@@ -152,6 +212,7 @@ async fn serve_here(c: &Core, retry: &Retry, meta: Meta, out: &mut Vec<u8>) {
         tls_peer: false,
         admin_elsewhere: false,
         request_id: meta.request_id,
+        fields: fields_of(&retry.headers, retry.content_type.as_deref()),
         version: None,
         auth: crate::server::authz::Checked::PASSED,
     };
@@ -210,21 +271,19 @@ fn answer(
             let mut date = c.resp.date.borrow_mut();
             // The client's own numeric request id is echoed, as on a local answer.
             let mut id_buf = itoa::Buffer::new();
-            let mut extra: [(&str, &[u8]); 5] = [
-                ("X-Cache-Node", node),
-                ("X-Cache-Forwarded-By", &c.resp.node_header),
-                ("", b""),
-                ("", b""),
-                ("", b""),
-            ];
+            let mut extra: [(&str, &[u8]); 4 + RELAYED.len()] = [("", b""); 4 + RELAYED.len()];
+            extra[0] = ("X-Cache-Node", node);
+            extra[1] = ("X-Cache-Forwarded-By", &c.resp.node_header);
             let mut n = 2;
-            if a.status == 503 {
+            for (name, r) in RELAYED.iter().zip(a.relayed.iter()) {
+                if !r.is_empty() {
+                    extra[n] = (name, &buf[r.clone()]);
+                    n += 1;
+                }
+            }
+            if a.status == 503 && a.relayed[RELAYED_RETRY_AFTER].is_empty() {
                 // Every 503 of ours is temporary (a node catching up, no replica reachable).
                 extra[n] = ("Retry-After", b"1");
-                n += 1;
-            }
-            if !a.etag.is_empty() {
-                extra[n] = ("ETag", &buf[a.etag.clone()]);
                 n += 1;
             }
             if meta.request_id != 0 {

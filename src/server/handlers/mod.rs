@@ -6,8 +6,10 @@
 //! order, so responses keep request order).
 
 pub(super) mod admin;
+pub(super) mod batch;
 pub(super) mod cache;
 pub(super) mod export;
+pub(super) mod flush;
 pub(super) mod forward;
 pub(super) mod handover;
 pub(super) mod import;
@@ -21,7 +23,7 @@ use bytes::Bytes;
 use super::authz::{self, Checked};
 use super::core::Core;
 use super::respond::Meta;
-use super::router::{key_segment, method_label, Route};
+use super::router::{incr_segment, key_segment, method_label, Route};
 use crate::http::response::{ConnHeader, CONTENT_JSON};
 use crate::http::Method;
 use crate::mesh::Ticket;
@@ -50,6 +52,8 @@ pub(super) struct Req<'a> {
     pub tls_peer: bool,
     /// Numeric `X-Request-Id` to echo (0 = none).
     pub request_id: u64,
+    /// Optional header fields of the cache API, as sent (syntax checked where used).
+    pub fields: ReqFields<'a>,
     /// `X-Cache-Version`: a replica copy from the key's coordinator, with its version. Only
     /// from a [`Req::peer`], like `forwarded`.
     pub version: Option<u64>,
@@ -58,6 +62,21 @@ pub(super) struct Req<'a> {
     /// Received on `address` while `admin_address` is set: `/admin/*` is served there instead
     /// (see [`admin_moved`]).
     pub admin_elsewhere: bool,
+}
+
+/// The optional header values a request carried (`None` = absent), borrowed from the
+/// connection's read buffer.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct ReqFields<'a> {
+    pub content_type: Option<&'a [u8]>,
+    pub if_match: Option<&'a [u8]>,
+    pub if_none_match: Option<&'a [u8]>,
+    /// `X-Cache-TTL`.
+    pub cache_ttl: Option<&'a [u8]>,
+    pub traceparent: Option<&'a [u8]>,
+    /// `X-Request-Id` as sent (any well-formed id; [`Req::request_id`] is its numeric form).
+    #[allow(dead_code)] // read by the request-id work of issue 12
+    pub request_id: Option<&'a [u8]>,
 }
 
 impl Req<'_> {
@@ -163,6 +182,7 @@ pub(super) fn dispatch(
     }
     match req.route {
         Route::Cache => cache::handle(c, req, key_segment(req.path), direct, key_buf, out),
+        Route::Incr => cache::incr(c, req, incr_segment(req.path), key_buf, out),
         Route::Health => {
             admin::health(c, out, m);
             Routed::Done
@@ -207,6 +227,8 @@ pub(super) async fn run_admin(c: &Rc<Core>, req: &Req<'_>, out: &mut Vec<u8>) {
         Route::Leave => sync::peer_leaving(c, out, m, req),
         Route::SyncRequest => sync::catch_up_requested(c, out, m, req),
         Route::Ready => sync::peer_ready(c, out, m, req),
+        Route::Batch => batch::run(c, out, m, req).await,
+        Route::Flush => flush::run(c, out, m, req).await,
         _ => c.resp.error(out, m, 404, "no such route", None, &[]),
     }
 }

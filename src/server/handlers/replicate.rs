@@ -82,6 +82,8 @@ impl Replicating {
             query: None,
             body: req.has_body.then_some(req.body),
             version: Some(copy.version),
+            content_type: None,
+            headers: b"",
         };
         for peer in others.iter() {
             if cl.takes_writes(peer) {

@@ -59,6 +59,8 @@ pub(super) async fn send_batch(
         query: Some(query),
         body: Some(&doc),
         version: None,
+        content_type: None,
+        headers: b"",
     };
     let a = c
         .peers
