@@ -16,6 +16,7 @@ pub mod lww;
 mod op;
 pub mod shard;
 pub mod snapshot;
+pub mod value;
 pub mod version;
 
 #[cfg(test)]
