@@ -7,10 +7,13 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use super::bench::{self, BenchArgs};
-use super::commands::{self, Ctx};
+use super::commands::{self, batch, counter, flush, raw, read, write, Ctx};
 use super::output::Out;
 use super::top::{self, TopArgs};
+
+mod args;
 use super::{backup, manual, nodes, suite, EXIT_USAGE};
+pub use args::{PutArgs, ValueArgs};
 
 const AFTER_HELP: &str = "\
 With no command, runs the client test suite against every node (as `cache-client test`).
@@ -31,16 +34,26 @@ Environment:
 
 Exit status:
   0  success: the command did what was asked, every check passed, a bench run had no errors
-  1  the node answered with a failure: key not found (get, delete), a check failed, HTTP 4xx/5xx,
-     an export missing down members, an import refused or partial, a node unhealthy, a bench
-     run with errors
+  1  the node answered with a failure: key not found (get, delete, a key of mget), a check
+     failed, HTTP 4xx/5xx (incr on a value that is not an integer: 409), a key of mset not
+     stored, an export missing down members, an import refused or partial, a flush that did not
+     reach every node yet, a node unhealthy, a bench run with errors
   2  usage error or no usable answer: bad arguments, unreadable file, connection refused
      (the message names the address), timeout, a response that is not HTTP
+  3  a condition did not hold (HTTP 412): cas or delete --if-match found another version (or
+     no value), add found the key present
 
 Examples:
   cache-client                                   # test suite against config/ (the seed's ./bin/cache-client)
   cache-client set user:1 '{\"name\":\"Ada\"}' --json-value --ttl 60
-  cache-client get user:1 --json
+  cache-client get user:1 --json                 # the value and its \"etag\"
+  cache-client cas user:1 '{\"name\":\"Bo\"}' -J --if-match 01a213e472610000
+  cache-client add lock:job '\"me\"' -J --ttl 30    # exit 3 when the key exists
+  cache-client incr hits -5                        # prints the new value
+  cache-client mset a=1 b=2 -J && cache-client mget a b
+  cache-client put logo --file logo.png --content-type image/png
+  cache-client get logo --output copy.png
+  cache-client flush --prefix session:
   cache-client export backup.json && cache-client import backup.json
   cache-client bench -c 50 -d 10s --ratio 90:10 --keys 100000 --dist zipf --preload
   cache-client bench --rate 20000 -d 30s         # open loop, latency corrected for coordinated omission";
@@ -82,22 +95,73 @@ pub struct Cli {
 pub enum Command {
     /// Run the client test suite (what running with no command does).
     Test,
-    /// Read a key (exit 1 when it does not exist).
-    Get { key: String },
-    /// Store a value under a key (created or replaced).
-    Set {
+    /// Read a key: value, TTL, ETag, node (exit 1 when it does not exist).
+    Get {
         key: String,
-        /// Stored as a JSON string, unless --json-value.
-        value: String,
-        /// Time to live in seconds (default: no expiry).
+        /// Write the value's bytes to FILE (- for stdout) instead of showing it: a raw value
+        /// exactly as stored, a JSON value as its JSON text.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Store a value under a key (created or replaced).
+    Set(ValueArgs),
+    /// Replace a key's value only if it is still at ETAG (compare-and-set; exit 3 otherwise).
+    Cas {
+        #[command(flatten)]
+        value: ValueArgs,
+        /// The ETag read with `get` (quotes optional), or * for "any current value".
+        #[arg(long, value_name = "ETAG")]
+        if_match: String,
+    },
+    /// Store a value only if the key does not exist (exit 3 when it does).
+    Add(ValueArgs),
+    /// Store a file's bytes as a raw value, with a content type (get --output reads it back).
+    Put(PutArgs),
+    /// Remove a key (exit 1 when it did not exist).
+    Delete {
+        key: String,
+        /// Only if it is still at this ETag (exit 3 otherwise).
+        #[arg(long, value_name = "ETAG")]
+        if_match: Option<String>,
+    },
+    /// Read several keys in one batch request (exit 1 when one is missing).
+    Mget {
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// Store several KEY=VALUE pairs in one batch request (the first = ends the key).
+    Mset {
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+        /// Time to live in seconds of every pair (default: no expiry).
         #[arg(long)]
         ttl: Option<u64>,
-        /// VALUE is JSON text (number, object, array, ...), stored as written.
+        /// Each VALUE is JSON text, stored as written (else a JSON string).
         #[arg(short = 'J', long)]
         json_value: bool,
     },
-    /// Remove a key (exit 1 when it did not exist).
-    Delete { key: String },
+    /// Add DELTA (default 1, may be negative) to an integer value; prints the new value.
+    ///
+    /// A missing key starts at 0 and gets --ttl; an existing key keeps its own TTL. Exit 1 when
+    /// the value is not an integer or the result would overflow 64 bits (HTTP 409).
+    Incr {
+        key: String,
+        /// Signed 64-bit amount to add (negative to subtract).
+        #[arg(allow_negative_numbers = true, default_value_t = 1)]
+        delta: i64,
+        /// Time to live in seconds if the key is created.
+        #[arg(long)]
+        ttl: Option<u64>,
+    },
+    /// Delete every key starting with PREFIX, or every key (--all), on the whole cluster.
+    Flush {
+        /// Delete the keys starting with PREFIX (compared byte for byte, case-sensitive).
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Delete every key of the cluster.
+        #[arg(long, conflicts_with = "prefix")]
+        all: bool,
+    },
     /// Health of every node.
     Health,
     /// Cluster members, their state and ring shares (exit 1 when one is down).
@@ -176,14 +240,22 @@ pub fn run(cli: Cli) -> u8 {
     };
     match cli.command.unwrap_or(Command::Test) {
         Command::Test => suite::run(&ctx, &source),
-        Command::Get { key } => commands::get(&ctx, &key),
-        Command::Set {
-            key,
-            value,
+        Command::Get { key, output } => read::get(&ctx, &key, output.as_deref()),
+        Command::Set(v) => write::set(&ctx, &v.key, &v.new_value()),
+        Command::Cas { value, if_match } => {
+            write::cas(&ctx, &value.key, &value.new_value(), &if_match)
+        }
+        Command::Add(v) => write::add(&ctx, &v.key, &v.new_value()),
+        Command::Put(p) => raw::put(&ctx, &p.key, &p.raw_put()),
+        Command::Delete { key, if_match } => write::delete(&ctx, &key, if_match.as_deref()),
+        Command::Mget { keys } => batch::mget(&ctx, &keys),
+        Command::Mset {
+            pairs,
             ttl,
             json_value,
-        } => commands::set(&ctx, &key, &value, ttl, json_value),
-        Command::Delete { key } => commands::delete(&ctx, &key),
+        } => batch::mset(&ctx, &pairs, json_value, ttl),
+        Command::Incr { key, delta, ttl } => counter::incr(&ctx, &key, delta, ttl),
+        Command::Flush { prefix, all } => flush::flush(&ctx, prefix.as_deref(), all),
         Command::Health => commands::health(&ctx),
         Command::Cluster => commands::cluster(&ctx),
         Command::Export { file, local } => backup::export(&ctx, file.as_deref(), local),

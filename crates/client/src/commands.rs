@@ -1,17 +1,25 @@
-//! The everyday commands: `get`, `set`, `delete`, `health`, `cluster`, `metrics` (export and
-//! import are in [`super::backup`]). Each returns its exit code; key commands use the first node
-//! of the list (any node answers for any key), `health` asks every node, `cluster` and `metrics`
-//! the first node that answers.
+//! The everyday commands. Here: `health`, `cluster`, `metrics`; in the children: reading a key
+//! ([`read`]: `get`), writing one ([`write`]: `set`, `cas`, `add`, `delete`; [`raw`]: `put
+//! --file`; [`counter`]: `incr`), several at once ([`batch`]: `mget`, `mset`) and [`flush`]
+//! (export and import are in [`super::backup`]). Each returns its exit code; key commands use the
+//! first node of the list (any node answers for any key), `health` asks every node, `cluster`,
+//! `metrics` and `flush` the first node that answers.
+
+pub mod batch;
+pub mod counter;
+pub mod flush;
+pub mod raw;
+pub mod read;
+pub mod write;
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::conn::{Conn, Response};
+use super::conn::{Conn, Options, Response};
 use super::error::ClientError;
-use super::http::key_path;
 use super::nodes::NodeAddr;
-use super::output::{bytes_text, secs_text, served_by, Out};
+use super::output::{bytes_text, secs_text, Out};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 /// What every command gets: the nodes, the per-request timeout, the output mode.
@@ -37,13 +45,43 @@ impl Ctx {
         self.conn(node).request(method, path, body)
     }
 
+    /// One request to the first node, with the headers and retry rule of `opts`.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        opts: &Options<'_>,
+    ) -> Result<Response, ClientError> {
+        self.conn(&self.nodes[0])
+            .request_with(method, path, body, opts)
+    }
+
     /// One request to each node in turn until one answers; the error of the last otherwise.
     pub fn any(&self, method: &str, path: &str) -> Result<(&NodeAddr, Response), ClientError> {
+        self.any_with(method, path, None, &Options::default())
+    }
+
+    /// [`Ctx::any`] with a body and `opts`. A request other than a GET or HEAD goes to the next
+    /// node only when it could not reach this one (connect or resolve failed): one that broke
+    /// after sending may have run, and the error is reported instead of running it again.
+    pub fn any_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        opts: &Options<'_>,
+    ) -> Result<(&NodeAddr, Response), ClientError> {
         let mut last = None;
         for node in &self.nodes {
-            match self.conn(node).request(method, path, None) {
+            match self.conn(node).request_with(method, path, body, opts) {
                 Ok(r) => return Ok((node, r)),
                 Err(e) => {
+                    let unreached =
+                        matches!(e, ClientError::Connect { .. } | ClientError::Resolve { .. });
+                    if !unreached && !matches!(method, "GET" | "HEAD") {
+                        return Err(e);
+                    }
                     if !self.out.json {
                         eprintln!("warning: {e}");
                     }
@@ -57,114 +95,14 @@ impl Ctx {
     }
 }
 
-/// A GET answer with the value kept as the node stored it (member order, `2.50` spellings).
-#[derive(serde::Deserialize)]
-struct Got<'a> {
-    #[serde(borrow)]
-    value: &'a serde_json::value::RawValue,
-    ttl: Option<u64>,
-}
-
-pub fn get(ctx: &Ctx, key: &str) -> u8 {
-    let r = match ctx.first("GET", &key_path(key), None) {
-        Ok(r) => r,
-        Err(e) => return ctx.out.client_error(&e),
-    };
-    match r.status {
-        200 if ctx.out.json => {
-            ctx.out.body(&r);
-            EXIT_OK
-        }
-        200 => {
-            let Ok(got) = serde_json::from_slice::<Got<'_>>(&r.body) else {
-                return ctx
-                    .out
-                    .http_failure(&format!("get {key}: unexpected body"), &r);
-            };
-            println!("key    {key}");
-            println!("value  {}", got.value.get());
-            if let Some(ttl) = got.ttl {
-                println!("ttl    {}", secs_text(ttl));
-            }
-            if let Some(node) = served_by(&r) {
-                println!("node   {node}");
-            }
-            EXIT_OK
-        }
-        404 => not_found(ctx, &r, key),
-        _ => ctx.out.http_failure(&format!("get {key}"), &r),
-    }
-}
-
-/// `value_is_json`: VALUE is JSON text sent as it is (number, object, ...); else it is a string.
 /// A 404 for `key`: the node's JSON with `--json`, else one line on stderr; exit 1.
-fn not_found(ctx: &Ctx, r: &Response, key: &str) -> u8 {
+pub(crate) fn not_found(ctx: &Ctx, r: &Response, key: &str) -> u8 {
     if ctx.out.json {
         ctx.out.body(r);
     } else {
         eprintln!("not found: {key}");
     }
     EXIT_FAILED
-}
-
-pub fn set(ctx: &Ctx, key: &str, value: &str, ttl: Option<u64>, value_is_json: bool) -> u8 {
-    let value = if value_is_json {
-        match serde_json::value::RawValue::from_string(value.to_string()) {
-            Ok(raw) => raw.get().to_string(),
-            Err(e) => return ctx.out.usage(&format!("VALUE is not valid JSON: {e}")),
-        }
-    } else {
-        Value::String(value.to_string()).to_string()
-    };
-    let body = match ttl {
-        Some(t) => format!("{{\"value\":{value},\"ttl\":{t}}}"),
-        None => format!("{{\"value\":{value}}}"),
-    };
-    let r = match ctx.first("PUT", &key_path(key), Some(body.as_bytes())) {
-        Ok(r) => r,
-        Err(e) => return ctx.out.client_error(&e),
-    };
-    match r.status {
-        200 | 201 if ctx.out.json => {
-            ctx.out.body(&r);
-            EXIT_OK
-        }
-        200 | 201 => {
-            let what = if r.status == 201 {
-                "created"
-            } else {
-                "replaced"
-            };
-            let ttl = ttl
-                .map(|t| format!(" (ttl {})", secs_text(t)))
-                .unwrap_or_default();
-            let node = served_by(&r)
-                .map(|n| format!(" on {n}"))
-                .unwrap_or_default();
-            println!("{what} {key}{ttl}{node}");
-            EXIT_OK
-        }
-        _ => ctx.out.http_failure(&format!("set {key}"), &r),
-    }
-}
-
-pub fn delete(ctx: &Ctx, key: &str) -> u8 {
-    let r = match ctx.first("DELETE", &key_path(key), None) {
-        Ok(r) => r,
-        Err(e) => return ctx.out.client_error(&e),
-    };
-    match r.status {
-        200 => {
-            if ctx.out.json {
-                ctx.out.body(&r);
-            } else {
-                println!("deleted {key}");
-            }
-            EXIT_OK
-        }
-        404 => not_found(ctx, &r, key),
-        _ => ctx.out.http_failure(&format!("delete {key}"), &r),
-    }
 }
 
 /// Every node: 0 when all are healthy, 1 when some are not, 2 when none could be reached.

@@ -7,6 +7,8 @@
 //! ([`Conn::request`]) or streamed to a writer ([`Conn::request_to`]), so an export of any size
 //! goes to a file with bounded memory; chunked bodies are decoded by the node's own
 //! [`ChunkedDecoder`](dcache_http::ChunkedDecoder) (response reading lives in `conn/read.rs`).
+//! [`Options`] add headers (conditions, a raw value's `Content-Type`) and mark requests that must
+//! never be sent twice (`incr`).
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -14,7 +16,10 @@ use std::time::Duration;
 
 use super::error::ClientError;
 
+mod options;
 mod read;
+
+pub use options::{field_value, Options, JSON_TYPE, MAX_FIELD_BYTES};
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -127,9 +132,20 @@ impl Conn {
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<Response, ClientError> {
+        self.request_with(method, path, body, &Options::default())
+    }
+
+    /// [`Conn::request`] with the headers and retry rule of `opts`.
+    pub fn request_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        opts: &Options<'_>,
+    ) -> Result<Response, ClientError> {
         let mut out = Vec::new();
         let body = body.map_or(Body::None, Body::Bytes);
-        let meta = self.request_to(method, path, body, &mut out)?;
+        let meta = self.send(method, path, body, opts, &mut out)?;
         Ok(Response {
             status: meta.status,
             headers: meta.headers,
@@ -148,15 +164,27 @@ impl Conn {
         &mut self,
         method: &str,
         path: &str,
+        body: Body<'_>,
+        sink: &mut dyn Write,
+    ) -> Result<ResponseMeta, ClientError> {
+        self.send(method, path, body, &Options::default(), sink)
+    }
+
+    fn send(
+        &mut self,
+        method: &str,
+        path: &str,
         mut body: Body<'_>,
+        opts: &Options<'_>,
         sink: &mut dyn Write,
     ) -> Result<ResponseMeta, ClientError> {
         let reused = self.stream.is_some();
-        match self.attempt(method, path, &mut body, sink) {
+        let replayable = opts.idempotent && !matches!(body, Body::Stream { .. });
+        match self.attempt(method, path, &mut body, opts, sink) {
             Ok(meta) => Ok(meta),
-            Err(f) if f.stale && reused && !matches!(body, Body::Stream { .. }) => {
+            Err(f) if f.stale && reused && replayable => {
                 self.drop_connection();
-                self.attempt(method, path, &mut body, sink)
+                self.attempt(method, path, &mut body, opts, sink)
                     .map_err(|f| f.error)
             }
             Err(f) => {
@@ -215,6 +243,7 @@ impl Conn {
         method: &str,
         path: &str,
         body: &mut Body<'_>,
+        opts: &Options<'_>,
         sink: &mut dyn Write,
     ) -> Result<ResponseMeta, Failed> {
         let fresh = |error| Failed {
@@ -225,8 +254,14 @@ impl Conn {
             self.stream = Some(self.connect().map_err(fresh)?);
             self.rbuf.clear();
         }
-        self.send_head_and_body(method, path, body)
-            .map_err(|error| Failed { error, stale: true })?;
+        if let Err(error) = self.send_head_and_body(method, path, body, opts) {
+            // A node refuses a body it will not take (413, 401) with an answer and closes
+            // without reading the rest: that answer says more than the broken pipe. Nothing
+            // arrived: the request may never have reached the node.
+            if !(matches!(error, ClientError::Io { .. }) && self.answer_arrived()) {
+                return Err(Failed { error, stale: true });
+            }
+        }
         let (status, headers, framing, close) = self.read_head(method == "HEAD")?;
         let mut error_body = Vec::new();
         let sink: &mut dyn Write = if (200..300).contains(&status) {
@@ -245,11 +280,17 @@ impl Conn {
         })
     }
 
+    /// After a send that failed: whether the node's answer is there to read anyway.
+    fn answer_arrived(&mut self) -> bool {
+        matches!(self.fill(), Ok(true)) && !self.rbuf.is_empty()
+    }
+
     fn send_head_and_body(
         &mut self,
         method: &str,
         path: &str,
         body: &mut Body<'_>,
+        opts: &Options<'_>,
     ) -> Result<(), ClientError> {
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: cache-client/{}\r\n",
@@ -259,6 +300,12 @@ impl Conn {
         if let Some(auth) = crate::credential::header() {
             head.push_str(auth);
         }
+        for (name, value) in opts.headers {
+            head.push_str(name);
+            head.push_str(": ");
+            head.push_str(value);
+            head.push_str("\r\n");
+        }
         let len = match body {
             Body::None if matches!(method, "PUT" | "POST") => Some(0),
             Body::None => None,
@@ -266,7 +313,9 @@ impl Conn {
             Body::Stream { len, .. } => Some(*len),
         };
         if let Some(len) = len {
-            head.push_str("Content-Type: application/json\r\nContent-Length: ");
+            head.push_str("Content-Type: ");
+            head.push_str(opts.content_type);
+            head.push_str("\r\nContent-Length: ");
             head.push_str(&len.to_string());
             head.push_str("\r\n");
         }

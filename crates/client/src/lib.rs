@@ -1,7 +1,8 @@
 //! `cache-client`: the command-line client, the cluster test suite and the load generator.
 //!
 //! ```text
-//!  cli (clap) ──► commands: get/set/delete/health/cluster/export/import/metrics ──► conn (blocking)
+//!  cli (clap) ──► commands: get/set/cas/add/put/delete/incr/mget/mset/flush,
+//!       │                   health/cluster/export/import/metrics ─────────────────► conn (blocking)
 //!       │    └──► suite: the no-argument checks against every node ──────────────► conn (blocking)
 //!       │    └──► top: every node each second (a thread each), ratatui screen ───► conn (blocking)
 //!       └──────► bench: monoio runtime per thread, one task per connection ──────► http (pure)
@@ -16,7 +17,8 @@
 //! (`src/main.rs`) only calls [`main`]; the library target exists so these modules can be
 //! unit-tested.
 //!
-//! Exit codes (also in `cache-client --help`): [`EXIT_OK`], [`EXIT_FAILED`], [`EXIT_USAGE`].
+//! Exit codes (also in `cache-client --help`): [`EXIT_OK`], [`EXIT_FAILED`], [`EXIT_USAGE`],
+//! [`EXIT_CONFLICT`].
 
 #![warn(unreachable_pub)]
 
@@ -46,3 +48,7 @@ pub const EXIT_FAILED: u8 = 1;
 /// Usage error (bad arguments, unreadable file) or no usable answer: connection refused, timeout,
 /// a response that is not HTTP.
 pub const EXIT_USAGE: u8 = 2;
+/// A condition did not hold (HTTP 412): `cas` found another version than the one given (or no
+/// value), `add` found the key present. Its own code, so a script can tell "lost the race, read
+/// again and retry" from a failure, as memcached's `cas` answers EXISTS, not ERROR.
+pub const EXIT_CONFLICT: u8 = 3;

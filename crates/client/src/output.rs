@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::conn::Response;
 use super::error::ClientError;
-use super::{EXIT_FAILED, EXIT_USAGE};
+use super::{EXIT_CONFLICT, EXIT_FAILED, EXIT_USAGE};
 
 #[derive(Clone, Copy, Debug)]
 pub struct Out {
@@ -38,20 +38,47 @@ impl Out {
     }
 
     /// The server answered with a failure status: exit 1. With `--json` the node's own JSON
-    /// error body is printed as it is.
+    /// error body is printed as it is. The message names the node that answered, when it said.
     pub fn http_failure(&self, what: &str, r: &Response) -> u8 {
-        if self.json {
-            match r.json() {
-                Some(v) => println!("{v}"),
-                None => println!(
-                    "{}",
-                    json!({"ok": false, "status": r.status, "error": r.error_message()})
-                ),
-            }
-        } else {
-            eprintln!("error: {what}: HTTP {} {}", r.status, r.error_message());
+        self.failure_json(r);
+        if !self.json {
+            let node = served_by(r)
+                .map(|n| format!(" (node {n})"))
+                .unwrap_or_default();
+            eprintln!(
+                "error: {what}: HTTP {} {}{node}",
+                r.status,
+                r.error_message()
+            );
         }
         EXIT_FAILED
+    }
+
+    /// A condition did not hold (HTTP 412: `cas` lost to another write, `add` found the key):
+    /// exit 3, `msg` on stderr. With `--json` the node's body plus the current `etag` if any.
+    pub fn precondition_failed(&self, msg: &str, r: &Response) -> u8 {
+        if self.json {
+            match with_etag(&r.body, r.header("etag")) {
+                Some(text) => println!("{text}"),
+                None => self.failure_json(r),
+            }
+        } else {
+            eprintln!("error: {msg}");
+        }
+        EXIT_CONFLICT
+    }
+
+    fn failure_json(&self, r: &Response) {
+        if !self.json {
+            return;
+        }
+        match r.json() {
+            Some(v) => println!("{v}"),
+            None => println!(
+                "{}",
+                json!({"ok": false, "status": r.status, "error": r.error_message()})
+            ),
+        }
     }
 
     /// Print the node's body as it came (its JSON keeps the node's member order and number
@@ -63,6 +90,20 @@ impl Out {
     pub fn value(&self, v: &Value) {
         println!("{v}");
     }
+}
+
+/// The node's JSON object `body` (its member order and number spellings kept) with an `etag`
+/// member added when `etag` is given: the tag to pass to `cas --if-match`. `None` when the body
+/// is not a JSON object.
+pub fn with_etag(body: &[u8], etag: Option<&str>) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?.trim_end();
+    let map: serde_json::Map<String, Value> = serde_json::from_str(text).ok()?;
+    let Some(etag) = etag else {
+        return Some(text.to_string());
+    };
+    let open = text.strip_suffix('}')?;
+    let sep = if map.is_empty() { "" } else { "," };
+    Some(format!("{open}{sep}\"etag\":{}}}", Value::from(etag)))
 }
 
 /// Environment variable that turns colour off when set to anything but "" (https://no-color.org).
@@ -125,6 +166,19 @@ mod tests {
         for v in ["1", "0", "false", "yes"] {
             assert!(!colour_allowed_by(Some(OsStr::new(v))), "NO_COLOR={v}");
         }
+    }
+
+    #[test]
+    fn the_etag_joins_the_nodes_body_as_it_came() {
+        let body = br#"{"key":"n","value":{"v":[1,2.50]}}"#;
+        assert_eq!(
+            with_etag(body, Some("\"00000000000000ff\"")).unwrap(),
+            r#"{"key":"n","value":{"v":[1,2.50]},"etag":"\"00000000000000ff\""}"#
+        );
+        assert_eq!(with_etag(b"{}\n", Some("*")).unwrap(), r#"{"etag":"*"}"#);
+        assert_eq!(with_etag(b"{\"a\":1}\n", None).unwrap(), r#"{"a":1}"#);
+        assert!(with_etag(b"[1]", Some("x")).is_none());
+        assert!(with_etag(b"\x89PNG", Some("x")).is_none());
     }
 
     #[test]

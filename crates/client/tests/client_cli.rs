@@ -60,16 +60,23 @@ fn set_get_delete_and_missing_keys() {
     assert!(out.contains("value  \"hello world\""), "{out}");
     assert!(out.contains("ttl    "), "{out}");
 
-    // --json: the node's own body, as it came (number spelling kept).
+    // --json: the node's own body, as it came (number spelling kept), plus the ETag.
     let o = client(
         &a,
         &["set", "n", "{\"v\":[1,2.50]}", "--json-value", "--json"],
     );
     assert_eq!(code(&o), 0);
     assert_eq!(json(&o)["created"], true);
+    let etag = json(&o)["etag"].as_str().expect("etag").to_string();
     let o = client(&a, &["get", "n", "--json"]);
     assert_eq!(code(&o), 0);
-    assert_eq!(stdout(&o).trim(), r#"{"key":"n","value":{"v":[1,2.50]}}"#);
+    assert_eq!(
+        stdout(&o).trim(),
+        format!(
+            r#"{{"key":"n","value":{{"v":[1,2.50]}},"etag":{}}}"#,
+            Value::from(etag.as_str())
+        )
+    );
     let o = client(&a, &["set", "n", "2", "-J"]);
     assert!(stdout(&o).starts_with("replaced n"), "{}", stdout(&o));
 
@@ -225,9 +232,10 @@ fn export_then_import_restores() {
     );
     for i in 0..20 {
         let o = client(&a, &["get", &format!("k{i}"), "--json"]);
-        assert_eq!(
-            stdout(&o).trim(),
-            format!(r#"{{"key":"k{i}","value":{{"i":{i}}}}}"#)
+        assert!(
+            stdout(&o).starts_with(&format!(r#"{{"key":"k{i}","value":{{"i":{i}}},"etag":"#)),
+            "{}",
+            stdout(&o)
         );
     }
     let o = client(&a, &["import", f, "--overwrite"]);
