@@ -11,7 +11,7 @@ import re
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUN_DOCS = ["docs/deployment.md", "docs/operations.md"]  # run in this order
+RUN_DOCS = ["docs/deployment.md", "docs/api.md", "docs/operations.md"]  # run in this order (api.md uses the cluster deployment.md starts)
 TRANSLATIONS = [("docs/deployment.md", "docs/deployment.zh-CN.md")]
 MARKER = re.compile(r'^<!-- check-docs: run(?: output="(.*)")? -->$')
 # Repository paths as operators type them; a leading `/` (e.g. /opt/distributed-cache/config/...)
