@@ -6,14 +6,16 @@
 //!
 //! `log_format: json` writes the same event as one JSON object per line (`ts`, `level`, `node`,
 //! `message`, then the fields) for log shippers. Fields are named at the call site:
-//! `warn!(peer = id, request_id = log::request_id(n); "owner {id} failed: {e}")`; they are
-//! evaluated only when the level is on. Lines a failure can repeat per request go through
+//! `warn!(peer = id, request_id = rid; "owner {id} failed: {e}")`; they are evaluated only when
+//! the level is on. The lines a request causes carry its `request_id` (the client's
+//! `X-Request-Id` as sent, a string) and `trace_id` (of a valid W3C `traceparent`), see
+//! `server::request_id`. Lines a failure can repeat per request go through
 //! [`admit`] (one per second per kind per core, see `limit`).
 
 mod fields;
 mod limit;
 
-pub use fields::{request_id, ToValue, Value};
+pub use fields::{ToValue, Value};
 pub use limit::{admit, LogKind, LOG_LINE_INTERVAL_MS};
 
 use std::cell::RefCell;
@@ -201,7 +203,8 @@ mod tests {
         let fields = [
             ("peer", "node2".to_value()),
             ("key", key.to_value()),
-            ("request_id", Value::U64(7)),
+            ("request_id", Value::Str("r-7")),
+            ("trace_id", Value::Str("4bf92f3577b34da6a3ce929d0e0e4736")),
         ];
         let line = Line {
             ts: "2026-11-24T17:40:44.123Z",
@@ -228,13 +231,13 @@ mod tests {
         );
         assert_eq!(v["message"], "owner \"node2\" failed");
         assert_eq!(
-            (v["peer"].as_str(), v["request_id"].as_u64()),
-            (Some("node2"), Some(7))
+            (v["peer"].as_str(), v["request_id"].as_str()),
+            (Some("node2"), Some("r-7"))
         );
         assert_eq!(v["key"], "user:1");
         assert_eq!(
             text,
-            "2026-11-24T17:40:44.123Z WARN node1 owner \"node2\" failed peer=node2 key=user:1 request_id=7\n"
+            "2026-11-24T17:40:44.123Z WARN node1 owner \"node2\" failed peer=node2 key=user:1 request_id=r-7 trace_id=4bf92f3577b34da6a3ce929d0e0e4736\n"
         );
     }
 

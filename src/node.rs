@@ -114,6 +114,7 @@ impl Node {
             foreign_epoch: std::sync::atomic::AtomicU64::new(0),
             auth,
             imports: Default::default(),
+            flushes: Default::default(),
             cluster,
             clock,
             cfg,

@@ -7,7 +7,10 @@
 //! id), completes each waiter, and only then returns the connection to the pool: a connection is
 //! still reused only after every response sent on it was read completely. With one request queued
 //! this is exactly the plain keep-alive exchange. A batch that fails on a reused connection before
-//! any response byte is retried once on a new one (every forwarded method is idempotent).
+//! any response byte is retried once on a new one, unless it carries a request that is not
+//! idempotent (an increment): that one may have been executed before the connection broke, so
+//! the batch fails instead, and such a batch takes only a recently used connection, which the
+//! peer cannot have closed for idleness (`pool::NON_REPLAYABLE_MAX_IDLE`).
 //! A waiter that gives up (its `request_timeout` passed, or the connection task holding it ended)
 //! abandons its slot. If its request is still queued when a dispatcher takes the batch, it is
 //! dropped unsent (nobody waits for it; sending it would only load a peer that is likely slow
@@ -47,6 +50,8 @@ struct Job {
     slot: u32,
     id: u64,
     head: bool,
+    /// Safe to send twice ([`Outgoing::idempotent`]).
+    replayable: bool,
     /// End of this job's request bytes in the queue buffer.
     end: usize,
 }
@@ -97,6 +102,7 @@ pub(super) fn submit(
         slot: ticket.id(),
         id,
         head: req.method == crate::http::Method::Head,
+        replayable: req.idempotent(),
         end,
     });
     if let Some(waker) = q.waiting.pop() {
@@ -213,16 +219,17 @@ async fn exchange(
     done: &Cell<usize>,
 ) -> Result<(), FwdError> {
     let max = p.settings.max_answer();
+    let replayable = jobs.iter().all(|j| j.replayable);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut conn = p.checkout(peer).await?;
+        let mut conn = p.checkout(peer, replayable).await?;
         let out = std::mem::take(buf);
         let (res, out) = conn.stream().write_all(out).await;
         *buf = out;
         conn.rbuf.clear();
         if let Err(e) = res {
-            if conn.reused && attempt == 1 {
+            if conn.reused && attempt == 1 && replayable {
                 p.pool.discard_idle(peer);
                 continue;
             }
@@ -233,7 +240,7 @@ async fn exchange(
         for (i, job) in jobs.iter().enumerate() {
             let a = match read_answer(&mut conn, start, job.head, job.id, max).await {
                 Ok(a) => a,
-                Err(f) if f.nothing_read && i == 0 && conn.reused && attempt == 1 => {
+                Err(f) if f.nothing_read && i == 0 && conn.reused && attempt == 1 && replayable => {
                     p.pool.discard_idle(peer);
                     break;
                 }
@@ -261,3 +268,7 @@ async fn exchange(
 #[cfg(test)]
 #[path = "batch_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "batch_replay_tests.rs"]
+mod replay_tests;

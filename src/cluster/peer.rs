@@ -185,10 +185,12 @@ impl PeerClient {
         }
     }
 
-    /// A pooled connection to `peer`.
-    pub(crate) async fn checkout(&self, peer: usize) -> Result<Pooled, FwdError> {
+    /// A pooled connection to `peer`; `replayable: false` (a request that must not be sent
+    /// twice) takes only a recently used one (see `pool::NON_REPLAYABLE_MAX_IDLE`).
+    pub(crate) async fn checkout(&self, peer: usize, replayable: bool) -> Result<Pooled, FwdError> {
+        let age = (!replayable).then_some(super::pool::NON_REPLAYABLE_MAX_IDLE);
         self.pool
-            .checkout(peer, &self.cluster, self.settings.connect_timeout)
+            .checkout(peer, &self.cluster, self.settings.connect_timeout, age)
             .await
             .map_err(|e| match e {
                 CheckoutError::Exhausted => FwdError::Exhausted,
@@ -230,7 +232,7 @@ impl PeerClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut conn = self.checkout(peer).await?;
+            let mut conn = self.checkout(peer, req.idempotent()).await?;
             let mut wbuf = std::mem::take(&mut conn.wbuf);
             wbuf.clear();
             let secrets = self.auth.current();

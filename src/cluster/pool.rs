@@ -9,7 +9,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::error::ConnectError;
 use super::link::{self, PeerStream};
@@ -18,9 +18,17 @@ use super::Cluster;
 /// Per-connection buffer size for requests and responses to peers.
 const PEER_BUF: usize = 16 * 1024;
 
+/// Longest a pooled connection may have been idle to carry a request that must not be sent twice
+/// (an increment, see [`PeerPool::checkout`]): far below a node's keep-alive idle timeout
+/// (`timeouts.idle`, 60 s by default, one setting for the whole cluster), so the peer cannot have
+/// closed it for idleness, and a failure on it is not the stale keep-alive race that idempotent
+/// requests simply retry.
+pub(crate) const NON_REPLAYABLE_MAX_IDLE: Duration = Duration::from_secs(2);
+
 #[derive(Default)]
 struct PeerSlot {
-    idle: Vec<(PeerStream, Vec<u8>, Vec<u8>)>,
+    /// Idle connections with their buffers and when they were released, oldest first.
+    idle: Vec<(PeerStream, Vec<u8>, Vec<u8>, Instant)>,
     /// Connections open to this peer from this core (idle + in use + connecting).
     open: usize,
 }
@@ -63,16 +71,33 @@ impl PeerPool {
     }
 
     /// An idle connection to `peer`, or a new one to the first of its addresses that accepts.
+    /// With `max_idle_age`, only an idle connection released less than that long ago is taken
+    /// (older ones stay for other requests): for requests that must not be retried, see
+    /// [`NON_REPLAYABLE_MAX_IDLE`].
     pub(crate) async fn checkout(
         self: &Rc<Self>,
         peer: usize,
         cl: &Cluster,
         connect_timeout: Duration,
+        max_idle_age: Option<Duration>,
     ) -> Result<Pooled, CheckoutError> {
         {
             let mut slots = self.slots.borrow_mut();
             let slot = &mut slots[peer];
-            if let Some((stream, rbuf, wbuf)) = slot.idle.pop() {
+            let idle = match max_idle_age {
+                None => slot.idle.pop(),
+                Some(age) => {
+                    let fresh = slot.idle.iter().rposition(|i| i.3.elapsed() < age);
+                    if fresh.is_none() && slot.open >= self.max_total && !slot.idle.is_empty() {
+                        // Only older idle connections, and no room for a new one: close the
+                        // oldest rather than refuse.
+                        slot.idle.remove(0);
+                        slot.open -= 1;
+                    }
+                    fresh.map(|at| slot.idle.remove(at))
+                }
+            };
+            if let Some((stream, rbuf, wbuf, _)) = idle {
                 return Ok(self.wrap(peer, stream, rbuf, wbuf, true));
             }
             if slot.open >= self.max_total {
@@ -134,7 +159,7 @@ impl Pooled {
         if slot.idle.len() < self.pool.max_idle {
             let rbuf = std::mem::take(&mut self.rbuf);
             let wbuf = std::mem::take(&mut self.wbuf);
-            slot.idle.push((stream, rbuf, wbuf));
+            slot.idle.push((stream, rbuf, wbuf, Instant::now()));
         } else {
             slot.open = slot.open.saturating_sub(1);
         }
@@ -163,3 +188,7 @@ impl PeerPool {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "pool_tests.rs"]
+mod tests;

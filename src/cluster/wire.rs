@@ -3,8 +3,10 @@
 //! The request is re-serialized, never copied: one `Content-Length`, no hop-by-hop headers, CRLF
 //! line ends, plus `X-Cache-Forwarded` (the receiving node serves it locally and never forwards it
 //! again, so a ring disagreement cannot bounce a request), the cluster secret (`Authorization`,
-//! without which the receiver ignores the marker) and `X-Request-Id`, which the owner echoes; an answer with another id is a desync and the connection is dropped (H75 in
-//! `docs/http-hardening.md`). Answers are framed by the one response-head parser of the protocol
+//! without which the receiver ignores the marker) and a numeric `X-Request-Id` of this core's,
+//! which the owner echoes; an answer with another id is a desync and the connection is dropped
+//! (H75 in `docs/http-hardening.md`). The client's own id travels beside it in
+//! [`CLIENT_REQUEST_ID`], with `traceparent`, among the passed-on header lines. Answers are framed by the one response-head parser of the protocol
 //! layer ([`crate::http::parse_response_head`]).
 
 use std::ops::Range;
@@ -15,6 +17,12 @@ use monoio::io::AsyncReadRent;
 use super::error::Broken;
 use super::pool::Pooled;
 use crate::http::{parse_response_head, BodyFraming, Method};
+
+/// The client's own `X-Request-Id`, as sent, on a request a node sends a peer on its behalf (a
+/// forward, a replica copy): the `X-Request-Id` of that request is the sender's number, echoed
+/// so it can match the answer; this one is what the peer's log lines name (and what it passes
+/// on again).
+pub const CLIENT_REQUEST_ID: &str = "X-Cache-Client-Request-Id";
 
 /// Answer headers a node passes on to its client when it forwarded the request (besides
 /// `Content-Type`, which frames every answer): what a cache client or proxy reads.
@@ -52,9 +60,12 @@ pub struct Outgoing<'a> {
 
 impl Outgoing<'_> {
     /// Safe to send twice: every method we forward is, and so is a node-to-node import
-    /// (storing the same entries twice changes nothing).
+    /// (storing the same entries twice changes nothing) and a batch (gets, puts and deletes
+    /// only, each as safe to repeat as the single call).
     pub fn idempotent(&self) -> bool {
-        !matches!(self.method, Method::Post | Method::Patch) || self.path == b"/admin/import"
+        !matches!(self.method, Method::Post | Method::Patch)
+            || self.path == b"/admin/import"
+            || self.path == b"/api/v1/batch"
     }
 }
 

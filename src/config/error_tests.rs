@@ -353,3 +353,29 @@ fn range_errors_point_at_the_key() {
     let flow = format!("{SEED}storage: {{sweep_budget: 0}}\n");
     rejects(&flow, Some("storage.sweep_budget"), Some(9), "out of range");
 }
+
+#[test]
+fn cache_control_no_ttl_must_be_a_header_value() {
+    for bad in ["\"\"", "\" no-cache\"", "\"no-cache\\t\"", "\"caf\u{e9}\""] {
+        rejects(
+            &format!("{SEED}cache_control_no_ttl: {bad}\n"),
+            Some("cache_control_no_ttl"),
+            Some(9),
+            "is not a Cache-Control value",
+        );
+    }
+    let long = format!("{SEED}cache_control_no_ttl: {}\n", "a".repeat(257));
+    rejects(
+        &long,
+        Some("cache_control_no_ttl"),
+        Some(9),
+        "at most 256 bytes",
+    );
+    for good in ["no-store", "none", "\"private, max-age=60\""] {
+        let c = Config::from_yaml_str(&format!("{SEED}cache_control_no_ttl: {good}\n"), FILE)
+            .expect(good);
+        assert_eq!(c.cache_control_no_ttl, good.trim_matches('"'));
+    }
+    let c = Config::from_yaml_str(SEED, FILE).expect("seed");
+    assert_eq!(c.cache_control_no_ttl, DEFAULT_CACHE_CONTROL_NO_TTL);
+}

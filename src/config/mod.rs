@@ -7,6 +7,7 @@
 //! ranges and cross-key rules afterwards and finds the offending line by scanning the text.
 
 mod address;
+mod caching;
 mod error;
 mod sections;
 mod security;
@@ -14,6 +15,7 @@ mod units;
 mod validate;
 
 pub use address::{MAX_NODE_ID_BYTES, RESOLVE_TIMEOUT};
+pub use caching::{CACHE_CONTROL_NONE, DEFAULT_CACHE_CONTROL_NO_TTL, MAX_CACHE_CONTROL_BYTES};
 pub use error::ConfigError;
 pub use sections::*;
 pub use security::{AuthConfig, TlsConfig};
@@ -172,6 +174,8 @@ pub struct Config {
     pub max_memory: u64,
     pub max_key_bytes: usize,
     pub max_value_bytes: usize,
+    /// `Cache-Control` of GET answers for values without TTL ([`CACHE_CONTROL_NONE`]: none).
+    pub cache_control_no_ttl: String,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     /// Log one request in this many per core (0 = no access log).
@@ -222,6 +226,8 @@ struct FileConfig {
     max_key_bytes: usize,
     #[serde(default = "default_max_value_bytes", with = "units::size_usize")]
     max_value_bytes: usize,
+    #[serde(default = "caching::default_no_ttl")]
+    cache_control_no_ttl: String,
     #[serde(default = "default_log_level")]
     log_level: LogLevel,
     #[serde(default = "default_log_format")]
@@ -351,6 +357,7 @@ impl Config {
             max_memory: self.max_memory,
             max_key_bytes: self.max_key_bytes,
             max_value_bytes: self.max_value_bytes,
+            cache_control_no_ttl: self.cache_control_no_ttl.clone(),
             log_level: self.log_level,
             log_format: self.log_format,
             access_log_every: self.access_log_every,

@@ -36,6 +36,7 @@ pub(super) fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid
     )?;
     let value_range = (1, MAX_VALUE_BYTES_CEILING);
     check_size(None, "max_value_bytes", file.max_value_bytes, value_range)?;
+    super::caching::check_no_ttl(&file.cache_control_no_ttl)?;
     check_range(None, "replicas", file.replicas, (0, MAX_REPLICAS))?;
     check_tombstone_ttl(file.tombstone_ttl)?;
     file.limits.validate()?;
@@ -65,6 +66,7 @@ pub(super) fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid
         max_memory: file.max_memory,
         max_key_bytes: file.max_key_bytes,
         max_value_bytes: file.max_value_bytes,
+        cache_control_no_ttl: file.cache_control_no_ttl,
         log_level: file.log_level,
         log_format: file.log_format,
         access_log_every: file.access_log_every,

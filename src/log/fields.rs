@@ -1,4 +1,4 @@
-//! Structured fields of a log line (`peer`, `key`, `request_id`, ...) and how each format
+//! Structured fields of a log line (`peer`, `key`, `request_id`, `trace_id`, ...) and how each format
 //! writes them: `name=value` after a text line's message, `"name":value` members in a JSON line.
 //!
 //! Values are borrowed and converted only after the level check passed (the macros evaluate
@@ -67,9 +67,10 @@ impl<T: ToValue> ToValue for Option<T> {
     }
 }
 
-/// `X-Request-Id` as a field: 0 means the client sent none (see `Meta::request_id`).
-pub fn request_id(id: u64) -> Option<u64> {
-    (id != 0).then_some(id)
+impl ToValue for Value<'_> {
+    fn to_value(&self) -> Value<'_> {
+        *self
+    }
 }
 
 /// Append ` name=value` for each field; values with spaces, quotes, `=` or control characters
@@ -154,8 +155,8 @@ mod tests {
             " peer=node2 key=\"user 1\\nINFO x=y\" status=503"
         );
         assert_eq!(text(&[("peer", "".to_value())]), " peer=\"\"");
-        assert!(matches!(request_id(0).to_value(), Value::None));
-        assert!(matches!(request_id(9).to_value(), Value::U64(9)));
+        assert!(matches!(None::<u64>.to_value(), Value::None));
+        assert!(matches!(Value::Str("r-9").to_value(), Value::Str("r-9")));
     }
 
     #[test]

@@ -23,9 +23,12 @@ pub enum LogKind {
     RingMismatch = 2,
     /// A worker core's heartbeat stopped (the watchdog withholds its ping).
     CoreStalled = 3,
+    /// The node answered a request 5xx for a reason of its own (overloaded, shutting down, no
+    /// replica of the key reachable); a failed forward is [`LogKind::ForwardFailed`].
+    ErrorAnswered = 4,
 }
 
-const KINDS: usize = 4;
+const KINDS: usize = 5;
 
 /// One kind's budget: admits a line when `interval_ms` passed since the last admitted one.
 #[derive(Debug, Default)]

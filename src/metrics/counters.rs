@@ -60,6 +60,8 @@ pub(crate) struct CoreMetrics {
     forward_latency: RefCell<Histogram<u64>>,
     /// Refused credentials, TLS handshakes and the bounds that turned load away.
     pub trust: super::trust::TrustCounters,
+    /// Flushes (`DELETE /admin/cache`) applied on this node, counted on the core that ran them.
+    pub flushes: Cell<u64>,
 }
 
 /// Every exposed family, in exposition order (dashboards and alerts depend on names and order).
@@ -303,8 +305,20 @@ pub(super) static FAMILIES: &[Family] = &[
     Family {
         name: "cache_stale_writes_prevented_total",
         kind: Kind::Counter,
-        help: "Versioned writes refused because a newer version of the key was stored.",
+        help: "Versioned writes refused because a newer version of the key was stored, or a later flush covered it.",
         samples: Samples::Sum(|c| c.shard.superseded),
+    },
+    Family {
+        name: "cache_flushes_total",
+        kind: Kind::Counter,
+        help: "Flushes (DELETE /admin/cache) applied on this node, missed ones delivered late included.",
+        samples: Samples::Sum(|c| c.flushes),
+    },
+    Family {
+        name: "cache_flushed_keys_total",
+        kind: Kind::Counter,
+        help: "Live keys deleted on this node by flushes (each replica counts its copy).",
+        samples: Samples::Sum(|c| c.shard.flushed),
     },
 ];
 
@@ -352,6 +366,7 @@ impl CoreMetrics {
             forwards: zeros(forward_index(peers, 0)),
             forward_latency: RefCell::new(new_histogram()),
             trust: Default::default(),
+            flushes: Cell::new(0),
         }
     }
 
@@ -416,6 +431,7 @@ impl CoreMetrics {
             shard,
             hints,
             trust: self.trust.snapshot(),
+            flushes: self.flushes.get(),
         }
     }
 }

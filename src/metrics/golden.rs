@@ -60,6 +60,7 @@ fn snapshot(core: usize, k: u64, requests: usize, forwards: usize, pending: usiz
             deletes: 8_000 + k,
             tombstones: 9_000 + k,
             superseded: 10_000 + k,
+            flushed: 10_500 + k,
         },
         hints: HintCounts {
             queued: 11_000 + k,
@@ -69,6 +70,7 @@ fn snapshot(core: usize, k: u64, requests: usize, forwards: usize, pending: usiz
             pending: (0..pending as u64).map(|i| 100 * k + i).collect(),
         },
         trust: std::array::from_fn(|i| 20_000 + 100 * i as u64 + k),
+        flushes: 30_000 + k,
     }
 }
 

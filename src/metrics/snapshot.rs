@@ -49,6 +49,8 @@ pub(crate) struct CoreSnapshot {
     pub hints: HintCounts,
     /// The trust counters, indexed by `Trust`.
     pub trust: [u64; super::trust::TRUST_COUNT],
+    /// Flushes applied on this node by this core.
+    pub flushes: u64,
 }
 
 /// One core's hinted hand-off figures, copied from its hint queues at scrape time.

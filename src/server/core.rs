@@ -146,7 +146,12 @@ impl Core {
         let keys = crate::auth::LocalKeyring::new(Arc::clone(&node.auth));
         Core {
             exec: ShardExec::new(core, Arc::clone(&node)),
-            resp: Responder::new(&cfg.node_id, CoreMetrics::new(peers), cfg.access_log_every),
+            resp: Responder::new(
+                &cfg.node_id,
+                CoreMetrics::new(peers),
+                cfg.access_log_every,
+                &cfg.cache_control_no_ttl,
+            ),
             peers: PeerClient::new(core, Arc::clone(&node.cluster), settings, Rc::clone(&keys)),
             authz: super::authz::Authz::new(keys, cfg.tls.peer_client_certs),
             shutdown: ShutdownSignal::default(),

@@ -8,10 +8,13 @@
 //! `curl -d @file` does) still leaves the same document. Pure functions, no I/O.
 //!
 //! An entry is `{"key":..,"value":..,"ttl_ms":..,"version":"<16 hex>"}`; `ttl_ms` is absent for
-//! keys without expiry and `version` for unversioned writes. A tombstone (a versioned delete,
-//! only in node-to-node documents) is `{"key":..,"value":null,"deleted":true,"version":..}`.
-//! Both fields were added without changing [`EXPORT_VERSION`]: a document without them is an
-//! old backup and still imports (its entries are stamped as new writes by the import).
+//! keys without expiry and `version` for unversioned writes. A raw value (bytes stored with their
+//! content type, issue 12) has `"value_base64":"<standard base64>","content_type":".."` instead
+//! of `value`: JSON cannot hold arbitrary bytes. A tombstone (a versioned delete, only in
+//! node-to-node documents) is `{"key":..,"value":null,"deleted":true,"version":..}`. These
+//! fields were added without changing [`EXPORT_VERSION`]: a document without them is an old
+//! backup and still imports (its entries are stamped as new writes by the import), and a
+//! document without raw values is read by older nodes as before.
 
 #[path = "document_entry.rs"]
 mod entry;
@@ -20,7 +23,10 @@ mod read;
 
 pub(crate) use read::{Checked, ImportDoc, Limits, Validator};
 
+use base64::Engine as _;
+
 use crate::http::response::json_escape;
+use crate::storage::value::Stored;
 use crate::storage::version;
 use crate::storage::Entry;
 
@@ -75,8 +81,19 @@ pub(super) fn write_entry(out: &mut Vec<u8>, e: &Entry) {
     if e.tomb {
         out.extend_from_slice(b"\",\"value\":null,\"deleted\":true");
     } else {
-        out.extend_from_slice(b"\",\"value\":");
-        out.extend_from_slice(&e.value);
+        match Stored::decode(&e.value) {
+            Stored::Json(value) => {
+                out.extend_from_slice(b"\",\"value\":");
+                out.extend_from_slice(value);
+            }
+            Stored::Raw { content_type, body } => {
+                out.extend_from_slice(b"\",\"value_base64\":\"");
+                write_base64(out, body);
+                out.extend_from_slice(b"\",\"content_type\":\"");
+                json_escape(out, content_type);
+                out.push(b'"');
+            }
+        }
         if let Some(t) = e.ttl_ms {
             out.extend_from_slice(b",\"ttl_ms\":");
             out.extend_from_slice(itoa::Buffer::new().format(t).as_bytes());
@@ -88,6 +105,16 @@ pub(super) fn write_entry(out: &mut Vec<u8>, e: &Entry) {
         out.push(b'"');
     }
     out.push(b'}');
+}
+
+/// Append `bytes` in standard base64 (with padding), encoded in place: no temporary string.
+fn write_base64(out: &mut Vec<u8>, bytes: &[u8]) {
+    let at = out.len();
+    let len = base64::encoded_len(bytes.len(), true).unwrap_or(0);
+    out.resize(at + len, 0);
+    let engine = base64::engine::general_purpose::STANDARD;
+    let written = engine.encode_slice(bytes, &mut out[at..]).unwrap_or(0);
+    out.truncate(at + written);
 }
 
 /// Why an import document was refused; every variant maps to 400 (see [`DocError::status`]).
@@ -107,7 +134,13 @@ pub(crate) enum DocError {
         key: String,
         why: &'static str,
     },
-    /// Entry `index`'s minified value is larger than `max_value_bytes`.
+    /// Entry `index`'s raw value (`value_base64`, `content_type`) cannot be stored (`why`).
+    BadRaw {
+        index: usize,
+        key: String,
+        why: String,
+    },
+    /// Entry `index`'s minified value (a raw value's bytes) is larger than `max_value_bytes`.
     ValueTooLarge {
         index: usize,
         key: String,
@@ -149,6 +182,9 @@ impl std::fmt::Display for DocError {
             ),
             DocError::BadValue { index, key, why } => {
                 write!(f, "entry {index} (key {key:?}): invalid JSON value: {why}")
+            }
+            DocError::BadRaw { index, key, why } => {
+                write!(f, "entry {index} (key {key:?}): {why}")
             }
             DocError::ValueTooLarge {
                 index,
@@ -204,6 +240,9 @@ pub(crate) fn parse_import(
 const SMALL_STEP: usize = 64;
 const SMALL_WINDOW_BYTES: usize = 64 * 1024;
 
+#[cfg(test)]
+#[path = "document_raw_tests.rs"]
+mod raw_tests;
 #[cfg(test)]
 #[path = "document_tests.rs"]
 mod tests;

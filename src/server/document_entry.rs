@@ -3,11 +3,14 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
+use base64::Engine as _;
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use super::read::Limits;
 use super::DocError;
+use crate::server::router::check_content_type;
+use crate::storage::value::encode_raw;
 use crate::storage::version::{self, Version};
 
 /// One entry as the document gives it.
@@ -16,8 +19,14 @@ use crate::storage::version::{self, Version};
 struct RawEntry<'a> {
     #[serde(borrow)]
     key: Cow<'a, str>,
-    #[serde(borrow)]
-    value: &'a RawValue,
+    /// A JSON value (`null` included: present, unlike an absent member).
+    #[serde(default, borrow, deserialize_with = "present")]
+    value: Option<&'a RawValue>,
+    /// A raw value's bytes (standard base64), with `content_type`.
+    #[serde(default, borrow)]
+    value_base64: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    content_type: Option<Cow<'a, str>>,
     #[serde(default)]
     ttl_ms: Option<u64>,
     /// The write's version as hex; absent in old backups (the import stamps a new one).
@@ -27,6 +36,15 @@ struct RawEntry<'a> {
     #[serde(default)]
     deleted: Option<bool>,
 }
+
+/// A member that is present, whatever its value (`Option<&RawValue>` alone reads `null` as
+/// absent).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&'de RawValue>::deserialize(d).map(Some)
+}
+
+/// The content type of a raw entry that gives none.
+const DEFAULT_RAW_TYPE: &str = "application/octet-stream";
 
 /// An entry that passed every check; its minified value is in the caller's buffer.
 pub(super) struct Good<'a> {
@@ -67,34 +85,11 @@ pub(super) fn check_entry<'r>(
             got: v.to_string(),
         })?,
     };
-    let text = e.value.get().as_bytes();
     let tomb = e.deleted == Some(true);
     value.clear();
-    if tomb {
-        if text != b"null" {
-            return Err(DocError::BadValue {
-                index,
-                key: e.key.into_owned(),
-                why: "a deleted entry's value must be null",
-            });
-        }
-    } else {
-        crate::json::check(text).map_err(|why| DocError::BadValue {
-            index,
-            key: e.key.to_string(),
-            why,
-        })?;
-        crate::json::minify(text, value);
-        if value.len() > limits.max_value {
-            return Err(DocError::ValueTooLarge {
-                index,
-                key: e.key.into_owned(),
-                max_value: limits.max_value,
-            });
-        }
-        if e.ttl_ms == Some(0) {
-            return Ok(None); // expired in transit: nothing to restore
-        }
+    stored_value(&e, index, tomb, limits, value)?;
+    if !tomb && e.ttl_ms == Some(0) {
+        return Ok(None); // expired in transit: nothing to restore
     }
     Ok(Some(Good {
         key: e.key,
@@ -103,6 +98,125 @@ pub(super) fn check_entry<'r>(
         version,
         tomb,
     }))
+}
+
+/// Entry `index`'s value (`e.value` JSON, or `e.value_base64` raw) into `value`, in its
+/// stored form.
+fn stored_value(
+    e: &RawEntry<'_>,
+    index: usize,
+    tomb: bool,
+    limits: Limits,
+    value: &mut Vec<u8>,
+) -> Result<(), DocError> {
+    let raw_error = |why: String| DocError::BadRaw {
+        index,
+        key: e.key.to_string(),
+        why,
+    };
+    match (&e.value, &e.value_base64) {
+        (Some(_), Some(_)) => {
+            return Err(raw_error(
+                "has both value and value_base64 (a JSON value or a raw one, not both)".into(),
+            ))
+        }
+        (None, None) => {
+            return Err(raw_error(
+                "has no value (\"value\": JSON, or \"value_base64\" with \"content_type\")".into(),
+            ))
+        }
+        (Some(_), None) if e.content_type.is_some() => {
+            return Err(raw_error(
+                "content_type belongs to a raw value (value_base64), not to a JSON value".into(),
+            ))
+        }
+        (None, Some(_)) if tomb => {
+            return Err(raw_error("a deleted entry's value must be null".into()))
+        }
+        (None, Some(b64)) => {
+            raw_value(b64, e.content_type.as_deref(), limits, value).map_err(|why| match why {
+                RawError::TooLarge => DocError::ValueTooLarge {
+                    index,
+                    key: e.key.to_string(),
+                    max_value: limits.max_value,
+                },
+                RawError::Bad(why) => raw_error(why),
+            })?
+        }
+        (Some(v), None) => {
+            json_value(v.get().as_bytes(), tomb, limits, value).map_err(|why| match why {
+                Some(why) => DocError::BadValue {
+                    index,
+                    key: e.key.to_string(),
+                    why,
+                },
+                None => DocError::ValueTooLarge {
+                    index,
+                    key: e.key.to_string(),
+                    max_value: limits.max_value,
+                },
+            })?
+        }
+    }
+    Ok(())
+}
+
+/// A JSON entry value into `value` (minified); `Err(Some(why))`: not valid JSON (or not `null`
+/// for a tombstone), `Err(None)`: larger than `max_value_bytes`.
+fn json_value(
+    text: &[u8],
+    tomb: bool,
+    limits: Limits,
+    value: &mut Vec<u8>,
+) -> Result<(), Option<&'static str>> {
+    if tomb {
+        return match text {
+            b"null" => Ok(()),
+            _ => Err(Some("a deleted entry's value must be null")),
+        };
+    }
+    crate::json::check(text).map_err(Some)?;
+    crate::json::minify(text, value);
+    if value.len() > limits.max_value {
+        return Err(None);
+    }
+    Ok(())
+}
+
+/// Why a raw entry value cannot be stored.
+enum RawError {
+    TooLarge,
+    Bad(String),
+}
+
+/// A raw entry value into `value`, in its stored form (`storage::value`): the bytes decoded
+/// straight behind the content type, no intermediate copy.
+fn raw_value(
+    b64: &str,
+    content_type: Option<&str>,
+    limits: Limits,
+    value: &mut Vec<u8>,
+) -> Result<(), RawError> {
+    let ct = content_type.unwrap_or(DEFAULT_RAW_TYPE);
+    check_content_type(ct.as_bytes())
+        .map_err(|e| RawError::Bad(format!("content_type: {}", e.message(ct.as_bytes()))))?;
+    // Refused before decoding: a huge string costs no buffer.
+    if base64::decoded_len_estimate(b64.len()) > limits.max_value + 3 {
+        return Err(RawError::TooLarge);
+    }
+    encode_raw(ct.as_bytes(), b"", value);
+    let header = value.len();
+    base64::engine::general_purpose::STANDARD
+        .decode_vec(b64, value)
+        .map_err(|e| {
+            RawError::Bad(format!(
+                "value_base64 is not standard base64 with padding: {e}"
+            ))
+        })?;
+    if value.len() - header > limits.max_value {
+        return Err(RawError::TooLarge);
+    }
+    Ok(())
 }
 
 /// serde_json's error `e` from parsing `doc[base..]`, with its position in `doc` (`doc` empty:

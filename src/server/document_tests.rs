@@ -3,13 +3,13 @@
 use super::*;
 use bytes::Bytes;
 
-fn doc(entries: &str, count: usize) -> String {
+pub(super) fn doc(entries: &str, count: usize) -> String {
     format!(
         "{{\"format\":\"{EXPORT_FORMAT}\",\"version\":{EXPORT_VERSION},\"entries\":[{entries}],\"count\":{count}}}"
     )
 }
 
-fn entry(key: &'static [u8], value: &'static [u8], version: u64, tomb: bool) -> Entry {
+pub(super) fn entry(key: &'static [u8], value: &'static [u8], version: u64, tomb: bool) -> Entry {
     Entry {
         key: Bytes::from_static(key),
         value: Bytes::from_static(value),

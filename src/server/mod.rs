@@ -18,13 +18,16 @@
 
 pub(crate) mod admission;
 pub(crate) mod authz;
+mod conditions;
 mod connection;
 pub(crate) mod core;
 mod document;
 mod handlers;
 mod hints;
 mod json_error;
+mod request_id;
 mod respond;
+mod respond_cond;
 mod router;
 pub(crate) mod shared;
 mod shutdown;
@@ -32,5 +35,6 @@ pub(crate) mod snapshot;
 pub(crate) mod sync;
 pub(crate) mod tasks;
 mod tls_accept;
+mod trace;
 
 pub(crate) use document::parse_import;

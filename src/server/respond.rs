@@ -3,17 +3,29 @@
 //!
 //! All errors share one shape, `{"error":"...","status":N}` plus `"key"` where a key is involved,
 //! produced by [`Responder::error`]; every response names the node that produced it in
-//! `X-Cache-Node`. The `Date` header comes from a per-core cache refreshed once a second.
+//! `X-Cache-Node` and echoes the request's `X-Request-Id` as sent, and every 503 carries
+//! `Retry-After` (`respond_ids.rs`). The `Date` header comes from a per-core cache refreshed
+//! once a second.
 
 use crate::http::response::{
     encode_head, json_escape, json_escaped_len, BodyLength, ConnHeader, CONTENT_JSON,
 };
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use bytes::Bytes;
 
-use crate::http::response::DateCache;
+use super::request_id::{RequestId, RequestIds};
+use crate::http::response::{format_http_date, DateCache};
 use crate::metrics::{CoreMetrics, MethodLabel, RouteLabel};
+use crate::storage::value::Stored;
+pub(crate) use ids::{MAX_EXTRA_HEADERS, RETRY_AFTER};
+
+#[path = "respond_caching.rs"]
+mod caching;
+#[path = "respond_ids.rs"]
+mod ids;
+use caching::{raw_content_type, HTTP_DATE_BYTES};
 
 /// How one response must be framed and counted.
 #[derive(Clone, Copy, Debug)]
@@ -23,8 +35,9 @@ pub(crate) struct Meta {
     pub head_only: bool,
     pub route: RouteLabel,
     pub method: MethodLabel,
-    /// A numeric `X-Request-Id` to echo (0 = none): peers use it to match answers to requests.
-    pub request_id: u64,
+    /// The request's `X-Request-Id` (echoed as sent) and trace context (logged): peers match
+    /// answers to their forwards by its numeric form (see `server::request_id`).
+    pub request_id: RequestId,
 }
 
 impl Meta {
@@ -35,7 +48,7 @@ impl Meta {
             head_only: false,
             route: RouteLabel::Unknown,
             method: MethodLabel::Other,
-            request_id: 0,
+            request_id: RequestId::NONE,
         }
     }
 }
@@ -50,6 +63,13 @@ pub(crate) struct Responder {
     scratch: RefCell<Vec<u8>>,
     pub metrics: CoreMetrics,
     access: AccessSampler,
+    /// This core's request ids that are not numbers, and trace contexts.
+    pub ids: Rc<RequestIds>,
+    /// `Cache-Control` of a value without TTL (config `cache_control_no_ttl`; empty = none).
+    cache_control_no_ttl: Bytes,
+    /// The last `Last-Modified` formatted (its Unix second and text): a hot key, or keys
+    /// written in the same second, reuse it.
+    last_modified: std::cell::Cell<(u64, [u8; HTTP_DATE_BYTES])>,
 }
 
 /// The sampled access log: one line for every `every`-th response of this core (0 = off).
@@ -76,16 +96,30 @@ impl AccessSampler {
 const SCRATCH_INITIAL: usize = 256;
 
 impl Responder {
-    pub(crate) fn new(node_id: &str, metrics: CoreMetrics, access_log_every: u64) -> Responder {
+    /// `cache_control_no_ttl`: the config's `Cache-Control` for values without TTL (`none` or
+    /// empty: no header).
+    pub(crate) fn new(
+        node_id: &str,
+        metrics: CoreMetrics,
+        access_log_every: u64,
+        cache_control_no_ttl: &str,
+    ) -> Responder {
+        let no_ttl = match cache_control_no_ttl {
+            crate::config::CACHE_CONTROL_NONE => "",
+            v => v,
+        };
         Responder {
             node_header: Bytes::copy_from_slice(node_id.as_bytes()),
             date: RefCell::new(DateCache::default()),
             scratch: RefCell::new(Vec::with_capacity(SCRATCH_INITIAL)),
             metrics,
+            ids: Rc::default(),
             access: AccessSampler {
                 every: access_log_every,
                 seen: std::cell::Cell::new(0),
             },
+            cache_control_no_ttl: Bytes::copy_from_slice(no_ttl.as_bytes()),
+            last_modified: std::cell::Cell::new((0, format_http_date(0))),
         }
     }
 
@@ -94,14 +128,7 @@ impl Responder {
     pub(crate) fn count(&self, r: Meta, status: u16) {
         self.metrics.request(r.route, r.method, status);
         if self.access.pick() {
-            let id = (r.request_id != 0).then_some(r.request_id);
-            crate::info!(
-                method = r.method.as_str(),
-                route = r.route.as_str(),
-                status = status,
-                request_id = id;
-                "access"
-            );
+            self.log_access(r, status);
         }
     }
 
@@ -134,7 +161,9 @@ impl Responder {
         self.head_framed(out, r, status, content_type, BodyLength::Exact(len), extra)
     }
 
-    /// Like [`Self::head`], with any body delimitation.
+    /// Like [`Self::head`], with any body delimitation. Adds `X-Cache-Node`, the request's
+    /// `X-Request-Id` as sent, and `Retry-After` to a 503 whose `extra` (at most
+    /// [`MAX_EXTRA_HEADERS`]) has none.
     pub(crate) fn head_framed(
         &self,
         out: &mut Vec<u8>,
@@ -145,35 +174,38 @@ impl Responder {
         extra: &[(&str, &[u8])],
     ) {
         self.count(r, status);
-        let mut date = self.date.borrow_mut();
-        let mut id_buf = itoa::Buffer::new();
-        let mut hdrs: [(&str, &[u8]); 5] = [
-            ("X-Cache-Node", &self.node_header),
-            ("", b""),
-            ("", b""),
-            ("", b""),
-            ("", b""),
-        ];
-        let mut n = 1;
-        if r.request_id != 0 {
-            hdrs[1] = ("X-Request-Id", id_buf.format(r.request_id).as_bytes());
-            n = 2;
+        debug_assert!(extra.len() <= MAX_EXTRA_HEADERS, "{extra:?}");
+        // Most answers echo no id and are no 503: their head is assembled in a small array.
+        if r.request_id != RequestId::NONE || status == 503 || extra.len() >= ids::FAST_HEADERS {
+            return self.head_with_ids(out, r, status, content_type, len, extra);
         }
-        let k = extra.len().min(hdrs.len() - n);
-        hdrs[n..n + k].copy_from_slice(&extra[..k]);
-        encode_head(
-            out,
-            status,
-            content_type,
-            len,
-            r.conn,
-            date.get(),
-            &hdrs[..n + k],
-        );
+        let mut hdrs = [("", &b""[..]); ids::FAST_HEADERS];
+        hdrs[0] = ("X-Cache-Node", &self.node_header);
+        hdrs[1..=extra.len()].copy_from_slice(extra);
+        let mut date = self.date.borrow_mut();
+        let hdrs = &hdrs[..=extra.len()];
+        encode_head(out, status, content_type, len, r.conn, date.get(), hdrs);
     }
 
-    /// `{"error":msg,"status":N[,"key":k]}`
+    /// `{"error":msg,"status":N[,"key":k]}`; a 5xx also writes a WARN line
+    /// ([`Self::log_error`]).
     pub(crate) fn error(
+        &self,
+        out: &mut Vec<u8>,
+        r: Meta,
+        status: u16,
+        msg: &str,
+        key: Option<&[u8]>,
+        extra: &[(&str, &[u8])],
+    ) {
+        if status >= 500 {
+            self.log_error(r, status, msg, key, None);
+        }
+        self.error_unlogged(out, r, status, msg, key, extra);
+    }
+
+    /// [`Self::error`] for a caller that wrote its own log line.
+    pub(crate) fn error_unlogged(
         &self,
         out: &mut Vec<u8>,
         r: Meta,
@@ -202,18 +234,37 @@ impl Responder {
         ttl_ms.div_ceil(1000)
     }
 
-    /// `{"key":k,"value":<stored JSON>[,"ttl":s]}` written without an intermediate copy of the value.
+    /// A value's 200: the seed's envelope `{"key":k,"value":<JSON>[,"ttl":s]}` for a JSON value,
+    /// or a raw value's bytes as the body with its `Content-Type`; with the caching headers
+    /// ([`Self::with_caching`]). Written straight from `stored` (the slot bytes): no copy.
     pub(crate) fn value(
+        &self,
+        out: &mut Vec<u8>,
+        r: Meta,
+        key: &[u8],
+        stored: &[u8],
+        ttl_ms: Option<u64>,
+        version: u64,
+    ) {
+        self.with_caching(ttl_ms, version, |headers| match Stored::decode(stored) {
+            Stored::Json(value) => self.envelope(out, r, key, value, ttl_ms, headers),
+            Stored::Raw { content_type, body } => {
+                self.send(out, r, 200, raw_content_type(content_type), body, headers)
+            }
+        });
+    }
+
+    /// The seed's envelope `{"key":k,"value":<stored JSON>[,"ttl":s]}`, written without an
+    /// intermediate copy of the value.
+    fn envelope(
         &self,
         out: &mut Vec<u8>,
         r: Meta,
         key: &[u8],
         value: &[u8],
         ttl_ms: Option<u64>,
-        version: u64,
+        extra: &[(&str, &[u8])],
     ) {
-        let tag = etag(version);
-        let etag_header: &[(&str, &[u8])] = if version == 0 { &[] } else { &[("ETag", &tag)] };
         let mut num = itoa::Buffer::new();
         let ttl_text: Option<&str> = match ttl_ms {
             Some(t) => Some(num.format(Self::ttl_secs(t))),
@@ -221,7 +272,7 @@ impl Responder {
         };
         let ttl_len = ttl_text.map_or(0, |t| 7 + t.len());
         let len = 8 + json_escaped_len(key) + 10 + value.len() + ttl_len + 1;
-        self.head(out, r, 200, CONTENT_JSON, len, etag_header);
+        self.head(out, r, 200, CONTENT_JSON, len, extra);
         if r.head_only {
             return;
         }

@@ -8,9 +8,6 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
-
 use crate::http::{decode_segment, Method};
 use crate::metrics::{MethodLabel, RouteLabel};
 
@@ -23,6 +20,10 @@ pub(super) const PUT_BODY_SLACK: usize = 4096;
 pub(super) const SMALL_BODY_LIMIT: usize = 64 * 1024;
 
 const CACHE_PREFIX: &[u8] = b"/api/v1/cache/";
+
+#[path = "router_put.rs"]
+mod put;
+pub(super) use put::{check_content_type, copy_ttl_header, PutFields, TTL_HEADER_BYTES};
 
 /// The resources this node serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,6 +217,8 @@ pub(super) enum RequestError {
     ValueTooLarge,
     /// 414: the key is longer than `max_key_bytes`.
     KeyTooLong,
+    /// 415: a raw value's content type cannot be stored (the text says why).
+    Unsupported(Cow<'static, str>),
     /// 405: a method `Route::allows` let through but the cache does not serve.
     Method,
 }
@@ -228,13 +231,14 @@ impl RequestError {
             RequestError::LengthRequired => 411,
             RequestError::ValueTooLarge => 413,
             RequestError::KeyTooLong => 414,
+            RequestError::Unsupported(_) => 415,
             RequestError::Method => 405,
         }
     }
 
     pub(super) fn message(&self) -> &str {
         match self {
-            RequestError::Bad(m) => m,
+            RequestError::Bad(m) | RequestError::Unsupported(m) => m,
             RequestError::LengthRequired => {
                 "PUT needs a JSON body with Content-Length or chunked encoding"
             }
@@ -285,28 +289,23 @@ pub(super) enum KeyAction<'v> {
     /// GET, or HEAD (the same answer without a body).
     Get,
     Delete,
-    /// `value` is minified JSON; `ttl_s` is `None` for no expiry (`ttl` absent or 0).
+    /// `value` is the stored form (`storage::value`): minified JSON, or a raw value with its
+    /// content type; `ttl_s` is `None` for no expiry (`ttl` absent or 0).
     Put {
         value: &'v [u8],
         ttl_s: Option<u64>,
     },
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PutBody<'a> {
-    #[serde(borrow)]
-    value: &'a RawValue,
-    #[serde(default)]
-    ttl: Option<u64>,
-}
-
-/// Check a cache request's method and body. A PUT's value is minified into `value_buf` when
-/// it holds insignificant whitespace, else borrowed from `body`.
+/// Check a cache request's method and body. A PUT's value comes back in its stored form: a
+/// JSON value minified into `value_buf` when it holds insignificant whitespace, else borrowed
+/// from `body`; a raw value (any other Content-Type, see `router_put.rs`) encoded into
+/// `value_buf` with its content type.
 pub(super) fn parse_action<'v>(
     method: Method,
     body: &'v [u8],
     has_body: bool,
+    put: PutFields<'_>,
     limits: KeyLimits,
     value_buf: &'v mut Vec<u8>,
 ) -> Result<KeyAction<'v>, RequestError> {
@@ -314,46 +313,9 @@ pub(super) fn parse_action<'v>(
         Method::Get | Method::Head => Ok(KeyAction::Get),
         Method::Delete => Ok(KeyAction::Delete),
         Method::Put if !has_body => Err(RequestError::LengthRequired),
-        Method::Put => parse_put(body, limits, value_buf),
+        Method::Put => put::parse_put(body, put, limits, value_buf),
         _ => Err(RequestError::Method),
     }
-}
-
-fn parse_put<'v>(
-    body: &'v [u8],
-    limits: KeyLimits,
-    value_buf: &'v mut Vec<u8>,
-) -> Result<KeyAction<'v>, RequestError> {
-    let parsed: PutBody<'v> = serde_json::from_slice(body).map_err(|e| {
-        RequestError::Bad(Cow::Owned(format!(
-            "invalid JSON body: {}; expected {{\"value\": <any JSON>, \"ttl\": <seconds>}}",
-            super::json_error::describe(&e)
-        )))
-    })?;
-    let raw = parsed.value.get().as_bytes();
-    let value: &'v [u8] = match crate::json::check(raw) {
-        Ok(false) => raw,
-        Ok(true) => {
-            crate::json::minify(raw, value_buf);
-            value_buf
-        }
-        Err(why) => {
-            return Err(RequestError::Bad(Cow::Owned(format!(
-                "invalid JSON value: {why}"
-            ))))
-        }
-    };
-    if value.len() > limits.max_value_bytes {
-        return Err(RequestError::ValueTooLarge);
-    }
-    let ttl_s = match parsed.ttl {
-        Some(t) if t > MAX_TTL_SECS => {
-            return Err(bad("ttl larger than ten years (ttl is in seconds)"))
-        }
-        Some(0) | None => None,
-        Some(t) => Some(t),
-    };
-    Ok(KeyAction::Put { value, ttl_s })
 }
 
 #[cfg(test)]

@@ -14,7 +14,14 @@ fn key(seg: &str) -> Result<Vec<u8>, RequestError> {
 
 fn put(body: &str) -> Result<(Vec<u8>, Option<u64>), RequestError> {
     let mut buf = Vec::new();
-    match parse_action(Method::Put, body.as_bytes(), true, LIMITS, &mut buf)? {
+    match parse_action(
+        Method::Put,
+        body.as_bytes(),
+        true,
+        PutFields::default(),
+        LIMITS,
+        &mut buf,
+    )? {
         KeyAction::Put { value, ttl_s } => Ok((value.to_vec(), ttl_s)),
         other => panic!("not a put: {other:?}"),
     }
@@ -72,15 +79,36 @@ fn put_bodies_are_validated_and_minified() {
     );
     let mut buf = Vec::new();
     assert_eq!(
-        parse_action(Method::Put, b"", false, LIMITS, &mut buf),
+        parse_action(
+            Method::Put,
+            b"",
+            false,
+            PutFields::default(),
+            LIMITS,
+            &mut buf
+        ),
         Err(RequestError::LengthRequired)
     );
     assert_eq!(
-        parse_action(Method::Post, b"", false, LIMITS, &mut buf),
+        parse_action(
+            Method::Post,
+            b"",
+            false,
+            PutFields::default(),
+            LIMITS,
+            &mut buf
+        ),
         Err(RequestError::Method)
     );
     assert_eq!(
-        parse_action(Method::Head, b"", false, LIMITS, &mut buf),
+        parse_action(
+            Method::Head,
+            b"",
+            false,
+            PutFields::default(),
+            LIMITS,
+            &mut buf
+        ),
         Ok(KeyAction::Get)
     );
 }

@@ -87,6 +87,8 @@ pub(crate) struct NodeShared {
     pub auth: Arc<crate::auth::Keyring>,
     /// One import at a time per node (`POST /admin/import`, see `handlers::import::gate`).
     pub imports: Arc<super::handlers::import::ImportGate>,
+    /// Flushes members missed, kept until they take them (`handlers::flush::pending`).
+    pub flushes: super::handlers::flush::PendingFlushes,
 }
 
 impl NodeShared {

@@ -285,8 +285,9 @@ async fn call(
         headers: b"",
     };
     let cfg = c.cfg();
-    // Catch-up documents can be large: the import limit bounds them.
-    let max = cfg.limits.max_import_bytes + cfg.max_value_bytes;
+    // Catch-up documents can be large: the import limit bounds them, grown by a third for raw
+    // values, which travel as base64 (4 bytes for every 3).
+    let max = (cfg.limits.max_import_bytes + cfg.max_value_bytes).saturating_mul(4) / 3;
     let a = c
         .peers
         .call_sized(

@@ -10,6 +10,8 @@
 //! hashes that anti-entropy repair compares across nodes.
 //! Nothing here knows about sockets, HTTP or the cluster.
 
+pub mod cond;
+pub mod counter;
 mod digest;
 pub mod lru;
 pub mod lww;
@@ -27,5 +29,5 @@ mod repair_tests;
 mod versioned_model_tests;
 
 pub use digest::{bucket_of, slot_digest, REPAIR_BUCKETS};
-pub use op::{Entry, KeyOp, KeyReply, Loaded, Page};
+pub use op::{Conditional, Entry, KeyOp, KeyReply, Loaded, Page};
 pub use shard::{PutOutcome, Shard, ShardLimits, ShardStats, ENTRY_OVERHEAD_BYTES};

@@ -13,6 +13,8 @@
 //! key alone, invisible to reads) for `tombstone_ttl_ms`, so an older PUT arriving later (a
 //! replica, a repair, a hand-over) cannot resurrect the key. Tombstones are slots like any other:
 //! they expire, count towards both limits and can be evicted. `put` and `delete` stay unconditional.
+//! A flush (`flush.rs`) tombstones every key under a prefix at one version and keeps a barrier
+//! that refuses older versioned writes of those keys for `tombstone_ttl_ms`.
 
 use std::num::NonZeroU64;
 
@@ -21,9 +23,12 @@ use hashbrown::HashTable;
 use super::lru::{Entry, LruSlab, MAX_SLOTS};
 use super::lww::Write;
 
+mod flush;
 mod repair;
 mod walk;
 mod write;
+
+pub use flush::{Flushed, MAX_FLUSH_BARRIERS};
 
 /// Bytes charged per entry (value or tombstone) on top of key and value, so `max_bytes` tracks
 /// real memory. Estimate for 64-bit targets: slab slot 48 B (`Entry`, checked by a test) + index
@@ -100,9 +105,11 @@ pub struct ShardStats {
     pub sets: u64,
     /// Deletes (plain or versioned) that removed a live value.
     pub deletes: u64,
-    /// Versioned writes refused because a newer (or the same) write was stored: stale writes
-    /// prevented.
+    /// Versioned writes refused because a newer (or the same) write was stored, or a flush
+    /// barrier covered them: stale writes prevented.
     pub superseded: u64,
+    /// Live values deleted by flushes (`DELETE /admin/cache`).
+    pub flushed: u64,
 }
 
 /// What one slot write did; the callers count it and turn it into their reply.
@@ -131,6 +138,8 @@ pub struct Shard {
     counters: ShardStats,
     /// Next slot `sweep` examines.
     sweep_cursor: usize,
+    /// Recent flushes: versioned writes older than a flush of their key are refused.
+    flushes: flush::Barriers,
 }
 
 /// Accounted size of one entry. `usize -> u64` is lossless on every supported target.
@@ -167,6 +176,7 @@ impl Shard {
             tombstones: 0,
             counters: ShardStats::default(),
             sweep_cursor: 0,
+            flushes: flush::Barriers::default(),
         }
     }
 
@@ -284,6 +294,21 @@ impl Shard {
         let idx = self.find(key, self.hasher.hash_one(key));
         let slot = idx.and_then(|i| self.lru.get(i as usize));
         slot.is_some_and(|e| !e.is_tomb() && !e.is_expired(now_ms))
+    }
+
+    /// The unexpired slot under `key`, touching nothing (conditional writes and counters check
+    /// it in the same call as their write): `(value, TTL left in ms, version, is_tombstone)`.
+    pub(in crate::storage) fn peek(
+        &self,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Option<(&[u8], Option<u64>, u64, bool)> {
+        let idx = self.find(key, self.hasher.hash_one(key))?;
+        let e = self
+            .lru
+            .get(idx as usize)
+            .filter(|e| !e.is_expired(now_ms))?;
+        Some((e.value(), e.remaining_ttl(now_ms), e.version(), e.is_tomb()))
     }
 
     fn find(&self, key: &[u8], hash: u64) -> Option<u32> {

@@ -20,12 +20,22 @@ pub fn assert_error(r: &Resp, status: u16, ctx: &str) {
     assert_eq!(j["status"], status, "{ctx}: {j}");
 }
 
-/// The same answer from every node. A `ttl` in the body counts down in whole seconds between the
-/// requests, so two answers may differ by one second there and nowhere else.
+/// The same answer from every node. A `ttl` in the body and `Cache-Control: max-age` count down
+/// in whole seconds between the requests, so two answers may differ by one second there and
+/// nowhere else.
 pub fn assert_same(answers: &[Resp], ctx: &str) {
     let first = &answers[0];
     for (i, other) in answers.iter().enumerate().skip(1) {
         let (mut a, mut b) = (comparable(first), comparable(other));
+        let max_age = |h: &mut Vec<(String, String)>| {
+            let v = h.iter_mut().find(|(n, _)| n == "cache-control")?;
+            let secs = v.1.strip_prefix("max-age=")?.parse::<u64>().ok()?;
+            v.1 = "max-age=N".to_string();
+            Some(secs)
+        };
+        if let (Some(ma), Some(mb)) = (max_age(&mut a.1), max_age(&mut b.1)) {
+            assert!(ma.abs_diff(mb) <= 1, "{ctx}: max-age {ma} vs {mb}");
+        }
         if let (Ok(mut ja), Ok(mut jb)) = (
             serde_json::from_str::<Value>(&a.2),
             serde_json::from_str::<Value>(&b.2),

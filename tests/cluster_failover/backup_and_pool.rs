@@ -65,6 +65,7 @@ pub fn export_and_import_right_after_a_kill_never_fail_silently() {
     assert!(t.elapsed() <= bounded(), "import took {:?}", t.elapsed());
     let j = r.json();
     eprintln!("import {:?} after kill -9: {}", t.elapsed(), r.status);
+    let imported_all = r.status != 502;
     if r.status == 502 {
         let msg = j["error"].as_str().unwrap_or("");
         assert!(msg.contains("node3"), "names the member: {msg}");
@@ -106,7 +107,14 @@ pub fn export_and_import_right_after_a_kill_never_fail_silently() {
     assert_eq!(r.status, 200);
     let doc = r.json();
     assert_eq!(doc["missing"], json!(["node3"]));
-    assert_eq!(doc["count"], json!(keys.len() - on_victim));
+    // An import that reached every key (200) ran after node3 was seen down: its keys went to
+    // stand-ins, which hold them now and export them; after a 502 nobody holds them.
+    let held = if imported_all {
+        keys.len()
+    } else {
+        keys.len() - on_victim
+    };
+    assert_eq!(doc["count"], json!(held), "{doc}");
 }
 
 /// The hand-over to a returning node must not depend on which pooled connections happen to be

@@ -110,6 +110,9 @@ pub(crate) struct Optional<'b> {
     pub cache_ttl: Option<&'b [u8]>,
     /// W3C `traceparent`, passed on with forwards.
     pub traceparent: Option<&'b [u8]>,
+    /// `X-Cache-Client-Request-Id`: the client's `X-Request-Id`, passed on by the node that
+    /// forwarded the request (which matches answers by a numeric `X-Request-Id` of its own).
+    pub client_request_id: Option<&'b [u8]>,
 }
 
 impl<'b> Optional<'b> {
@@ -132,6 +135,11 @@ impl<'b> Optional<'b> {
             (&mut self.cache_ttl, "duplicate X-Cache-TTL header")
         } else if name.eq_ignore_ascii_case(b"traceparent") {
             (&mut self.traceparent, "duplicate traceparent header")
+        } else if name.eq_ignore_ascii_case(b"x-cache-client-request-id") {
+            (
+                &mut self.client_request_id,
+                "duplicate X-Cache-Client-Request-Id header",
+            )
         } else {
             return Ok(false);
         };

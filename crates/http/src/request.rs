@@ -67,7 +67,8 @@ pub struct Head {
     /// Value of `Authorization` (OWS-trimmed, at most `MAX_AUTHORIZATION_BYTES`, at most one
     /// such header): the credential the node checks.
     pub authorization: Option<Range<usize>>,
-    /// `Content-Type`, `If-Match`, `If-None-Match`, `X-Cache-TTL`, `traceparent`, when sent.
+    /// `Content-Type`, `If-Match`, `If-None-Match`, `X-Cache-TTL`, `traceparent`,
+    /// `X-Cache-Client-Request-Id`, when sent.
     pub optional: OptionalFields,
     /// Bytes of buf consumed by the head, incl. skipped leading empty lines.
     pub head_len: usize,
@@ -82,6 +83,8 @@ pub struct OptionalFields {
     /// `X-Cache-TTL`.
     pub cache_ttl: Option<Range<usize>>,
     pub traceparent: Option<Range<usize>>,
+    /// `X-Cache-Client-Request-Id` (node to node).
+    pub client_request_id: Option<Range<usize>>,
 }
 
 /// Parse one request head at the start of `buf`. Pure. `Partial` when more bytes are needed
@@ -134,6 +137,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, ParseErro
         if_none_match: located(o.if_none_match)?,
         cache_ttl: located(o.cache_ttl)?,
         traceparent: located(o.traceparent)?,
+        client_request_id: located(o.client_request_id)?,
     };
     Ok(Parsed::Complete(Head {
         method,

@@ -14,13 +14,16 @@ pub fn reason(status: u16) -> &'static str {
         200 => "OK",
         201 => "Created",
         204 => "No Content",
+        304 => "Not Modified",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        409 => "Conflict",
         411 => "Length Required",
+        412 => "Precondition Failed",
         413 => "Content Too Large",
         414 => "URI Too Long",
         415 => "Unsupported Media Type",
@@ -186,27 +189,34 @@ impl DateCache {
     }
 }
 
+/// `secs` since the Unix epoch as an IMF-fixdate, without allocating (it is on the GET path:
+/// `Last-Modified`). Clamped to the last second of 9999, the format's four-digit year.
 pub fn format_http_date(secs: u64) -> [u8; 29] {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
     ];
+    /// 9999-12-31T23:59:59Z.
+    const LAST: u64 = 253_402_300_799;
+    let secs = secs.min(LAST);
     let days = secs / 86_400;
     let (y, m, d) = civil_from_days(days as i64);
     let s = secs % 86_400;
-    let text = format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        DAYS[(days % 7) as usize],
-        d,
-        MONTHS[(m - 1) as usize],
-        y,
-        s / 3600,
-        (s / 60) % 60,
-        s % 60
-    );
-    let mut out = [b' '; 29];
-    let n = text.len().min(29);
-    out[..n].copy_from_slice(&text.as_bytes()[..n]);
+    let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    let mut digits = |at: usize, width: usize, mut v: u64| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    digits(5, 2, u64::from(d));
+    digits(12, 4, y as u64);
+    digits(17, 2, s / 3600);
+    digits(20, 2, (s / 60) % 60);
+    digits(23, 2, s % 60);
+    out[..3].copy_from_slice(DAYS[(days % 7) as usize]);
+    out[8..11].copy_from_slice(MONTHS[(m - 1) as usize]);
     out
 }
 
@@ -248,8 +258,8 @@ mod tests {
     #[test]
     fn every_status_the_node_sends_has_its_reason_phrase() {
         let sent = [
-            100, 200, 201, 204, 400, 401, 403, 404, 405, 408, 411, 413, 414, 415, 417, 421, 431,
-            500, 501, 502, 503, 504, 505, 507, 508,
+            100, 200, 201, 204, 304, 400, 401, 403, 404, 405, 408, 409, 411, 412, 413, 414, 415,
+            417, 421, 431, 500, 501, 502, 503, 504, 505, 507, 508,
         ];
         for s in sent {
             assert_ne!(reason(s), "Unknown", "status {s}");
@@ -264,6 +274,21 @@ mod tests {
             &format_http_date(784_111_777),
             b"Sun, 06 Nov 1994 08:49:37 GMT"
         );
+    }
+
+    #[test]
+    fn http_dates_at_the_edges_keep_their_width() {
+        assert_eq!(&format_http_date(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            &format_http_date(951_782_400),
+            b"Tue, 29 Feb 2000 00:00:00 GMT"
+        );
+        for past_9999 in [253_402_300_799, 253_402_300_800, u64::MAX] {
+            assert_eq!(
+                &format_http_date(past_9999),
+                b"Fri, 31 Dec 9999 23:59:59 GMT"
+            );
+        }
     }
 
     #[test]

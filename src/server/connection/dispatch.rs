@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use super::{Chunked, Conn, Queued, Step};
+use super::{Chunked, Closing, Conn, Queued, Step};
 use crate::http::response::ConnHeader;
 use crate::http::{Framing, Head, Version};
 use crate::server::authz;
@@ -12,7 +12,10 @@ use crate::server::core::Core;
 use crate::server::document::Scope;
 use crate::server::handlers::forward;
 use crate::server::handlers::{self, cache, Req, ReqFields, Routed};
+use crate::server::request_id::{is_request_id, HeldId, IdFields, RequestId};
+use crate::server::respond::Meta;
 use crate::server::router::Route;
+use crate::server::trace::parse_traceparent;
 
 /// What the connection decided about one framed request, beside its head: where its body is
 /// and how long the whole request is, its route, and the connection header of its answer.
@@ -38,6 +41,7 @@ impl Conn {
             f,
             &self.chunk,
             self.tls_peer,
+            &mut self.ids,
         );
         let direct = self.queue.is_empty();
         // An answer ready now (an error, health, OPTIONS) must still leave after the earlier
@@ -76,6 +80,7 @@ impl Conn {
             f,
             &self.chunk,
             self.tls_peer,
+            &mut self.ids,
         );
         if f.route == Route::Export {
             let (r, scope) = (req.meta(), Scope::from_query(req.query));
@@ -110,16 +115,34 @@ impl Conn {
             .check(need, auth, head.forwarded, false, self.tls_peer);
         let refused = v.checked.refused?;
         resolve(c, &mut self.queue, &mut self.wbuf).await;
-        let m = crate::server::respond::Meta {
+        let m = Meta {
             conn: ConnHeader::Close,
             head_only: head.method == crate::http::Method::Head,
             route: route.label(),
             method: crate::server::router::method_label(head.method),
-            request_id: 0,
+            request_id: self.head_request_id(c, head),
         };
         authz::refuse(c, &mut self.wbuf, m, refused);
-        self.closing = Some(super::Closing::Linger);
+        self.closing = Some(Closing::Linger);
         Some(Step::Close)
+    }
+
+    /// The id of a request answered from its head alone (refused before its body is read):
+    /// echoed like any other, held like any other until the batch is written.
+    pub(super) fn head_request_id(&mut self, c: &Core, head: &Head) -> RequestId {
+        // Its own id and trace; a passed-on client id (a peer's, for logs only) is not read here.
+        ids_of(c, &self.rbuf, self.start, head, false, &mut self.ids).id
+    }
+
+    /// Answer a request whose body cannot be accepted (413, a malformed chunked body) and mark
+    /// the connection for a lingering close: [`Conn::fail`] with the request's id echoed.
+    pub(super) fn refuse_body(&mut self, c: &Core, head: &Head, status: u16, msg: &str) {
+        let r = Meta {
+            request_id: self.head_request_id(c, head),
+            ..Meta::closing()
+        };
+        c.resp.error(&mut self.wbuf, r, status, msg, None, &[]);
+        self.closing = Some(Closing::Linger);
     }
 }
 
@@ -148,8 +171,11 @@ pub(super) enum Dispatched {
 
 /// The request as the handlers see it, borrowed from the connection's buffers, with the
 /// access check's verdict: who it is from (a peer?), and forwarding markers kept only from a
-/// peer (a client's are dropped, so it is routed like any client request).
+/// peer (a client's are dropped, so it is routed like any client request). Its id's table slot,
+/// if it needs one, goes to `held` (see `server::request_id`). A `traceparent` that is not valid
+/// is dropped here: not passed on, not logged.
 #[inline]
+#[allow(clippy::too_many_arguments)] // the connection's parts, borrowed separately
 fn request<'a>(
     c: &Core,
     rbuf: &'a [u8],
@@ -158,6 +184,7 @@ fn request<'a>(
     f: &Frame,
     chunk: &'a Option<Chunked>,
     tls_peer: bool,
+    held: &mut Vec<HeldId>,
 ) -> Req<'a> {
     let at = |r: &std::ops::Range<usize>| &rbuf[base + r.start..base + r.end];
     let v = c.authz.check(
@@ -167,6 +194,7 @@ fn request<'a>(
         head.forwarded || head.cache_version.is_some(),
         tls_peer,
     );
+    let ids = ids_of(c, rbuf, base, head, v.peer, held);
     Req {
         method: head.method,
         route: f.route,
@@ -181,14 +209,15 @@ fn request<'a>(
         forwarded: head.forwarded && v.peer,
         peer: v.peer,
         tls_peer,
-        request_id: head.request_id.as_ref().map_or(0, |r| numeric_id(at(r))),
+        request_id: ids.id,
         fields: ReqFields {
             content_type: head.optional.content_type.as_ref().map(at),
             if_match: head.optional.if_match.as_ref().map(at),
             if_none_match: head.optional.if_none_match.as_ref().map(at),
             cache_ttl: head.optional.cache_ttl.as_ref().map(at),
-            traceparent: head.optional.traceparent.as_ref().map(at),
-            request_id: head.request_id.as_ref().map(at),
+            traceparent: ids.traceparent,
+            request_id: ids.own,
+            client_request_id: ids.passed_on,
         },
         version: head
             .cache_version
@@ -200,13 +229,61 @@ fn request<'a>(
     }
 }
 
-/// A numeric request id (what our peers send); anything else is not echoed.
-fn numeric_id(v: &[u8]) -> u64 {
-    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-        return 0;
+/// A request's ids, as [`request`] puts them into `Req` (see `server::request_id`).
+#[derive(Default)]
+struct Ids<'a> {
+    id: RequestId,
+    /// `X-Request-Id` as sent.
+    own: Option<&'a [u8]>,
+    /// A valid `traceparent` (an invalid one is dropped: not passed on, not logged).
+    traceparent: Option<&'a [u8]>,
+    /// The client's id a peer passed on (a client's header of that name is ignored).
+    passed_on: Option<&'a [u8]>,
+}
+
+/// The ids of the request whose `head` is at `rbuf[base..]`; a slot they need goes to `held`.
+/// A request that sent none (most of them) costs three comparisons.
+#[inline]
+fn ids_of<'a>(
+    c: &Core,
+    rbuf: &'a [u8],
+    base: usize,
+    head: &Head,
+    peer: bool,
+    held: &mut Vec<HeldId>,
+) -> Ids<'a> {
+    let o = &head.optional;
+    if head.request_id.is_none() && o.traceparent.is_none() && o.client_request_id.is_none() {
+        return Ids::default();
     }
-    std::str::from_utf8(v)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    sent_ids(c, rbuf, base, head, peer, held)
+}
+
+#[inline(never)]
+fn sent_ids<'a>(
+    c: &Core,
+    rbuf: &'a [u8],
+    base: usize,
+    head: &Head,
+    peer: bool,
+    held: &mut Vec<HeldId>,
+) -> Ids<'a> {
+    let at = |r: &std::ops::Range<usize>| &rbuf[base + r.start..base + r.end];
+    let traceparent = head.optional.traceparent.as_ref().map(at);
+    let trace = traceparent.and_then(parse_traceparent);
+    let own = head.request_id.as_ref().map(at);
+    let passed_on = head.optional.client_request_id.as_ref().map(at);
+    let passed_on = passed_on.filter(|v| peer && is_request_id(v));
+    let (id, hold) = c.resp.ids.register(IdFields {
+        own,
+        passed_on,
+        trace,
+    });
+    held.extend(hold);
+    Ids {
+        id,
+        own,
+        traceparent: traceparent.filter(|_| trace.is_some()),
+        passed_on,
+    }
 }

@@ -65,7 +65,9 @@ impl Conn {
                 // A peer failed mid-export: end the response without its terminator so the client
                 // sees a truncated transfer, never a silently incomplete backup.
                 Err(e) => {
-                    crate::warn!("export aborted: {e}");
+                    c.resp.with_log_ids(r.request_id, |request_id, trace_id| {
+                        crate::warn!(request_id = request_id, trace_id = trace_id; "export aborted: {e}")
+                    });
                     let _ = self.flush(stream, write_timeout).await;
                     return Err(());
                 }

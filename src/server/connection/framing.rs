@@ -85,7 +85,7 @@ impl Conn {
                 head_only: false,
                 route: route.label(),
                 method: method_label(head.method),
-                request_id: 0,
+                request_id: self.head_request_id(c, head),
             };
             let status = if route == Route::Unknown { 404 } else { 405 };
             c.resp.error(

@@ -155,6 +155,9 @@ struct Conn {
     held: Held,
     /// The node's import slot, held from an import's head until it is answered (`advance`).
     import: Option<super::handlers::import::BodyPermit>,
+    /// The request-id slots of the requests being answered (`server::request_id`): held until
+    /// every answer of the batch is written (an export's head included), then released.
+    ids: Vec<super::request_id::HeldId>,
 }
 
 impl Conn {
@@ -241,6 +244,8 @@ impl Conn {
 
     /// Parse and answer every complete request in the buffer (up to `max_pipeline`).
     async fn process(&mut self, c: &Rc<Core>) -> Step {
+        // Every answer of the previous batch is written: release its request ids.
+        self.ids.clear();
         let t0 = Instant::now();
         // Before answering anything: a process that stood still may have missed writes.
         crate::server::sync::check_stall(c, t0);
@@ -274,7 +279,8 @@ impl Conn {
                 let (buf, peer) = (&self.rbuf[self.start..], self.tls_peer);
                 if let Err(busy) = import::reserve_at_head(c, &head, buf, peer, &mut self.import) {
                     self.resolve(c).await;
-                    import::refuse_at_head(c, busy, &mut self.wbuf);
+                    let id = self.head_request_id(c, &head);
+                    import::refuse_at_head(c, busy, id, &mut self.wbuf);
                     self.closing = Some(Closing::Linger);
                     break Step::Close;
                 }
@@ -288,7 +294,7 @@ impl Conn {
                 }
                 Framed::Refuse(status, msg) => {
                     self.resolve(c).await;
-                    self.fail(c, status, msg);
+                    self.refuse_body(c, &head, status, msg);
                     break Step::Close;
                 }
             };
@@ -315,6 +321,10 @@ impl Conn {
             }
         };
         self.resolve(c).await;
+        if !matches!(step, Step::Export(..)) {
+            // Every answer is written (an export's head is still to come, with its id).
+            self.ids.clear();
+        }
         if count > 0 {
             c.resp
                 .metrics

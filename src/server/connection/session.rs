@@ -156,6 +156,7 @@ impl Conn {
             ip: admitted.ip,
             held: admitted.held,
             import: None,
+            ids: Vec::new(),
         }
     }
 }

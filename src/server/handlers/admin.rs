@@ -114,10 +114,13 @@ const INDEX: &str = concat!(
     "\",\"docs\":\"docs/api.md\",\"routes\":[",
     "{\"path\":\"/api/v1/health\",\"methods\":[\"GET\",\"HEAD\"]},",
     "{\"path\":\"/api/v1/cache/{key}\",\"methods\":[\"GET\",\"HEAD\",\"PUT\",\"DELETE\"]},",
+    "{\"path\":\"/api/v1/cache/{key}/incr\",\"methods\":[\"POST\"]},",
+    "{\"path\":\"/api/v1/batch\",\"methods\":[\"POST\"]},",
     "{\"path\":\"/admin/metrics\",\"methods\":[\"GET\",\"HEAD\"]},",
     "{\"path\":\"/admin/cluster\",\"methods\":[\"GET\",\"HEAD\"]},",
     "{\"path\":\"/admin/export\",\"methods\":[\"GET\",\"HEAD\"]},",
-    "{\"path\":\"/admin/import\",\"methods\":[\"POST\"]}",
+    "{\"path\":\"/admin/import\",\"methods\":[\"POST\"]},",
+    "{\"path\":\"/admin/cache\",\"methods\":[\"DELETE\"]}",
     "]}"
 );
 
@@ -256,8 +259,9 @@ pub(crate) async fn cluster_info(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
             let inc = mb.incarnation.load(Ordering::Relaxed);
             let _ = write!(
                 s,
-                ",\"hints_pending\":{},\"incarnation\":\"{}\"",
+                ",\"hints_pending\":{},\"flushes_pending\":{},\"incarnation\":\"{}\"",
                 hints_for(i),
+                c.node.flushes.of(i).len(),
                 hex(inc)
             );
         }

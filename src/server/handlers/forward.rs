@@ -18,12 +18,13 @@ use bytes::Bytes;
 
 use super::{Req, ReqFields, Routed};
 use crate::cluster::ring::Prefs;
-use crate::cluster::{FwdError, InFlight, Outgoing, RELAYED};
+use crate::cluster::{FwdError, InFlight, Outgoing, CLIENT_REQUEST_ID, RELAYED};
 use crate::http::response::{encode_head, BodyLength};
 use crate::http::Method;
 use crate::metrics::Trust;
 use crate::server::core::Core;
-use crate::server::respond::Meta;
+use crate::server::request_id;
+use crate::server::respond::{Meta, RETRY_AFTER};
 
 /// A forwarded request waiting for its answer, in the connection's response order.
 pub(crate) struct Forwarded {
@@ -70,7 +71,7 @@ pub(crate) fn start(c: &Core, peer: usize, req: &Req<'_>) -> Forwarded {
         query: req.query.map(Bytes::copy_from_slice),
         body: req.has_body.then(|| Bytes::copy_from_slice(req.body)),
         content_type: req.fields.content_type.map(Bytes::copy_from_slice),
-        headers: passed_on(&req.fields),
+        headers: passed_on(req),
         tried,
     };
     Forwarded {
@@ -81,20 +82,52 @@ pub(crate) fn start(c: &Core, peer: usize, req: &Req<'_>) -> Forwarded {
 }
 
 /// The request's optional header fields that travel with a forward, as header lines (what the
-/// coordinator needs to answer as this node would have: conditions, a raw value's TTL, the
-/// trace). Nothing is allocated for a request that carries none.
-fn passed_on(f: &ReqFields<'_>) -> Bytes {
-    let lines = [
+/// coordinator needs to answer as this node would have: conditions, a raw value's TTL) and its
+/// ids ([`context_lines`]). Nothing is allocated for a request that carries none.
+fn passed_on(req: &Req<'_>) -> Bytes {
+    let f = &req.fields;
+    header_lines(&[
         ("If-Match", f.if_match),
         ("If-None-Match", f.if_none_match),
         ("X-Cache-TTL", f.cache_ttl),
+        (CLIENT_REQUEST_ID, req.client_id()),
         ("traceparent", f.traceparent),
-    ];
+    ])
+}
+
+/// The request's ids as header lines, for what this node sends a peer on its behalf (a forward,
+/// a replica copy, a sub-batch): the client's id as sent (`X-Cache-Client-Request-Id`: the
+/// `X-Request-Id` of a node-to-node request is the sender's number, which the peer echoes so
+/// the sender can match its answer) and a valid `traceparent`, so the peer's log lines carry
+/// both. Empty, nothing allocated, for a request with neither.
+pub(crate) fn context_lines(req: &Req<'_>) -> Bytes {
+    header_lines(&context_of(req))
+}
+
+/// [`context_lines`] appended to `out`, which stays unallocated when there are none.
+pub(crate) fn push_context_lines(req: &Req<'_>, out: &mut Vec<u8>) {
+    push_lines(&context_of(req), out);
+}
+
+fn context_of<'a>(req: &'a Req<'_>) -> [(&'static str, Option<&'a [u8]>); 2] {
+    [
+        (CLIENT_REQUEST_ID, req.client_id()),
+        ("traceparent", req.fields.traceparent),
+    ]
+}
+
+/// `Name: value\r\n` for each present value.
+fn header_lines(lines: &[(&str, Option<&[u8]>)]) -> Bytes {
     if lines.iter().all(|(_, v)| v.is_none()) {
         return Bytes::new();
     }
     let mut out = Vec::new();
-    for (name, v) in lines {
+    push_lines(lines, &mut out);
+    Bytes::from(out)
+}
+
+fn push_lines(lines: &[(&str, Option<&[u8]>)], out: &mut Vec<u8>) {
+    for &(name, v) in lines {
         if let Some(v) = v {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
@@ -102,7 +135,6 @@ fn passed_on(f: &ReqFields<'_>) -> Bytes {
             out.extend_from_slice(b"\r\n");
         }
     }
-    Bytes::from(out)
 }
 
 /// The fields of header lines made by [`passed_on`] (a failover serves the request here).
@@ -122,6 +154,7 @@ fn fields_of<'a>(lines: &'a [u8], content_type: Option<&'a [u8]>) -> ReqFields<'
             b"If-None-Match" => &mut f.if_none_match,
             b"X-Cache-TTL" => &mut f.cache_ttl,
             b"traceparent" => &mut f.traceparent,
+            n if n == CLIENT_REQUEST_ID.as_bytes() => &mut f.client_request_id,
             _ => continue,
         };
         *slot = Some(value);
@@ -131,12 +164,16 @@ fn fields_of<'a>(lines: &'a [u8], content_type: Option<&'a [u8]>) -> ReqFields<'
 
 /// Whether another replica should be asked after this outcome: no answer, or 421 (the node
 /// must not coordinate now). Any other answer, a 503 included, is the key's answer, and so is a
-/// full queue to the node (see the module doc).
-fn fails_over(result: &Result<crate::cluster::Answered, FwdError>) -> bool {
+/// full queue to the node (see the module doc). A request that is not `idempotent` (an
+/// increment) goes elsewhere only when it cannot have been executed: refused with 421, or never
+/// sent (no connection); after a timeout or a broken connection it may have applied there, so
+/// the client gets the 504/502 instead of a second increment.
+fn fails_over(result: &Result<crate::cluster::Answered, FwdError>, idempotent: bool) -> bool {
     match result {
         Ok(a) => a.status == MISDIRECTED,
         Err(FwdError::QueueFull { .. }) => false,
-        Err(_) => true,
+        Err(FwdError::Connect(_) | FwdError::Exhausted) => true,
+        Err(_) => idempotent,
     }
 }
 
@@ -145,8 +182,6 @@ const RELAYED_RETRY_AFTER: usize = 4;
 
 /// The status a node answers a forwarded request it must not coordinate now.
 const MISDIRECTED: u16 = 421;
-/// What every 503 of ours carries: the condition is temporary.
-const RETRY_AFTER: &[(&str, &[u8])] = &[("Retry-After", b"1")];
 
 /// Wait for the answer (bounded by `cluster.request_timeout` per node tried), failing over to
 /// the key's next routable replica, and encode it into `out`.
@@ -160,7 +195,7 @@ pub(crate) async fn finish(c: &Core, f: Forwarded, out: &mut Vec<u8>) {
         let (peer, started) = (flight.peer, flight.started);
         let result = flight.wait().await;
         let us = started.elapsed().as_micros() as u64;
-        if fails_over(&result) {
+        if fails_over(&result, retry.outgoing().idempotent()) {
             match next_node(c, &retry) {
                 Some(next) if next == c.node.cluster.me => {
                     crate::metrics::inc(&c.resp.metrics.failovers);
@@ -187,9 +222,18 @@ fn failed_index(result: &Result<crate::cluster::Answered, FwdError>) -> usize {
     }
 }
 
+/// The raw key segment of a forwarded key request's path (a cache path or an increment's).
+fn segment_of(path: &[u8]) -> &[u8] {
+    use crate::server::router::{incr_segment, key_segment, Route};
+    match Route::parse(path) {
+        Route::Incr => incr_segment(path),
+        _ => key_segment(path),
+    }
+}
+
 /// The next routable node for the request's key that was not tried yet.
 fn next_node(c: &Core, retry: &Retry) -> Option<usize> {
-    let seg = crate::server::router::key_segment(&retry.path);
+    let seg = segment_of(&retry.path);
     let mut key_buf = Vec::new();
     let key = crate::server::router::parse_key(seg, &mut key_buf, super::cache::limits(c)).ok()?;
     c.node.cluster.next_coordinator(key, &retry.tried)
@@ -197,9 +241,10 @@ fn next_node(c: &Core, retry: &Retry) -> Option<usize> {
 
 /// Coordinate the request on this node after the nodes before it in the key's list failed.
 async fn serve_here(c: &Core, retry: &Retry, meta: Meta, out: &mut Vec<u8>) {
+    let route = crate::server::router::Route::parse(&retry.path);
     let req = Req {
         method: retry.method,
-        route: crate::server::router::Route::Cache,
+        route,
         path: &retry.path,
         body: retry.body.as_deref().unwrap_or_default(),
         query: retry.query.as_deref(),
@@ -216,9 +261,13 @@ async fn serve_here(c: &Core, retry: &Retry, meta: Meta, out: &mut Vec<u8>) {
         version: None,
         auth: crate::server::authz::Checked::PASSED,
     };
-    let seg = crate::server::router::key_segment(&retry.path);
+    let seg = segment_of(&retry.path);
     let mut key_buf = Vec::new();
-    match super::cache::handle(c, &req, seg, false, &mut key_buf, out) {
+    let routed = match route {
+        crate::server::router::Route::Incr => super::cache::incr(c, &req, seg, &mut key_buf, out),
+        _ => super::cache::handle(c, &req, seg, false, &mut key_buf, out),
+    };
+    match routed {
         Routed::Done => {}
         Routed::Ready(reply, d) => super::cache::finish(c, out, d, reply),
         Routed::Remote(mut t, d) => {
@@ -254,8 +303,7 @@ fn answer(
                 "no replica of the key can serve it now (node {} ({}), the last tried, is catching up or leaving)",
                 m.id, m.addr
             );
-            c.resp
-                .error(out, meta, 503, &msg, None, &[("Retry-After", b"1")]);
+            failed(c, peer, meta, 503, &msg, out);
         }
         Ok(a) => {
             c.resp.metrics.forward(peer, 0, us);
@@ -269,7 +317,9 @@ fn answer(
             let ct =
                 std::str::from_utf8(&buf[a.content_type.clone()]).unwrap_or("application/json");
             let mut date = c.resp.date.borrow_mut();
-            // The client's own numeric request id is echoed, as on a local answer.
+            // The client's own request id is echoed, as on a local answer (the coordinator
+            // echoed this node's number, checked by the peer client).
+            let ctx = c.resp.ids.get(meta.request_id);
             let mut id_buf = itoa::Buffer::new();
             let mut extra: [(&str, &[u8]); 4 + RELAYED.len()] = [("", b""); 4 + RELAYED.len()];
             extra[0] = ("X-Cache-Node", node);
@@ -283,14 +333,19 @@ fn answer(
             }
             if a.status == 503 && a.relayed[RELAYED_RETRY_AFTER].is_empty() {
                 // Every 503 of ours is temporary (a node catching up, no replica reachable).
-                extra[n] = ("Retry-After", b"1");
+                extra[n] = RETRY_AFTER;
                 n += 1;
             }
-            if meta.request_id != 0 {
-                extra[n] = ("X-Request-Id", id_buf.format(meta.request_id).as_bytes());
+            if let Some(id) = request_id::echoed(meta.request_id, ctx.as_deref(), &mut id_buf) {
+                extra[n] = ("X-Request-Id", id);
                 n += 1;
             }
-            let len = BodyLength::Exact(a.content_length);
+            // RFC 9110 §8.6: a 304 carries no Content-Length (it would have to be the 200's).
+            let len = if a.status == 304 {
+                BodyLength::UntilClose
+            } else {
+                BodyLength::Exact(a.content_length)
+            };
             encode_head(out, a.status, ct, len, meta.conn, date.get(), &extra[..n]);
             if !meta.head_only {
                 out.extend_from_slice(&buf[a.body.clone()]);
@@ -306,39 +361,37 @@ fn answer(
                 m.id,
                 m.addr
             );
-            c.resp.error(out, meta, 503, &msg, None, RETRY_AFTER);
+            failed(c, peer, meta, 503, &msg, out);
         }
         Err(e) => {
             c.resp.metrics.forward(peer, e.result_index(), us);
+            // The only POST forwarded is an increment, never sent twice (see `fails_over`).
+            let unsure = meta.method == crate::metrics::MethodLabel::Post
+                && matches!(e, FwdError::Timeout { .. } | FwdError::Broken(_));
             let msg = format!(
-                "node {} ({}), the last replica of the key tried, could not serve the request: {e}",
-                m.id, m.addr
+                "node {} ({}), the last replica of the key tried, could not serve the request: {e}{}",
+                m.id,
+                m.addr,
+                if unsure {
+                    "; the increment may have been applied there: read the key before retrying"
+                } else {
+                    ""
+                }
             );
-            log_failure(c, peer, &meta, e.status(), &msg);
-            // Every 503 of ours is temporary.
-            let extra = if e.status() == 503 { RETRY_AFTER } else { &[] };
-            c.resp.error(out, meta, e.status(), &msg, None, extra);
+            failed(c, peer, meta, e.status(), &msg, out);
         }
     }
 }
 
-/// The client got a 502/503/504 because of another node: say which, with the client's request
-/// id, so the operator can match the line to the complaint (rate-limited: a dead owner fails
-/// every forward).
-fn log_failure(c: &Core, peer: usize, meta: &Meta, status: u16, msg: &str) {
-    use crate::config::LogLevel;
-    use crate::log::{admit, request_id, LogKind};
-    if !crate::log::enabled(LogLevel::Warn) {
-        return;
-    }
-    if let Some(suppressed) = admit(LogKind::ForwardFailed) {
-        crate::warn!(
-            peer = c.node.cluster.members[peer].id,
-            status = status,
-            request_id = request_id(meta.request_id),
-            suppressed = (suppressed > 0).then_some(suppressed);
-            "core {}: answered {status}: {msg}",
-            c.exec.core
-        );
-    }
+/// The client gets a 502/503/504 because of another node: the error answer (a 503 with
+/// `Retry-After`, added by the responder) and a WARN line naming the peer, with the request's
+/// ids (rate-limited: a dead owner fails every forward).
+fn failed(c: &Core, peer: usize, meta: Meta, status: u16, msg: &str, out: &mut Vec<u8>) {
+    let id = &c.node.cluster.members[peer].id;
+    c.resp.log_error(meta, status, msg, None, Some(id));
+    c.resp.error_unlogged(out, meta, status, msg, None, &[]);
 }
+
+#[cfg(test)]
+#[path = "forward_tests.rs"]
+mod tests;

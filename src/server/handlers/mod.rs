@@ -8,11 +8,13 @@
 pub(super) mod admin;
 pub(super) mod batch;
 pub(super) mod cache;
+pub(super) mod conditional;
 pub(super) mod export;
 pub(super) mod flush;
 pub(super) mod forward;
 pub(super) mod handover;
 pub(super) mod import;
+pub(super) mod incr;
 pub(super) mod replicate;
 pub(super) mod sync;
 
@@ -22,6 +24,7 @@ use bytes::Bytes;
 
 use super::authz::{self, Checked};
 use super::core::Core;
+use super::request_id::RequestId;
 use super::respond::Meta;
 use super::router::{incr_segment, key_segment, method_label, Route};
 use crate::http::response::{ConnHeader, CONTENT_JSON};
@@ -50,8 +53,9 @@ pub(super) struct Req<'a> {
     /// The connection's client presented a certificate verified against `tls.ca_file` while
     /// `tls.peer_client_certs` is on (set by the TLS accept): cluster-authenticated.
     pub tls_peer: bool,
-    /// Numeric `X-Request-Id` to echo (0 = none).
-    pub request_id: u64,
+    /// `X-Request-Id` (echoed as sent) and trace context; its numeric form is what peers match
+    /// answers by (see `server::request_id`).
+    pub request_id: RequestId,
     /// Optional header fields of the cache API, as sent (syntax checked where used).
     pub fields: ReqFields<'a>,
     /// `X-Cache-Version`: a replica copy from the key's coordinator, with its version. Only
@@ -74,9 +78,11 @@ pub(super) struct ReqFields<'a> {
     /// `X-Cache-TTL`.
     pub cache_ttl: Option<&'a [u8]>,
     pub traceparent: Option<&'a [u8]>,
-    /// `X-Request-Id` as sent (any well-formed id; [`Req::request_id`] is its numeric form).
-    #[allow(dead_code)] // read by the request-id work of issue 12
+    /// `X-Request-Id` as sent (any well-formed id; [`Req::request_id`] is how it is echoed).
     pub request_id: Option<&'a [u8]>,
+    /// `X-Cache-Client-Request-Id`: the client's id, passed on by the peer that forwarded or
+    /// copied this request (only from a [`Req::peer`], well-formed).
+    pub client_request_id: Option<&'a [u8]>,
 }
 
 impl Req<'_> {
@@ -88,6 +94,16 @@ impl Req<'_> {
             route: self.route.label(),
             method: method_label(self.method),
             request_id: self.request_id,
+        }
+    }
+
+    /// The id the client gave this request, as sent: its own `X-Request-Id`, or the client's id
+    /// a peer passed on with it. Passed on again with forwards and replica copies.
+    pub(super) fn client_id(&self) -> Option<&[u8]> {
+        match self.fields.client_request_id {
+            Some(id) => Some(id),
+            None if !self.peer => self.fields.request_id,
+            None => None,
         }
     }
 }
@@ -112,6 +128,8 @@ pub(super) enum KeyKind {
         ttl_s: Option<u64>,
     },
     Delete,
+    /// `POST .../incr`: answered from its `KeyReply::Counted` (or why not).
+    Incr,
     /// Not executed: the key's core has this core's whole share of `limits.max_queued_per_core`
     /// outstanding; answered 503 in its place in the pipeline (the reply is a placeholder).
     CoreBusy {
@@ -196,14 +214,15 @@ pub(super) fn dispatch(
 }
 
 /// With `admin_address` set, `/admin/*` is not served on `address`, except what the other nodes
-/// use there during cluster exports and imports (`/admin/export?scope=local`, `/admin/import`).
+/// use there during cluster exports, imports and flushes (`/admin/export?scope=local`,
+/// `/admin/import`, `DELETE /admin/cache`).
 fn admin_moved(req: &Req<'_>) -> bool {
     if !req.admin_elsewhere {
         return false;
     }
     match req.route {
         Route::Metrics | Route::Cluster => true,
-        Route::Import => !req.peer,
+        Route::Import | Route::Flush => !req.peer,
         Route::Export => !(req.peer && super::document::Scope::from_query(req.query).is_local()),
         _ => false,
     }

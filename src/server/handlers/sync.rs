@@ -106,6 +106,12 @@ pub(crate) async fn serve_hints(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &
             cl.members[peer].id
         );
     }
+    // Flushes it missed first: the hints below are older writes its barriers must then refuse.
+    if let Err(e) = super::flush::deliver_pending(c, peer).await {
+        return c
+            .resp
+            .error(out, m, 503, &e, None, &[("Retry-After", b"1")]);
+    }
     let share = HINTS_PER_ANSWER_BYTES / c.exec.cores() as u64;
     let taken = c
         .on_every_core(move |c| {

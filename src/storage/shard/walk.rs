@@ -25,6 +25,7 @@ impl Shard {
             }
         }
         self.counters.expirations += removed as u64;
+        self.flushes.prune(now_ms);
         removed
     }
 

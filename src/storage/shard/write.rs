@@ -63,8 +63,9 @@ impl Shard {
     }
 
     /// Stores `w` under `key` at the MRU end, evicting LRU slots until both limits hold. With
-    /// `lww`, an unexpired stored slot that `w` does not supersede is kept (counted as
-    /// superseded). Counts the sets and deletes it applies.
+    /// `lww`, an unexpired stored slot that `w` does not supersede is kept, and so is the slot
+    /// (or absence) a flush barrier protects (both counted as superseded). Counts the sets and
+    /// deletes it applies.
     pub(super) fn write(
         &mut self,
         key: &[u8],
@@ -73,6 +74,11 @@ impl Shard {
         lww: bool,
         now_ms: u64,
     ) -> Wrote {
+        // One comparison unless a flush newer than this write covers part of the key space.
+        if lww && self.flushes.bars(key, w.version, w.tomb, now_ms) {
+            self.counters.superseded += 1;
+            return Wrote::Superseded;
+        }
         let size = entry_bytes(key.len() + w.value.len());
         if self.too_large(key.len(), size) {
             return Wrote::TooLarge;
@@ -126,7 +132,7 @@ impl Shard {
     }
 
     /// One slot of `size` accounted bytes can never fit (or its key cannot be described).
-    fn too_large(&self, key_len: usize, size: u64) -> bool {
+    pub(super) fn too_large(&self, key_len: usize, size: u64) -> bool {
         key_len > MAX_KEY_LEN || (self.limits.max_bytes != 0 && size > self.limits.max_bytes)
     }
 
@@ -140,14 +146,7 @@ impl Shard {
         was_tomb: bool,
         now_ms: u64,
     ) {
-        let replaced = self
-            .lru
-            .replace_value(idx, w.value, expires_at, w.version, w.tomb);
-        if let Some(old_len) = replaced {
-            let new_len = self.lru.get(idx as usize).map_or(old_len, Entry::data_len);
-            self.bytes = self.bytes - entry_bytes(old_len) + entry_bytes(new_len);
-            self.tombstones = self.tombstones + usize::from(w.tomb) - usize::from(was_tomb);
-        }
+        self.rewrite_in_place(idx, w, expires_at, was_tomb);
         self.lru.touch(idx);
         let max_bytes = self.limits.max_bytes;
         // The replaced entry is MRU and fits alone, so this stops before reaching it.
@@ -159,8 +158,30 @@ impl Shard {
     }
 }
 
+impl Shard {
+    /// Rewrites live slot `idx` with `w` where it is in the LRU order (`was_tomb`: it held a
+    /// tombstone), keeping bytes and the tombstone count right. The caller makes room if `w`
+    /// is larger than what it replaces.
+    pub(super) fn rewrite_in_place(
+        &mut self,
+        idx: u32,
+        w: Write<'_>,
+        expires_at: Option<NonZeroU64>,
+        was_tomb: bool,
+    ) {
+        let replaced = self
+            .lru
+            .replace_value(idx, w.value, expires_at, w.version, w.tomb);
+        if let Some(old_len) = replaced {
+            let new_len = self.lru.get(idx as usize).map_or(old_len, Entry::data_len);
+            self.bytes = self.bytes - entry_bytes(old_len) + entry_bytes(new_len);
+            self.tombstones = self.tombstones + usize::from(w.tomb) - usize::from(was_tomb);
+        }
+    }
+}
+
 /// The stored slot as LWW compares it.
-fn stored_write(e: &Entry) -> Write<'_> {
+pub(super) fn stored_write(e: &Entry) -> Write<'_> {
     Write {
         version: e.version(),
         tomb: e.is_tomb(),

@@ -13,6 +13,13 @@ use crate::server::core::Core;
 /// Largest single line accepted from a peer's export (one entry: key + value + framing).
 const MAX_EXPORT_LINE_SLACK: usize = 64 * 1024;
 
+/// The longest entry line a peer may send: its key escaped (6 bytes per byte at worst), its
+/// value (a raw one as base64, a third larger than its bytes: the larger form) and the rest.
+fn max_line(max_value: usize, max_key: usize) -> usize {
+    let value = base64::encoded_len(max_value, true).unwrap_or(usize::MAX / 2);
+    value + max_key * 6 + MAX_EXPORT_LINE_SLACK
+}
+
 /// One peer's local export being read and spliced line by line.
 pub(crate) struct PeerExport {
     /// Plain or TLS, as every node-to-node connection.
@@ -61,7 +68,7 @@ impl PeerExport {
             dec: ChunkedDecoder::new(usize::MAX / 2),
             head_done: false,
             lines_seen: 0,
-            max_line: c.cfg().max_value_bytes + c.cfg().max_key_bytes * 6 + MAX_EXPORT_LINE_SLACK,
+            max_line: max_line(c.cfg().max_value_bytes, c.cfg().max_key_bytes),
         })
     }
 

@@ -216,13 +216,18 @@ pub(crate) fn reserve_at_head(
 
 /// Answer an import refused at its head: 503, and the connection closes, since its body (up to
 /// `limits.max_import_bytes`) is not read.
-pub(crate) fn refuse_at_head(c: &Core, busy: Busy, out: &mut Vec<u8>) {
+pub(crate) fn refuse_at_head(
+    c: &Core,
+    busy: Busy,
+    request_id: crate::server::request_id::RequestId,
+    out: &mut Vec<u8>,
+) {
     let m = Meta {
         conn: crate::http::response::ConnHeader::Close,
         head_only: false,
         route: Route::Import.label(),
         method: method_label(Method::Post),
-        request_id: 0,
+        request_id,
     };
     busy.answer(c, out, m);
 }
