@@ -97,6 +97,13 @@ pub mod fuzz_api {
         crate::tls::feed_server(&server.0, data)
     }
 
+    /// One of the cache API's small parsers on `data` (`which` selects it: If-Match,
+    /// If-None-Match, traceparent, a batch document, an incr body, a stored value); whether it
+    /// accepted the input. Must never panic.
+    pub fn cache_api(which: u8, data: &[u8]) -> bool {
+        crate::server::fuzz_cache_api(which, data)
+    }
+
     /// The tokens [`access_status`] checks against: (environment variable, token) per class.
     pub const AUTH_TOKENS: [(&str, &str); 5] = crate::server::authz::fuzz::TOKENS;
 

@@ -38,3 +38,4 @@ mod tls_accept;
 mod trace;
 
 pub(crate) use document::parse_import;
+pub(crate) use handlers::fuzz::cache_api as fuzz_cache_api;

@@ -307,3 +307,22 @@ async fn join_all<T>(tasks: Vec<Pin<Box<dyn Future<Output = T> + '_>>>) -> Vec<T
     .await;
     outputs.into_iter().flatten().collect()
 }
+
+/// The fuzz target's way in (`fuzz_api::cache_api`): parse a batch document and every op in it
+/// as [`run`] does, with the default limits; how many ops were valid.
+pub(crate) fn fuzz_parse(body: &[u8]) -> usize {
+    let limits = crate::server::router::KeyLimits {
+        max_key_bytes: 250,
+        max_value_bytes: 1024 * 1024,
+    };
+    let mut scratch = Vec::new();
+    match document::ops(body) {
+        Ok(raws) => {
+            assert!(raws.len() <= document::MAX_BATCH_OPS, "{} ops", raws.len());
+            raws.iter()
+                .filter(|raw| parse::op(raw, limits, &mut scratch).is_ok())
+                .count()
+        }
+        Err(_) => 0,
+    }
+}

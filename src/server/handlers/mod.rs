@@ -12,6 +12,7 @@ pub(super) mod conditional;
 pub(super) mod export;
 pub(super) mod flush;
 pub(super) mod forward;
+pub(crate) mod fuzz;
 pub(super) mod handover;
 pub(super) mod import;
 pub(super) mod incr;
