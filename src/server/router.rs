@@ -289,9 +289,12 @@ pub(super) enum KeyAction<'v> {
     /// GET, or HEAD (the same answer without a body).
     Get,
     Delete,
-    /// `value` is the stored form (`storage::value`): minified JSON, or a raw value with its
-    /// content type; `ttl_s` is `None` for no expiry (`ttl` absent or 0).
+    /// The stored form (`storage::value`) is `head` then `value`: minified JSON (`head` empty),
+    /// or a raw value's header with its content type (`head`) and the request body (`value`),
+    /// kept apart so the body is copied once, into the slot; `ttl_s` is `None` for no expiry
+    /// (`ttl` absent or 0).
     Put {
+        head: &'v [u8],
         value: &'v [u8],
         ttl_s: Option<u64>,
     },
@@ -299,8 +302,8 @@ pub(super) enum KeyAction<'v> {
 
 /// Check a cache request's method and body. A PUT's value comes back in its stored form: a
 /// JSON value minified into `value_buf` when it holds insignificant whitespace, else borrowed
-/// from `body`; a raw value (any other Content-Type, see `router_put.rs`) encoded into
-/// `value_buf` with its content type.
+/// from `body`; a raw value (any other Content-Type, see `router_put.rs`) is `body` with its
+/// stored header (content type) written into `value_buf`.
 pub(super) fn parse_action<'v>(
     method: Method,
     body: &'v [u8],

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 
 use super::{bad, KeyAction, KeyLimits, RequestError, MAX_TTL_SECS};
 use crate::server::handlers::ReqFields;
-use crate::storage::value::{encode_raw, MAX_CONTENT_TYPE_BYTES};
+use crate::storage::value::{encode_raw_head, MAX_CONTENT_TYPE_BYTES};
 
 /// What a PUT carries besides its body, borrowed from the request: how to read the body, and
 /// where a raw value's TTL comes from. `Default` is a JSON PUT with nothing else.
@@ -163,12 +163,14 @@ pub(super) fn parse_put<'v>(
     }
 }
 
-/// A raw value: the body as it is. Stored as one slot value with its content type, so this is
-/// the one copy of the body a raw PUT makes before the store (writing the header in front of
-/// the body where it lies would take a two-part value through the whole storage layer).
+/// A raw value: the body as it is, stored with its content type. Only the stored header
+/// (`encode_raw_head`: `RAW_HEADER_BYTES` + the content type) is written into `value_buf`
+/// (reused, so no allocation once warm); the body stays borrowed and is copied once: into the
+/// slot when this core answers in place, else into the owned operation another core or the
+/// replicas get (`cache::owned_op`).
 fn parse_raw<'v>(
     ct: &[u8],
-    body: &[u8],
+    body: &'v [u8],
     put: PutFields<'_>,
     limits: KeyLimits,
     value_buf: &'v mut Vec<u8>,
@@ -178,9 +180,10 @@ fn parse_raw<'v>(
     }
     let ttl_s = raw_ttl(put)?;
     value_buf.clear();
-    encode_raw(ct, body, value_buf);
+    encode_raw_head(ct, value_buf);
     Ok(KeyAction::Put {
-        value: value_buf,
+        head: value_buf,
+        value: body,
         ttl_s,
     })
 }
@@ -303,7 +306,11 @@ fn parse_envelope<'v>(
         Some(0) | None => None,
         Some(t) => Some(t),
     };
-    Ok(KeyAction::Put { value, ttl_s })
+    Ok(KeyAction::Put {
+        head: &[],
+        value,
+        ttl_s,
+    })
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ fn fields<'a>(
 fn put(body: &[u8], f: PutFields<'_>) -> Result<(Vec<u8>, Option<u64>), RequestError> {
     let mut buf = Vec::new();
     match parse_put(body, f, LIMITS, &mut buf)? {
-        KeyAction::Put { value, ttl_s } => Ok((value.to_vec(), ttl_s)),
+        KeyAction::Put { head, value, ttl_s } => Ok(([head, value].concat(), ttl_s)),
         other => panic!("not a put: {other:?}"),
     }
 }

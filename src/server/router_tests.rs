@@ -22,7 +22,7 @@ fn put(body: &str) -> Result<(Vec<u8>, Option<u64>), RequestError> {
         LIMITS,
         &mut buf,
     )? {
-        KeyAction::Put { value, ttl_s } => Ok((value.to_vec(), ttl_s)),
+        KeyAction::Put { head, value, ttl_s } => Ok(([head, value].concat(), ttl_s)),
         other => panic!("not a put: {other:?}"),
     }
 }

@@ -103,12 +103,17 @@ impl Entry {
     }
 }
 
-/// Builds the one allocation holding `key` then `value`; `None` if the key is too long to describe.
-fn build_data(key: &[u8], value: &[u8]) -> Option<(Box<[u8]>, u32)> {
+/// Builds the one allocation holding `key` then the value (`head` then `body`, see
+/// `storage::lww::Write`); `None` if the key is too long to describe. An empty `head` (every
+/// value but a raw PUT's) costs one branch: the value is still one copy.
+fn build_data(key: &[u8], head: &[u8], body: &[u8]) -> Option<(Box<[u8]>, u32)> {
     let key_len = u32::try_from(key.len()).ok()?;
-    let mut data = Vec::with_capacity(key.len() + value.len());
+    let mut data = Vec::with_capacity(key.len() + head.len() + body.len());
     data.extend_from_slice(key);
-    data.extend_from_slice(value);
+    if !head.is_empty() {
+        data.extend_from_slice(head);
+    }
+    data.extend_from_slice(body);
     // Exact capacity, so this does not reallocate.
     Some((data.into_boxed_slice(), key_len))
 }
@@ -171,18 +176,23 @@ impl LruSlab {
     }
 
     /// Stores a new entry at the MRU end and returns its slot, reusing a free slot if there is one.
-    /// A tombstone (`tomb`) takes an empty `value`. `None` when the key is longer than
+    /// Its value is `head` then `body` (two parts, so a raw PUT's body is copied only here).
+    /// A tombstone (`tomb`) takes an empty value. `None` when the key is longer than
     /// [`MAX_KEY_LEN`] or the slab already holds [`MAX_SLOTS`].
     pub fn push_front(
         &mut self,
         key: &[u8],
-        value: &[u8],
+        head: &[u8],
+        body: &[u8],
         expires_at: Option<NonZeroU64>,
         version: u64,
         tomb: bool,
     ) -> Option<u32> {
-        debug_assert!(!tomb || value.is_empty(), "a tombstone has no value");
-        let (data, key_len) = build_data(key, value)?;
+        debug_assert!(
+            !tomb || head.len() + body.len() == 0,
+            "a tombstone has no value"
+        );
+        let (data, key_len) = build_data(key, head, body)?;
         let entry = Entry {
             data,
             expires_at,
@@ -212,24 +222,37 @@ impl LruSlab {
     }
 
     /// Replaces the value, deadline, version and kind of live slot `idx` (the key stays), so a
-    /// value can become a tombstone and back. Reuses the allocation when the size is unchanged.
+    /// value can become a tombstone and back. The new value is `head` then `body` (see
+    /// [`LruSlab::push_front`]). Reuses the allocation when the size is unchanged.
     /// Returns the previous data length, or `None` if `idx` is not live.
     pub fn replace_value(
         &mut self,
         idx: u32,
-        value: &[u8],
+        head: &[u8],
+        body: &[u8],
         expires_at: Option<NonZeroU64>,
         version: u64,
         tomb: bool,
     ) -> Option<usize> {
-        debug_assert!(!tomb || value.is_empty(), "a tombstone has no value");
+        debug_assert!(
+            !tomb || head.len() + body.len() == 0,
+            "a tombstone has no value"
+        );
         let entry = self.slots.get_mut(idx as usize).filter(|e| !e.is_free())?;
         let old_len = entry.data.len();
         let key_len = entry.key_len as usize;
-        if old_len == key_len + value.len() {
-            entry.data[key_len..].copy_from_slice(value);
+        if old_len == key_len + head.len() + body.len() {
+            let value = &mut entry.data[key_len..];
+            if head.is_empty() {
+                // Every value but a raw PUT's: one copy, as before two-part values.
+                value.copy_from_slice(body);
+            } else {
+                let (old_head, old_body) = value.split_at_mut(head.len());
+                old_head.copy_from_slice(head);
+                old_body.copy_from_slice(body);
+            }
         } else {
-            let (data, _) = build_data(&entry.data[..key_len], value)?;
+            let (data, _) = build_data(&entry.data[..key_len], head, body)?;
             entry.data = data;
         }
         entry.expires_at = expires_at;

@@ -8,20 +8,32 @@
 //! (a tombstone beats a value, then the larger value bytes win), and a write never beats itself,
 //! so replaying one is a no-op.
 
-/// One write of a key as LWW sees it. A tombstone's `value` is empty.
+use std::cmp::Ordering;
+
+/// One write of a key as LWW sees it. Its value bytes are `head` followed by `body`: a raw PUT
+/// answered on the key's own core passes its stored header (`storage::value::encode_raw_head`)
+/// and the request body separately, so the body is copied once, straight into the slot. Every
+/// other writer passes an empty `head`. A tombstone's `head` and `body` are empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Write<'a> {
     pub version: u64,
     pub tomb: bool,
-    pub value: &'a [u8],
+    pub head: &'a [u8],
+    pub body: &'a [u8],
 }
 
 impl<'a> Write<'a> {
     pub fn value(version: u64, value: &'a [u8]) -> Write<'a> {
+        Write::parts(version, &[], value)
+    }
+
+    /// A value whose bytes are `head` then `body` (see [`Write`]).
+    pub fn parts(version: u64, head: &'a [u8], body: &'a [u8]) -> Write<'a> {
         Write {
             version,
             tomb: false,
-            value,
+            head,
+            body,
         }
     }
 
@@ -29,20 +41,64 @@ impl<'a> Write<'a> {
         Write {
             version,
             tomb: true,
-            value: &[],
+            head: &[],
+            body: &[],
         }
     }
 
-    fn order_key(&self) -> (u64, u8, &'a [u8]) {
-        (self.version, u8::from(self.tomb), self.value)
+    /// Length of the value bytes (`head` plus `body`).
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+
+    /// True when the value bytes are empty (a tombstone, or an empty value).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
-/// Whether `new` replaces `old`: iff `new`'s `(version, tomb, value)` is strictly greater.
+/// Whether `new` replaces `old`: iff `new`'s `(version, tomb, value bytes)` is strictly greater.
 /// Equal writes do not replace each other, which makes a replayed write a no-op.
 /// The value bytes are compared only when version and kind tie (rare), so this is O(1) normally.
+#[inline]
 pub fn supersedes(new: Write<'_>, old: Write<'_>) -> bool {
-    new.order_key() > old.order_key()
+    match (new.version, new.tomb).cmp(&(old.version, old.tomb)) {
+        Ordering::Equal => {
+            cmp_parts([new.head, new.body], [old.head, old.body]) == Ordering::Greater
+        }
+        o => o == Ordering::Greater,
+    }
+}
+
+/// Compares `a[0] ++ a[1]` with `b[0] ++ b[1]` lexicographically (as `[u8]`'s `Ord` would
+/// compare the concatenations) without building them: the overlapping parts of the current
+/// pieces are compared with one slice comparison each, so at most three comparisons in all.
+pub fn cmp_parts(a: [&[u8]; 2], b: [&[u8]; 2]) -> Ordering {
+    let (mut a_next, mut b_next) = (1, 1);
+    let (mut x, mut y) = (a[0], b[0]);
+    loop {
+        if x.is_empty() && a_next < 2 {
+            x = a[a_next];
+            a_next += 1;
+            continue;
+        }
+        if y.is_empty() && b_next < 2 {
+            y = b[b_next];
+            b_next += 1;
+            continue;
+        }
+        if x.is_empty() || y.is_empty() {
+            // One side is used up: the shorter (a prefix of the other) is smaller.
+            return (!x.is_empty()).cmp(&!y.is_empty());
+        }
+        let n = x.len().min(y.len());
+        match x[..n].cmp(&y[..n]) {
+            Ordering::Equal => (x, y) = (&x[n..], &y[n..]),
+            unequal => return unequal,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +151,60 @@ mod tests {
             for b in writes.iter().copied().filter(|&b| b != a) {
                 assert!(supersedes(a, b) != supersedes(b, a), "{a:?} vs {b:?}");
             }
+        }
+    }
+
+    #[test]
+    fn two_part_values_compare_as_their_concatenation() {
+        use Ordering::*;
+        type Parts<'a> = [&'a [u8]; 2];
+        let cases: [(Parts, Parts, Ordering); 9] = [
+            ([b"", b""], [b"", b""], Equal),
+            ([b"ab", b"c"], [b"", b"abc"], Equal),
+            ([b"\0\x03", b"x"], [b"\0", b"\x03x"], Equal),
+            ([b"a", b"b"], [b"a", b"c"], Less),
+            ([b"ab", b""], [b"a", b"bc"], Less),
+            ([b"", b"b"], [b"a", b""], Greater),
+            ([b"\0\x04", b""], [b"\0\x03", b"zzz"], Greater),
+            ([b"x", b"yz"], [b"xy", b"z"], Equal),
+            ([b"x", b"yz"], [b"xy", b""], Greater),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(cmp_parts(a, b), want, "{a:?} vs {b:?}");
+            assert_eq!(cmp_parts(b, a), want.reverse(), "{b:?} vs {a:?}");
+        }
+    }
+
+    #[test]
+    fn lww_ties_between_a_split_value_and_a_stored_one() {
+        let raw = Write::parts(5, b"\0\x09image/png", b"\x89PNG");
+        let stored = Write::value(5, b"\0\x09image/png\x89PNG");
+        // The same bytes, however split: neither replaces the other (a replay is a no-op).
+        assert!(!supersedes(raw, stored) && !supersedes(stored, raw));
+        let bigger = Write::parts(5, b"\0\x09image/png", b"\x89PNH");
+        assert!(supersedes(bigger, stored) && !supersedes(stored, bigger));
+        // A JSON value (starts with a printable byte) beats a raw one at the same version.
+        assert!(supersedes(Write::value(5, b"1"), raw));
+        assert!(supersedes(Write::tomb(5), raw));
+        assert!(supersedes(raw, Write::value(4, b"zzz")));
+        assert_eq!(raw.len(), stored.len());
+    }
+
+    proptest::proptest! {
+        /// The two-part comparison equals the one-slice comparison, for any split of either side.
+        #[test]
+        fn split_comparison_equals_slice_comparison(
+            a in proptest::collection::vec(0u8..4, 0..12),
+            b in proptest::collection::vec(0u8..4, 0..12),
+            sa in 0usize..13,
+            sb in 0usize..13,
+        ) {
+            let (sa, sb) = (sa.min(a.len()), sb.min(b.len()));
+            let (ah, ab) = a.split_at(sa);
+            let (bh, bb) = b.split_at(sb);
+            proptest::prop_assert_eq!(cmp_parts([ah, ab], [bh, bb]), a.cmp(&b));
+            let (wa, wb) = (Write::parts(1, ah, ab), Write::value(1, &b));
+            proptest::prop_assert_eq!(supersedes(wa, wb), a > b);
         }
     }
 }

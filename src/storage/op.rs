@@ -287,7 +287,21 @@ impl Shard {
         version: u64,
         now_ms: u64,
     ) -> KeyReply {
-        match self.put_versioned(key, value, ttl_ms, version, now_ms) {
+        self.execute_put_parts(key, &[], value, ttl_ms, version, now_ms)
+    }
+
+    /// [`Shard::execute_put`] of the value `head` then `body` (a raw PUT: its stored header and
+    /// the request body), written into the slot without joining them first.
+    pub fn execute_put_parts(
+        &mut self,
+        key: &[u8],
+        head: &[u8],
+        body: &[u8],
+        ttl_ms: Option<u64>,
+        version: u64,
+        now_ms: u64,
+    ) -> KeyReply {
+        match self.put_versioned(key, head, body, ttl_ms, version, now_ms) {
             Wrote::Created | Wrote::Replaced { was_value: false } => {
                 KeyReply::Stored { created: true }
             }

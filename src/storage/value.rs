@@ -60,12 +60,20 @@ impl<'a> Stored<'a> {
 /// (at most [`MAX_CONTENT_TYPE_BYTES`]); a longer one is cut there rather than corrupting the
 /// length byte.
 pub fn encode_raw(content_type: &[u8], body: &[u8], out: &mut Vec<u8>) {
+    out.reserve(RAW_HEADER_BYTES + content_type.len().min(MAX_CONTENT_TYPE_BYTES) + body.len());
+    encode_raw_head(content_type, out);
+    out.extend_from_slice(body);
+}
+
+/// Append only the part of a raw value's stored form that precedes its body (tag, length,
+/// content type: at most `RAW_HEADER_BYTES + MAX_CONTENT_TYPE_BYTES` bytes). A raw PUT stores
+/// this head and the request body as two parts (`storage::lww::Write`), so the body is copied
+/// once, into the slot; the stored bytes are exactly [`encode_raw`]'s.
+pub fn encode_raw_head(content_type: &[u8], out: &mut Vec<u8>) {
     let ct = &content_type[..content_type.len().min(MAX_CONTENT_TYPE_BYTES)];
-    out.reserve(RAW_HEADER_BYTES + ct.len() + body.len());
     out.push(RAW_TAG);
     out.push(ct.len() as u8);
     out.extend_from_slice(ct);
-    out.extend_from_slice(body);
 }
 
 #[cfg(test)]
@@ -113,6 +121,16 @@ mod tests {
                 assert_eq!(body, b"x");
             }
             other => panic!("decoded {other:?}"),
+        }
+    }
+
+    #[test]
+    fn head_then_body_is_the_stored_form() {
+        for ct in [&b"image/png"[..], b"", &[b'a'; MAX_CONTENT_TYPE_BYTES + 3]] {
+            let (mut whole, mut head) = (Vec::new(), Vec::new());
+            encode_raw(ct, b"\0body", &mut whole);
+            encode_raw_head(ct, &mut head);
+            assert_eq!([&head[..], b"\0body"].concat(), whole);
         }
     }
 

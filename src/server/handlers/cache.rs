@@ -308,8 +308,9 @@ fn answer_in_place(
             Some((v, ttl_ms, ver)) => c.resp.value(out, m, key, v, ttl_ms, ver),
             None => c.resp.miss(out, m, key),
         },
-        KeyAction::Put { value, ttl_s } => {
-            let reply = shard.execute_put(key, value, ttl_s.map(|t| t * 1000), version, now);
+        KeyAction::Put { head, value, ttl_s } => {
+            let ttl_ms = ttl_s.map(|t| t * 1000);
+            let reply = shard.execute_put_parts(key, head, value, ttl_ms, version, now);
             drop(shard);
             encode(c, out, m, key, KeyKind::Put { ttl_s }, reply, version);
         }
@@ -326,15 +327,27 @@ pub(super) fn owned_op(action: KeyAction<'_>, version: u64) -> (KeyOp, KeyKind) 
     match action {
         KeyAction::Get => (KeyOp::Get, KeyKind::Get),
         KeyAction::Delete => (KeyOp::Delete { version }, KeyKind::Delete),
-        KeyAction::Put { value, ttl_s } => (
+        KeyAction::Put { head, value, ttl_s } => (
             KeyOp::Put {
-                value: Bytes::copy_from_slice(value),
+                value: joined(head, value),
                 ttl_ms: ttl_s.map(|t| t * 1000),
                 version,
             },
             KeyKind::Put { ttl_s },
         ),
     }
+}
+
+/// `head` then `body` in one allocation: the stored form a [`KeyOp::Put`] carries.
+fn joined(head: &[u8], body: &[u8]) -> Bytes {
+    if head.is_empty() {
+        return Bytes::copy_from_slice(body);
+    }
+    let mut v = Vec::with_capacity(head.len() + body.len());
+    v.extend_from_slice(head);
+    v.extend_from_slice(body);
+    // Exact capacity: the conversion keeps the allocation.
+    Bytes::from(v)
 }
 
 /// `POST /api/v1/cache/{key}/incr` (issue 12: counters): see `incr.rs`.

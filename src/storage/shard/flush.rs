@@ -75,7 +75,8 @@ impl Barriers {
         let w = Write {
             version,
             tomb,
-            value: &[],
+            head: &[],
+            body: &[],
         };
         self.groups
             .iter()

@@ -8,16 +8,18 @@ use crate::storage::lww::{supersedes, Write};
 
 impl Shard {
     /// LWW put: like [`Shard::put`], but stores only if `(version, value)` supersedes the stored
-    /// slot (an expired one counts as absent).
+    /// slot (an expired one counts as absent). The value is `head` then `body` (see
+    /// [`Write`]): both are copied straight into the slot.
     pub(in crate::storage) fn put_versioned(
         &mut self,
         key: &[u8],
-        value: &[u8],
+        head: &[u8],
+        body: &[u8],
         ttl_ms: Option<u64>,
         version: u64,
         now_ms: u64,
     ) -> Wrote {
-        let w = Write::value(version, value);
+        let w = Write::parts(version, head, body);
         self.write(key, w, deadline(ttl_ms, now_ms), true, now_ms)
     }
 
@@ -79,7 +81,7 @@ impl Shard {
             self.counters.superseded += 1;
             return Wrote::Superseded;
         }
-        let size = entry_bytes(key.len() + w.value.len());
+        let size = entry_bytes(key.len() + w.len());
         if self.too_large(key.len(), size) {
             return Wrote::TooLarge;
         }
@@ -108,7 +110,7 @@ impl Shard {
         }
         let Some(idx) = self
             .lru
-            .push_front(key, w.value, expires_at, w.version, w.tomb)
+            .push_front(key, w.head, w.body, expires_at, w.version, w.tomb)
         else {
             // Unreachable: the key length was checked and `needs_room_for` keeps len < MAX_SLOTS.
             return Wrote::TooLarge;
@@ -171,7 +173,7 @@ impl Shard {
     ) {
         let replaced = self
             .lru
-            .replace_value(idx, w.value, expires_at, w.version, w.tomb);
+            .replace_value(idx, w.head, w.body, expires_at, w.version, w.tomb);
         if let Some(old_len) = replaced {
             let new_len = self.lru.get(idx as usize).map_or(old_len, Entry::data_len);
             self.bytes = self.bytes - entry_bytes(old_len) + entry_bytes(new_len);
@@ -185,6 +187,11 @@ pub(super) fn stored_write(e: &Entry) -> Write<'_> {
     Write {
         version: e.version(),
         tomb: e.is_tomb(),
-        value: e.value(),
+        head: &[],
+        body: e.value(),
     }
 }
+
+#[cfg(test)]
+#[path = "write_parts_tests.rs"]
+mod parts_tests;
