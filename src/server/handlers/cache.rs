@@ -49,12 +49,8 @@ pub(crate) fn handle(
     out: &mut Vec<u8>,
 ) -> Routed {
     let m = req.meta();
-    let key = match parse_key(seg, key_buf, limits(c)) {
-        Ok(k) => k,
-        Err(e) => {
-            c.resp.error(out, m, e.status(), e.message(), None, &[]);
-            return Routed::Done;
-        }
+    let Some(key) = key_or_answer(c, m, seg, key_buf, out) else {
+        return Routed::Done;
     };
     let prefs = match placed(c, req, key, out) {
         Ok(p) => p,
@@ -138,6 +134,24 @@ impl NotHere {
         match self.0 {
             Some(peer) => Routed::Forward(peer),
             None => Routed::Done,
+        }
+    }
+}
+
+/// The request's decoded key, or `None` with its 400/414 answered in `out` (cache and incr
+/// requests check their key the same way).
+pub(super) fn key_or_answer<'k>(
+    c: &Core,
+    m: Meta,
+    seg: &[u8],
+    key_buf: &'k mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Option<&'k [u8]> {
+    match parse_key(seg, key_buf, limits(c)) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            c.resp.error(out, m, e.status(), e.message(), None, &[]);
+            None
         }
     }
 }

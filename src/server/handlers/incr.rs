@@ -14,12 +14,12 @@
 
 use serde::Deserialize;
 
-use super::cache::{condition, limits, placed};
+use super::cache::{condition, placed};
 use super::conditional::{cache_path, guarded, local_first};
 use super::replicate::{self, CopySource};
 use super::{KeyKind, Req, Routed};
 use crate::server::core::Core;
-use crate::server::router::{parse_key, MAX_TTL_SECS};
+use crate::server::router::MAX_TTL_SECS;
 use crate::storage::KeyOp;
 
 /// What an increment asks for.
@@ -85,12 +85,8 @@ pub(super) fn handle(
     out: &mut Vec<u8>,
 ) -> Routed {
     let m = req.meta();
-    let key = match parse_key(seg, key_buf, limits(c)) {
-        Ok(k) => k,
-        Err(e) => {
-            c.resp.error(out, m, e.status(), e.message(), None, &[]);
-            return Routed::Done;
-        }
+    let Some(key) = super::cache::key_or_answer(c, m, seg, key_buf, out) else {
+        return Routed::Done;
     };
     if req.version.is_some() {
         let msg =
