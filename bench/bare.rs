@@ -8,6 +8,9 @@
 //!     cargo build --release --bench bare      # run.sh finds the binary through cargo's JSON output
 //!     <binary> serve 127.0.0.1:18085 uring    # or epoll
 //!
+//! The io_uring ring is set up exactly as the node's workers set theirs up (`RingSetup`, with the
+//! same `CACHE_URING_SETUP` / `CACHE_URING_ENTRIES` knob), so the two stay like for like.
+//!
 //! Run by `cargo bench` (or `cargo test --benches`) it only prints how to use it.
 
 use std::net::SocketAddr;
@@ -15,6 +18,8 @@ use std::net::SocketAddr;
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::{TcpListener, TcpStream};
+
+use dcache::node::uring::RingSetup;
 
 /// The body our node sends for run.sh's GET hit (a 32-byte JSON string value).
 const BODY: &str = r#"{"key":"bench:hit","value":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#;
@@ -40,10 +45,18 @@ fn main() {
         "epoll" => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .build()
             .map(|mut rt| rt.block_on(serve(addr))),
-        _ => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .with_entries(1024)
-            .build()
-            .map(|mut rt| rt.block_on(serve(addr))),
+        _ => {
+            let ring = RingSetup::from_env().unwrap_or_else(|e| {
+                eprintln!("{e}");
+                std::process::exit(2);
+            });
+            eprintln!("io_uring ring: {}", ring.describe());
+            monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                .with_entries(ring.entries)
+                .uring_builder(ring.builder())
+                .build()
+                .map(|mut rt| rt.block_on(serve(addr)))
+        }
     };
     if let Err(e) = built {
         eprintln!("cannot build the runtime: {e}");

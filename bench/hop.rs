@@ -6,16 +6,27 @@
 //!
 //!     cargo bench --bench hop
 //!
-//! Last results (2026-11-25, 2-vCPU AMD EPYC Zen 3 KVM guest, Linux 6.18, shared with builds;
-//! ns/op, median of 7 samples; all figures in docs/benchmarks.md):
-//!   io_uring / epoll: 1 in flight 47,351 / 46,196; 16 in flight 2,657 / 2,759;
-//!   64 in flight 530 / 503 (reference flume + oneshot: 17,400 and 590 at 1 and 16 in flight).
+//! Besides "park at once" (a core parks as soon as its mailbox is empty) it measures the node's
+//! mailbox loop (`spin after activity`: polls `dcache::mesh::SPIN_AFTER_ACTIVITY` before it
+//! parks), a longer window, round trips that start after both sides were idle for 1 ms, and a
+//! reference futex ping-pong of two plain threads (the cost of waking an idle CPU, whatever the
+//! mechanism).
+//!
+//! Last results (2026-12-03, 2-vCPU KVM guest, Linux 6.18, `chrt -f 10`, load 2.4 from other
+//! builds; ns/op, median of 3 samples of 3 runs), io_uring / epoll, 1 in flight:
+//!   park at once 44,163 / 48,418; spin 5 µs after activity (the node) 1,582 / 385;
+//!   spin 50 µs 1,026 / 327. After 1 ms idle: park at once 98,354 / 72,562; spin 50 µs after
+//!   activity and after sending 60,975 / 65,454 (one wake-up left: the idle echo core's).
+//!   16 in flight (load 7): park 3,870 / 2,445, spin 5 µs 647 / 122; 64 in flight: 791 / 620,
+//!   310 / 97. Reference thread park/unpark round trip: 41,821 and 47,488.
+//! (Before, 2026-11-25: 1 in flight 47,351 / 46,196; 16 in flight 2,657 / 2,759; 64 in flight
+//! 530 / 503; flume + oneshot reference: 17,400 and 590 at 1 and 16 in flight.)
 
 #[path = "harness.rs"]
 mod harness;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dcache::mesh::{Calls, Mesh, Pending, Ticket};
 
@@ -52,21 +63,46 @@ fn block_on<F: std::future::Future>(driver: Driver, f: F) -> Option<F::Output> {
     }
 }
 
+/// How the two loops wait for their next message (the node's mailbox loop does what `Spin`
+/// says, see `dcache::mesh::SPIN_AFTER_ACTIVITY`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Wait {
+    /// Keep polling this long after handling a message before parking (None: park at once).
+    spin: Option<Duration>,
+    /// The caller also spins right after sending a call, however long it was idle before.
+    spin_after_send: bool,
+    /// The caller waits this long between round trips (1 in flight only), so that both sides
+    /// are idle (parked) when each round trip starts; only the round trips are timed.
+    idle_gap: Option<Duration>,
+}
+
+const PARK: Wait = Wait {
+    spin: None,
+    spin_after_send: false,
+    idle_gap: None,
+};
+
+fn spin_until(spin: Option<Duration>) -> Option<Instant> {
+    spin.map(|d| Instant::now() + d)
+}
+
 /// Nanoseconds per message over `total` round trips, keeping `in_flight` messages outstanding
 /// (a sliding window: each reply releases the next message, as a busy connection would).
-fn round_trip(driver: Driver, in_flight: u64, total: u64) -> Option<f64> {
+fn round_trip(driver: Driver, in_flight: u64, total: u64, wait: Wait) -> Option<f64> {
     let mesh: Arc<Mesh<u64>> = Arc::new(Mesh::new(2));
     let echo = {
         let mesh = Arc::clone(&mesh);
         std::thread::spawn(move || {
             pin(1);
             block_on(driver, async move {
+                let mut until = None;
                 loop {
-                    let m = mesh.recv(1).await;
+                    let m = mesh.recv_spinning(1, until).await;
                     if m == STOP {
                         break;
                     }
                     mesh.send(0, m);
+                    until = spin_until(wait.spin);
                 }
             })
         })
@@ -76,19 +112,35 @@ fn round_trip(driver: Driver, in_flight: u64, total: u64) -> Option<f64> {
         std::thread::spawn(move || {
             pin(0);
             block_on(driver, async move {
-                let start = Instant::now();
+                let mut timed = Duration::ZERO;
+                let mut start = Instant::now();
                 let mut sent = in_flight.min(total);
                 for i in 0..sent {
                     mesh.send(1, i);
                 }
+                let mut until = if wait.spin_after_send {
+                    spin_until(wait.spin)
+                } else {
+                    None
+                };
                 for _ in 0..total {
-                    std::hint::black_box(mesh.recv(0).await);
+                    std::hint::black_box(mesh.recv_spinning(0, until).await);
+                    until = spin_until(wait.spin);
+                    if let Some(gap) = wait.idle_gap {
+                        timed += start.elapsed();
+                        std::thread::sleep(gap);
+                        start = Instant::now();
+                    }
                     if sent < total {
                         mesh.send(1, sent);
                         sent += 1;
+                        if wait.spin_after_send {
+                            until = spin_until(wait.spin);
+                        }
                     }
                 }
-                let ns = start.elapsed().as_nanos() as f64 / total as f64;
+                timed += start.elapsed();
+                let ns = timed.as_nanos() as f64 / total as f64;
                 mesh.send(1, STOP);
                 ns
             })
@@ -98,6 +150,42 @@ fn round_trip(driver: Driver, in_flight: u64, total: u64) -> Option<f64> {
     if ns.is_none() {
         mesh.send(1, STOP);
     }
+    let _ = echo.join();
+    ns
+}
+
+/// Reference: nanoseconds per round trip of two plain threads pinned to CPU 0 and CPU 1 that
+/// wake each other with `Thread::unpark` (a futex), no runtime and no eventfd. When this costs
+/// as much as a parked [`round_trip`], the time goes to waking an idle CPU, not to how the
+/// runtime is woken (eventfd or a message through the ring would not help; only not parking
+/// does).
+fn thread_ping_pong(total: u64) -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let turn = Arc::new(AtomicU64::new(0));
+    let caller = std::thread::current();
+    let echo = {
+        let turn = Arc::clone(&turn);
+        std::thread::spawn(move || {
+            pin(1);
+            for i in 0..total {
+                while turn.load(Ordering::Acquire) != 2 * i + 1 {
+                    std::thread::park();
+                }
+                turn.store(2 * i + 2, Ordering::Release);
+                caller.unpark();
+            }
+        })
+    };
+    pin(0);
+    let start = Instant::now();
+    for i in 0..total {
+        turn.store(2 * i + 1, Ordering::Release);
+        echo.thread().unpark();
+        while turn.load(Ordering::Acquire) != 2 * i + 2 {
+            std::thread::park();
+        }
+    }
+    let ns = start.elapsed().as_nanos() as f64 / total as f64;
     let _ = echo.join();
     ns
 }
@@ -182,6 +270,43 @@ fn round_trip_calls(driver: Driver, in_flight: u64, total: u64, slots: Slots) ->
 
 fn main() {
     let h = harness::Harness::from_args();
+    // The node's window, and a long one (longer than waking a parked core takes).
+    let spin = Wait {
+        spin: Some(dcache::mesh::SPIN_AFTER_ACTIVITY),
+        ..PARK
+    };
+    let long = Wait {
+        spin: Some(Duration::from_micros(50)),
+        ..PARK
+    };
+    let gap = Some(Duration::from_millis(1));
+    let cases = [
+        ("park at once", PARK),
+        ("spin after activity (node)", spin),
+        ("spin 50 us after activity", long),
+        (
+            "after 1 ms idle, park at once",
+            Wait {
+                idle_gap: gap,
+                ..PARK
+            },
+        ),
+        (
+            "after 1 ms idle, spin after activity (node)",
+            Wait {
+                idle_gap: gap,
+                ..spin
+            },
+        ),
+        (
+            "after 1 ms idle, spin 50 us after activity and send",
+            Wait {
+                idle_gap: gap,
+                spin_after_send: true,
+                ..long
+            },
+        ),
+    ];
     for driver in [Driver::Uring, Driver::Epoll] {
         let name = if driver == Driver::Uring {
             "io_uring"
@@ -189,27 +314,39 @@ fn main() {
             "epoll"
         };
         for in_flight in [1u64, 16, 64] {
-            h.report(
-                &format!("mesh round trip, {name}, {in_flight} in flight"),
-                |smoke| {
-                    // Lone hops are slow (two wake-ups each): fewer of them.
-                    let messages: u64 = match (smoke, in_flight) {
-                        (true, _) => 64,
-                        (false, 1) => 50_000,
-                        (false, _) => 1_000_000,
-                    };
-                    // Median of three runs: a hop's cost swings with what else the vCPUs do.
-                    let mut runs: Vec<f64> = (0..if smoke { 1 } else { 3 })
-                        .filter_map(|_| {
-                            round_trip(driver, in_flight, (messages / in_flight).max(1))
-                        })
-                        .collect();
-                    runs.sort_by(f64::total_cmp);
-                    runs.get(runs.len() / 2).copied()
-                },
-            );
+            for (label, wait) in cases {
+                if wait.idle_gap.is_some() && in_flight > 1 {
+                    continue;
+                }
+                h.report(
+                    &format!("mesh round trip, {name}, {in_flight} in flight, {label}"),
+                    |smoke| {
+                        // Lone hops are slow (two wake-ups each): fewer of them.
+                        let messages: u64 = match (smoke, in_flight, wait.idle_gap) {
+                            (true, _, _) => 64,
+                            (false, _, Some(_)) => 2_000,
+                            (false, 1, None) => 50_000,
+                            (false, _, None) => 1_000_000,
+                        };
+                        // Median of three runs: a hop's cost swings with what else the vCPUs do.
+                        let mut runs: Vec<f64> = (0..if smoke { 1 } else { 3 })
+                            .filter_map(|_| {
+                                round_trip(driver, in_flight, (messages / in_flight).max(1), wait)
+                            })
+                            .collect();
+                        runs.sort_by(f64::total_cmp);
+                        runs.get(runs.len() / 2).copied()
+                    },
+                );
+            }
         }
     }
+    h.report("reference: thread park/unpark round trip", |smoke| {
+        let total = if smoke { 64 } else { 20_000 };
+        std::thread::spawn(move || thread_ping_pong(total))
+            .join()
+            .ok()
+    });
     // The mailbox bound's cost: the same call round trip with and without the credit, one run.
     for in_flight in [1u64, 64] {
         for (slots, label) in [

@@ -1,23 +1,38 @@
 #!/usr/bin/env bash
-# Instructions per pipelined GET hit: a noise-free figure for comparing two builds on a VM whose
-# neighbours move req/s by 20 %. Runs the node under callgrind (epoll: valgrind does not follow
-# io_uring), preloads one key, sends `wrk -t1 -c10 -d5s` pipelined x16 GETs, prints total
-# instructions ÷ requests answered (start-up is ~1 M instructions, negligible).
-#   bench/instructions.sh [NODE_BINARY]      (default target/release/cache-node)
-# Needs valgrind and wrk; uses 127.0.0.1:18556; stops the node it started.
+# Instructions per GET hit: a noise-free figure for comparing two builds on a VM whose
+# neighbours move req/s by 20 %. Runs the node (or the bare responder of bench/bare.rs) under
+# callgrind (epoll: valgrind does not follow io_uring), preloads one key, sends `wrk -t1 -c10
+# -d5s` GETs pipelined x DEPTH, prints total instructions ÷ requests answered (start-up is
+# ~1 M instructions, negligible).
+#   bench/instructions.sh [NODE_BINARY]            (default target/release/cache-node)
+#   bench/instructions.sh --bare BARE_BINARY       (bench/bare.rs; `cargo build --release --bench bare`)
+# Environment: DEPTH (default 16; 1 = one request per write), KEEP=DIR keeps callgrind.out there
+# for `callgrind_annotate --inclusive=yes DIR/callgrind.out`.
+# Needs valgrind and wrk; uses 127.0.0.1:18556; stops the process it started.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bin="${1:-target/release/cache-node}"
+port=18556
+depth="${DEPTH:-16}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-printf 'node_id: "cg"\naddress: "127.0.0.1:18556"\ncache_size: 1000\nthreads: 1\nio_driver: epoll\n' >"$tmp/node.yaml"
-valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" "$bin" -config="$tmp/node.yaml" 2>"$tmp/node.log" &
-pid=$!
-for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:18556/api/v1/health && break; sleep 0.2; done
-curl -sf -o /dev/null -X PUT -d '{"value":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}' http://127.0.0.1:18556/api/v1/cache/bench:hit
-reqs=$(wrk -t1 -c10 -d5s -s bench/wrk/pipeline.lua http://127.0.0.1:18556/api/v1/cache/bench:hit -- 16 |
+out="${KEEP:-$tmp}/callgrind.out"
+cg=(valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$out")
+if [[ "${1:-}" == "--bare" ]]; then
+  bin="${2:?usage: $0 --bare BARE_BINARY}"
+  "${cg[@]}" "$bin" serve "127.0.0.1:$port" epoll 2>"$tmp/node.log" &
+  pid=$!
+  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
+else
+  bin="${1:-target/release/cache-node}"
+  printf 'node_id: "cg"\naddress: "127.0.0.1:%s"\ncache_size: 1000\nthreads: 1\nio_driver: epoll\n' "$port" >"$tmp/node.yaml"
+  "${cg[@]}" "$bin" -config="$tmp/node.yaml" 2>"$tmp/node.log" &
+  pid=$!
+  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/api/v1/health" && break; sleep 0.2; done
+  curl -sf -o /dev/null -X PUT -d '{"value":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}' "http://127.0.0.1:$port/api/v1/cache/bench:hit"
+fi
+reqs=$(wrk -t1 -c10 -d5s -s bench/wrk/pipeline.lua "http://127.0.0.1:$port/api/v1/cache/bench:hit" -- "$depth" |
   awk '/requests in/ {print $1}')
-kill -INT "$pid"
+kill -TERM "$pid"
 wait "$pid" || true
-ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$tmp/cg.out")
-echo "$bin: $reqs requests, $ir instructions, $((ir / reqs)) instructions per request"
+ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$out")
+echo "$bin (x$depth): $reqs requests, $ir instructions, $((ir / reqs)) instructions per request"

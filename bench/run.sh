@@ -3,7 +3,9 @@
 #
 #   bench/run.sh                         # everything, ~12 min with the defaults
 #   QUICK=1 bench/run.sh                 # 3 s runs, 1 repetition (~3 min): a smoke test
-#   SCENARIOS=pinned,memory bench/run.sh # a subset: pinned keys twocore cluster replicas memory
+#   SCENARIOS=pinned,memory bench/run.sh # a subset: pinned keys twocore cluster replicas memory tls
+#   SCENARIOS=flags,colocated,hop,zipf bench/run.sh   # issue 13's rows (opt-in, bench/perf.sh;
+#                                        # ~15 min with the defaults); SCENARIOS=all runs everything
 #
 # Builds the release binaries, installs what is missing (wrk, nginx, redis, python3 via apt; the
 # packages' own services are kept from starting), then runs back to back, on 127.0.0.1 only:
@@ -23,6 +25,10 @@
 #             openssl in OUT/tls) and one without, 1 thread each on SERVER_CPU; GET hit, GET hit
 #             pipelined x16, and GET hit on a new connection per request (a handshake each);
 #             wrk over https:// (Debian's wrk links OpenSSL; it does not verify the certificate).
+#   flags, colocated, hop, zipf: io_uring ring set-ups against epoll and nginx, the shipped 3-node
+#             local cluster, the cross-core hop and threads: 2 cost, Zipf with and without hot-key
+#             copies; described in bench/perf.sh. Their rows run interleaved (round r of every row
+#             of a group, then round r + 1) so the rows they compare share the machine's state.
 # Each row: WARMUP s unrecorded, then RUNS runs of DURATION s; req/s median (min..max), p50/p99
 # (not for pipelined rows: wrk times one request per batch), and server CPU µs per request from
 # /proc/PID/stat (utime+stime of the server processes over the run ÷ requests answered).
@@ -30,7 +36,9 @@
 # OUT/plot.svg: latency by percentile of the cache-client rows (keys scenario).
 #
 # Knobs (environment): DURATION=10 RUNS=3 WARMUP=1 CONNS=50 DEPTH=16 KEYS=100000 MEM_KEYS=1000000
-#   RATE=20000 SERVER_CPU=0 CLIENT_CPU=1 PORT=18080 (uses PORT..PORT+30) SCENARIOS=...
+#   RATE=20000 SERVER_CPU=0 CLIENT_CPU=1 PORT=18080 (uses PORT..PORT+75) SCENARIOS=...
+#   FLAG_SETUPS="plain coop single_defer" (ring set-ups of the flags group, SETUP[:ENTRIES])
+#   COLO_KEYS=1000 ZIPF_S=0.99 HOT_MIN_READS= (hot_keys.min_reads_per_sec of the zipf group)
 #   OUT=bench/results/<utc time> SKIP_BUILD=1 (use existing release binaries) NO_INSTALL=1
 #   CARGO_TARGET_DIR (where the release binaries are built)
 # Everything started is stopped by PID on exit, including on Ctrl-C.
@@ -55,6 +63,8 @@ CLIENT_CPU="${CLIENT_CPU:-1}"
 BOTH_CPUS="${SERVER_CPU},${CLIENT_CPU}"
 PORT="${PORT:-18080}"
 SCENARIOS="${SCENARIOS:-pinned,keys,twocore,cluster,replicas,memory,tls}"
+ALL_SCENARIOS="pinned keys twocore cluster replicas memory tls flags colocated hop zipf"
+[ "$SCENARIOS" != all ] || SCENARIOS="${ALL_SCENARIOS// /,}"
 OUT="${OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 NODE_BIN="$TARGET/release/cache-node"
@@ -185,6 +195,37 @@ forwarded() { # PORT: forwarded requests so far
 
 # ---- measurement --------------------------------------------------------------------------------
 
+# measure ID RUN PIDS CMD: one recorded run of a row (server CPU around it, forwarded requests).
+measure() {
+  local id="$1" r="$2" pids="$3" t0 t1 f0=0 f1=0
+  shift 3
+  # D is the run length that the command strings read (through eval).
+  # shellcheck disable=SC2034
+  D="$DURATION"
+  [ -z "${FWD_PORT:-}" ] || f0="$(forwarded "$FWD_PORT")"
+  # shellcheck disable=SC2086 # pids is a list
+  t0="$(cpu_ticks $pids)"
+  eval "$*" >"$OUT/raw/$id.r$r.out" 2>&1 || log "  run $r exited non-zero (see raw/$id.r$r.out)"
+  # shellcheck disable=SC2086
+  t1="$(cpu_ticks $pids)"
+  [ -z "${FWD_PORT:-}" ] || f1="$(forwarded "$FWD_PORT")"
+  {
+    echo "cpu_ticks=$((t1 - t0))"
+    echo "clk_tck=$CLK_TCK"
+    echo "load=$(cut -d' ' -f1 /proc/loadavg)"
+    [ -z "${REQUESTS:-}" ] || echo "requests=$REQUESTS"
+    [ -z "${FWD_PORT:-}" ] || echo "fwd=$((f1 - f0))"
+  } >"$OUT/raw/$id.r$r.meta"
+}
+
+warm_up() { # ID CMD
+  local id="$1"
+  shift
+  # shellcheck disable=SC2034
+  D="$WARMUP"
+  eval "$*" >"$OUT/raw/$id.warmup.out" 2>&1 || log "  warm-up exited non-zero (see raw/$id.warmup.out)"
+}
+
 # row ID GROUP LABEL KIND COMPARE PIPELINED PIDS -- CMD... (CMD may use $D, the run length in s)
 # Runs CMD once for WARMUP s, then RUNS times for DURATION s, recording server CPU around each.
 # Extra meta: REQUESTS (redis -n) and FWD_PORT (count forwarded requests on that node).
@@ -193,29 +234,29 @@ row() {
   shift 8
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$group" "$label" "$kind" "$compare" "$pipelined" >>"$OUT/rows.tsv"
   log "$group: $label"
-  # D is the run length that the command strings read (through eval).
-  # shellcheck disable=SC2034
-  D="$WARMUP"
-  eval "$*" >"$OUT/raw/$id.warmup.out" 2>&1 || log "  warm-up exited non-zero (see raw/$id.warmup.out)"
-  local r t0 t1 f0 f1
+  warm_up "$id" "$@"
+  local r
+  for r in $(seq "$RUNS"); do measure "$id" "$r" "$pids" "$@"; done
+}
+
+# qrow: as row, but only queued; run_queued then runs the queued rows interleaved (round r of
+# every row, then round r + 1), so A/B/C comparisons share the machine's state within each round.
+Q_IDS=() Q_PIDS=() Q_CMDS=()
+qrow() {
+  local id="$1" group="$2" label="$3" kind="$4" compare="$5" pipelined="$6" pids="$7"
+  shift 8
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$group" "$label" "$kind" "$compare" "$pipelined" >>"$OUT/rows.tsv"
+  Q_IDS+=("$id") Q_PIDS+=("$pids") Q_CMDS+=("$*")
+}
+
+run_queued() {
+  local i r
+  for i in "${!Q_IDS[@]}"; do warm_up "${Q_IDS[$i]}" "${Q_CMDS[$i]}"; done
   for r in $(seq "$RUNS"); do
-    # shellcheck disable=SC2034
-    D="$DURATION"
-    f0=0 f1=0
-    [ -z "${FWD_PORT:-}" ] || f0="$(forwarded "$FWD_PORT")"
-    # shellcheck disable=SC2086 # pids is a list
-    t0="$(cpu_ticks $pids)"
-    eval "$*" >"$OUT/raw/$id.r$r.out" 2>&1 || log "  run $r exited non-zero (see raw/$id.r$r.out)"
-    # shellcheck disable=SC2086
-    t1="$(cpu_ticks $pids)"
-    [ -z "${FWD_PORT:-}" ] || f1="$(forwarded "$FWD_PORT")"
-    {
-      echo "cpu_ticks=$((t1 - t0))"
-      echo "clk_tck=$CLK_TCK"
-      [ -z "${REQUESTS:-}" ] || echo "requests=$REQUESTS"
-      [ -z "${FWD_PORT:-}" ] || echo "fwd=$((f1 - f0))"
-    } >"$OUT/raw/$id.r$r.meta"
+    log "  round $r of $RUNS: ${#Q_IDS[@]} rows interleaved (load $(cut -d' ' -f1 /proc/loadavg))"
+    for i in "${!Q_IDS[@]}"; do measure "${Q_IDS[$i]}" "$r" "${Q_PIDS[$i]}" "${Q_CMDS[$i]}"; done
   done
+  Q_IDS=() Q_PIDS=() Q_CMDS=()
 }
 
 WRK="taskset -c $CLIENT_CPU wrk -t1 -c$CONNS --timeout 5s"
@@ -485,6 +526,10 @@ scenario_tls() {
   stop_all
 }
 
+# flags, colocated, hop, zipf (issue 13).
+# shellcheck source=bench/perf.sh
+. "$ROOT/bench/perf.sh"
+
 # ---- setup --------------------------------------------------------------------------------------
 
 install_tools() {
@@ -533,6 +578,11 @@ manifest() {
   } >"$OUT/manifest.txt"
 }
 
+newest_bench() { # NAME: the newest release build of bench/NAME.rs
+  find "$TARGET/release/deps" -maxdepth 1 -type f -executable -name "$1-*" -printf '%T@ %p\n' 2>/dev/null |
+    sort -n | tail -n 1 | cut -d' ' -f2-
+}
+
 main() {
   mkdir -p "$OUT/raw" "$OUT/logs"
   : >"$OUT/rows.tsv"
@@ -547,15 +597,23 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "bare" and m.get("executable"):
         print(m["executable"])')" || die "building bench/bare.rs failed"
+    if has hop; then
+      HOP_BIN="$(cargo build --release --bench hop -q --message-format=json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "hop" and m.get("executable"):
+        print(m["executable"])')" || die "building bench/hop.rs failed"
+    fi
   else
-    BARE_BIN="$(find "$TARGET/release/deps" -maxdepth 1 -type f -executable -name 'bare-*' -printf '%T@ %p\n' 2>/dev/null |
-      sort -n | tail -n 1 | cut -d' ' -f2-)"
+    BARE_BIN="$(newest_bench bare)"
+    HOP_BIN="$(newest_bench hop)"
   fi
   if [ ! -x "$NODE_BIN" ] || [ ! -x "$CLIENT_BIN" ] || [ ! -x "${BARE_BIN:-}" ]; then
     die "no release binaries (cache-node, cache-client, bench bare) in $TARGET/release"
   fi
   local started=$SECONDS s
-  for s in pinned keys twocore cluster replicas memory tls; do
+  for s in $ALL_SCENARIOS; do
     if has "$s"; then "scenario_$s"; fi
   done
   manifest

@@ -7,8 +7,10 @@
 # 127.0.0.1), preloads one key, then for each row: slowhttptest (from Debian) opens SLOW_CONNS
 # connections at SLOW_RATE per second and keeps them slow for SLOW_SECS, and after WARMUP seconds
 # `wrk -t1 -c10 -d DURATION --latency` GETs the key on CLIENT_CPU. A row reports the well-behaved
-# client's req/s and p99, the attacker's connections the node held at the peak, and the node's RSS
-# then. The rows:
+# client's req/s and p99, the attacker's connections the node held at the peak, the node's RSS
+# then, the node's CPU time per request answered during wrk's run, and the CPU share the attacker
+# took on CLIENT_CPU meanwhile (it competes with wrk there: a high share, with the node's time
+# per request unchanged, means the drop is the load generator's, not the node's). The rows:
 #   baseline   no attack
 #   slowloris  slowhttptest -H: request heads sent one header line every 10 s (never finished)
 #   slow body  slowhttptest -B: a PUT body announced at 8 KiB, sent a few bytes every 10 s
@@ -70,19 +72,36 @@ curl -fs -X PUT -d '{"value":"a 32-byte value for the slow test"}' "$URL" >/dev/
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$NODE_PID/status"; }
 open_conns() { curl -fs "http://127.0.0.1:$PORT/admin/metrics" | awk '$1 == "cache_connections_active" {print $2}'; }
 
-# wrk's req/s and p99 (ms) of the well-behaved client.
+# CPU ticks (user + system, 1/100 s) a process used so far; 0 once it has exited.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+requests() { curl -fs "http://127.0.0.1:$PORT/admin/metrics" | awk '$1 ~ /^cache_core_requests_total/ {s += $2} END {print s + 0}'; }
+
+# wrk's req/s and p99 (ms) of the well-behaved client, and where the CPU went meanwhile: the
+# node's CPU time per request it answered (an attack that made the node's work dearer shows
+# here), and the attacker's share of the client's CPU (ATTACKER_PID, the load generator
+# competing with wrk on CLIENT_CPU).
 measure() {
-  local name=$1 out
+  local name=$1 out n0 a0 r0 t0 n1 a1 r1 t1
+  n0=$(ticks "$NODE_PID"); a0=$(ticks "${ATTACKER_PID:-0}"); r0=$(requests); t0=$(date +%s%N)
   out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c10 -d"${DURATION}s" --latency "$URL")
+  n1=$(ticks "$NODE_PID"); a1=$(ticks "${ATTACKER_PID:-0}"); r1=$(requests); t1=$(date +%s%N)
   echo "$out" >"$OUT/wrk-$name.txt"
   REQS=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
   P99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   NON2XX=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+  NODE_US=$(awk -v t=$((n1 - n0)) -v r=$((r1 - r0)) 'BEGIN {printf "%.1f", (r > 0 ? t * 10000 / r : 0)}')
+  ATTACKER_CPU=$(awk -v a=$((a1 - a0)) -v ns=$((t1 - t0)) 'BEGIN {printf "%.0f %%", (a > 0 ? a * 1e9 / ns : 0)}')
+  if [ "${ATTACKER_PID:-0}" = 0 ]; then
+    ATTACKER_CPU="-"
+  elif [ ! -e "/proc/$ATTACKER_PID/stat" ]; then
+    # Exited during the window (its connections all closed): its ticks are gone with it.
+    ATTACKER_CPU="ended during the run"
+  fi
 }
 
-printf '| row | req/s (wrk -c10) | p99 | non-2xx | attacker connections open | node RSS |\n|---|---|---|---|---|---|\n' >"$OUT/table.md"
+printf '| row | req/s (wrk -c10) | p99 | non-2xx | attacker connections open | node RSS | node CPU per request | attacker CPU (client core) |\n|---|---|---|---|---|---|---|---|\n' >"$OUT/table.md"
 row() {
-  printf '| %s | %s | %s | %s | %s | %s MiB |\n' "$1" "$REQS" "$P99" "${NON2XX:-0}" "$2" "$(( $(rss_kib) / 1024 ))" >>"$OUT/table.md"
+  printf '| %s | %s | %s | %s | %s | %s MiB | %s µs | %s |\n' "$1" "$REQS" "$P99" "${NON2XX:-0}" "$2" "$(( $(rss_kib) / 1024 ))" "$NODE_US" "$ATTACKER_CPU" >>"$OUT/table.md"
 }
 
 measure baseline
@@ -95,6 +114,7 @@ attack() { # name slowhttptest-args...
     -g -o "$OUT/slow-$name" "$@" >"$OUT/slowhttptest-$name.txt" 2>&1 &
   local spid=$!
   PIDS+=("$spid")
+  ATTACKER_PID=$spid
   sleep "$WARMUP"
   peak=$(open_conns)
   measure "$name"

@@ -10,6 +10,8 @@ Inputs written by run.sh:
                     fwd (forwarded requests counted by the node the load went to)
   memory.tsv        target, entries, rss_before_kb, rss_after_kb
   manifest.txt      hardware and software, printed as is
+  flags.tsv         the flags group's set-ups (one tag a line; flags.meta: default=TAG)
+  hop.txt           bench/hop.rs's output (hop group)
 """
 
 import json
@@ -22,6 +24,14 @@ from pathlib import Path
 # server µs/req per driver, used only when the run has no bare_* rows of its own. The GET-hit
 # target is "no worse than the bare responder".
 BARE_MONOIO_US = {"io_uring": 13.0, "epoll": 10.0}
+
+# The "before" figures of issue 13 (2026-12-02, same machine kind), shown next to this run's.
+ISSUE13_BEFORE = {
+    "colo_shipped": 31_000,   # req/s, shipped 3-node configs, 1000 uniform keys via node 1
+    "colo_threads1": 70_000,  # the same with threads: 1 on each node
+    "hop_idle_us": 47.0,      # a lone mesh round trip
+    "threads2_cpu": 1.3,      # threads: 2 ÷ threads: 1 uniform-GET CPU/req (12-14 vs ~10 µs)
+}
 
 
 def parse_out(kind, text, meta):
@@ -77,8 +87,9 @@ def load_rows(run):
             clk = float(meta.get("clk_tck", "100"))
             us = ticks / clk * 1e6 / requests if requests else float("nan")
             fwd = float(meta["fwd"]) / requests if "fwd" in meta and requests else None
+            load = float(meta["load"]) if "load" in meta else None
             runs.append({"requests": requests, "rps": rps, "p50": p50, "p99": p99,
-                         "errors": errors, "us": us, "fwd": fwd})
+                         "errors": errors, "us": us, "fwd": fwd, "load": load})
         rows.append({"id": rid, "group": group, "label": label, "kind": kind,
                      "compare": compare, "pipelined": pipelined == "1", "runs": runs})
     return rows
@@ -96,7 +107,8 @@ def summarize(row):
     rps = [x["rps"] for x in r]
     return {"rps": med(rps), "min": min(rps), "max": max(rps), "p50": med([x["p50"] for x in r]),
             "p99": med([x["p99"] for x in r]), "us": med([x["us"] for x in r]),
-            "errors": sum(x["errors"] for x in r), "fwd": med([x["fwd"] for x in r]), "n": len(r)}
+            "errors": sum(x["errors"] for x in r), "fwd": med([x["fwd"] for x in r]), "n": len(r),
+            "load": [x["load"] for x in r if x.get("load") is not None]}
 
 
 def n0(v):
@@ -132,7 +144,7 @@ def table(run):
                 cmp = (f"{s['fwd'] * 100:.0f}% forwarded; CPU/req of the 3 nodes together "
                        f"×{s['us'] / o['us']:.2f} vs one node alone ({o['us']:.1f} µs), so a forwarded "
                        f"GET costs ≈{fwd_cost:.1f} µs = ×{fwd_cost / o['us']:.2f} a local one")
-            elif row["label"].startswith("ours"):
+            elif row["label"].startswith("ours") or row["group"] in ("colocated", "zipf"):
                 cmp = (f"this ÷ \"{other['label']}\": req/s ×{s['rps'] / o['rps']:.2f}, "
                        f"CPU/req ×{s['us'] / o['us']:.2f}")
             else:
@@ -156,9 +168,131 @@ def table(run):
             per = (after - before) * 1024 / entries if entries else float("nan")
             mem_rows.append((target, per))
             out.append(f"| {target} | {entries:,} | {before / 1024:,.1f} MiB | {after / 1024:,.1f} MiB | {per:.1f} |")
+    out.extend(flags_table(run, by_id))
+    out.extend(hop_table(run))
     out.append("")
     out.extend(targets(rows, by_id, mem_rows))
+    out.extend(perf_targets(run, by_id))
     return "\n".join(out)
+
+
+def load_range(rows):
+    """1-minute load average over the runs of these rows, "min..max" (run.sh records it)."""
+    loads = [v for row in rows if row and row.get("s") for v in row["s"]["load"]]
+    return f"{min(loads):.1f}..{max(loads):.1f}" if loads else "?"
+
+
+def flags_table(run, by_id):
+    """The flags group side by side: one line per ring set-up (and epoll)."""
+    f = run / "flags.tsv"
+    if not f.exists():
+        return []
+    tags = [t for t in f.read_text().split() if t]
+    default = read_meta(run / "flags.meta").get("default", "coop")
+
+    def s(rid):
+        row = by_id.get(rid)
+        return row["s"] if row and row.get("s") else None
+
+    nginx_hit, nginx_p16 = s("flags_nginx_hit"), s("flags_nginx_p16")
+    epoll_hit, epoll_p16 = s("flags_epoll_hit_ours"), s("flags_epoll_p16_ours")
+    used = [by_id.get(i) for i in by_id if i.startswith("flags_")]
+    out = ["", f"Ring set-ups (flags group, rows interleaved; load average {load_range(used)}; "
+               f"µs = server CPU per request):", "",
+           "| set-up | GET hit req/s | µs | ÷ nginx | ÷ epoll | bare GET req/s | µs | "
+           "pipelined req/s | µs | ÷ epoll | bare pipelined req/s | µs | ours ÷ bare CPU |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def ratio(a, b, key="rps"):
+        return f"×{a[key] / b[key]:.2f}" if a and b and b[key] else "—"
+
+    for t in tags:
+        oh, bh = s(f"flags_{t}_hit_ours"), s(f"flags_{t}_hit_bare")
+        op, bp = s(f"flags_{t}_p16_ours"), s(f"flags_{t}_p16_bare")
+        name = f"**{t}** (default)" if t == default else t
+        out.append(
+            f"| {name} | {n0(oh and oh['rps'])} | {n1(oh and oh['us'])} | {ratio(oh, nginx_hit)} | "
+            f"{ratio(oh, epoll_hit)} | {n0(bh and bh['rps'])} | {n1(bh and bh['us'])} | "
+            f"{n0(op and op['rps'])} | {n1(op and op['us'])} | {ratio(op, epoll_p16)} | "
+            f"{n0(bp and bp['rps'])} | {n1(bp and bp['us'])} | {ratio(op, bp, 'us')} |")
+    if nginx_hit:
+        out.append(f"| nginx | {n0(nginx_hit['rps'])} | {n1(nginx_hit['us'])} | | | | | "
+                   f"{n0(nginx_p16 and nginx_p16['rps'])} | {n1(nginx_p16 and nginx_p16['us'])} | | | | |")
+    return out
+
+
+def hop_lines(run):
+    """(case, ns/op) from bench/hop.rs's output."""
+    f = run / "hop.txt"
+    if not f.exists():
+        return []
+    cases = []
+    for line in f.read_text().splitlines():
+        m = re.match(r"^(.*?)\s{2,}([\d,.]+)\s*(µs|ns)/op", line)
+        if m:
+            v = float(m.group(2).replace(",", ""))
+            cases.append((m.group(1).strip(), v * (1000 if m.group(3) == "µs" else 1)))
+    return cases
+
+
+def hop_table(run):
+    cases = hop_lines(run)
+    if not cases:
+        return []
+    out = ["", "Cross-core hop (bench/hop.rs, median ns per message):", "",
+           "| case | ns/op |", "|---|---|"]
+    out.extend(f"| {c} | {v:,.0f} |" for c, v in cases)
+    return out
+
+
+def perf_targets(run, by_id):
+    """Issue 13's targets, checked against this run's flags/colocated/hop/zipf rows."""
+    def s(rid):
+        row = by_id.get(rid)
+        return row["s"] if row and row.get("s") else None
+
+    lines = []
+    default = read_meta(run / "flags.meta").get("default", "coop")
+    d_hit, e_hit, n_hit = s(f"flags_{default}_hit_ours"), s("flags_epoll_hit_ours"), s("flags_nginx_hit")
+    d_p16, e_p16, b_p16 = s(f"flags_{default}_p16_ours"), s("flags_epoll_p16_ours"), s(f"flags_{default}_p16_bare")
+    if d_hit and e_hit and d_p16 and e_p16:
+        ok = d_hit["rps"] >= e_hit["rps"] and d_p16["rps"] >= e_p16["rps"]
+        lines.append(f"- default driver (io_uring, {default}) ≥ epoll: GET hit {d_hit['rps']:,.0f} vs "
+                     f"{e_hit['rps']:,.0f}, pipelined {d_p16['rps']:,.0f} vs {e_p16['rps']:,.0f} "
+                     f"{'✓' if ok else '✗'}")
+    if d_hit and n_hit:
+        r = d_hit["rps"] / n_hit["rps"]
+        lines.append(f"- GET hit ≥ 1.1× nginx: ×{r:.2f} {'✓' if r >= 1.1 else '✗'}")
+    if d_p16 and b_p16:
+        r = d_p16["us"] / b_p16["us"]
+        lines.append(f"- pipelined CPU/req ≤ 1.3× the bare responder ({default} ring both): "
+                     f"{d_p16['us']:.2f} vs {b_p16['us']:.2f} µs = ×{r:.2f} {'✓' if r <= 1.3 else '✗'}")
+    c, c1 = s("colo_shipped"), s("colo_threads1")
+    if c:
+        before = ISSUE13_BEFORE["colo_shipped"]
+        r = c["rps"] / before
+        extra = f"; threads: 1 on each {c1['rps']:,.0f} (issue: {ISSUE13_BEFORE['colo_threads1']:,})" if c1 else ""
+        lines.append(f"- shipped 3-node local cluster ≥ 2× the issue's {before:,} req/s: {c['rps']:,.0f} = "
+                     f"×{r:.2f} {'✓' if r >= 2 else '✗'}{extra}")
+    # "Idle" = the other core is parked when the message arrives: bench/hop.rs's "after ... idle"
+    # cases when it has them, else every lone round trip.
+    lone = [(n, v) for n, v in hop_lines(run) if " 1 in flight" in n and "round trip" in n]
+    idle = [(n, v) for n, v in lone if "idle" in n] or lone
+    if idle:
+        best = min(v for _, v in idle) / 1000
+        shown = "; ".join(f"{n.replace('mesh round trip, ', '')} {v / 1000:.1f}" for n, v in idle)
+        lines.append(f"- idle cross-core round trip ≤ 20 µs: best {best:.1f} µs {'✓' if best <= 20 else '✗'} "
+                     f"({shown}; issue: {ISSUE13_BEFORE['hop_idle_us']:.0f} µs)")
+    t1, t2 = s("hop_t1"), s("hop_t2")
+    if t1 and t2:
+        r = t2["us"] / t1["us"]
+        lines.append(f"- threads: 2 uniform-GET CPU/req ≤ 1.15× threads: 1: {t2['us']:.1f} vs {t1['us']:.1f} µs "
+                     f"= ×{r:.2f} {'✓' if r <= 1.15 else '✗'} (issue: ×{ISSUE13_BEFORE['threads2_cpu']:.1f})")
+    zon, zoff = s("zipf_on"), s("zipf_off")
+    if zon and zoff:
+        lines.append(f"- Zipf cluster, hot-key copies on ÷ off: req/s ×{zon['rps'] / zoff['rps']:.2f} "
+                     f"({zon['rps']:,.0f} vs {zoff['rps']:,.0f}), CPU/req ×{zon['us'] / zoff['us']:.2f}")
+    return lines
 
 
 def targets(rows, by_id, mem_rows):

@@ -17,9 +17,10 @@ use crate::server::core::{Core, Msg};
 use crate::server::shared::{CoreHash, NodeShared};
 use crate::server::tasks;
 
-/// io_uring submission queue size per core; 1024 in-flight ops is ample for thousands of
-/// connections per core (monoio's own default).
-const URING_ENTRIES: u32 = 1024;
+pub mod uring;
+
+use uring::RingSetup;
+
 /// Why a node could not start (printed by `main`, returned to tests).
 #[derive(Debug)]
 pub struct StartError(pub String);
@@ -39,19 +40,7 @@ pub struct Node {
 
 /// The driver `auto` resolves to on this kernel.
 pub fn resolve_driver(d: IoDriver) -> Result<IoDriver, StartError> {
-    // Probe on a short-lived thread: the probe's io_uring task work can interrupt (EINTR) the
-    // calling thread's next blocking call, which would surprise an embedding program.
-    let uring = std::thread::spawn(monoio::utils::detect_uring)
-        .join()
-        .unwrap_or(false);
-    match d {
-        IoDriver::Auto if uring => Ok(IoDriver::Uring),
-        IoDriver::Auto | IoDriver::Epoll => Ok(IoDriver::Epoll),
-        IoDriver::Uring if uring => Ok(IoDriver::Uring),
-        IoDriver::Uring => Err(StartError(
-            "io_driver: uring requested but io_uring is not available on this kernel (or blocked by seccomp/memlock); use io_driver: auto or epoll".into(),
-        )),
-    }
+    uring::resolve(d).map(|(driver, _)| driver)
 }
 
 impl Node {
@@ -64,7 +53,7 @@ impl Node {
     ///
     /// [`Clock::manual`]: crate::clock::Clock::manual
     pub fn start_with_clock(cfg: Config, clock: Clock) -> Result<Node, StartError> {
-        let driver = resolve_driver(cfg.io_driver)?;
+        let (driver, ring) = uring::resolve(cfg.io_driver)?;
         let auth = crate::auth::Keyring::start(&cfg).map_err(|e| StartError(e.to_string()))?;
         // Held until every core has bound its listener (see `listen`).
         let claim = crate::listen::claim(cfg.listen).map_err(StartError)?;
@@ -77,6 +66,14 @@ impl Node {
         };
         let admin_addr = admin_claim.as_ref().map(|c| c.addr);
         let cores = cfg.threads.max(1);
+        if ring.explicit && driver == IoDriver::Uring {
+            crate::info!(
+                "io_uring ring set up as {} ({}/{})",
+                ring.describe(),
+                uring::SETUP_ENV,
+                uring::ENTRIES_ENV
+            );
+        }
         let co = crate::cpus::co_location(&cfg.node_id, &cfg.address, &cfg.cluster_nodes);
         if co.count > 1 {
             crate::info!(
@@ -115,6 +112,8 @@ impl Node {
             auth,
             imports: Default::default(),
             flushes: Default::default(),
+            stripes: Default::default(),
+            leases: crate::server::hot::lease::Leases::new(&cfg.hot_keys, cluster.members.len()),
             cluster,
             clock,
             cfg,
@@ -127,7 +126,7 @@ impl Node {
             let name = format!("{}-w{core}", shared.cfg.node_id);
             let h = std::thread::Builder::new()
                 .name(name)
-                .spawn(move || worker_thread(core, shared, driver, tx, entries))
+                .spawn(move || worker_thread(core, shared, (driver, ring), tx, entries))
                 .map_err(|e| StartError(format!("cannot spawn worker thread {core}: {e}")))?;
             threads.push(h);
         }
@@ -279,7 +278,7 @@ fn spawn_prober(shared: &Arc<NodeShared>) -> Option<JoinHandle<()>> {
 fn worker_thread(
     core: usize,
     shared: Arc<NodeShared>,
-    driver: IoDriver,
+    (driver, ring): (IoDriver, RingSetup),
     ready: mpsc::Sender<Result<(), String>>,
     preload: Vec<crate::storage::Entry>,
 ) {
@@ -295,41 +294,34 @@ fn worker_thread(
     }
     let fut = worker_main(core, shared, ready.clone(), preload);
     let built = match driver {
-        IoDriver::Uring => uring_runtime().map(|mut rt| rt.block_on(fut)),
+        IoDriver::Uring => uring_runtime(ring).map(|mut rt| rt.block_on(fut)),
         _ => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .enable_timer()
             .build()
             .map(|mut rt| rt.block_on(fut)),
     };
     if let Err(e) = built {
+        let ring = match driver {
+            IoDriver::Uring => format!(" (ring: {})", ring.describe()),
+            _ => String::new(),
+        };
         let _ = ready.send(Err(format!(
-            "core {core}: cannot build the {driver} runtime: {e}"
+            "core {core}: cannot build the {driver} runtime{ring}: {e}"
         )));
     }
 }
 
-/// A worker's io_uring runtime. The ring is set up with `IORING_SETUP_COOP_TASKRUN` and
-/// `IORING_SETUP_TASKRUN_FLAG` (Linux 5.19+): completions are handed over when the worker enters
-/// the kernel anyway (its next submit or wait) instead of interrupting it with a signal-like task
-/// run on every completion, which is what made the default ring slower than epoll on this
-/// workload (measured in the same run: GET hit x1.17, pipelined x16 x1.12; docs/benchmarks.md). A
-/// worker never blocks outside the ring, so no completion waits longer than its next loop turn.
-/// A kernel that does not know the flags refuses the set-up (EINVAL): the ring is then built
-/// without them, as before.
+/// A worker's io_uring runtime, its ring set up as [`RingSetup`] says (see `node/uring.rs` for
+/// the flags and why `coop` is the default). Built on the worker thread itself: with
+/// `single_defer` the kernel accepts submissions only from the thread that created the ring.
 fn uring_runtime(
+    ring: RingSetup,
 ) -> std::io::Result<monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriver>>> {
-    let build = |coop: bool| {
-        let mut urb = io_uring::IoUring::builder();
-        if coop {
-            urb.setup_coop_taskrun().setup_taskrun_flag();
-        }
-        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .with_entries(URING_ENTRIES)
-            .uring_builder(urb)
-            .enable_timer()
-            .build()
-    };
-    build(true).or_else(|_| build(false))
+    monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .with_entries(ring.entries)
+        .uring_builder(ring.builder())
+        .enable_timer()
+        .build()
 }
 
 async fn worker_main(

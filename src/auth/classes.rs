@@ -8,7 +8,7 @@
 //! | `CacheRead`: GET/HEAD `/api/v1/cache/*` | client_read, client, admin, cluster | no client and no client_read token |
 //! | `CacheWrite`: PUT/DELETE `/api/v1/cache/*` | client, admin, cluster | no client and no client_read token |
 //! | `Metrics`: `/admin/metrics`, `/metrics` | metrics, admin, cluster | no metrics token |
-//! | `Admin`: `/admin/cluster`, `/admin/export`, `/admin/import` | admin, cluster | no admin token |
+//! | `Admin`: `/admin/cluster`, `/admin/hotkeys`, `/admin/export`, `/admin/import` | admin, cluster | no admin token |
 //! | `Internal`: `/internal/*` | cluster (admin when no cluster secret) | neither secret nor admin token |
 //!
 //! A request from a peer (the cluster secret, or a verified peer certificate) passes everywhere.
@@ -54,6 +54,17 @@ impl Kind {
             Kind::ClientRead => s::ENV_CLIENT_READ_TOKEN,
             Kind::Metrics => s::ENV_METRICS_TOKEN,
             Kind::Cluster => s::ENV_CLUSTER_SECRET,
+        }
+    }
+
+    /// Its file's name in `auth.token_dir` (the key of the Kubernetes Secret `cache-auth`).
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Kind::Admin => "admin-token",
+            Kind::Client => "client-token",
+            Kind::ClientRead => "client-read-token",
+            Kind::Metrics => "metrics-token",
+            Kind::Cluster => "cluster-secret",
         }
     }
 

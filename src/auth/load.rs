@@ -24,6 +24,19 @@ const MAX_FILE_BYTES: u64 = 64 * 1024;
 /// Kubernetes Secret mounted with `fsGroup` is 0440; systemd credentials are 0400).
 const OTHERS_BITS: u32 = 0o007;
 
+/// The directory of token files when `auth.token_dir` is empty (the Kubernetes manifests set it
+/// to the mount point of the Secret `cache-auth`, since their node configs are the seed's).
+pub const ENV_TOKEN_DIR: &str = "CACHE_TOKEN_DIR";
+
+/// `auth.token_dir`, else [`ENV_TOKEN_DIR`], else empty (none).
+pub(super) fn token_dir(config: &AuthConfig, env: &dyn Fn(&str) -> Option<String>) -> String {
+    if config.token_dir.is_empty() {
+        env(ENV_TOKEN_DIR).map_or_else(String::new, |d| d.trim().to_owned())
+    } else {
+        config.token_dir.clone()
+    }
+}
+
 /// The process environment, empty values read as unset (the loader takes the lookup as a
 /// parameter so the tests need not touch the real environment).
 pub(super) fn process_env(name: &str) -> Option<String> {
@@ -35,14 +48,8 @@ pub(super) fn secrets(
     config: &AuthConfig,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Secrets, AuthError> {
-    let path = |k: Kind| match k {
-        Kind::Admin => &config.admin_token_file,
-        Kind::Client => &config.client_token_file,
-        Kind::ClientRead => &config.client_read_token_file,
-        Kind::Metrics => &config.metrics_token_file,
-        Kind::Cluster => &config.cluster_secret_file,
-    };
-    let set = |k: Kind| token_set(k, path(k), env);
+    let dir = token_dir(config, env);
+    let set = |k: Kind| token_set(k, configured_path(config, k), &dir, env);
     let mut s = Secrets {
         admin: set(Kind::Admin)?,
         client: set(Kind::Client)?,
@@ -57,17 +64,42 @@ pub(super) fn secrets(
     Ok(s)
 }
 
-/// The tokens of class `k`: from `path` when set, else from the file its `<ENV>_FILE` variable
-/// names (the Docker secrets convention; the systemd drop-in uses it with credentials), else from
-/// its environment variable, else none. Files are re-read on every reload; variables are not
-/// (the process environment does not change).
-fn token_set(
+/// The `*_file` key of class `k`.
+pub(super) fn configured_path(config: &AuthConfig, k: Kind) -> &str {
+    match k {
+        Kind::Admin => &config.admin_token_file,
+        Kind::Client => &config.client_token_file,
+        Kind::ClientRead => &config.client_read_token_file,
+        Kind::Metrics => &config.metrics_token_file,
+        Kind::Cluster => &config.cluster_secret_file,
+    }
+}
+
+/// Where the tokens of one class come from, in the order [`token_set`] looks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Source {
+    /// The class's `*_file` key, or the file its `<ENV>_FILE` variable names: must exist.
+    File { path: String, origin: String },
+    /// The class's environment variable (read once: the environment does not change).
+    Env,
+    /// `auth.token_dir/<file_name>`: used when it exists, else the class is open.
+    Dir(String),
+    /// Nothing configured: open.
+    None,
+}
+
+/// Where class `k`'s tokens come from: `path` when set, else the file its `<ENV>_FILE` variable
+/// names (the Docker secrets convention; the systemd drop-in uses it with credentials), else its
+/// environment variable, else its file in `token_dir` (a Kubernetes Secret volume), else none.
+pub(super) fn source(
     k: Kind,
     path: &str,
+    token_dir: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<TokenSet, AuthError> {
+) -> Source {
     if !path.is_empty() {
-        return from_file(path, k.key());
+        let (path, origin) = (path.to_owned(), k.key().to_owned());
+        return Source::File { path, origin };
     }
     let file_var = format!("{}_FILE", k.env());
     if let Some(p) = env(&file_var) {
@@ -75,9 +107,44 @@ fn token_set(
             "{} is empty and environment variable {file_var} names a file",
             k.key()
         );
-        return from_file(p.trim(), &origin);
+        let path = p.trim().to_owned();
+        return Source::File { path, origin };
     }
-    match env(k.env()) {
+    if env(k.env()).is_some() {
+        return Source::Env;
+    }
+    if !token_dir.is_empty() {
+        let dir = token_dir.trim_end_matches('/');
+        return Source::Dir(format!("{dir}/{}", k.file_name()));
+    }
+    Source::None
+}
+
+/// The tokens of class `k` from its [`source`]. Files are re-read on every reload; variables
+/// are not (the process environment does not change).
+fn token_set(
+    k: Kind,
+    path: &str,
+    token_dir: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<TokenSet, AuthError> {
+    let value = match source(k, path, token_dir, env) {
+        Source::File { path, origin } => return from_file(&path, &origin),
+        Source::Dir(path) => {
+            // Follows symlinks, as the read does (kubelet's `..data` swap).
+            if !std::path::Path::new(&path).exists() {
+                return Ok(TokenSet::default());
+            }
+            let origin = format!(
+                "auth.token_dir or ${ENV_TOKEN_DIR} (file {})",
+                k.file_name()
+            );
+            return from_file(&path, &origin);
+        }
+        Source::None => None,
+        Source::Env => env(k.env()),
+    };
+    match value {
         None => Ok(TokenSet::default()),
         Some(v) => {
             let tokens = parse_env(&v).map_err(|e| {
@@ -190,6 +257,30 @@ pub(super) fn check_token(t: &[u8]) -> Result<(), String> {
             "{} characters; a token has {MIN_TOKEN_BYTES}..={MAX_TOKEN_BYTES} (make one with `openssl rand -hex 32`)",
             t.len()
         ));
+    }
+    Ok(())
+}
+
+/// Refuse a reload in which a class whose tokens came from a file in `auth.token_dir` lost
+/// that file (a key removed from the Kubernetes Secret, or the Secret deleted): the class would
+/// silently become open. The previous tokens stay in force; a restart leaves the class open.
+pub(super) fn keep_vanished(
+    config: &AuthConfig,
+    old: &Secrets,
+    new: &Secrets,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), AuthError> {
+    for k in Kind::ALL {
+        if old.set(k).is_open() || !new.set(k).is_open() {
+            continue;
+        }
+        let dir = token_dir(config, env);
+        if let Source::Dir(path) = source(k, configured_path(config, k), &dir, env) {
+            return Err(AuthError(format!(
+                "auth.token_dir: {path} is gone (removed from the Secret?), and the {} would be open without it: restart the node to open that class",
+                k.what()
+            )));
+        }
     }
     Ok(())
 }

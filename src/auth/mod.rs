@@ -6,6 +6,8 @@
 //!   environment-variable fallback, into [`Secrets`].
 //! - [`classes`]: the pure decision "this credential on this class of request": granted, 401
 //!   or 403 ([`decide`]), with the static message and `WWW-Authenticate` value of each answer.
+//! - [`watch`]: the token files checked every `auth.reload_interval` (kubelet updates a mounted
+//!   Secret in place); a change runs the SIGHUP reload.
 //! - [`Keyring`]: the node's current secrets, swapped whole on SIGHUP; [`LocalKeyring`] is one
 //!   core's copy of them, re-read only after a reload, so a request costs one relaxed atomic
 //!   load and a comparison against tokens already in memory (no allocation, no lock).
@@ -21,6 +23,7 @@ mod classes;
 mod load;
 #[cfg(test)]
 mod tests;
+pub mod watch;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -30,7 +33,9 @@ use std::sync::{Arc, Mutex};
 use crate::config::{AuthConfig, Config};
 
 pub use classes::{decide, Access, Credential, Kind, Kinds, Need, Needed, Refusal, Why};
-pub use load::{changes, cluster_guard, summary, MAX_TOKENS, MAX_TOKEN_BYTES, MIN_TOKEN_BYTES};
+pub use load::{
+    changes, cluster_guard, summary, ENV_TOKEN_DIR, MAX_TOKENS, MAX_TOKEN_BYTES, MIN_TOKEN_BYTES,
+};
 
 /// The tokens of one class: none (the class is open), or up to two during a rotation.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -224,7 +229,12 @@ impl Keyring {
     /// Load at start-up (see [`Keyring::load`]), refuse a cluster whose nodes could not
     /// authenticate to each other ([`cluster_guard`]), and log which classes are protected
     /// (never a value), with a warning when the node is open to anyone who reaches it.
+    /// Then watch the token files every `auth.reload_interval` ([`watch`]).
     pub fn start(cfg: &Config) -> Result<Arc<Keyring>, AuthError> {
+        let paths = watch::watched_paths(&cfg.auth, &load::process_env);
+        let interval = cfg.auth.reload_interval;
+        // Stamps before the load: a change in between is noticed at the first check.
+        let watcher = watch::Watch::new(paths, interval, std::time::Instant::now(), &watch::stat);
         let ring = Keyring::load(&cfg.auth)?;
         let s = ring.current();
         let peer_certs = cfg.tls.peer_client_certs;
@@ -237,23 +247,29 @@ impl Keyring {
                 crate::warn!("auth: auth.admin_token_file is empty: /admin/* (export, import, cluster view) is open to anyone who can reach this node (see docs/security.md)");
             }
         }
+        watch::spawn(&ring, watcher, cfg.node_id.clone());
         Ok(ring)
     }
 
     /// [`Keyring::reload`] for SIGHUP, logging what changed (class by class, never a value) or
     /// why nothing did: on error the previous secrets stay in force.
     pub fn reload_logged(&self) -> Result<(), AuthError> {
+        self.reload_logged_as("SIGHUP")
+    }
+
+    /// [`Keyring::reload_logged`] with `why` (what triggered it) leading each log line.
+    pub fn reload_logged_as(&self, why: &str) -> Result<(), AuthError> {
         let before = self.current();
         if let Err(e) = self.reload() {
-            crate::error!("SIGHUP: auth: reload failed, the previous tokens stay in force: {e}");
+            crate::error!("{why}: auth: reload failed, the previous tokens stay in force: {e}");
             return Err(e);
         }
         let said = changes(&before, &self.current());
         if said.is_empty() {
-            crate::info!("SIGHUP: auth: tokens re-read, nothing changed");
+            crate::info!("{why}: auth: tokens re-read, nothing changed");
         }
         for line in said {
-            crate::info!("SIGHUP: auth: {line}");
+            crate::info!("{why}: auth: {line}");
         }
         Ok(())
     }
@@ -278,7 +294,10 @@ impl Keyring {
             return Ok(());
         };
         let secrets = load::secrets(config, &load::process_env)?;
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(secrets);
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        load::keep_vanished(config, &current, &secrets, &load::process_env)?;
+        *current = Arc::new(secrets);
+        drop(current);
         // After the swap: a core that sees the new number finds the new secrets under the lock
         // (the mutex orders the two), so Relaxed is enough here and on the reading side.
         self.generation.fetch_add(1, Ordering::Relaxed);

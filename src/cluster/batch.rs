@@ -23,6 +23,11 @@
 //! `DISPATCHERS_PER_PEER * MAX_BATCH`). Past either bound [`submit`] refuses at once with
 //! [`FwdError::QueueFull`]: the peer is not keeping up, and a queued request would only wait out
 //! `cluster.request_timeout`; the server answers that 503 with `Retry-After`.
+//!
+//! Singleflight: a GET submitted with `join` that asks exactly what a queued, not yet written,
+//! forward asks takes a reply slot on that forward instead of a place of its own (rules and why
+//! only while queued: [`join`]). Each such job completes every joined slot with its own copy of
+//! the answer; it is dropped unsent only when all its waiters have gone.
 
 use std::cell::Cell;
 use std::future::poll_fn;
@@ -32,8 +37,11 @@ use std::task::{Poll, Waker};
 use monoio::io::AsyncWriteRentExt;
 
 use super::error::{Broken, FwdError};
+#[path = "join.rs"]
+mod join;
 use super::peer::{Answered, Outcome, PeerClient};
 use super::wire::{read_answer, serialize, Outgoing};
+use crate::http::Method;
 use crate::mesh::Ticket;
 
 /// Most requests one batch carries: bounds the buffers and the head-of-line wait of one batch.
@@ -48,12 +56,28 @@ pub(super) const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
 
 struct Job {
     slot: u32,
+    /// Slots of identical GETs that joined this one while it was queued (see [`join`]); empty,
+    /// and unallocated, for almost every job.
+    joined: Vec<u32>,
     id: u64,
     head: bool,
     /// Safe to send twice ([`Outgoing::idempotent`]).
     replayable: bool,
+    /// [`join::key`]: 0 when no request may join this one.
+    join_key: u64,
+    /// Not a GET or HEAD: a read queued after it must not join a read queued before it.
+    write: bool,
+    /// Length of the passed-on header lines ([`Outgoing::headers`]) in the request bytes.
+    lines_len: u32,
     /// End of this job's request bytes in the queue buffer.
     end: usize,
+}
+
+impl Job {
+    /// The reply slots of everyone waiting for this job's answer.
+    fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        std::iter::once(self.slot).chain(self.joined.iter().copied())
+    }
 }
 
 /// Requests queued for one peer on one core.
@@ -67,17 +91,28 @@ pub(crate) struct PeerQueue {
     dispatchers: usize,
 }
 
-/// Queue `req` for `peer`; the ticket resolves to the owner's answer. [`FwdError::QueueFull`]
-/// (nothing queued) when the peer's queue on this core is at either bound.
+/// Queue `req` for `peer`; the ticket resolves to the owner's answer, and the flag says whether
+/// it joined an identical queued forward instead (only when `join`, see [`join`]).
+/// [`FwdError::QueueFull`] (nothing queued) when the peer's queue on this core is at either
+/// bound; joining takes no room and is never refused.
 pub(super) fn submit(
     p: &Rc<PeerClient>,
     peer: usize,
     req: &Outgoing<'_>,
     id: u64,
-) -> Result<Ticket<Outcome>, FwdError> {
+    join: bool,
+) -> Result<(Ticket<Outcome>, bool), FwdError> {
     let cl = &p.cluster;
     let mut queues = p.queues.borrow_mut();
     let q = &mut queues[peer];
+    let join_key = if join { join::key(req) } else { 0 };
+    if join_key != 0 {
+        if let Some(i) = q.joinable(join_key, req) {
+            let ticket = p.results.reserve();
+            q.jobs[i].joined.push(ticket.id());
+            return Ok((ticket, true));
+        }
+    }
     if q.jobs.len() >= p.settings.max_queued {
         return Err(q.full());
     }
@@ -100,9 +135,13 @@ pub(super) fn submit(
     let ticket = p.results.reserve();
     q.jobs.push(Job {
         slot: ticket.id(),
+        joined: Vec::new(),
         id,
-        head: req.method == crate::http::Method::Head,
+        head: req.method == Method::Head,
         replayable: req.idempotent(),
+        join_key,
+        write: !matches!(req.method, Method::Get | Method::Head),
+        lines_len: req.headers.len() as u32,
         end,
     });
     if let Some(waker) = q.waiting.pop() {
@@ -111,10 +150,31 @@ pub(super) fn submit(
         q.dispatchers += 1;
         monoio::spawn(dispatch(Rc::clone(p), peer));
     }
-    Ok(ticket)
+    Ok((ticket, false))
 }
 
 impl PeerQueue {
+    /// Index of the queued job `req` may join: among the last [`join::JOIN_SCAN`], one with
+    /// the same join key that asks exactly the same ([`join::same`]) and that no write was
+    /// queued after (it would be answered after that write: a pipelined PUT then GET of a key
+    /// must read the PUT, whatever GET of the key was queued before the PUT).
+    fn joinable(&self, key: u64, req: &Outgoing<'_>) -> Option<usize> {
+        let from = self.jobs.len().saturating_sub(join::JOIN_SCAN);
+        for i in (from..self.jobs.len()).rev() {
+            let job = &self.jobs[i];
+            if job.write {
+                return None;
+            }
+            let start = if i == 0 { 0 } else { self.jobs[i - 1].end };
+            if job.join_key == key
+                && join::same(&self.buf[start..job.end], job.lines_len as usize, req)
+            {
+                return Some(i);
+            }
+        }
+        None
+    }
+
     #[cold]
     fn full(&self) -> FwdError {
         FwdError::QueueFull {
@@ -124,17 +184,26 @@ impl PeerQueue {
     }
 }
 
-/// Drop the jobs of a batch just taken whose waiter has gone (their slots are freed), closing
-/// the gaps in `buf`: the batch then writes only the kept requests and reads only their answers.
-/// Returns how many were dropped. Costs one slot check per job when none was abandoned.
+/// Drop the jobs of a batch just taken whose waiters have all gone (their slots are freed),
+/// closing the gaps in `buf`: the batch then writes only the kept requests and reads only their
+/// answers. A job whose first waiter left but a joined one stays is kept, with that one as its
+/// first. Returns how many jobs were dropped. Costs one slot check per waiter when none left.
 fn drop_abandoned(p: &PeerClient, buf: &mut Vec<u8>, jobs: &mut Vec<Job>) -> usize {
     let (mut start, mut kept, mut dropped) = (0, 0, 0);
     jobs.retain_mut(|job| {
         let range = start..job.end;
         start = job.end;
+        if !job.joined.is_empty() {
+            job.joined.retain(|&s| !p.results.release_if_abandoned(s));
+        }
         if p.results.release_if_abandoned(job.slot) {
-            dropped += 1;
-            return false;
+            match job.joined.pop() {
+                Some(next) => job.slot = next,
+                None => {
+                    dropped += 1;
+                    return false;
+                }
+            }
         }
         if dropped > 0 {
             buf.copy_within(range.clone(), kept);
@@ -203,8 +272,8 @@ async fn dispatch(p: Rc<PeerClient>, peer: usize) {
             }),
         };
         if let Some(e) = err {
-            for job in &jobs[done.get()..] {
-                p.results.complete(job.slot, Err(e));
+            for slot in jobs[done.get()..].iter().flat_map(Job::slots) {
+                p.results.complete(slot, Err(e));
             }
         }
     }
@@ -247,8 +316,11 @@ async fn exchange(
                 Err(f) => return Err(FwdError::Broken(f.why)),
             };
             keep &= a.keep_alive;
-            p.results
-                .complete(job.slot, Ok(Answered::copy(&conn.rbuf, start, &a)));
+            // Each waiter owns its answer (the server layer encodes each its own response).
+            for slot in job.slots() {
+                p.results
+                    .complete(slot, Ok(Answered::copy(&conn.rbuf, start, &a)));
+            }
             done.set(i + 1);
             start = a.end;
             if !keep && i + 1 < jobs.len() {
@@ -268,6 +340,10 @@ async fn exchange(
 #[cfg(test)]
 #[path = "batch_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "batch_join_tests.rs"]
+mod join_tests;
 
 #[cfg(test)]
 #[path = "batch_replay_tests.rs"]

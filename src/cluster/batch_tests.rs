@@ -15,10 +15,10 @@ use crate::http::Method;
 
 /// A peer that reads requests, records their paths, and answers them (200, the path as the body,
 /// the request id echoed) only while `answering` is set: until then it is alive but silent.
-struct FakePeer {
-    addr: SocketAddr,
+pub(super) struct FakePeer {
+    pub(super) addr: SocketAddr,
     seen: Arc<Mutex<Vec<String>>>,
-    answering: Arc<AtomicBool>,
+    pub(super) answering: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -31,7 +31,7 @@ struct PeerConn {
 }
 
 impl FakePeer {
-    fn start() -> FakePeer {
+    pub(super) fn start() -> FakePeer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake peer");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
@@ -49,7 +49,7 @@ impl FakePeer {
         }
     }
 
-    fn seen(&self) -> Vec<String> {
+    pub(super) fn seen(&self) -> Vec<String> {
         self.seen.lock().expect("seen").clone()
     }
 }
@@ -117,7 +117,7 @@ fn serve(
 }
 
 /// A peer client of node `a` whose only peer `b` (index 1) is `peer`, with one dispatcher.
-fn client(peer: SocketAddr, max_queued: usize) -> Rc<PeerClient> {
+pub(super) fn client(peer: SocketAddr, max_queued: usize) -> Rc<PeerClient> {
     let yaml = format!(
         "node_id: a\naddress: \"127.0.0.1:1\"\ncache_size: 10\ncluster_nodes:\n  a: \"127.0.0.1:1\"\n  b: \"{peer}\"\n"
     );
@@ -136,7 +136,7 @@ fn client(peer: SocketAddr, max_queued: usize) -> Rc<PeerClient> {
     PeerClient::new(0, cluster, settings, LocalKeyring::new(Keyring::open()))
 }
 
-fn get(path: &str) -> Outgoing<'_> {
+pub(super) fn get(path: &str) -> Outgoing<'_> {
     Outgoing {
         method: Method::Get,
         path: path.as_bytes(),
@@ -148,7 +148,7 @@ fn get(path: &str) -> Outgoing<'_> {
     }
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub(super) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
         .enable_timer()
         .build()
@@ -157,7 +157,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// Let the runtime run (the dispatcher connects and writes) until the peer has seen `n` requests.
-async fn until_seen(peer: &FakePeer, n: usize) {
+pub(super) async fn until_seen(peer: &FakePeer, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while peer.seen().len() < n {
         assert!(
@@ -169,7 +169,7 @@ async fn until_seen(peer: &FakePeer, n: usize) {
     }
 }
 
-async fn body_of(f: crate::cluster::InFlight) -> String {
+pub(super) async fn body_of(f: crate::cluster::InFlight) -> String {
     let a = f.wait().await.expect("answered");
     assert_eq!(a.status, 200);
     String::from_utf8_lossy(a.body()).into_owned()

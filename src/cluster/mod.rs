@@ -23,7 +23,7 @@ mod wire;
 pub use error::{Broken, ConnectError, FwdError};
 pub(crate) use link::{connect as connect_peer, PeerStream};
 pub use peer::{Answered, InFlight, Outcome, PeerClient, PeerSettings};
-pub use wire::{Outgoing, Relayed, CLIENT_REQUEST_ID, RELAYED};
+pub use wire::{Outgoing, Relayed, CLIENT_REQUEST_ID, RELAYED, RELAYED_LEASE, RELAYED_TO_CLIENT};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};

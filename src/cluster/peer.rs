@@ -111,9 +111,16 @@ pub struct InFlight {
     pub started: Instant,
     deadline: Instant,
     timeout_ms: u64,
+    /// It joined an identical queued forward ([`PeerClient::forward_joining`]).
+    joined: bool,
 }
 
 impl InFlight {
+    /// Whether this forward took the answer of an identical queued one instead of being sent.
+    pub fn joined(&self) -> bool {
+        self.joined
+    }
+
     /// The owner's answer, or why there is none (at most `request_timeout` after the start).
     pub async fn wait(self) -> Outcome {
         let mut ticket = self.ticket?;
@@ -167,14 +174,30 @@ impl PeerClient {
     /// Queue `req` for `peer` now (so pipelined forwards share a batch); await [`InFlight::wait`],
     /// which fails at once with [`FwdError::QueueFull`] when the peer's queue was full.
     pub fn forward(self: &Rc<Self>, peer: usize, req: &Outgoing<'_>) -> InFlight {
+        self.submit(peer, req, false)
+    }
+
+    /// [`PeerClient::forward`], or, for a GET that asks exactly what a forward still queued for
+    /// `peer` asks, a share of that forward's answer (singleflight: the batcher's `join` rules,
+    /// only while that forward is not yet written, so no acknowledged write is missed).
+    pub fn forward_joining(self: &Rc<Self>, peer: usize, req: &Outgoing<'_>) -> InFlight {
+        self.submit(peer, req, true)
+    }
+
+    fn submit(self: &Rc<Self>, peer: usize, req: &Outgoing<'_>, join: bool) -> InFlight {
         let id = self.next_request_id();
         let started = Instant::now();
+        let (ticket, joined) = match batch::submit(self, peer, req, id, join) {
+            Ok((t, joined)) => (Ok(t), joined),
+            Err(e) => (Err(e), false),
+        };
         InFlight {
-            ticket: batch::submit(self, peer, req, id),
+            ticket,
             peer,
             started,
             deadline: started + self.settings.request_timeout,
             timeout_ms: self.settings.request_timeout.as_millis() as u64,
+            joined,
         }
     }
 

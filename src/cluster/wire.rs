@@ -24,15 +24,22 @@ use crate::http::{parse_response_head, BodyFraming, Method};
 /// on again).
 pub const CLIENT_REQUEST_ID: &str = "X-Cache-Client-Request-Id";
 
-/// Answer headers a node passes on to its client when it forwarded the request (besides
-/// `Content-Type`, which frames every answer): what a cache client or proxy reads.
-pub const RELAYED: [&str; 5] = [
+/// Answer headers a node reads from a forwarded request's answer (besides `Content-Type`,
+/// which frames every answer): the first [`RELAYED_TO_CLIENT`] are passed on to its client
+/// (what a cache client or proxy reads); the last, `X-Cache-Lease`, says the owner of a hot key
+/// granted a lease with its answer (`server/handlers/lease.rs`) and stays between the nodes.
+pub const RELAYED: [&str; 6] = [
     "ETag",
     "Cache-Control",
     "Last-Modified",
     "Age",
     "Retry-After",
+    "X-Cache-Lease",
 ];
+/// How many of [`RELAYED`] reach the client.
+pub const RELAYED_TO_CLIENT: usize = 5;
+/// Index of `X-Cache-Lease` in [`RELAYED`].
+pub const RELAYED_LEASE: usize = 5;
 
 /// Where each [`RELAYED`] header's value sits (empty = absent).
 pub type Relayed = [Range<usize>; RELAYED.len()];
@@ -66,6 +73,7 @@ impl Outgoing<'_> {
         !matches!(self.method, Method::Post | Method::Patch)
             || self.path == b"/admin/import"
             || self.path == b"/api/v1/batch"
+            || self.path == b"/internal/invalidate"
     }
 }
 

@@ -9,6 +9,7 @@
 mod address;
 mod caching;
 mod error;
+mod hot;
 mod sections;
 mod security;
 mod units;
@@ -17,6 +18,7 @@ mod validate;
 pub use address::{MAX_NODE_ID_BYTES, RESOLVE_TIMEOUT};
 pub use caching::{CACHE_CONTROL_NONE, DEFAULT_CACHE_CONTROL_NO_TTL, MAX_CACHE_CONTROL_BYTES};
 pub use error::ConfigError;
+pub use hot::*;
 pub use sections::*;
 pub use security::{AuthConfig, TlsConfig};
 pub use security::{
@@ -190,6 +192,7 @@ pub struct Config {
     pub timeouts: TimeoutsConfig,
     pub cluster: ClusterConfig,
     pub storage: StorageConfig,
+    pub hot_keys: HotKeysConfig,
     /// `admin_address` as written; empty = `/admin/*` is served on `address` too.
     pub admin_address: String,
     /// `admin_address` resolved at load time.
@@ -248,6 +251,8 @@ struct FileConfig {
     cluster: ClusterConfig,
     #[serde(default, deserialize_with = "null_as_default")]
     storage: StorageConfig,
+    #[serde(default, deserialize_with = "null_as_default")]
+    hot_keys: HotKeysConfig,
     #[serde(default)]
     admin_address: String,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -368,6 +373,7 @@ impl Config {
             timeouts: self.timeouts.clone(),
             cluster: self.cluster.clone(),
             storage: self.storage.clone(),
+            hot_keys: self.hot_keys.clone(),
             admin_address: self.admin_address.clone(),
             auth: self.auth.clone(),
             tls: self.tls.clone(),

@@ -268,7 +268,10 @@ pub(crate) fn check_size(
     Ok(())
 }
 
-fn check_durations(section: &'static str, fields: &[(&str, Duration)]) -> Result<(), Invalid> {
+pub(super) fn check_durations(
+    section: &'static str,
+    fields: &[(&str, Duration)],
+) -> Result<(), Invalid> {
     let (min, max) = DURATION_RANGE;
     for &(key, value) in fields {
         if value < min || value > max {

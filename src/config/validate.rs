@@ -43,7 +43,9 @@ pub(super) fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid
     file.timeouts.validate()?;
     file.cluster.validate()?;
     file.storage.validate()?;
+    file.hot_keys.validate()?;
     file.tls.validate()?;
+    file.auth.validate()?;
     let admin_listen = resolve_admin_address(&file.admin_address, listen)?;
     let threads = match file.threads {
         // One worker per CPU of this node's share of the host (see `cpus`).
@@ -77,6 +79,7 @@ pub(super) fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid
         timeouts: file.timeouts,
         cluster: file.cluster,
         storage: file.storage,
+        hot_keys: file.hot_keys,
         admin_address: file.admin_address,
         admin_listen,
         auth: file.auth,

@@ -135,8 +135,25 @@ impl<M> Mailbox<M> {
     /// A message if there is one; otherwise park (register `cx`'s waker, set `asleep`, fence,
     /// re-check) and return `Pending`: a later `send` wakes the waker. Only the owning core.
     pub(super) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<M> {
+        self.poll_recv_or_spin(cx, || false)
+    }
+
+    /// [`Mailbox::poll_recv`], except that while `spin()` says so an empty queue does not park
+    /// the receiver: its task is woken again at once (it goes to the back of the core's run
+    /// queue, behind the other ready tasks and the next poll of the I/O driver) and `Pending`
+    /// is returned without setting `asleep`, so no sender pays for a wake-up meanwhile. `spin`
+    /// is asked only when the queue is empty.
+    pub(super) fn poll_recv_or_spin(
+        &self,
+        cx: &mut Context<'_>,
+        spin: impl FnOnce() -> bool,
+    ) -> Poll<M> {
         if let Some(m) = self.queue.pop() {
             return Poll::Ready(m);
+        }
+        if spin() {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
         }
         {
             let mut slot = match self.waker.lock() {
@@ -205,6 +222,12 @@ mod loom_tests {
     /// every sender done, no wake-up pending, yet a message in the queue), every message
     /// received exactly once, and never more wake-ups than messages.
     fn receiver_against(senders: usize, per_sender: usize) {
+        receiver_spinning_against(senders, per_sender, 0);
+    }
+
+    /// [`receiver_against`] with a receiver that, like the node's mailbox loop right after
+    /// activity, spins (`poll_recv_or_spin` without parking) on its first `spins` empty polls.
+    fn receiver_spinning_against(senders: usize, per_sender: usize, spins: usize) {
         let total = senders * per_sender;
         let mb = Arc::new(Mailbox::<usize>::new());
         let parker = std::sync::Arc::new(Parker {
@@ -228,8 +251,14 @@ mod loom_tests {
         let mut cx = Context::from_waker(&waker);
         let mut got = Vec::with_capacity(total);
         let mut seen_wakes = 0;
+        let mut spins_left = spins;
         'recv: while got.len() < total {
-            if let Poll::Ready(m) = mb.poll_recv(&mut cx) {
+            let spin = || {
+                let go = spins_left > 0;
+                spins_left = spins_left.saturating_sub(1);
+                go
+            };
+            if let Poll::Ready(m) = mb.poll_recv_or_spin(&mut cx, spin) {
                 got.push(m);
                 continue;
             }
@@ -264,7 +293,11 @@ mod loom_tests {
             "each message exactly once"
         );
         let wakes = parker.events.lock().expect("events").wakes;
-        assert!(wakes <= total, "{wakes} wake-ups for {total} messages");
+        // A spin wakes the receiver itself once per spinning poll.
+        assert!(
+            wakes <= total + spins,
+            "{wakes} wake-ups for {total} messages and {spins} spins"
+        );
     }
 
     /// Explore every interleaving with at most `preemptions` forced thread switches (the full
@@ -280,6 +313,13 @@ mod loom_tests {
     #[test]
     fn one_sender_two_messages() {
         model(PREEMPTIONS_ONE_SENDER, || receiver_against(1, 2));
+    }
+
+    #[test]
+    fn spinning_receiver_one_sender_two_messages() {
+        model(PREEMPTIONS_ONE_SENDER, || {
+            receiver_spinning_against(1, 2, 2)
+        });
     }
 
     #[test]

@@ -62,6 +62,17 @@ pub(crate) struct CoreMetrics {
     pub trust: super::trust::TrustCounters,
     /// Flushes (`DELETE /admin/cache`) applied on this node, counted on the core that ran them.
     pub flushes: Cell<u64>,
+    /// Hot keys (issue 13; families in `metrics::hot`): reads answered from a read copy on the
+    /// requesting core / on a non-owner node, copies installed there, invalidations sent by the
+    /// owner / received by a holder, writes that waited out a lease, GETs that joined a forward.
+    pub hot_copy_reads_core: Cell<u64>,
+    pub hot_copy_reads_node: Cell<u64>,
+    pub hot_copy_fills_core: Cell<u64>,
+    pub hot_copy_fills_node: Cell<u64>,
+    pub hot_invalidations_sent: Cell<u64>,
+    pub hot_invalidations_received: Cell<u64>,
+    pub hot_lease_waits: Cell<u64>,
+    pub forward_coalesced: Cell<u64>,
 }
 
 /// Every exposed family, in exposition order (dashboards and alerts depend on names and order).
@@ -113,8 +124,10 @@ pub(super) static FAMILIES: &[Family] = &[
     Family {
         name: "cache_hits_total",
         kind: Kind::Counter,
-        help: "Lookups that found a live key.",
-        samples: Samples::Sum(|c| c.shard.hits),
+        help: "Lookups that found a live key (reads answered from a hot key's read copy included).",
+        // A read answered from a copy found the key as surely as a shard lookup: leaving it out
+        // would make a hot-key load look like a falling hit rate (the CacheLowHitRate alert).
+        samples: Samples::Sum(|c| c.shard.hits + c.hot.copy_reads_core + c.hot.copy_reads_node),
     },
     Family {
         name: "cache_misses_total",
@@ -367,6 +380,14 @@ impl CoreMetrics {
             forward_latency: RefCell::new(new_histogram()),
             trust: Default::default(),
             flushes: Cell::new(0),
+            hot_copy_reads_core: Cell::new(0),
+            hot_copy_reads_node: Cell::new(0),
+            hot_copy_fills_core: Cell::new(0),
+            hot_copy_fills_node: Cell::new(0),
+            hot_invalidations_sent: Cell::new(0),
+            hot_invalidations_received: Cell::new(0),
+            hot_lease_waits: Cell::new(0),
+            forward_coalesced: Cell::new(0),
         }
     }
 
@@ -432,6 +453,7 @@ impl CoreMetrics {
             hints,
             trust: self.trust.snapshot(),
             flushes: self.flushes.get(),
+            hot: super::hot::HotCounts::read(self),
         }
     }
 }

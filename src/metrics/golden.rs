@@ -71,6 +71,17 @@ fn snapshot(core: usize, k: u64, requests: usize, forwards: usize, pending: usiz
         },
         trust: std::array::from_fn(|i| 20_000 + 100 * i as u64 + k),
         flushes: 30_000 + k,
+        hot: hot::HotCounts {
+            keys: 31_000 + k,
+            copy_reads_core: 32_000 + k,
+            copy_reads_node: 33_000 + k,
+            copy_fills_core: 34_000 + k,
+            copy_fills_node: 35_000 + k,
+            invalidations_sent: 36_000 + k,
+            invalidations_received: 37_000 + k,
+            lease_waits: 38_000 + k,
+            forward_coalesced: 39_000 + k,
+        },
     }
 }
 

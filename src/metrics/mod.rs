@@ -12,6 +12,7 @@
 //! progress, node-wide values the server gathers and appends after the cluster series).
 
 mod counters;
+mod hot;
 mod labels;
 mod process;
 mod render;

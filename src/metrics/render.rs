@@ -112,6 +112,11 @@ pub(crate) fn render(facts: &NodeFacts<'_>, snaps: &[CoreSnapshot], extra: &str)
         let total = snaps.iter().fold(0u64, |a, c| a.wrapping_add(c.trust[i]));
         let _ = writeln!(o, "{name} {total}");
     }
+    // The hot-key families (issue 13), after the trust counters.
+    for f in super::hot::HOT_FAMILIES {
+        family(&mut o, f.name, f.kind.as_str(), f.help);
+        samples(&mut o, f, facts, snaps);
+    }
     o.push_str(extra);
     o
 }

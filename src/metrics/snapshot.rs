@@ -51,6 +51,8 @@ pub(crate) struct CoreSnapshot {
     pub trust: [u64; super::trust::TRUST_COUNT],
     /// Flushes applied on this node by this core.
     pub flushes: u64,
+    /// Hot-key figures (the `keys` gauge is set from the core's tracker by the scrape).
+    pub hot: super::hot::HotCounts,
 }
 
 /// One core's hinted hand-off figures, copied from its hint queues at scrape time.

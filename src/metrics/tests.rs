@@ -50,8 +50,8 @@ fn render_merges_cores_and_names_are_unique() {
         .collect();
     assert_eq!(
         names.len(),
-        FAMILIES.len() + super::trust::TRUST_COUNT,
-        "one family per table entry and per trust counter"
+        FAMILIES.len() + super::trust::TRUST_COUNT + super::hot::HOT_FAMILIES.len(),
+        "one family per table entry, per trust counter and per hot-key family"
     );
     let n = names.len();
     names.sort();

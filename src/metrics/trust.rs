@@ -30,9 +30,11 @@ pub(crate) enum Trust {
     ForwardsAbandoned,
     /// Imports refused because another one was running.
     ImportsBusy,
+    /// Connections closed because their client left while forwarded answers were pending.
+    ClientGone,
 }
 
-pub(crate) const TRUST_COUNT: usize = Trust::ImportsBusy as usize + 1;
+pub(crate) const TRUST_COUNT: usize = Trust::ClientGone as usize + 1;
 
 /// (name, help) of each counter, in [`Trust`] order (the exposition order).
 pub(super) const TRUST_FAMILIES: [(&str, &str); TRUST_COUNT] = [
@@ -79,6 +81,10 @@ pub(super) const TRUST_FAMILIES: [(&str, &str); TRUST_COUNT] = [
     (
         "cache_imports_busy_total",
         "Imports answered 503 because another import was running on this node.",
+    ),
+    (
+        "cache_client_gone_total",
+        "Connections closed because the client left while forwarded answers were pending (their queued forwards dropped).",
     ),
 ];
 

@@ -24,7 +24,7 @@ pub(super) fn need(route: Route, method: Method) -> Need {
         (Route::Cache | Route::Incr | Route::Batch, _) => Need::CacheWrite,
         (Route::Flush, _) => Need::Admin,
         (Route::Metrics, _) => Need::Metrics,
-        (Route::Cluster | Route::Export | Route::Import, _) => Need::Admin,
+        (Route::Cluster | Route::Export | Route::Import | Route::HotKeys, _) => Need::Admin,
         (
             Route::InternalHealth
             | Route::SyncHints
@@ -32,7 +32,8 @@ pub(super) fn need(route: Route, method: Method) -> Need {
             | Route::SyncFetch
             | Route::Leave
             | Route::SyncRequest
-            | Route::Ready,
+            | Route::Ready
+            | Route::Invalidate,
             _,
         ) => Need::Internal,
     }

@@ -37,6 +37,8 @@ pub(crate) struct ShardExec {
     pub shard: RefCell<Shard>,
     calls: Calls<KeyReply>,
     node: Arc<NodeShared>,
+    /// [`Self::now_ms`] while a connection answers a batch of pipelined requests (`pin_now`).
+    pinned_ms: Cell<Option<u64>>,
 }
 
 impl ShardExec {
@@ -56,11 +58,15 @@ impl ShardExec {
             // (an import of an earlier export), as on a cluster.
             tombstone_ttl_ms: cfg.tombstone_ttl.as_millis() as u64,
         };
+        let mut shard = Shard::new(limits);
+        // Every mutation bumps the node's write epochs: copies on other cores see it.
+        shard.set_stripes(Arc::clone(&node.stripes));
         ShardExec {
             core,
-            shard: RefCell::new(Shard::new(limits)),
+            shard: RefCell::new(shard),
             calls: Calls::new(cores, cfg.limits.max_queued_per_core),
             node,
+            pinned_ms: Cell::new(None),
         }
     }
 
@@ -75,8 +81,25 @@ impl ShardExec {
     }
 
     /// Now on the node's TTL clock, in milliseconds.
+    #[inline]
     pub(crate) fn now_ms(&self) -> u64 {
-        self.node.clock.now_ms()
+        match self.pinned_ms.get() {
+            Some(ms) => ms,
+            None => self.node.clock.now_ms(),
+        }
+    }
+
+    /// Make [`Self::now_ms`] return `ms` until [`Self::unpin_now`]: the requests of one pipelined
+    /// batch arrived together, so one clock read serves them all (set only around synchronous
+    /// work, never across an await, so no other task sees a stale time).
+    #[inline]
+    pub(crate) fn pin_now(&self, ms: u64) {
+        self.pinned_ms.set(Some(ms));
+    }
+
+    #[inline]
+    pub(crate) fn unpin_now(&self) {
+        self.pinned_ms.set(None);
     }
 
     /// Run `op` on this core's shard.
@@ -127,6 +150,10 @@ pub(crate) struct Core {
     pub last_beat: Cell<std::time::Instant>,
     /// A hint delivery runs on this core (one at a time).
     pub delivering: Cell<bool>,
+    /// This core's hot-key tracker (reads counted, copies and coalescing decided on it).
+    pub hot: super::hot::HotKeys,
+    /// This core's read copies of hot keys other cores own (`hot::local`).
+    pub copies: super::hot::local::LocalCopies,
 }
 
 impl Core {
@@ -164,6 +191,8 @@ impl Core {
             foreign_seen: Cell::new(0),
             last_beat: Cell::new(std::time::Instant::now()),
             delivering: Cell::new(false),
+            hot: super::hot::HotKeys::new(&cfg.hot_keys),
+            copies: super::hot::local::LocalCopies::new(&cfg.hot_keys),
             node,
         }
     }

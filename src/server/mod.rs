@@ -24,6 +24,7 @@ pub(crate) mod core;
 mod document;
 mod handlers;
 mod hints;
+pub(crate) mod hot;
 mod json_error;
 mod request_id;
 mod respond;

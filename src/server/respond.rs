@@ -23,6 +23,8 @@ pub(crate) use ids::{MAX_EXTRA_HEADERS, RETRY_AFTER};
 
 #[path = "respond_caching.rs"]
 mod caching;
+#[path = "respond_head.rs"]
+mod head;
 #[path = "respond_ids.rs"]
 mod ids;
 use caching::{raw_content_type, HTTP_DATE_BYTES};
@@ -70,6 +72,11 @@ pub(crate) struct Responder {
     /// The last `Last-Modified` formatted (its Unix second and text): a hot key, or keys
     /// written in the same second, reuse it.
     last_modified: std::cell::Cell<(u64, [u8; HTTP_DATE_BYTES])>,
+    /// Set while a connection answers a batch: `date` was refreshed at the batch's start, so
+    /// its responses take it without reading the clock again ([`Self::pin_date`]).
+    date_pinned: std::cell::Cell<bool>,
+    /// The prepared head of a `200` JSON answer (`respond_head.rs`).
+    json_ok: RefCell<head::JsonOkHead>,
 }
 
 /// The sampled access log: one line for every `every`-th response of this core (0 = off).
@@ -120,6 +127,8 @@ impl Responder {
             },
             cache_control_no_ttl: Bytes::copy_from_slice(no_ttl.as_bytes()),
             last_modified: std::cell::Cell::new((0, format_http_date(0))),
+            date_pinned: std::cell::Cell::new(false),
+            json_ok: RefCell::new(head::JsonOkHead::new(node_id.as_bytes())),
         }
     }
 
@@ -179,12 +188,29 @@ impl Responder {
         if r.request_id != RequestId::NONE || status == 503 || extra.len() >= ids::FAST_HEADERS {
             return self.head_with_ids(out, r, status, content_type, len, extra);
         }
+        let mut date = self.date.borrow_mut();
+        if let (200, BodyLength::Exact(n)) = (status, len) {
+            if content_type == CONTENT_JSON {
+                let mut ok = self.json_ok.borrow_mut();
+                let date = self.date_of(&mut date);
+                if ok.write(out, date, n, r.conn, extra).is_some() {
+                    return;
+                }
+            }
+        }
         let mut hdrs = [("", &b""[..]); ids::FAST_HEADERS];
         hdrs[0] = ("X-Cache-Node", &self.node_header);
         hdrs[1..=extra.len()].copy_from_slice(extra);
-        let mut date = self.date.borrow_mut();
         let hdrs = &hdrs[..=extra.len()];
-        encode_head(out, status, content_type, len, r.conn, date.get(), hdrs);
+        encode_head(
+            out,
+            status,
+            content_type,
+            len,
+            r.conn,
+            self.date_of(&mut date),
+            hdrs,
+        );
     }
 
     /// `{"error":msg,"status":N[,"key":k]}`; a 5xx also writes a WARN line
@@ -246,12 +272,48 @@ impl Responder {
         ttl_ms: Option<u64>,
         version: u64,
     ) {
-        self.with_caching(ttl_ms, version, |headers| match Stored::decode(stored) {
+        self.with_caching(ttl_ms, version, |headers| {
+            self.stored_form(out, r, key, stored, ttl_ms, headers)
+        });
+    }
+
+    /// [`Self::value`] with one more header after the caching ones (a leased read's
+    /// `X-Cache-Lease`, `handlers/lease.rs`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn value_with(
+        &self,
+        out: &mut Vec<u8>,
+        r: Meta,
+        key: &[u8],
+        stored: &[u8],
+        ttl_ms: Option<u64>,
+        version: u64,
+        more: (&str, &[u8]),
+    ) {
+        self.with_caching(ttl_ms, version, |caching| {
+            let mut all = [("", &b""[..]); 4];
+            all[..caching.len()].copy_from_slice(caching);
+            all[caching.len()] = more;
+            self.stored_form(out, r, key, stored, ttl_ms, &all[..=caching.len()]);
+        });
+    }
+
+    /// The 200 of a stored form with `headers`: the envelope for JSON, the bytes for raw.
+    fn stored_form(
+        &self,
+        out: &mut Vec<u8>,
+        r: Meta,
+        key: &[u8],
+        stored: &[u8],
+        ttl_ms: Option<u64>,
+        headers: &[(&str, &[u8])],
+    ) {
+        match Stored::decode(stored) {
             Stored::Json(value) => self.envelope(out, r, key, value, ttl_ms, headers),
             Stored::Raw { content_type, body } => {
                 self.send(out, r, 200, raw_content_type(content_type), body, headers)
             }
-        });
+        }
     }
 
     /// The seed's envelope `{"key":k,"value":<stored JSON>[,"ttl":s]}`, written without an

@@ -68,7 +68,7 @@ impl Responder {
             content_type,
             len,
             r.conn,
-            date.get(),
+            self.date_of(&mut date),
             &hdrs[..n],
         );
     }

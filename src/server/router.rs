@@ -56,10 +56,27 @@ pub(super) enum Route {
     Batch,
     /// `DELETE /admin/cache[?prefix=P]`: delete every key (with that prefix) cluster-wide.
     Flush,
+    /// `POST /internal/invalidate?v=V`: a hot key this node holds a copy of was written.
+    Invalidate,
+    /// `GET /admin/hotkeys[?limit=N]`: the keys this node reads most (issue 13).
+    HotKeys,
     Unknown,
 }
 
 const INCR_SUFFIX: &[u8] = b"/incr";
+
+/// The `name=value` pairs of a query, as sent (not percent-decoded); a parameter without `=` has
+/// an empty value, empty pairs (`?` alone, `a&&b`) are skipped. The strict admin queries check
+/// names and repetitions themselves.
+pub(super) fn query_pairs(q: Option<&[u8]>) -> impl Iterator<Item = (&[u8], &[u8])> {
+    q.unwrap_or_default()
+        .split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.iter().position(|&b| b == b'=') {
+            Some(i) => (&p[..i], &p[i + 1..]),
+            None => (p, &b""[..]),
+        })
+}
 
 /// The raw key segment of a cache path (everything after `/api/v1/cache/`).
 pub(super) fn key_segment(path: &[u8]) -> &[u8] {
@@ -79,6 +96,7 @@ impl Route {
             b"/api/v1/health" | b"/health" => Route::Health,
             b"/admin/metrics" | b"/metrics" => Route::Metrics,
             b"/admin/cluster" => Route::Cluster,
+            b"/admin/hotkeys" => Route::HotKeys,
             b"/admin/export" => Route::Export,
             b"/admin/import" => Route::Import,
             b"/internal/cluster/health" => Route::InternalHealth,
@@ -88,6 +106,7 @@ impl Route {
             b"/internal/cluster/leave" => Route::Leave,
             b"/internal/sync/request" => Route::SyncRequest,
             b"/internal/cluster/ready" => Route::Ready,
+            b"/internal/invalidate" => Route::Invalidate,
             b"/api/v1/cache" => Route::Cache,
             b"/api/v1/batch" => Route::Batch,
             b"/admin/cache" => Route::Flush,
@@ -108,7 +127,8 @@ impl Route {
             Route::Batch => RouteLabel::Batch,
             Route::Flush => RouteLabel::Flush,
             Route::Metrics => RouteLabel::Metrics,
-            Route::Cluster => RouteLabel::Cluster,
+            // An admin read like cluster info: no label of its own (bounded series).
+            Route::Cluster | Route::HotKeys => RouteLabel::Cluster,
             Route::Export => RouteLabel::Export,
             Route::Import => RouteLabel::Import,
             Route::InternalHealth
@@ -117,7 +137,8 @@ impl Route {
             | Route::SyncFetch
             | Route::Leave
             | Route::SyncRequest
-            | Route::Ready => RouteLabel::Internal,
+            | Route::Ready
+            | Route::Invalidate => RouteLabel::Internal,
             Route::Unknown => RouteLabel::Unknown,
         }
     }
@@ -133,7 +154,8 @@ impl Route {
             | Route::SyncHints
             | Route::SyncDigest
             | Route::SyncFetch
-            | Route::Leave => "POST, OPTIONS",
+            | Route::Leave
+            | Route::Invalidate => "POST, OPTIONS",
             Route::Unknown => "",
             _ => "GET, HEAD, OPTIONS",
         }
@@ -147,7 +169,10 @@ impl Route {
                 Route::Import | Route::SyncHints | Route::SyncDigest | Route::SyncFetch,
                 Method::Post,
             ) => true,
-            (Route::Leave | Route::SyncRequest | Route::Ready, Method::Post) => true,
+            (
+                Route::Leave | Route::SyncRequest | Route::Ready | Route::Invalidate,
+                Method::Post,
+            ) => true,
             (Route::Incr | Route::Batch, Method::Post) | (Route::Flush, Method::Delete) => true,
             (
                 Route::Cache
@@ -161,6 +186,7 @@ impl Route {
                 | Route::Leave
                 | Route::SyncRequest
                 | Route::Ready
+                | Route::Invalidate
                 | Route::Unknown,
                 _,
             ) => false,
@@ -259,14 +285,16 @@ pub(super) fn parse_key<'k>(
     key_buf: &'k mut Vec<u8>,
     limits: KeyLimits,
 ) -> Result<&'k [u8], RequestError> {
-    // Before decoding: the decoder refuses a raw '/' as just "a byte not allowed", which does not
-    // tell the user what to send instead.
-    if seg.contains(&b'/') {
-        return Err(bad(
-            "key must be one path segment: send a '/' in a key as %2F (e.g. /api/v1/cache/a%2Fb)",
-        ));
+    if let Err(e) = decode_segment(seg, key_buf) {
+        // The decoder refuses a raw '/' (always) as just "a byte not allowed", which does not
+        // tell the user what to send instead.
+        if seg.contains(&b'/') {
+            return Err(bad(
+                "key must be one path segment: send a '/' in a key as %2F (e.g. /api/v1/cache/a%2Fb)",
+            ));
+        }
+        return Err(bad(e.message()));
     }
-    decode_segment(seg, key_buf).map_err(|e| bad(e.message()))?;
     let key: &[u8] = key_buf;
     if key.is_empty() {
         return Err(bad("empty key: use /api/v1/cache/{key}"));
@@ -277,7 +305,7 @@ pub(super) fn parse_key<'k>(
     if key.len() > limits.max_key_bytes {
         return Err(RequestError::KeyTooLong);
     }
-    if std::str::from_utf8(key).is_err() {
+    if !key.is_ascii() && std::str::from_utf8(key).is_err() {
         return Err(bad("key is not valid UTF-8 after percent-decoding"));
     }
     Ok(key)

@@ -89,6 +89,10 @@ pub(crate) struct NodeShared {
     pub imports: Arc<super::handlers::import::ImportGate>,
     /// Flushes members missed, kept until they take them (`handlers::flush::pending`).
     pub flushes: super::handlers::flush::PendingFlushes,
+    /// Leases on hot keys: granted here as owner, floors of invalidations received as holder.
+    pub leases: super::hot::lease::Leases,
+    /// Write epochs every shard bumps and every core's copies of hot keys check.
+    pub stripes: Arc<crate::storage::stripes::Stripes>,
 }
 
 impl NodeShared {

@@ -62,8 +62,10 @@ fn handle(c: &Rc<Core>, msg: Msg) {
 async fn mailbox_loop(c: Rc<Core>) {
     let mesh = &c.node.mesh;
     let me = c.exec.core;
+    // After handling messages, keep polling briefly before parking (see SPIN_AFTER_ACTIVITY).
+    let mut spin_until = None;
     loop {
-        let first = mesh.recv(me).await;
+        let first = mesh.recv_spinning(me, spin_until).await;
         handle(&c, first);
         let mut handled = 1;
         while handled < MAILBOX_BATCH {
@@ -71,6 +73,7 @@ async fn mailbox_loop(c: Rc<Core>) {
             handle(&c, m);
             handled += 1;
         }
+        spin_until = Some(Instant::now() + crate::mesh::SPIN_AFTER_ACTIVITY);
         if handled >= MAILBOX_BATCH {
             monoio::spawn(async {}).await;
         }

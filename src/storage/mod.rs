@@ -18,6 +18,7 @@ pub mod lww;
 mod op;
 pub mod shard;
 pub mod snapshot;
+pub mod stripes;
 pub mod value;
 pub mod version;
 

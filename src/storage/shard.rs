@@ -140,6 +140,9 @@ pub struct Shard {
     sweep_cursor: usize,
     /// Recent flushes: versioned writes older than a flush of their key are refused.
     flushes: flush::Barriers,
+    /// The node's write epochs, bumped after every mutation (see `super::stripes`); `None` in
+    /// a shard no other core copies from (tests, tools).
+    stripes: Option<std::sync::Arc<super::stripes::Stripes>>,
 }
 
 /// Accounted size of one entry. `usize -> u64` is lossless on every supported target.
@@ -177,6 +180,7 @@ impl Shard {
             counters: ShardStats::default(),
             sweep_cursor: 0,
             flushes: flush::Barriers::default(),
+            stripes: None,
         }
     }
 
@@ -252,6 +256,7 @@ impl Shard {
         };
         let (expired, tomb) = (old.is_expired(now_ms), old.is_tomb());
         self.remove_slot(idx, hash);
+        self.changed(key);
         if expired {
             self.counters.expirations += 1;
         } else if !tomb {

@@ -67,11 +67,20 @@ impl Load {
             avoid: AtomicUsize::new(usize::MAX),
             retire: AtomicBool::new(false),
         });
-        let ready = Arc::new(Barrier::new(workers + 1));
-        let handles = (0..workers)
+        // `FAULTS_READERS` (0): extra threads that only read, three quarters of the time one of
+        // the first three keys (a skewed load whose top keys are hot on every node).
+        let readers: usize = std::env::var("FAULTS_READERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let ready = Arc::new(Barrier::new(workers + readers + 1));
+        let handles = (0..workers + readers)
             .map(|w| {
                 let mut worker = Worker {
-                    keys: (0..keys).filter(|k| *k as usize % workers == w).collect(),
+                    reader: w >= workers,
+                    keys: (0..keys)
+                        .filter(|k| w >= workers || *k as usize % workers == w)
+                        .collect(),
                     counters: vec![0; keys as usize],
                     clients: addrs.iter().map(|a| Client::new(*a)).collect(),
                     rng: Rng(0xFA17 + w as u64),
@@ -81,7 +90,9 @@ impl Load {
                 };
                 let (control, ready) = (control.clone(), ready.clone());
                 std::thread::spawn(move || {
-                    worker.preload();
+                    if !worker.reader {
+                        worker.preload();
+                    }
                     ready.wait();
                     worker.run(&control);
                     worker.events
@@ -125,6 +136,8 @@ impl Load {
 }
 
 struct Worker {
+    /// Only reads, skewed (see `FAULTS_READERS`); every key is in `keys`.
+    reader: bool,
     keys: Vec<u32>,
     /// The last value attempted for each key (indexed by key, only own keys used).
     counters: Vec<u64>,
@@ -146,7 +159,7 @@ impl Worker {
 
     fn run(&mut self, control: &Control) {
         while !control.stop.load(Ordering::SeqCst) {
-            if self.doomed.is_none() && control.retire.load(Ordering::SeqCst) {
+            if !self.reader && self.doomed.is_none() && control.retire.load(Ordering::SeqCst) {
                 self.doomed = Some(
                     self.keys
                         .iter()
@@ -165,13 +178,20 @@ impl Worker {
                     pending.push(first);
                 }
             }
-            std::thread::sleep(THINK);
+            if !self.reader {
+                std::thread::sleep(THINK);
+            }
         }
     }
 
     /// A pending doomed key's DELETE first; else a random own key: cold and retired doomed keys
     /// are only read, hot ones get the PUT/DELETE/GET mix.
     fn next_op(&mut self) -> (u32, Op) {
+        if self.reader {
+            let top = self.rng.below(4) < 3;
+            let n = if top { 3 } else { self.keys.len() };
+            return (self.keys[self.rng.below(n.min(self.keys.len()))], Op::Get);
+        }
         if let Some(&key) = self.doomed.as_ref().and_then(|p| p.first()) {
             return (key, Op::Delete);
         }

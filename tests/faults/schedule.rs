@@ -237,7 +237,11 @@ pub fn run(name: &str, test_no: u8, data_dir: bool, mut cycle: impl FnMut(&mut C
     );
     let node_extra = |dir: &Path, i: usize| {
         let own = dir.join(format!("{}-data", IDS[i]));
-        node_options(&cluster_addrs(test_no), data_dir.then_some(own.as_path())).0
+        let (mut extra, _) =
+            node_options(&cluster_addrs(test_no), data_dir.then_some(own.as_path()));
+        // A suite's own settings (e.g. `hot_keys:`), appended as they are.
+        extra.push_str(&std::env::var("FAULTS_EXTRA_YAML").unwrap_or_default());
+        extra
     };
     let mut c = ProcCluster::start_each(
         test_no,

@@ -15,6 +15,7 @@ mod classes;
 mod cluster;
 mod rotation;
 mod tokens;
+mod watch;
 
 #[test]
 fn every_class_with_every_credential() {
@@ -54,6 +55,16 @@ fn start_refuses_open_files_and_clusters_without_a_secret() {
 #[test]
 fn sighup_rotates_tokens() {
     rotation::sighup_rotates_tokens();
+}
+
+#[test]
+fn a_token_file_renamed_over_is_reloaded_without_sighup() {
+    watch::a_token_file_renamed_over_is_reloaded_without_sighup();
+}
+
+#[test]
+fn a_kubernetes_secret_volume_update_is_reloaded_without_sighup() {
+    watch::a_kubernetes_secret_volume_update_is_reloaded_without_sighup();
 }
 
 #[test]

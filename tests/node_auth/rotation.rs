@@ -28,9 +28,11 @@ fn status(addr: SocketAddr, token: &str) -> u16 {
     .status
 }
 
+/// SIGHUP and explicit reloads only (`reload_interval: 0s`): the periodic re-read would race the
+/// signal these tests send (watch.rs tests the periodic one).
 fn config(path: &str) -> String {
     format!(
-        "node_id: \"r1\"\naddress: \"127.0.0.1:0\"\ncache_size: 100\nthreads: 1\npin_threads: false\nlog_level: warn\nauth:\n  admin_token_file: \"{path}\"\n"
+        "node_id: \"r1\"\naddress: \"127.0.0.1:0\"\ncache_size: 100\nthreads: 1\npin_threads: false\nlog_level: warn\nauth:\n  admin_token_file: \"{path}\"\n  reload_interval: \"0s\"\n"
     )
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use super::bench::{self, BenchArgs};
-use super::commands::{self, batch, counter, flush, raw, read, write, Ctx};
+use super::commands::{self, batch, counter, flush, hotkeys, raw, read, write, Ctx};
 use super::output::Out;
 use super::top::{self, TopArgs};
 
@@ -21,6 +21,8 @@ With no command, runs the client test suite against every node (as `cache-client
 Nodes: --nodes host:port,... or, without it, $CACHE_NODES (same list, commas or spaces), else
 the cluster_nodes of <config-dir>/node*.yaml (config/ of the repository: localhost:8001..8003),
 else localhost:8001..8003. Key commands go to the first node: any node answers for any key.
+Write https://host:port for a node with tls: in its config; its certificate is verified against
+--cacert (else the system's CAs) for the host name or IP address written.
 
 Durations and sizes are written as in the node's config (the table at the top of
 config/example.yaml): 250ms, 10s, 2m, 1h (a unit is required); 512KiB, 1MiB, or plain bytes.
@@ -30,6 +32,8 @@ Environment:
   CACHE_TOKEN_FILE, CACHE_TOKEN
                the bearer token when --token-file is absent (a file is safer: the environment
                of a process can be read by its user)
+  CACHE_CACERT, CACHE_TLS_CERT, CACHE_TLS_KEY
+               --cacert, --tls-cert and --tls-key when absent
   NO_COLOR     set and not empty: `top` shows node states without colour (nothing else is coloured)
 
 Exit status:
@@ -39,7 +43,8 @@ Exit status:
      stored, an export missing down members, an import refused or partial, a flush that did not
      reach every node yet, a node unhealthy, a bench run with errors
   2  usage error or no usable answer: bad arguments, unreadable file, connection refused
-     (the message names the address), timeout, a response that is not HTTP
+     (the message names the address), timeout, a response that is not HTTP, a failed TLS
+     handshake (untrusted CA, name mismatch, http:// and https:// mixed up)
   3  a condition did not hold (HTTP 412): cas or delete --if-match found another version (or
      no value), add found the key present
 
@@ -66,12 +71,13 @@ Examples:
     after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Nodes to talk to, comma separated host:port (default: see below).
+    /// Nodes to talk to, comma separated host:port, or https://host:port for TLS (default: see
+    /// below).
     #[arg(
         long,
         global = true,
         value_delimiter = ',',
-        value_name = "HOST:PORT,..."
+        value_name = "[https://]HOST:PORT,..."
     )]
     pub nodes: Vec<String>,
     /// Directory whose node*.yaml describe the cluster, used without --nodes.
@@ -87,6 +93,17 @@ pub struct Cli {
     /// one (auth in the node config). Default: $CACHE_TOKEN_FILE, else $CACHE_TOKEN.
     #[arg(long, global = true, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// CA certificate(s) (PEM) that signed the https:// nodes' certificates. Default:
+    /// $CACHE_CACERT, else the system's trust store.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate chain (PEM) to present to https:// nodes, with --tls-key. Default:
+    /// $CACHE_TLS_CERT.
+    #[arg(long = "tls-cert", global = true, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert. Default: $CACHE_TLS_KEY.
+    #[arg(long = "tls-key", global = true, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -166,6 +183,13 @@ pub enum Command {
     Health,
     /// Cluster members, their state and ring shares (exit 1 when one is down).
     Cluster,
+    /// The keys each node reads most, their rates and which are hot (exit 1 when a node does
+    /// not answer).
+    Hotkeys {
+        /// Keys shown per node, highest rate first.
+        #[arg(long, default_value_t = hotkeys::DEFAULT_LIMIT)]
+        limit: usize,
+    },
     /// Write the whole cluster's data as one JSON document to FILE (default: stdout).
     Export {
         file: Option<PathBuf>,
@@ -229,6 +253,14 @@ pub fn run(cli: Cli) -> u8 {
     if let Err(e) = super::credential::init(cli.token_file.as_deref()) {
         return out.usage(&e);
     }
+    let tls = super::tls::Settings::with_env(
+        cli.cacert.as_deref(),
+        cli.tls_cert.as_deref(),
+        cli.tls_key.as_deref(),
+    );
+    if let Err(e) = super::tls::init(&tls) {
+        return out.usage(&e);
+    }
     let (nodes, source) = match nodes::select(&cli.nodes, &cli.config_dir) {
         Ok(x) => x,
         Err(e) => return out.usage(&e),
@@ -258,6 +290,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Flush { prefix, all } => flush::flush(&ctx, prefix.as_deref(), all),
         Command::Health => commands::health(&ctx),
         Command::Cluster => commands::cluster(&ctx),
+        Command::Hotkeys { limit } => hotkeys::hotkeys(&ctx, limit),
         Command::Export { file, local } => backup::export(&ctx, file.as_deref(), local),
         Command::Import {
             file,

@@ -8,6 +8,7 @@
 pub mod batch;
 pub mod counter;
 pub mod flush;
+pub mod hotkeys;
 pub mod raw;
 pub mod read;
 pub mod write;

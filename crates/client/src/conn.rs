@@ -8,7 +8,8 @@
 //! goes to a file with bounded memory; chunked bodies are decoded by the node's own
 //! [`ChunkedDecoder`](dcache_http::ChunkedDecoder) (response reading lives in `conn/read.rs`).
 //! [`Options`] add headers (conditions, a raw value's `Content-Type`) and mark requests that must
-//! never be sent twice (`incr`).
+//! never be sent twice (`incr`). An address written `https://host:port` is reached over TLS
+//! ([`crate::tls`]); `host:port` and `http://host:port` over plain TCP.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -18,8 +19,11 @@ use super::error::ClientError;
 
 mod options;
 mod read;
+mod stream;
 
 pub use options::{field_value, Options, JSON_TYPE, MAX_FIELD_BYTES};
+use stream::Stream;
+pub use stream::Target;
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -96,9 +100,11 @@ pub enum Body<'a> {
 
 /// Keep-alive connection to one node.
 pub struct Conn {
+    /// The address as given (with its scheme), for messages.
     addr: String,
+    target: Target,
     timeout: Duration,
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
     /// Bytes received and not yet consumed.
     rbuf: Vec<u8>,
 }
@@ -113,8 +119,10 @@ struct Failed {
 impl Conn {
     /// No I/O yet: the connection is opened by the first request.
     pub fn new(addr: impl Into<String>, timeout: Duration) -> Conn {
+        let addr = addr.into();
         Conn {
-            addr: addr.into(),
+            target: Target::parse(&addr),
+            addr,
             timeout,
             stream: None,
             rbuf: Vec::new(),
@@ -199,14 +207,30 @@ impl Conn {
         self.rbuf.clear();
     }
 
-    fn connect(&self) -> Result<TcpStream, ClientError> {
-        let addrs = self
-            .addr
-            .to_socket_addrs()
-            .map_err(|source| ClientError::Resolve {
-                addr: self.addr.clone(),
-                source,
-            })?;
+    fn connect(&self) -> Result<Stream, ClientError> {
+        let tcp = self.connect_tcp()?;
+        if !self.target.tls {
+            return Ok(Stream::Plain(tcp));
+        }
+        let tls_error = |reason| ClientError::Tls {
+            addr: self.addr.clone(),
+            reason,
+        };
+        let config = crate::tls::config().map_err(tls_error)?;
+        crate::tls::connect(config, self.target.host(), tcp)
+            .map(|s| Stream::Tls(Box::new(s)))
+            .map_err(tls_error)
+    }
+
+    fn connect_tcp(&self) -> Result<TcpStream, ClientError> {
+        let addrs =
+            self.target
+                .authority
+                .to_socket_addrs()
+                .map_err(|source| ClientError::Resolve {
+                    addr: self.addr.clone(),
+                    source,
+                })?;
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
         for a in addrs {
             match TcpStream::connect_timeout(&a, self.timeout) {
@@ -294,7 +318,7 @@ impl Conn {
     ) -> Result<(), ClientError> {
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: cache-client/{}\r\n",
-            self.addr,
+            self.target.authority,
             env!("CARGO_PKG_VERSION")
         );
         if let Some(auth) = crate::credential::header() {
@@ -350,6 +374,8 @@ impl Conn {
                 });
             }
         }
+        // A TLS session may hold the end of the body in its buffer (a no-op on plain TCP).
+        stream.flush().map_err(io_err)?;
         Ok(())
     }
 }

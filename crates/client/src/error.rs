@@ -19,6 +19,9 @@ pub enum ClientError {
     Closed { addr: String },
     /// The answer is not HTTP we can frame.
     Protocol { addr: String, error: ProtoError },
+    /// The TLS handshake failed (untrusted CA, name mismatch, a plain-HTTP server on an
+    /// `https://` address), or a plain request met a node that speaks TLS; `reason` says which.
+    Tls { addr: String, reason: String },
     /// Reading the request body from a local file, or writing the response to one, failed.
     Local { what: String, source: io::Error },
 }
@@ -33,6 +36,7 @@ impl ClientError {
             ClientError::Io { .. } => "io",
             ClientError::Closed { .. } => "closed",
             ClientError::Protocol { .. } => "protocol",
+            ClientError::Tls { .. } => "tls",
             ClientError::Local { .. } => "local",
         }
     }
@@ -45,7 +49,8 @@ impl ClientError {
             | ClientError::Timeout { addr }
             | ClientError::Io { addr, .. }
             | ClientError::Closed { addr }
-            | ClientError::Protocol { addr, .. } => Some(addr),
+            | ClientError::Protocol { addr, .. }
+            | ClientError::Tls { addr, .. } => Some(addr),
             ClientError::Local { .. } => None,
         }
     }
@@ -64,6 +69,7 @@ impl std::fmt::Display for ClientError {
                 write!(f, "{addr} closed the connection before answering")
             }
             ClientError::Protocol { addr, error } => write!(f, "{addr}: {error}"),
+            ClientError::Tls { addr, reason } => write!(f, "TLS with {addr} failed: {reason}"),
             ClientError::Local { what, source } => write!(f, "{what}: {source}"),
         }
     }
@@ -77,7 +83,9 @@ impl std::error::Error for ClientError {
             | ClientError::Io { source, .. }
             | ClientError::Local { source, .. } => Some(source),
             ClientError::Protocol { error, .. } => Some(error),
-            ClientError::Timeout { .. } | ClientError::Closed { .. } => None,
+            ClientError::Timeout { .. } | ClientError::Closed { .. } | ClientError::Tls { .. } => {
+                None
+            }
         }
     }
 }

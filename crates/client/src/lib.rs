@@ -13,7 +13,9 @@
 //! use is the protocol layer, the `dcache-http` crate ([`dcache_http::parse_response_head`] for
 //! every response head, [`dcache_http::ChunkedDecoder`] for the streamed export). [`http`] holds
 //! the request paths (percent-encoded keys) used by both the blocking client ([`conn`]) and the
-//! load generator ([`bench`](mod@bench)), so the two speak identical HTTP. The binary
+//! load generator ([`bench`](mod@bench)), so the two speak identical HTTP. [`conn`] reaches
+//! `https://` nodes over rustls ([`tls`]: which CA, which client certificate, why a handshake
+//! failed); the load generator stays plain HTTP. The binary
 //! (`src/main.rs`) only calls [`main`]; the library target exists so these modules can be
 //! unit-tested.
 //!
@@ -34,6 +36,7 @@ pub mod manual;
 pub mod nodes;
 pub mod output;
 pub mod suite;
+pub mod tls;
 pub mod top;
 
 pub use cli::main;

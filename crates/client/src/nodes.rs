@@ -1,6 +1,8 @@
 //! Which nodes the client talks to: `--nodes host:port,...`, else the `CACHE_NODES` environment
 //! variable (same syntax), else the cluster described by the node configs in `config/` (as
 //! `scripts/start_cluster.sh` starts it), else the deployment guide's `localhost:8001..8003`.
+//! An address may carry its scheme: `https://host:port` is reached over TLS (a config with
+//! `tls.cert_file` gives its nodes that scheme).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -37,6 +39,24 @@ struct NodeFile {
     address: Option<String>,
     #[serde(default)]
     cluster_nodes: BTreeMap<String, String>,
+    #[serde(default)]
+    tls: NodeTls,
+}
+
+/// The node's `tls:` section: a certificate means its nodes are reached with `https://`.
+#[derive(Deserialize, Default)]
+struct NodeTls {
+    #[serde(default)]
+    cert_file: String,
+}
+
+/// `addr` as the client reaches it: `https://addr` when the config enables TLS.
+fn with_scheme(addr: String, tls: &NodeTls) -> String {
+    if tls.cert_file.is_empty() {
+        addr
+    } else {
+        format!("https://{addr}")
+    }
 }
 
 /// The node list from `--nodes`, [`NODES_ENV`] (read here), a config directory or the defaults;
@@ -82,7 +102,8 @@ fn address_list<'a>(items: impl Iterator<Item = &'a str>) -> Vec<NodeAddr> {
 }
 
 /// The nodes of `dir/node*.yaml`: the `cluster_nodes` of the first file that has them (ordered by
-/// node id), else each file's own `address`. `None` when there is no such file.
+/// node id), else each file's own `address`; `https://` when the file has `tls.cert_file`. `None`
+/// when there is no such file.
 pub fn from_config_dir(dir: &Path) -> Result<Option<Vec<NodeAddr>>, String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(None);
@@ -106,11 +127,15 @@ pub fn from_config_dir(dir: &Path) -> Result<Option<Vec<NodeAddr>>, String> {
             let nodes = f
                 .cluster_nodes
                 .into_iter()
-                .map(|(name, addr)| NodeAddr { name, addr })
+                .map(|(name, addr)| NodeAddr {
+                    name,
+                    addr: with_scheme(addr, &f.tls),
+                })
                 .collect();
             return Ok(Some(nodes));
         }
         if let Some(addr) = f.address.as_deref().map(reachable_addr) {
+            let addr = with_scheme(addr, &f.tls);
             let name = f.node_id.unwrap_or_else(|| addr.clone());
             own.push(NodeAddr { name, addr });
         }
@@ -208,6 +233,14 @@ mod tests {
                 addr: "h:2".into()
             }
         );
+        // A node config with TLS: its cluster is reached with https://.
+        std::fs::write(
+            dir.join("node3.yaml"),
+            "node_id: c\naddress: \":9003\"\ncluster_nodes:\n  y: \"h:2\"\ntls:\n  cert_file: /x.pem\n  key_file: /x.key\n",
+        )
+        .unwrap();
+        let (n, _) = choose(&[], None, &dir).unwrap();
+        assert_eq!(n[0].addr, "https://h:2");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -16,6 +16,11 @@ pub fn decode_segment(seg: &[u8], out: &mut Vec<u8>) -> Result<(), ParseError> {
     out.clear();
     // Decoded length <= encoded length; one reservation at most, reused across calls.
     out.reserve(seg.len());
+    // The usual key has no escape (`%` is no pchar literal): checked and copied whole.
+    if seg.iter().all(|&b| is_pchar_literal(b)) {
+        out.extend_from_slice(seg);
+        return Ok(());
+    }
     let mut i = 0;
     while let Some(&b) = seg.get(i) {
         if b == b'%' {

@@ -6,6 +6,7 @@
 //! lines, 414/431 while a head is still incomplete (so an endless line is cut early),
 //! known methods only, origin-form targets only, and the version split 400/505.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::fields;
@@ -96,9 +97,10 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, ParseErro
     let rest = buf.get(skipped..).unwrap_or_default();
     check_target_len(rest, limits.max_target_bytes)?;
 
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let len = match req.parse(rest) {
+    // Uninitialized slots: httparse fills only those it uses (no 2 KiB of zeroes per request).
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(rest, &mut headers) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
             // The head needs at least one byte more than we allow.
@@ -225,6 +227,16 @@ fn split_target(
     if target.first() != Some(&b'/') {
         return Err(ParseError::BadRequest("request-target is not origin-form"));
     }
+    // The usual target (no escape, plain query) in one pass with a table lookup per byte; any
+    // other goes through the checks below, which decide which error it gets.
+    let q = target.iter().position(|&b| b == b'?');
+    let path = target.get(..q.unwrap_or(target.len())).unwrap_or_default();
+    let rest = target.get(path.len()..).unwrap_or_default();
+    if path.iter().all(|&b| PATH_LITERAL[b as usize]) && rest.iter().all(|&b| b < 0x80 && b != b'#')
+    {
+        let query = q.map(|q| at + q + 1..at + target.len());
+        return Ok((at..at + path.len(), query));
+    }
     if target.iter().any(|&b| b >= 0x80) {
         // httparse lets raw UTF-8 through; RFC 3986 requires percent-encoding (H42).
         return Err(ParseError::BadRequest("non-ASCII byte in request-target"));
@@ -232,14 +244,23 @@ fn split_target(
     if target.contains(&b'#') {
         return Err(ParseError::BadRequest("fragment in request-target"));
     }
-    let q = target.iter().position(|&b| b == b'?');
-    let path = target.get(..q.unwrap_or(target.len())).unwrap_or_default();
     if !is_pct_encoded_with(path, |b| b == b'/' || is_pchar_literal(b)) {
         return Err(ParseError::BadRequest("invalid byte or escape in path"));
     }
     let query = q.map(|q| at + q + 1..at + target.len());
     Ok((at..at + path.len(), query))
 }
+
+/// Bytes a path may hold without an escape: `/` and RFC 3986 pchar literals (no `%`, `#`, `?`).
+static PATH_LITERAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = b == b'/' as usize || is_pchar_literal(b as u8);
+        b += 1;
+    }
+    t
+};
 
 /// Classify httparse's errors; only `Version` needs a second look at the bytes.
 fn map_httparse_error(e: httparse::Error, rest: &[u8]) -> ParseError {

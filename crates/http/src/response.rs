@@ -117,6 +117,12 @@ pub fn encode_head(
 /// Append `s` as the inside of a JSON string (no quotes), escaping per RFC 8259.
 pub fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    // The usual key or message needs no escape: one copy instead of a look at each run.
+    let plain = |b: &u8| *b >= 0x20 && *b != b'"' && *b != b'\\' && *b != 0x7f;
+    if s.iter().all(plain) {
+        out.extend_from_slice(s);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in s.iter().enumerate() {
         let esc: &[u8] = match b {
@@ -174,6 +180,12 @@ impl DateCache {
     /// The current date header value; re-formats only when the second changed.
     pub fn get(&mut self) -> &[u8] {
         self.refresh();
+        &self.text
+    }
+
+    /// The date as of the last [`Self::get`], without reading the clock (a caller that
+    /// refreshed it moments ago: one clock read for a batch of responses).
+    pub fn current(&self) -> &[u8] {
         &self.text
     }
 

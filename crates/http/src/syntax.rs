@@ -18,6 +18,7 @@ pub(crate) fn is_field_value_byte(b: u8) -> bool {
 }
 
 /// Value of one hex digit, `None` for anything else (no sign, no `0x`).
+#[inline]
 pub(crate) fn hex_val(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -28,12 +29,14 @@ pub(crate) fn hex_val(b: u8) -> Option<u8> {
 }
 
 /// RFC 3986 `unreserved`.
-pub(crate) fn is_unreserved(b: u8) -> bool {
+#[inline]
+pub(crate) const fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
 /// RFC 3986 `sub-delims`.
-pub(crate) fn is_sub_delim(b: u8) -> bool {
+#[inline]
+pub(crate) const fn is_sub_delim(b: u8) -> bool {
     matches!(
         b,
         b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
@@ -41,12 +44,15 @@ pub(crate) fn is_sub_delim(b: u8) -> bool {
 }
 
 /// RFC 3986 `pchar` minus `pct-encoded` (a `%` is checked separately with its two digits).
-pub(crate) fn is_pchar_literal(b: u8) -> bool {
+#[inline]
+pub(crate) const fn is_pchar_literal(b: u8) -> bool {
     is_unreserved(b) || is_sub_delim(b) || b == b':' || b == b'@'
 }
 
-/// True when `s` holds only valid `%XX` escapes and bytes for which `literal` holds.
-pub(crate) fn is_pct_encoded_with(s: &[u8], literal: fn(u8) -> bool) -> bool {
+/// True when `s` holds only valid `%XX` escapes and bytes for which `literal` holds. Generic
+/// (not a `fn` pointer) so `literal` is inlined: it runs for every byte of every request path.
+#[inline]
+pub(crate) fn is_pct_encoded_with(s: &[u8], literal: impl Fn(u8) -> bool) -> bool {
     let mut i = 0;
     while let Some(&b) = s.get(i) {
         if b == b'%' {

@@ -149,16 +149,21 @@ impl Conn {
 /// Encode, in order, every response still waiting for another core.
 pub(super) async fn resolve(c: &Core, queue: &mut VecDeque<Queued>, wbuf: &mut Vec<u8>) {
     while let Some(q) = queue.pop_front() {
-        match q {
-            Queued::Remote(mut t, d) => {
-                let reply = t.wait().await;
-                cache::finish(c, wbuf, d, reply);
-            }
-            Queued::Ready(reply, d) => cache::finish(c, wbuf, d, reply),
-            Queued::Written(bytes) => wbuf.extend_from_slice(&bytes),
-            Queued::Forward(f) => forward::finish(c, f, wbuf).await,
-            Queued::Replicate(r) => r.finish(c, wbuf).await,
+        finish_one(c, q, wbuf).await;
+    }
+}
+
+/// Wait for one queued response and encode it (`resolve`, and `watch` for one at a time).
+pub(super) async fn finish_one(c: &Core, q: Queued, wbuf: &mut Vec<u8>) {
+    match q {
+        Queued::Remote(mut t, d) => {
+            let reply = t.wait().await;
+            cache::finish(c, wbuf, d, reply);
         }
+        Queued::Ready(reply, d) => cache::finish(c, wbuf, d, reply),
+        Queued::Written(bytes) => wbuf.extend_from_slice(&bytes),
+        Queued::Forward(f) => forward::finish(c, f, wbuf).await,
+        Queued::Replicate(r) => r.finish(c, wbuf).await,
     }
 }
 

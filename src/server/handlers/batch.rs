@@ -74,6 +74,12 @@ pub(super) async fn run(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>)
         plan = fail_over(c, &ops, failed, &mut tried, &mut res);
     }
     give_up(c, &ops, plan, &mut res);
+    // Read copies of the written keys on other nodes are gone before the answer (hot keys).
+    let written = ops
+        .iter()
+        .flatten()
+        .filter(|o| o.action != parse::Action::Get);
+    crate::server::hot::lease::wait_batch(c, written.map(|o| o.key.as_bytes())).await;
     res.answer(c, out, m);
 }
 

@@ -23,10 +23,12 @@ use super::replicate::{self, Replicating};
 use super::{Deferred, KeyKind, Req, Routed};
 use crate::cluster::ring::Prefs;
 use crate::cluster::MemberState;
+use crate::http::Method;
 use crate::mesh::Full;
 use crate::metrics::Trust;
 use crate::server::conditions::{self, BadCondition};
 use crate::server::core::Core;
+use crate::server::hot::lease::{self, WriteFrom};
 use crate::server::respond::Meta;
 use crate::server::router::{parse_action, parse_key, KeyAction, KeyLimits, PutFields};
 use crate::storage::cond::Condition;
@@ -52,10 +54,26 @@ pub(crate) fn handle(
     let Some(key) = key_or_answer(c, m, seg, key_buf, out) else {
         return Routed::Done;
     };
+    // Every read is counted where it arrives (on non-owner nodes too): the one call site of the
+    // hot-key tracker. The answer (hot here or not) is asked again with `is_hot` where needed.
+    if req.version.is_none() && matches!(req.method, Method::Get | Method::Head) {
+        c.hot.observe(key, c.exec.now_ms());
+    }
     let prefs = match placed(c, req, key, out) {
         Ok(p) => p,
-        Err(elsewhere) => return elsewhere.routed(),
+        Err(elsewhere) => {
+            // A hot key another node owns: its read copy here, when one may answer (lease.rs).
+            if let NotHere(Some(peer)) = elsewhere {
+                if super::lease::from_copy(c, req, key, peer, out) {
+                    return Routed::Done;
+                }
+            }
+            return elsewhere.routed();
+        }
     };
+    if let Some(holder) = super::lease::requested(c, req, &prefs) {
+        return super::lease::leased_read(c, m, key, holder);
+    }
     let mut value_buf = c.value_buf.borrow_mut();
     let action = match parse_action(
         req.method,
@@ -77,6 +95,10 @@ pub(crate) fn handle(
         // never coordinate; later versions issued here must exceed it.
         Some(v) => {
             c.node.hlc.observe(v);
+            if lease::watching(c) && !matches!(action, KeyAction::Get) {
+                let (op, kind) = owned_op(action, v);
+                return replicate::alone(c, op, deferred(m, key, kind, v), WriteFrom::Copy);
+            }
             execute_here(c, m, key, action, v, direct, out)
         }
         None => match condition(req) {
@@ -221,6 +243,11 @@ pub(super) fn coordinate(
     }
     let others = replicate::others(c, prefs);
     if others.is_empty() || version == 0 {
+        if version != 0 && lease::watching(c) {
+            let (op, kind) = owned_op(action, version);
+            let d = deferred(m, key, kind, version);
+            return replicate::alone(c, op, d, WriteFrom::Coordinated);
+        }
         return execute_here(c, m, key, action, version, direct, out);
     }
     let core = c.exec.core_of(key);
@@ -268,6 +295,10 @@ fn execute_here(
     if local && direct {
         answer_in_place(c, m, key, action, version, out);
         return Routed::Done;
+    }
+    if !local && version == 0 && matches!(action, KeyAction::Get) {
+        // Another core's key: this core's copy when the key is hot here (`cache_copy.rs`).
+        return copy::read(c, m, key, core, direct, out);
     }
     let (op, kind) = owned_op(action, version);
     let d = deferred(m, key, kind, version);
@@ -380,3 +411,5 @@ pub(crate) fn incr(
 #[path = "cache_answer.rs"]
 mod answer;
 pub(crate) use answer::{encode, finish};
+#[path = "cache_copy.rs"]
+mod copy;

@@ -6,6 +6,7 @@ use super::{Core, Deferred, KeyKind, KeyReply, Meta};
 
 /// Encode the response for a deferred key request answered by `reply`.
 pub(crate) fn finish(c: &Core, out: &mut Vec<u8>, d: Deferred, reply: KeyReply) {
+    super::copy::filled(c, &d, &reply);
     encode(c, out, d.meta, &d.key, d.kind, reply, d.version)
 }
 
@@ -29,6 +30,14 @@ pub(crate) fn encode(
             );
             resp.error(out, m, 503, &msg, Some(key), &[("Retry-After", b"1")]);
         }
+        (
+            KeyKind::LeasedGet,
+            KeyReply::Value {
+                value,
+                ttl_ms,
+                version,
+            },
+        ) => super::super::lease::encode_value(c, out, m, key, &value, ttl_ms, version),
         (
             _,
             KeyReply::Value {

@@ -64,6 +64,10 @@ pub(super) fn local_first(
     let core = c.exec.core_of(key);
     let d = deferred(m, key, kind, version);
     let Some(source) = source else {
+        if crate::server::hot::lease::watching(c) {
+            let from = crate::server::hot::lease::WriteFrom::Coordinated;
+            return super::replicate::alone(c, op, d, from);
+        }
         if core == c.exec.core {
             return Routed::Ready(c.exec.execute(op, key), d);
         }

@@ -51,6 +51,8 @@ pub(super) async fn run(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>)
     match q.step {
         Step::Cluster => match cluster::coordinate(c, prefix.clone(), context_lines(req)).await {
             Ok(outcome) => {
+                // Read copies of hot keys elsewhere are gone before the answer.
+                crate::server::hot::lease::wait_all(c).await;
                 let (status, body) = answer(c, m, &prefix, &outcome);
                 c.resp
                     .send(out, m, status, CONTENT_JSON, body.as_bytes(), &[]);
@@ -75,6 +77,7 @@ pub(super) async fn run(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>)
             };
             match apply_here(c, prefix, version, counting).await {
                 Ok(a) => {
+                    crate::server::hot::lease::wait_all(c).await;
                     let body = format!("{{\"deleted\":{},\"counted\":{}}}", a.deleted, a.counted);
                     c.resp.send(out, m, 200, CONTENT_JSON, body.as_bytes(), &[]);
                 }

@@ -18,7 +18,9 @@ use bytes::Bytes;
 
 use super::{Req, ReqFields, Routed};
 use crate::cluster::ring::Prefs;
-use crate::cluster::{FwdError, InFlight, Outgoing, CLIENT_REQUEST_ID, RELAYED};
+use crate::cluster::{
+    FwdError, InFlight, Outgoing, CLIENT_REQUEST_ID, RELAYED, RELAYED_LEASE, RELAYED_TO_CLIENT,
+};
 use crate::http::response::{encode_head, BodyLength};
 use crate::http::Method;
 use crate::metrics::Trust;
@@ -31,6 +33,8 @@ pub(crate) struct Forwarded {
     flight: InFlight,
     meta: Meta,
     retry: Retry,
+    /// A GET of a hot key that asked its owner for a lease (`lease.rs`).
+    lease: Option<super::lease::Asked>,
 }
 
 /// What a failover needs to send the request again.
@@ -65,19 +69,32 @@ impl Retry {
 pub(crate) fn start(c: &Core, peer: usize, req: &Req<'_>) -> Forwarded {
     let mut tried = Prefs::default();
     tried.push(peer);
+    let mut query = req.query.map(Bytes::copy_from_slice);
+    let lease = super::lease::asking(c, &mut query);
     let retry = Retry {
         method: req.method,
         path: Bytes::copy_from_slice(req.path),
-        query: req.query.map(Bytes::copy_from_slice),
+        query,
         body: req.has_body.then(|| Bytes::copy_from_slice(req.body)),
         content_type: req.fields.content_type.map(Bytes::copy_from_slice),
         headers: passed_on(req),
         tried,
     };
+    // Singleflight (off with `hot_keys.enabled: false`): an identical GET still queued for
+    // `peer` carries this one; its answer is encoded for this request like any other.
+    let flight = if c.hot.enabled() {
+        c.peers.forward_joining(peer, &retry.outgoing())
+    } else {
+        c.peers.forward(peer, &retry.outgoing())
+    };
+    if flight.joined() {
+        crate::metrics::inc(&c.resp.metrics.forward_coalesced);
+    }
     Forwarded {
-        flight: c.peers.forward(peer, &retry.outgoing()),
+        flight,
         meta: req.meta(),
         retry,
+        lease,
     }
 }
 
@@ -190,6 +207,7 @@ pub(crate) async fn finish(c: &Core, f: Forwarded, out: &mut Vec<u8>) {
         mut flight,
         meta,
         mut retry,
+        lease,
     } = f;
     loop {
         let (peer, started) = (flight.peer, flight.started);
@@ -211,7 +229,29 @@ pub(crate) async fn finish(c: &Core, f: Forwarded, out: &mut Vec<u8>) {
                 None => {}
             }
         }
+        if let (Some(asked), Ok(a)) = (lease, &result) {
+            let granted = &a.raw[a.relayed[RELAYED_LEASE].clone()];
+            if !granted.is_empty() && retry.tried.len() == 1 {
+                fill(c, asked, peer, &retry, a, granted);
+            }
+        }
         return answer(c, peer, us, result, meta, out);
+    }
+}
+
+/// Keep the owner's leased answer as this node's read copy of the key.
+fn fill(
+    c: &Core,
+    asked: super::lease::Asked,
+    peer: usize,
+    retry: &Retry,
+    a: &crate::cluster::Answered,
+    granted: &[u8],
+) {
+    let mut key_buf = Vec::new();
+    let seg = segment_of(&retry.path);
+    if let Ok(key) = crate::server::router::parse_key(seg, &mut key_buf, super::cache::limits(c)) {
+        super::lease::fill(c, asked, peer, key, a, granted);
     }
 }
 
@@ -325,7 +365,8 @@ fn answer(
             extra[0] = ("X-Cache-Node", node);
             extra[1] = ("X-Cache-Forwarded-By", &c.resp.node_header);
             let mut n = 2;
-            for (name, r) in RELAYED.iter().zip(a.relayed.iter()) {
+            let relayed = RELAYED.iter().zip(a.relayed.iter()).take(RELAYED_TO_CLIENT);
+            for (name, r) in relayed {
                 if !r.is_empty() {
                     extra[n] = (name, &buf[r.clone()]);
                     n += 1;

@@ -14,8 +14,11 @@ pub(super) mod flush;
 pub(super) mod forward;
 pub(crate) mod fuzz;
 pub(super) mod handover;
+pub(super) mod hotkeys;
 pub(super) mod import;
 pub(super) mod incr;
+pub(super) mod invalidate;
+pub(super) mod lease;
 pub(super) mod replicate;
 pub(super) mod sync;
 
@@ -122,6 +125,8 @@ pub(super) struct Deferred {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum KeyKind {
     Get,
+    /// A read of a hot key's owner that granted a lease with it (`lease.rs`): the 200 says so.
+    LeasedGet,
     /// A read on a stand-in (no replica of the key is routable): a miss here says nothing about
     /// the key, so it is answered 503, not 404.
     StandInGet,
@@ -131,6 +136,9 @@ pub(super) enum KeyKind {
     Delete,
     /// `POST .../incr`: answered from its `KeyReply::Counted` (or why not).
     Incr,
+    /// A GET of a key hot on this core sent to the owner core: answered like `Get`, and the
+    /// value kept as this core's copy (`server::hot::local`).
+    Fill(crate::server::hot::local::Fill),
     /// Not executed: the key's core has this core's whole share of `limits.max_queued_per_core`
     /// outstanding; answered 503 in its place in the pipeline (the reply is a placeholder).
     CoreBusy {
@@ -222,7 +230,7 @@ fn admin_moved(req: &Req<'_>) -> bool {
         return false;
     }
     match req.route {
-        Route::Metrics | Route::Cluster => true,
+        Route::Metrics | Route::Cluster | Route::HotKeys => true,
         Route::Import | Route::Flush => !req.peer,
         Route::Export => !(req.peer && super::document::Scope::from_query(req.query).is_local()),
         _ => false,
@@ -239,6 +247,7 @@ pub(super) async fn run_admin(c: &Rc<Core>, req: &Req<'_>, out: &mut Vec<u8>) {
     match req.route {
         Route::Metrics => admin::metrics(c, out, m).await,
         Route::Cluster => admin::cluster_info(c, out, m).await,
+        Route::HotKeys => hotkeys::serve(c, out, m, req).await,
         Route::Import => import::handle(c, out, m, req).await,
         Route::InternalHealth => admin::internal_health(c, out, m).await,
         Route::SyncHints => sync::serve_hints(c, out, m, req).await,
@@ -249,6 +258,7 @@ pub(super) async fn run_admin(c: &Rc<Core>, req: &Req<'_>, out: &mut Vec<u8>) {
         Route::Ready => sync::peer_ready(c, out, m, req),
         Route::Batch => batch::run(c, out, m, req).await,
         Route::Flush => flush::run(c, out, m, req).await,
+        Route::Invalidate => invalidate::serve(c, out, m, req),
         _ => c.resp.error(out, m, 404, "no such route", None, &[]),
     }
 }

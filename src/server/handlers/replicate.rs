@@ -23,6 +23,7 @@ use crate::http::Method;
 use crate::mesh::Ticket;
 use crate::metrics::Trust;
 use crate::server::core::Core;
+use crate::server::hot::lease::{self, WriteFrom};
 use crate::server::router::{copy_ttl_header, TTL_HEADER_BYTES};
 use crate::storage::value::Stored;
 use crate::storage::{Entry, KeyOp, KeyReply};
@@ -44,6 +45,8 @@ pub(crate) struct Replicating {
     flights: Vec<(usize, InFlight)>,
     /// A local-first write whose own step runs on another core: its copies, sent once it applied.
     later: Option<Box<(CopySource, Prefs)>>,
+    /// How the write came here: what its 2xx waits for on read copies of hot keys elsewhere.
+    from: WriteFrom,
 }
 
 /// What the copies of a local-first write are made of.
@@ -176,6 +179,7 @@ impl Replicating {
             copy,
             flights,
             later: None,
+            from: WriteFrom::Coordinated,
         }
     }
 
@@ -203,6 +207,7 @@ impl Replicating {
             copy,
             flights,
             later,
+            from: WriteFrom::Coordinated,
         }
     }
 
@@ -214,6 +219,7 @@ impl Replicating {
             mut copy,
             mut flights,
             later,
+            from,
         } = self;
         let reply = match local {
             Local::Done(r) => r,
@@ -228,8 +234,44 @@ impl Replicating {
         for (peer, f) in flights {
             settle(c, peer, f, &copy).await;
         }
+        if applied(&reply) && lease::must_wait(c, &d.key, from) {
+            let version = match reply {
+                KeyReply::Counted { version, .. } => version,
+                _ => d.version,
+            };
+            lease::after_write(c, &d.key, version, from).await;
+        }
         super::cache::finish(c, out, d, reply);
     }
+}
+
+/// A write with no copy to send whose 2xx must still wait for read copies of the key on other
+/// nodes (hot keys, `server/hot/lease.rs`): executed here or on the key's core, answered
+/// through [`Replicating::finish`].
+pub(super) fn alone(c: &Core, op: KeyOp, d: Deferred, from: WriteFrom) -> super::Routed {
+    let core = c.exec.core_of(&d.key);
+    let local = if core == c.exec.core {
+        let reply = c.exec.execute(op, &d.key);
+        // Nothing to wait for (the usual case): answered like any write of this core.
+        if !applied(&reply) || !lease::must_wait(c, &d.key, from) {
+            return super::Routed::Ready(reply, d);
+        }
+        Local::Done(reply)
+    } else {
+        crate::metrics::inc(&c.resp.metrics.cross_core_calls);
+        match c.exec.call(core, op, d.key.clone()) {
+            Ok(t) => Local::Remote(t),
+            Err(full) => return super::cache::busy(c, d, full),
+        }
+    };
+    super::Routed::Replicate(Box::new(Replicating {
+        local,
+        d,
+        copy: no_copy(),
+        flights: Vec::new(),
+        later: None,
+        from,
+    }))
 }
 
 /// The copies of a local-first write whose own step answered `reply`, sent now: its hint form

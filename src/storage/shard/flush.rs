@@ -265,7 +265,9 @@ impl Shard {
             let was_value = !e.is_tomb();
             let counted = was_value && counts(e.key());
             let key_len = e.key().len();
+            let stripe = self.stripe_before(e.key());
             self.tombstone_slot(idx, key_len, version, !was_value, now_ms);
+            self.changed_stripe(stripe);
             if was_value {
                 done.deleted += 1;
                 done.counted += u64::from(counted);

@@ -25,6 +25,7 @@ impl Shard {
             }
             Some((idx, false, v)) if v == version => {
                 self.remove_slot(idx, hash);
+                self.changed(key);
                 true
             }
             _ => false,

@@ -100,6 +100,7 @@ impl Shard {
                 }
             }
         }
+        self.changed_all();
         removed
     }
 
@@ -110,5 +111,6 @@ impl Shard {
         self.bytes = 0;
         self.tombstones = 0;
         self.sweep_cursor = 0;
+        self.changed_all();
     }
 }

@@ -60,6 +60,7 @@ impl Shard {
         }
         let was_value = !old.is_tomb();
         self.remove_slot(idx, hash);
+        self.changed(key);
         self.count_applied(w, was_value);
         Some(was_value)
     }
@@ -97,6 +98,7 @@ impl Shard {
                 }
                 let was_value = !old.is_tomb();
                 self.replace(idx, w, expires_at, !was_value, now_ms);
+                self.changed(key);
                 self.count_applied(w, was_value);
                 return Wrote::Replaced { was_value };
             }
@@ -120,8 +122,45 @@ impl Shard {
             .insert_unique(hash, idx, |&i| slot_hash(hasher, lru, i));
         self.bytes += size;
         self.tombstones += usize::from(w.tomb);
+        self.changed(key);
         self.count_applied(w, false);
         Wrote::Created
+    }
+
+    /// Let the node's stripes know that `key` was just mutated here: copies of it on other
+    /// cores are dropped before any reply about the mutation leaves this core (see
+    /// `storage::stripes`). Called after the mutation, never before.
+    #[inline]
+    pub(super) fn changed(&self, key: &[u8]) {
+        if let Some(s) = &self.stripes {
+            s.bump(key);
+        }
+    }
+
+    /// [`Shard::changed`] for every key (a removal by walk: ring change, clear).
+    pub(super) fn changed_all(&self) {
+        if let Some(s) = &self.stripes {
+            s.bump_all();
+        }
+    }
+
+    /// Bump `stripes` after every mutation from now on (each core's shard of a node, all with
+    /// the node's one `Stripes`).
+    pub fn set_stripes(&mut self, stripes: std::sync::Arc<crate::storage::stripes::Stripes>) {
+        self.stripes = Some(stripes);
+    }
+
+    /// The stripe of `key` to bump after a mutation that rewrites its slot (taken before, while
+    /// the key's bytes are at hand); `None` when nothing can have copied it.
+    pub(super) fn stripe_before(&self, key: &[u8]) -> Option<usize> {
+        self.stripes.as_ref().and_then(|s| s.stripe_index(key))
+    }
+
+    /// Bump a stripe taken with [`Shard::stripe_before`], after the mutation.
+    pub(super) fn changed_stripe(&self, stripe: Option<usize>) {
+        if let (Some(s), Some(i)) = (&self.stripes, stripe) {
+            s.bump_stripe(i);
+        }
     }
 
     /// Counts an applied write: a value is a set; a tombstone over a live value is a delete.

@@ -212,6 +212,18 @@ pub fn run(args: &BenchArgs, nodes: &[NodeAddr], timeout: Duration, json: bool) 
     if let (Some(svg), false) = (&args.plot, args.compare.is_empty()) {
         return plot::plot_saved(svg, &args.compare, json);
     }
+    if let Some(n) = nodes
+        .iter()
+        .find(|n| crate::conn::Target::parse(&n.addr).tls)
+    {
+        // The load generator speaks plain HTTP only: its hot loop stays free of TLS code.
+        let e = format!(
+            "bench speaks plain HTTP only, and {} is an https:// node: measure TLS with wrk (SCENARIOS=tls bench/run.sh), or bench a plain listener",
+            n.addr
+        );
+        report::print_error(json, &e);
+        return EXIT_USAGE;
+    }
     let targets = match probe_all(nodes, timeout, json) {
         Ok(t) => t,
         Err(code) => return code,

@@ -24,7 +24,15 @@ impl Conn {
         match res {
             Ok(n) => Ok(n > 0),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset && old == 0 => Ok(false),
+            // A TLS session closed without close_notify ends in UnexpectedEof: a close too.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof
+                ) && old == 0 =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(self.io_error(e)),
         }
     }
@@ -51,13 +59,14 @@ impl Conn {
                 }
                 Ok(None) => {}
                 Err(error) => {
+                    let error = self.speaks_tls().unwrap_or(ClientError::Protocol {
+                        addr: self.addr.clone(),
+                        error,
+                    });
                     return Err(Failed {
-                        error: ClientError::Protocol {
-                            addr: self.addr.clone(),
-                            error,
-                        },
+                        error,
                         stale: false,
-                    })
+                    });
                 }
             }
             got_bytes |= !self.rbuf.is_empty();
@@ -65,6 +74,12 @@ impl Conn {
             match self.fill() {
                 Ok(true) => {}
                 Ok(false) => {
+                    if let Some(error) = self.speaks_tls() {
+                        return Err(Failed {
+                            error,
+                            stale: false,
+                        });
+                    }
                     let addr = self.addr.clone();
                     return Err(Failed {
                         error: ClientError::Closed { addr },
@@ -77,6 +92,18 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// On a plain connection whose answer starts with a TLS record (the node's alert after our
+    /// plain request): the error saying so, with the address to use instead.
+    fn speaks_tls(&self) -> Option<ClientError> {
+        (!self.target.tls && crate::tls::looks_like_tls(&self.rbuf)).then(|| ClientError::Tls {
+            addr: self.addr.clone(),
+            reason: format!(
+                "the node speaks TLS on this port: use https://{}",
+                self.target.authority
+            ),
+        })
     }
 
     pub(super) fn read_body(

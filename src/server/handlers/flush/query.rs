@@ -85,14 +85,7 @@ pub(super) fn parse(
     max_prefix: usize,
 ) -> Result<FlushQuery, QueryError> {
     let (mut prefix, mut scope, mut step, mut digits) = (None, None, None, None);
-    for p in q.unwrap_or_default().split(|&b| b == b'&') {
-        if p.is_empty() {
-            continue; // `?` alone, or `a&&b`
-        }
-        let (name, value) = match p.iter().position(|&b| b == b'=') {
-            Some(i) => (&p[..i], &p[i + 1..]),
-            None => (p, &b""[..]),
-        };
+    for (name, value) in crate::server::router::query_pairs(q) {
         let slot = match name {
             b"prefix" => (&mut prefix, "prefix"),
             b"scope" => (&mut scope, "scope"),

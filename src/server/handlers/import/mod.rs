@@ -120,6 +120,8 @@ async fn import(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) {
     let overwrite = !local && has_param(req.query, b"overwrite=1");
     let only_missing = has_param(req.query, b"if_absent=1");
     let tally = apply_document(c, &doc, mode, overwrite, only_missing, running.as_ref()).await;
+    // Read copies of hot keys elsewhere are gone before the answer (hints and hand-overs too).
+    crate::server::hot::lease::wait_all(c).await;
     let ids: Vec<&str> = cl.members.iter().map(|m| m.id.as_str()).collect();
     let (status, body) = report(&ids, &tally);
     c.resp

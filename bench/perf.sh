@@ -1,0 +1,215 @@
+# Scenarios of issue 13 ("Performance"), sourced by bench/run.sh (not run on their own): they use
+# its helpers (start, node_config, qrow/run_queued, ...). Opt-in: SCENARIOS=flags,colocated,hop,zipf.
+#
+#   flags      our node with each io_uring ring set-up (FLAG_SETUPS, chosen per process through
+#              CACHE_URING_SETUP / CACHE_URING_ENTRIES, src/node/uring.rs) and with epoll, the bare
+#              responder with the same set-ups, and nginx: GET hit, then GET hit pipelined x DEPTH.
+#              All servers 1 worker on SERVER_CPU, rows interleaved round by round.
+#   colocated  the shipped 3-node local cluster (config/node1..3.yaml, only the ports moved) as a
+#              user starts it: threads: 0 and pinning, each node taking its share of the CPUs
+#              (src/cpus.rs); and the same with threads: 1 on each. 1000 uniform keys via node 1.
+#   hop        bench/hop.rs (the mesh round trip between two pinned cores), then one node with
+#              threads: 2 (both CPUs) against one with threads: 1 (SERVER_CPU): uniform GET, server
+#              CPU per request.
+#   zipf       two 3-node clusters (1 worker each, all on SERVER_CPU, as the cluster scenario),
+#              hot_keys.enabled true and false: Zipf(ZIPF_S) GETs over KEYS keys sent to all three
+#              nodes by cache-client bench.
+# shellcheck shell=bash
+# shellcheck disable=SC2153 # PORT, RUNS and the other knobs are set by run.sh
+
+# Ring set-ups of the flags scenario: SETUP or SETUP:ENTRIES (see src/node/uring.rs).
+FLAG_SETUPS="${FLAG_SETUPS:-plain coop single_defer}"
+# What the node uses when CACHE_URING_SETUP is unset (RingSetup::default in src/node/uring.rs).
+RING_DEFAULT="${RING_DEFAULT:-coop}"
+ZIPF_S="${ZIPF_S:-0.99}"
+# hot_keys.min_reads_per_sec of the zipf clusters (unset: the node's default). A key is hot above
+# that many reads per second on one core: a machine that delivers only a few thousand req/s in
+# total never makes the top key of Zipf 0.99 over 100k keys (~8 % of reads) hot at the default.
+HOT_MIN_READS="${HOT_MIN_READS:-}"
+COLO_KEYS="${COLO_KEYS:-1000}"
+P_FLAGS=$((PORT + 40)) P_COLO=$((PORT + 60)) P_HOP=$((PORT + 66)) P_ZIPF=$((PORT + 70))
+
+# ring_env SETUP[:ENTRIES] -> "env CACHE_URING_SETUP=.. [CACHE_URING_ENTRIES=..]" words.
+ring_env() {
+  local setup="${1%%:*}" entries=""
+  [ "$setup" = "$1" ] || entries="${1#*:}"
+  printf 'env CACHE_URING_SETUP=%s' "$setup"
+  [ -z "$entries" ] || printf ' CACHE_URING_ENTRIES=%s' "$entries"
+}
+
+scenario_flags() {
+  local i=0 spec tag cfg port ids=() ours=() bare=() nginx url
+  # Our node and the bare responder per ring set-up, then epoll; ports P_FLAGS + 2i, + 2i + 1.
+  for spec in $FLAG_SETUPS epoll; do
+    tag="${spec//:/_}"
+    port=$((P_FLAGS + 2 * i))
+    if [ "$spec" = epoll ]; then
+      cfg="$(node_config "flags-$tag" "$port" 1 epoll)"
+      start_node "flags-$tag" "$SERVER_CPU" "$cfg"
+      ours+=("$LAST_PID")
+      start "bare-$tag" "$SERVER_CPU" "$BARE_BIN" serve "127.0.0.1:$((port + 1))" epoll
+    else
+      cfg="$(node_config "flags-$tag" "$port" 1 uring)"
+      # shellcheck disable=SC2046 # ring_env's words are meant to split
+      start "flags-$tag" "$SERVER_CPU" $(ring_env "$spec") "$NODE_BIN" --config "$cfg"
+      ours+=("$LAST_PID")
+      # shellcheck disable=SC2046
+      start "bare-$tag" "$SERVER_CPU" $(ring_env "$spec") "$BARE_BIN" serve "127.0.0.1:$((port + 1))" uring
+    fi
+    bare+=("$LAST_PID")
+    ids+=("$tag")
+    i=$((i + 1))
+  done
+  local p_nginx=$((P_FLAGS + 2 * i))
+  mkdir -p "$OUT/nginx-flags"
+  sed -e "s|@PORT@|$p_nginx|" -e "s|@DIR@|$OUT/nginx-flags|g" -e "s|@BODY@|{\"key\":\"bench:hit\",\"value\":$HIT_VALUE}|" \
+    "$ROOT/bench/nginx.conf" >"$OUT/nginx-flags/nginx.conf"
+  start nginx-flags "$SERVER_CPU" nginx -p "$OUT/nginx-flags" -c "$OUT/nginx-flags/nginx.conf" -e "$OUT/nginx-flags/error.log"
+  nginx=$LAST_PID
+  wait_http "http://127.0.0.1:$p_nginx/"
+  for i in "${!ids[@]}"; do
+    port=$((P_FLAGS + 2 * i))
+    wait_http "http://127.0.0.1:$port/api/v1/health"
+    wait_http "http://127.0.0.1:$((port + 1))/"
+    put_hit_key "$port"
+  done
+  printf '%s\n' "${ids[@]}" >"$OUT/flags.tsv"
+  echo "default=$RING_DEFAULT" >>"$OUT/flags.meta"
+  local kind script tail name cmp
+  for kind in hit p16; do
+    if [ "$kind" = hit ]; then
+      script=get_hit.lua tail="" name="GET hit"
+    else
+      script=pipeline.lua tail=" -- $DEPTH" name="GET hit pipelined x$DEPTH"
+    fi
+    qrow "flags_nginx_$kind" flags "nginx return 200: $name" wrk - "$([ $kind = p16 ] && echo 1 || echo 0)" "$nginx" -- \
+      "$WRK -d\${D}s -s $LUA/$script http://127.0.0.1:$p_nginx/$tail"
+    for i in "${!ids[@]}"; do
+      port=$((P_FLAGS + 2 * i))
+      url="http://127.0.0.1:$port$HIT_PATH"
+      # GET hit rows compare with nginx (the issue's ≥ 1.1x target), pipelined ones with epoll.
+      cmp="flags_nginx_$kind"
+      [ "$kind" = hit ] || cmp="flags_epoll_p16_ours"
+      [ "${ids[$i]}" != epoll ] || [ "$kind" = hit ] || cmp=-
+      qrow "flags_${ids[$i]}_${kind}_ours" flags "ours, ${ids[$i]}: $name" wrk "$cmp" \
+        "$([ $kind = p16 ] && echo 1 || echo 0)" "${ours[$i]}" -- "$WRK -d\${D}s -s $LUA/$script $url$tail"
+      qrow "flags_${ids[$i]}_${kind}_bare" flags "bare responder, ${ids[$i]}: $name" wrk "flags_${ids[$i]}_${kind}_ours" \
+        "$([ $kind = p16 ] && echo 1 || echo 0)" "${bare[$i]}" -- \
+        "$WRK -d\${D}s -s $LUA/$script http://127.0.0.1:$((port + 1))/$tail"
+    done
+    log "flags: $name, ${#ids[@]} set-ups + nginx"
+    run_queued
+  done
+  stop_all
+}
+
+# The shipped configs with only their ports moved to BASE..BASE+2 (node n: 800n -> BASE+n-1), plus
+# EXTRA lines; written to OUT/NAME/nodeN.yaml.
+shipped_configs() { # NAME BASE [EXTRA]
+  local dir="$OUT/$1" n
+  mkdir -p "$dir"
+  for n in 1 2 3; do
+    sed -e "s/:8001/:$2/g" -e "s/:8002/:$(($2 + 1))/g" -e "s/:8003/:$(($2 + 2))/g" \
+      "$ROOT/config/node$n.yaml" >"$dir/node$n.yaml"
+    [ -z "${3:-}" ] || printf '%s\n' "$3" >>"$dir/node$n.yaml"
+  done
+}
+
+wait_cluster() { # PORT: until that node sees three members up
+  local i
+  for i in $(seq 50); do
+    curl -s "http://127.0.0.1:$1/admin/cluster" | grep -q '"nodes_up":3' && return 0
+    sleep 0.2
+  done
+  log "  node on $1 does not see 3 members up yet (going on)"
+}
+
+scenario_colocated() {
+  local name base n pids all_cpus="0-$(($(nproc) - 1))" v=0
+  # Shipped as is, then threads: 1 on each: both clusters up at once, rows interleaved.
+  for name in shipped threads1; do
+    base=$((P_COLO + v * 3))
+    if [ "$name" = shipped ]; then shipped_configs colo-shipped "$base"; else shipped_configs colo-threads1 "$base" "threads: 1"; fi
+    pids=()
+    for n in 1 2 3; do
+      # All CPUs allowed: the nodes pin themselves, as they would when a user starts them.
+      start "colo-$name-$n" "$all_cpus" "$NODE_BIN" --config "$OUT/colo-$name/node$n.yaml"
+      pids+=("$LAST_PID")
+    done
+    for n in 0 1 2; do wait_http "http://127.0.0.1:$((base + n))/api/v1/health"; done
+    wait_cluster "$base"
+    preload "127.0.0.1:$base" "$COLO_KEYS"
+    local cmp=-
+    [ "$name" = shipped ] || cmp=colo_shipped
+    local label="3 nodes, shipped configs (threads: 0, pinned): GET, $COLO_KEYS keys uniform via node 1"
+    [ "$name" = shipped ] || label="3 nodes, shipped configs + threads: 1: GET, $COLO_KEYS keys uniform via node 1"
+    qrow "colo_$name" colocated "$label" wrk "$cmp" 0 "${pids[*]}" -- \
+      "$WRK -d\${D}s -s $LUA/get_keys.lua http://127.0.0.1:$base -- $COLO_KEYS uniform"
+    v=$((v + 1))
+  done
+  grep -h "members of the cluster run on this host" "$OUT"/logs/colo-*.log >"$OUT/colocated.txt" 2>/dev/null || true
+  run_queued
+  stop_all
+}
+
+scenario_hop() {
+  if [ -x "${HOP_BIN:-}" ]; then
+    log "hop: bench/hop.rs (BENCH_SAMPLES=$RUNS)"
+    BENCH_SAMPLES="$RUNS" "$HOP_BIN" --bench >"$OUT/hop.txt" 2>&1 || log "  hop bench failed (see hop.txt)"
+  else
+    log "hop: no bench/hop.rs binary (SKIP_BUILD without one): skipped"
+  fi
+  local one two cfg
+  cfg="$(node_config hop-t1 "$P_HOP" 1 auto)"
+  start_node hop-t1 "$SERVER_CPU" "$cfg"
+  one=$LAST_PID
+  cfg="$(node_config hop-t2 "$((P_HOP + 1))" 2 auto)"
+  start_node hop-t2 "$BOTH_CPUS" "$cfg"
+  two=$LAST_PID
+  wait_http "http://127.0.0.1:$P_HOP/api/v1/health"
+  wait_http "http://127.0.0.1:$((P_HOP + 1))/api/v1/health"
+  preload "127.0.0.1:$P_HOP" "$KEYS"
+  preload "127.0.0.1:$((P_HOP + 1))" "$KEYS"
+  qrow hop_t1 hop "ours, threads: 1 (CPU $SERVER_CPU): GET, $KEYS keys uniform" wrk - 0 "$one" -- \
+    "$WRK -d\${D}s -s $LUA/get_keys.lua http://127.0.0.1:$P_HOP -- $KEYS uniform"
+  qrow hop_t2 hop "ours, threads: 2 (CPUs $BOTH_CPUS, half the keys hop): GET, $KEYS keys uniform" wrk hop_t1 0 "$two" -- \
+    "$WRK -d\${D}s -s $LUA/get_keys.lua http://127.0.0.1:$((P_HOP + 1)) -- $KEYS uniform"
+  run_queued
+  stop_all
+}
+
+scenario_zipf() {
+  local on i port base pids nodes cfg members v=0
+  for on in false true; do
+    base=$((P_ZIPF + v * 3))
+    members="hot_keys:
+  enabled: $on${HOT_MIN_READS:+
+  min_reads_per_sec: $HOT_MIN_READS}
+cluster_nodes:
+  z${v}n1: \"127.0.0.1:$base\"
+  z${v}n2: \"127.0.0.1:$((base + 1))\"
+  z${v}n3: \"127.0.0.1:$((base + 2))\""
+    pids=() nodes=""
+    for i in 1 2 3; do
+      port=$((base + i - 1))
+      cfg="$(node_config "z${v}n$i" "$port" 1 auto "$members")"
+      start_node "z${v}n$i" "$SERVER_CPU" "$cfg"
+      pids+=("$LAST_PID")
+      nodes="$nodes${nodes:+,}127.0.0.1:$port"
+    done
+    for i in 0 1 2; do wait_http "http://127.0.0.1:$((base + i))/api/v1/health"; done
+    wait_cluster "$base"
+    preload "127.0.0.1:$base" "$KEYS"
+    local cmp=- label="hot_keys off"
+    [ "$on" = false ] || { cmp=zipf_off; label="hot_keys on"; }
+    qrow "zipf_${label##* }" zipf "3 nodes on one CPU, $label: GET, $KEYS keys Zipf $ZIPF_S via all 3 (cache-client bench)" \
+      cc "$cmp" 0 "${pids[*]}" -- \
+      "taskset -c $CLIENT_CPU $CLIENT_BIN --nodes $nodes bench -c $CONNS --keys $KEYS --dist zipf --zipf-s $ZIPF_S --json -q -d \${D}s"
+    v=$((v + 1))
+  done
+  run_queued
+  for i in $(seq 0 5); do
+    curl -s "http://127.0.0.1:$((P_ZIPF + i))/admin/metrics" | grep -E '^cache_hot' >"$OUT/raw/zipf_metrics_$i.txt" || true
+  done
+  stop_all
+}
