@@ -45,11 +45,8 @@ CLK_TCK="$(getconf CLK_TCK)"
 IPS=(127.0.0.1 127.0.0.2 127.0.0.3)
 URL="http://${IPS[0]}:$PORT"
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
+# shellcheck source=bench/procs.sh
+. "$ROOT/bench/procs.sh"
 
 for tool in wrk curl taskset awk; do
   command -v "$tool" >/dev/null || die "$tool is required (apt-get install wrk curl util-linux gawk)"
@@ -57,38 +54,6 @@ done
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release --locked -q --bin cache-node
 [ -x "$NODE_BIN" ] || die "no release binary at $NODE_BIN"
 mkdir -p "$OUT/raw" "$OUT/logs"
-
-PIDS=()
-stop_pid() {
-  local pid="$1" t=0
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null && [ $t -lt 100 ]; do
-    sleep 0.1
-    t=$((t + 1))
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-  PIDS=()
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
-
-# Server CPU (utime+stime, clock ticks) of the nodes.
-cpu_ticks() {
-  local total=0 pid f
-  for pid in "${PIDS[@]}"; do
-    f="/proc/$pid/stat"
-    [ -r "$f" ] || continue
-    # Fields after the "(comm)": state is 3rd overall, utime 14th, stime 15th.
-    total=$((total + $(sed 's/^.*) //' "$f" | awk '{print $12 + $13}')))
-  done
-  echo "$total"
-}
 
 # ---- the cluster ---------------------------------------------------------------------------
 
@@ -107,7 +72,7 @@ io_driver: auto
 log_level: warn
 YAML
   taskset -c "$SERVER_CPU" "$NODE_BIN" --config "$OUT/b$i.yaml" >"$OUT/logs/b$i.log" 2>&1 &
-  PIDS+=("$!")
+  STARTED+=("$!")
 done
 # Healthy = 200: a node answers 503 while it catches up from its peers after its start.
 for ip in "${IPS[@]}"; do
@@ -170,9 +135,9 @@ measure() {
   shift 4
   n_runs=$((n_runs + 1))
   out="$OUT/raw/$name.$n_runs.out"
-  t0="$(cpu_ticks)"
+  t0="$(cpu_ticks "${STARTED[@]}")"
   "${WRK[@]}" -d"${d}s" -s "$LUA/$script" "$URL" -- "$@" >"$out" 2>&1 || die "$name: wrk failed (see $out)"
-  t1="$(cpu_ticks)"
+  t1="$(cpu_ticks "${STARTED[@]}")"
   rps="$(sed -n 's/^WRK_JSON .*"rps":\([0-9.]*\).*/\1/p' "$out")"
   P50="$(sed -n 's/^WRK_JSON .*"p50_us":\([0-9]*\).*/\1/p' "$out")"
   [ -n "$rps" ] || die "$name: no WRK_JSON line (see $out)"

@@ -78,35 +78,9 @@ P_URING=$PORT P_NGINX=$((PORT + 1)) P_REDIS=$((PORT + 2)) P_EPOLL=$((PORT + 3))
 P_TWO=$((PORT + 4)) P_BARE_U=$((PORT + 5)) P_BARE_E=$((PORT + 6)) P_C1=$((PORT + 10)) P_C2=$((PORT + 11)) P_C3=$((PORT + 12))
 P_MEM=$((PORT + 20)) P_MEM_REDIS=$((PORT + 21)) P_R=$((PORT + 22)) P_PLAIN=$((PORT + 28)) P_TLS=$((PORT + 29))
 
-STARTED=()
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
+# shellcheck source=bench/procs.sh
+. "$ROOT/bench/procs.sh"
 has() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
-
-# ---- processes ----------------------------------------------------------------------------------
-
-stop_pid() {
-  local pid="$1" t=0
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null && [ $t -lt 100 ]; do
-    sleep 0.1
-    t=$((t + 1))
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local pid
-  for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
-  STARTED=()
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
 
 # start NAME CPUS CMD...: start in the background pinned to CPUS; the pid lands in LAST_PID.
 start() {
@@ -137,19 +111,6 @@ wait_redis() {
   die "redis on $port does not answer"
 }
 
-# Server CPU (utime+stime, clock ticks) of the given pids and their child processes.
-cpu_ticks() {
-  local total=0 pid child f
-  for pid in "$@"; do
-    for child in $pid $(ps -o pid= --ppid "$pid" 2>/dev/null); do
-      f="/proc/$child/stat"
-      [ -r "$f" ] || continue
-      # Fields after the "(comm)": state is 3rd overall, utime 14th, stime 15th.
-      total=$((total + $(sed 's/^.*) //' "$f" | awk '{print $12 + $13}')))
-    done
-  done
-  echo "$total"
-}
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 

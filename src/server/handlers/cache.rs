@@ -395,17 +395,6 @@ fn joined(head: &[u8], body: &[u8]) -> Bytes {
     Bytes::from(v)
 }
 
-/// `POST /api/v1/cache/{key}/incr` (issue 12: counters): see `incr.rs`.
-pub(crate) fn incr(
-    c: &Core,
-    req: &Req<'_>,
-    seg: &[u8],
-    key_buf: &mut Vec<u8>,
-    out: &mut Vec<u8>,
-) -> Routed {
-    super::incr::handle(c, req, seg, key_buf, out)
-}
-
 // The answers of key requests (`finish`, `encode`) live beside this file to keep it under the
 // ~400-line guide; as a child module they see its private items.
 #[path = "cache_answer.rs"]

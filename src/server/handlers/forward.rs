@@ -304,7 +304,7 @@ async fn serve_here(c: &Core, retry: &Retry, meta: Meta, out: &mut Vec<u8>) {
     let seg = segment_of(&retry.path);
     let mut key_buf = Vec::new();
     let routed = match route {
-        crate::server::router::Route::Incr => super::cache::incr(c, &req, seg, &mut key_buf, out),
+        crate::server::router::Route::Incr => super::incr::handle(c, &req, seg, &mut key_buf, out),
         _ => super::cache::handle(c, &req, seg, false, &mut key_buf, out),
     };
     match routed {

@@ -209,7 +209,7 @@ pub(super) fn dispatch(
     }
     match req.route {
         Route::Cache => cache::handle(c, req, key_segment(req.path), direct, key_buf, out),
-        Route::Incr => cache::incr(c, req, incr_segment(req.path), key_buf, out),
+        Route::Incr => incr::handle(c, req, incr_segment(req.path), key_buf, out),
         Route::Health => {
             admin::health(c, out, m);
             Routed::Done

@@ -1,0 +1,46 @@
+# Process helpers shared by bench/run.sh and bench/batch.sh (sourced, not run): every process a
+# benchmark starts goes into STARTED and is stopped by PID on exit, Ctrl-C included.
+# shellcheck shell=bash
+
+STARTED=()
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+# stop_pid PID: SIGTERM, up to 10 s for the drain, then SIGKILL.
+stop_pid() {
+  local pid="$1" t=0
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && [ $t -lt 100 ]; do
+    sleep 0.1
+    t=$((t + 1))
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local pid
+  for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
+  STARTED=()
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# cpu_ticks PID...: server CPU (utime+stime, clock ticks) of the pids and their child processes.
+cpu_ticks() {
+  local total=0 pid child f
+  for pid in "$@"; do
+    for child in $pid $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+      f="/proc/$child/stat"
+      [ -r "$f" ] || continue
+      # Fields after the "(comm)": state is 3rd overall, utime 14th, stime 15th.
+      total=$((total + $(sed 's/^.*) //' "$f" | awk '{print $12 + $13}')))
+    done
+  done
+  echo "$total"
+}
