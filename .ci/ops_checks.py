@@ -171,15 +171,17 @@ def check_metric_names_in_src():
         ok("every metric name used is exported somewhere in src/")
 
 
-def node_check(cfg_text, label, scratch):
-    """Validate a node config with the real binary, when one is available."""
+def node_check(cfg_text, label, scratch, env=None):
+    """Validate a node config with the real binary, when one is available (env: extra variables,
+    for configs that use ${VAR})."""
     binary = os.environ.get("CACHE_NODE_BIN")
     if not binary:
         return
     path = os.path.join(scratch, "cfg-" + re.sub(r"\W", "_", label) + ".yaml")
     with open(path, "w", encoding="utf-8") as f:
         f.write(cfg_text)
-    r = subprocess.run([binary, "--config", path, "--check"], capture_output=True, text=True)
+    r = subprocess.run([binary, "--config", path, "--check"], capture_output=True, text=True,
+                       env={**os.environ, **(env or {})})
     if r.returncode:
         fail(f"{label}: cache-node --check rejects it: {r.stdout}{r.stderr}")
 
@@ -247,6 +249,21 @@ def check_k8s(scratch):
         configs[node_id] = (text, str(port))
         services[node_id] = (name, str(port))
     check_cluster_configs("k8s", configs, services, scratch)
+    for sts in (d for d in docs if d["kind"] == "StatefulSet"):
+        name, pod = sts["metadata"]["name"], sts["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        svc = svcs.get(sts["spec"]["serviceName"], {}).get("spec", {})
+        if svc.get("clusterIP") != "None" or not svc.get("publishNotReadyAddresses"):
+            fail(f"k8s {name}: serviceName must be a headless Service publishing not-ready pods")
+        if any(c.get(p, {}).get("httpGet", {}).get("path") != "/api/v1/health"
+               for p in ("readinessProbe", "livenessProbe")) or "preStop" not in c.get("lifecycle", {}):
+            fail(f"k8s {name}: needs probes on /api/v1/health and a preStop leave")
+        cm_name = [v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v][0]
+        text = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == cm_name][0][
+            "data"][c["command"][-1].split("/config/")[1]]
+        for ordinal in (0, 2):  # one config for every pod: ${HOSTNAME} is the pod's name
+            node_check(text, f"k8s {name}-{ordinal}", scratch, {"HOSTNAME": f"{name}-{ordinal}"})
+        ok(f"k8s {name}: headless Service, probes, preStop, config loads for pods 0 and 2")
 
 
 def check_dockerfile():

@@ -85,7 +85,7 @@ impl Node {
         }
         let mut cluster = Cluster::new(&cfg).map_err(|e| StartError(e.to_string()))?;
         // TLS for the listeners and the links to peers (checked as the peers will check it).
-        let own = (!cluster.is_standalone()).then(|| cluster.members[cluster.me].addr.clone());
+        let own = (!cluster.is_standalone()).then(|| cluster.member(cluster.me).addr.clone());
         cluster.tls = crate::tls::Tls::load(&cfg.tls, own.as_deref())
             .map_err(|e| StartError(e.to_string()))?;
         let cluster = Arc::new(cluster);
@@ -113,7 +113,10 @@ impl Node {
             imports: Default::default(),
             flushes: Default::default(),
             stripes: Default::default(),
-            leases: crate::server::hot::lease::Leases::new(&cfg.hot_keys, cluster.members.len()),
+            leases: crate::server::hot::lease::Leases::new(
+                &cfg.hot_keys,
+                crate::cluster::MAX_MEMBERS,
+            ),
             cluster,
             clock,
             cfg,

@@ -122,7 +122,7 @@ pub(super) fn submit(
     serialize(
         &mut q.buf,
         req,
-        &cl.members[peer].addr,
+        &cl.member(peer).addr,
         cl.self_id(),
         id,
         authorization,

@@ -123,7 +123,7 @@ pub(super) fn client(peer: SocketAddr, max_queued: usize) -> Rc<PeerClient> {
     );
     let cfg = crate::config::Config::from_yaml_str(&yaml, "<test>").expect("config");
     let cluster = Arc::new(Cluster::new(&cfg).expect("cluster"));
-    assert_eq!(cluster.members[1].id, "b");
+    assert_eq!(cluster.member(1).id, "b");
     let settings = PeerSettings {
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(20),

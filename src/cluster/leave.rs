@@ -23,7 +23,7 @@ pub(super) fn authorization_line(value: Option<&[u8]>) -> String {
 /// POST `path?node=<this node>` to member `idx`, bounded by the connect and probe timeouts;
 /// true when it answered anything. `authorization`: see [`authorization_line`].
 fn tell(cl: &Cluster, idx: usize, path: &str, cfg: &ClusterConfig, authorization: &str) -> bool {
-    let m = &cl.members[idx];
+    let m = &cl.member(idx);
     let req = format!(
         "POST {path}?node={} HTTP/1.1\r\nHost: {}\r\nX-Cache-Forwarded: {}\r\n{authorization}Content-Length: 0\r\nConnection: close\r\n\r\n",
         cl.self_id(),
@@ -51,8 +51,9 @@ fn tell(cl: &Cluster, idx: usize, path: &str, cfg: &ClusterConfig, authorization
 /// `authorization`: the cluster secret's header value (`Secrets::cluster_authorization`).
 pub fn notify_leaving(cl: &Cluster, cfg: &ClusterConfig, authorization: Option<&[u8]>) {
     let authorization = authorization_line(authorization);
-    for (idx, m) in cl.members.iter().enumerate() {
-        if idx == cl.me || cl.state(idx) == MemberState::Down {
+    for idx in cl.peers() {
+        let m = cl.member(idx);
+        if cl.state(idx) == MemberState::Down {
             continue;
         }
         if !tell(cl, idx, "/internal/cluster/leave", cfg, &authorization) {
@@ -66,7 +67,7 @@ pub fn notify_leaving(cl: &Cluster, cfg: &ClusterConfig, authorization: Option<&
 /// too. Ask it to catch up from every peer before it coordinates its keys again. Best effort:
 /// its own anti-entropy repairs the rest within a minute.
 pub(super) fn ask_to_catch_up(cl: &Cluster, idx: usize, cfg: &ClusterConfig, authorization: &str) {
-    let m = &cl.members[idx];
+    let m = &cl.member(idx);
     if !tell(cl, idx, "/internal/sync/request", cfg, authorization) {
         info!(peer = m.id; "cluster: could not ask node {} ({}) to catch up after its outage; anti-entropy will repair it", m.id, m.addr);
     }

@@ -57,7 +57,7 @@ pub(crate) async fn connect(
         let Some(client) = client_config(cl) else {
             return Ok(PeerStream::Plain(tcp));
         };
-        let name = match tls::server_name(&cl.members[peer].addr) {
+        let name = match tls::server_name(&cl.member(peer).addr) {
             Ok(n) => n,
             Err(why) => return Err(ConnectError::Tls { addr, why }),
         };

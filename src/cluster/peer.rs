@@ -140,7 +140,7 @@ impl PeerClient {
         settings: PeerSettings,
         auth: Rc<LocalKeyring>,
     ) -> Rc<PeerClient> {
-        let peers = cluster.members.len();
+        let peers = super::MAX_MEMBERS;
         Rc::new(PeerClient {
             auth,
             pool: PeerPool::new(peers, settings.pool_max_idle, settings.pool_max_total),
@@ -203,7 +203,7 @@ impl PeerClient {
 
     /// Close every idle connection (a membership change: peers may have restarted).
     pub fn discard_idle_all(&self) {
-        for peer in 0..self.cluster.members.len() {
+        for peer in 0..self.cluster.slot_count() {
             self.pool.discard_idle(peer);
         }
     }
@@ -251,7 +251,7 @@ impl PeerClient {
         id: u64,
         max_answer: usize,
     ) -> Outcome {
-        let m = &self.cluster.members[peer];
+        let m = &self.cluster.member(peer);
         let mut attempt = 0;
         loop {
             attempt += 1;

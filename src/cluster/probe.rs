@@ -48,6 +48,11 @@ struct Report {
     status: MemberState,
     /// Its incarnation (0 from a node that predates incarnations).
     incarnation: u64,
+    /// Its membership epoch and document hash (`u64::MAX`: a node that predates them), and
+    /// the last epoch whose keys it finished moving.
+    epoch: u64,
+    doc_hash: u64,
+    migrated: u64,
 }
 
 fn probe_once(
@@ -157,6 +162,9 @@ fn probe_addr(
         ring_version: hex_field("ring_version"),
         status: MemberState::from_status(status),
         incarnation: hex_field("incarnation"),
+        epoch: v.get("epoch").and_then(|x| x.as_u64()).unwrap_or(u64::MAX),
+        doc_hash: hex_field("doc_hash"),
+        migrated: num("migrated"),
     })
 }
 
@@ -171,9 +179,7 @@ pub fn spawn(
     on_change: Box<dyn Fn() + Send>,
     keyring: Arc<Keyring>,
 ) -> Option<JoinHandle<()>> {
-    if cluster.is_standalone() {
-        return None;
-    }
+    // Also for a cluster of one: members can be added to it while it runs.
     std::thread::Builder::new()
         .name(format!("{node_id}-prober"))
         .spawn(move || {
@@ -190,16 +196,16 @@ fn run(
     on_change: &dyn Fn(),
     keyring: &Keyring,
 ) {
-    let ours = cl.ring.version();
     while !stop.load(Ordering::Relaxed) {
         let round = Instant::now();
+        // The ring in force this round (membership changes replace it).
+        let ours = cl.topology().ring.version();
         let mut changed = false;
         // Once a round: a SIGHUP rotation reaches the probes within one interval.
         let auth = authorization_line(keyring.current().cluster_authorization());
-        for (idx, m) in cl.members.iter().enumerate() {
-            if idx == cl.me {
-                continue;
-            }
+        let mut answered = Vec::new();
+        for idx in cl.peers() {
+            let m = cl.member(idx);
             let addrs = resolve(&m.addr);
             if !addrs.is_empty() {
                 if let Ok(mut g) = m.resolved.lock() {
@@ -215,10 +221,22 @@ fn run(
                 cl.tls.as_deref(),
             );
             m.last_probe_ms.store(unix_ms(), Ordering::Relaxed);
+            if result.is_ok() {
+                answered.push(idx);
+            }
             changed |= record(cl, idx, result, cfg, ours, &auth);
         }
+        let caller = super::agree::Caller {
+            cl,
+            cfg,
+            auth: &auth,
+        };
         if changed {
+            // Counted and told with the states it reflects, before the membership calls below.
             cl.ring_changes.fetch_add(1, Ordering::Relaxed);
+            on_change();
+        }
+        if super::agree::after_round(&caller, &answered) {
             on_change();
         }
         while round.elapsed() < cfg.probe_interval && !stop.load(Ordering::Relaxed) {
@@ -236,7 +254,7 @@ fn record(
     ours: u64,
     authorization: &str,
 ) -> bool {
-    let m = &cl.members[idx];
+    let m = &cl.member(idx);
     let old = cl.state(idx);
     match result {
         Ok(r) => {
@@ -244,8 +262,14 @@ fn record(
             let oks = m.oks.fetch_add(1, Ordering::Relaxed) + 1;
             m.entries.store(r.entries, Ordering::Relaxed);
             m.bytes.store(r.bytes, Ordering::Relaxed);
+            m.epoch.store(r.epoch, Ordering::Relaxed);
+            m.doc_hash.store(r.doc_hash, Ordering::Relaxed);
+            m.migrated.store(r.migrated, Ordering::Relaxed);
             let before = m.ring_version.swap(r.ring_version, Ordering::Relaxed);
-            log_ring_change(m, ring_change(ours, before, r.ring_version));
+            if r.epoch == cl.epoch() {
+                // Another epoch is no skew: the membership exchange settles it (`agree`).
+                log_ring_change(m, ring_change(ours, before, r.ring_version));
+            }
             if let Ok(mut e) = m.last_error.lock() {
                 e.clear();
             }
@@ -291,7 +315,7 @@ fn flip(cl: &Cluster, idx: usize, old: MemberState, new: MemberState) -> bool {
     if old == new {
         return false;
     }
-    let m = &cl.members[idx];
+    let m = &cl.member(idx);
     cl.set_state(idx, new);
     m.alive.store(new != MemberState::Down, Ordering::SeqCst);
     match new {

@@ -19,8 +19,12 @@
 //! - Version: `XXH64` of, for each sorted node id, its byte length as `u64` little-endian followed
 //!   by its bytes, then `virtual_nodes` as `u32` little-endian.
 //!
-//! The ring is built once at startup and is immutable afterwards; lookups are a binary search over
-//! a flat sorted array and allocate nothing.
+//! A ring is immutable; a membership change builds a new one (`Cluster` swaps them). Lookups are a
+//! binary search over a flat sorted array and allocate nothing.
+//!
+//! Slots: what a lookup returns is a node's *slot*, the process-wide index `Cluster` gave the node
+//! (stable while nodes come and go, so per-peer tables stay valid across ring changes). The
+//! order above (node ids by bytes) still decides collisions; `Ring::new` uses it as the slot.
 
 use std::fmt;
 use std::fmt::Write as _;
@@ -155,9 +159,13 @@ impl Prefs {
 /// An immutable consistent-hash ring over a fixed set of node ids.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Ring {
-    /// Node ids sorted by bytes; a node's index is its position here.
+    /// Node ids sorted by bytes.
     node_ids: Box<[Box<str>]>,
-    /// Points sorted by `(hash, node)`, at most one per hash value; never empty.
+    /// The slot of each node of `node_ids` (same order).
+    slots: Box<[u16]>,
+    /// Position in `node_ids` of each slot (`u32::MAX`: not in this ring).
+    by_slot: Box<[u32]>,
+    /// Points sorted by `(hash, node id)`, at most one per hash value, `node` a slot; never empty.
     points: Box<[Point]>,
     virtual_nodes: u32,
 }
@@ -167,6 +175,27 @@ impl Ring {
     /// problem. `virtual_nodes` must be in `1..=MAX_VIRTUAL_NODES`.
     pub fn new(node_ids: &[&str], virtual_nodes: u32) -> Result<Ring, RingError> {
         let ids = validate(node_ids, virtual_nodes)?;
+        let slots: Vec<usize> = (0..ids.len()).collect();
+        Self::build(ids, &slots, virtual_nodes)
+    }
+
+    /// A ring over `(node id, slot)` pairs: placement exactly as [`Ring::new`] over the ids, but
+    /// lookups answer each node's slot. Slots must be distinct and below [`MAX_NODES`].
+    pub fn with_slots(members: &[(&str, usize)], virtual_nodes: u32) -> Result<Ring, RingError> {
+        let ids: Vec<&str> = members.iter().map(|(id, _)| *id).collect();
+        let sorted = validate(&ids, virtual_nodes)?;
+        let slots: Vec<usize> = sorted
+            .iter()
+            .map(|id| members.iter().find(|(m, _)| m == id).map_or(0, |(_, s)| *s))
+            .collect();
+        if slots.iter().any(|&s| s >= MAX_NODES) {
+            return Err(RingError::TooManyNodes { count: ids.len() });
+        }
+        Self::build(sorted, &slots, virtual_nodes)
+    }
+
+    /// `ids` sorted and validated, `slots[i]` the slot of `ids[i]`.
+    fn build(ids: Vec<&str>, slots: &[usize], virtual_nodes: u32) -> Result<Ring, RingError> {
         let mut points = Vec::with_capacity(ids.len() * virtual_nodes as usize);
         // One reused buffer for "{id}#{i}": startup code, but there is no reason to allocate per point.
         let mut label = String::new();
@@ -185,8 +214,20 @@ impl Ring {
             }
         }
         sort_and_dedup(&mut points);
+        // Collisions were settled in id order above; from here on a point names a slot.
+        let slot16: Vec<u16> = slots.iter().map(|&s| s as u16).collect();
+        for p in points.iter_mut() {
+            p.node = slot16[usize::from(p.node)];
+        }
+        let bound = slots.iter().max().map_or(0, |m| m + 1);
+        let mut by_slot = vec![u32::MAX; bound];
+        for (pos, &s) in slots.iter().enumerate() {
+            by_slot[s] = pos as u32;
+        }
         Ok(Ring {
             node_ids: ids.into_iter().map(Box::from).collect(),
+            slots: slot16.into_boxed_slice(),
+            by_slot: by_slot.into_boxed_slice(),
             points: points.into_boxed_slice(),
             virtual_nodes,
         })
@@ -197,17 +238,41 @@ impl Ring {
         self.node_ids.len()
     }
 
-    /// Id of the node at `idx`. Panics if `idx >= node_count()`: indices come from this ring
-    /// (`owner`, `index_of`), so an out-of-range one is a programming error.
-    pub fn node_id(&self, idx: usize) -> &str {
-        &self.node_ids[idx]
+    /// One more than the largest slot in the ring (the length of [`Ring::shares`]).
+    pub fn slot_bound(&self) -> usize {
+        self.by_slot.len()
     }
 
-    /// Index of `node_id`, or `None` if it is not in the ring.
+    /// Whether the node in `slot` is part of this ring.
+    pub fn contains(&self, slot: usize) -> bool {
+        self.by_slot.get(slot).is_some_and(|&p| p != u32::MAX)
+    }
+
+    /// The ring's nodes as `(slot, id)`, ids in byte order.
+    pub fn members(&self) -> impl Iterator<Item = (usize, &str)> + '_ {
+        self.slots
+            .iter()
+            .zip(self.node_ids.iter())
+            .map(|(&s, id)| (usize::from(s), id.as_ref()))
+    }
+
+    /// Id of the node in `slot`. Panics if the slot is not in this ring: slots come from this
+    /// ring (`owner`, `index_of`, `members`), so a foreign one is a programming error.
+    pub fn node_id(&self, slot: usize) -> &str {
+        &self.node_ids[self.by_slot[slot] as usize]
+    }
+
+    /// Slot of `node_id`, or `None` if it is not in the ring.
     pub fn index_of(&self, node_id: &str) -> Option<usize> {
         self.node_ids
             .binary_search_by(|id| id.as_ref().cmp(node_id))
             .ok()
+            .map(|pos| usize::from(self.slots[pos]))
+    }
+
+    /// `virtual_nodes` of this ring.
+    pub fn virtual_nodes(&self) -> u32 {
+        self.virtual_nodes
     }
 
     /// The ring hash of a key (XXH64, seed 0).
@@ -258,7 +323,8 @@ impl Ring {
         self.preference(key, MAX_PREFS)
     }
 
-    /// Fraction (0..=1) of the 64-bit hash space owned by each node (sums to 1.0).
+    /// Fraction (0..=1) of the 64-bit hash space owned by each slot (sums to 1.0; slots not in the
+    /// ring 0.0), indexed by slot up to [`Ring::slot_bound`].
     pub fn shares(&self) -> Vec<f64> {
         self.shares_alive(|_| true)
     }
@@ -266,9 +332,11 @@ impl Ring {
     /// Shares when only `alive` nodes count (dead nodes 0.0): a dead node's arcs go to the next live
     /// point clockwise, as in `owner_alive`. All zeros when no node is alive.
     pub fn shares_alive(&self, alive: impl Fn(usize) -> bool) -> Vec<f64> {
-        let live: Vec<bool> = (0..self.node_count()).map(&alive).collect();
+        let live: Vec<bool> = (0..self.slot_bound())
+            .map(|s| self.contains(s) && alive(s))
+            .collect();
         let is_live = |p: &Point| live[usize::from(p.node)];
-        let mut owned = vec![0u128; self.node_count()];
+        let mut owned = vec![0u128; self.slot_bound()];
         if let Some(first) = self.points.iter().position(is_live) {
             // Walk once around the circle from just after a live point back to it, carrying the
             // arcs of dead points forward until the next live point takes them.

@@ -21,7 +21,7 @@ const MAX_HOST_BYTES: usize = 253;
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Checks a node id against `[A-Za-z0-9._-]{1,64}`.
-pub(super) fn validate_node_id(id: &str) -> Result<(), String> {
+pub fn validate_node_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > MAX_NODE_ID_BYTES {
         return Err(format!(
             "node id {id:?} must be 1 to {MAX_NODE_ID_BYTES} characters long"

@@ -379,3 +379,75 @@ fn cache_control_no_ttl_must_be_a_header_value() {
     let c = Config::from_yaml_str(SEED, FILE).expect("seed");
     assert_eq!(c.cache_control_no_ttl, DEFAULT_CACHE_CONTROL_NO_TTL);
 }
+
+#[test]
+fn discovery_keys_are_checked_at_load() {
+    let cluster = |body: &str| format!("{SEED}cluster:\n  fail_after: 3\n  {body}\n");
+    rejects(
+        &cluster("discovery: \"cache-node:8001\""),
+        Some("cluster.discovery"),
+        Some(11),
+        "expected \"\" (off) or \"dns:<name>:<port>\"",
+    );
+    rejects(
+        &cluster("discovery: \"dns:cache node:8001\""),
+        Some("cluster.discovery"),
+        Some(11),
+        "contains ' '",
+    );
+    rejects(
+        &cluster("discovery: \"dns:cache-node:0\""),
+        Some("cluster.discovery"),
+        Some(11),
+        "invalid port \"0\"",
+    );
+    rejects(
+        &cluster("discovery_resolver: \"kube-dns:53\""),
+        Some("cluster.discovery_resolver"),
+        Some(11),
+        "expected \"ip:port\" of a DNS server",
+    );
+    rejects(
+        &cluster("migration_rate: fast"),
+        Some("cluster.migration_rate"),
+        Some(11),
+        "fast",
+    );
+}
+
+#[test]
+fn environment_errors_name_file_line_key_and_variable() {
+    let env = |name: &str| (name == "BAD").then(|| "a b".to_owned());
+    let check = |text: &str, key: &str, line: usize, needle: &str| {
+        let err = Config::from_yaml_str_with_env(text, FILE, &env).expect_err(needle);
+        assert_eq!(
+            (err.file.as_str(), err.key.as_deref(), err.line),
+            (FILE, Some(key), Some(line)),
+            "{err}"
+        );
+        assert!(err.message.contains(needle), "{err} lacks {needle:?}");
+    };
+    check(
+        &seed_with(5, "  node2: \"${NODE2_HOST}:8002\""),
+        "cluster_nodes.node2",
+        5,
+        "environment variable `NODE2_HOST` is not set",
+    );
+    check(
+        &seed_with(1, "node_id: \"${BAD}\""),
+        "node_id",
+        1,
+        "holds ' '",
+    );
+    check(
+        &seed_with(1, "node_id: \"${9}\""),
+        "node_id",
+        1,
+        "not a variable reference",
+    );
+    // A literal `${` and other dollars pass through to the value.
+    let c =
+        Config::from_yaml_str_with_env(&format!("{SEED}data_dir: \"/d/$${{x}}/$y\"\n"), FILE, &env)
+            .expect("literal");
+    assert_eq!(c.data_dir, "/d/${x}/$y");
+}

@@ -5,9 +5,12 @@
 //! line, which `main` prints before exiting non-zero. Parsing and validation are separate steps:
 //! serde handles shapes, types, unknown and duplicate keys (with positions); `validate` checks
 //! ranges and cross-key rules afterwards and finds the offending line by scanning the text.
+//! Before either, `${NAME}` references are replaced by environment variables (`env.rs`).
 
 mod address;
 mod caching;
+mod discovery;
+mod env;
 mod error;
 mod hot;
 mod sections;
@@ -15,8 +18,9 @@ mod security;
 mod units;
 mod validate;
 
-pub use address::{MAX_NODE_ID_BYTES, RESOLVE_TIMEOUT};
+pub use address::{validate_node_id, MAX_NODE_ID_BYTES, RESOLVE_TIMEOUT};
 pub use caching::{CACHE_CONTROL_NONE, DEFAULT_CACHE_CONTROL_NO_TTL, MAX_CACHE_CONTROL_BYTES};
+pub use discovery::{Discovery, DISCOVERY_SCHEME, MAX_DNS_LABEL_BYTES, MAX_DNS_NAME_BYTES};
 pub use error::ConfigError;
 pub use hot::*;
 pub use sections::*;
@@ -184,6 +188,9 @@ pub struct Config {
     pub access_log_every: u64,
     /// Copies of each key, owner included, resolved (1 ..= nodes).
     pub replicas: usize,
+    /// Copies wanted before capping at the configured node count (`replicas: 0` = 2): the cap
+    /// moves with the membership (a node started alone keeps 2 copies once others join).
+    pub replicas_wanted: usize,
     /// Directory for warm-restart snapshots; empty = off.
     pub data_dir: String,
     /// How long a delete's tombstone is kept at least.
@@ -332,10 +339,37 @@ impl Config {
     }
 
     /// Parses and validates config text; `source` names it in errors (tests pass `"<string>"`).
+    /// `${NAME}` references are replaced by the process environment's values first.
     pub fn from_yaml_str(text: &str, source: &str) -> Result<Config, ConfigError> {
-        if text.len() as u64 > MAX_CONFIG_FILE_BYTES {
+        let lookup = |name: &str| {
+            // A value that is not UTF-8 is shown lossily and then refused by the value check.
+            std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+        };
+        Config::from_yaml_str_with_env(text, source, &lookup)
+    }
+
+    /// [`Config::from_yaml_str`] with the environment given as a function (for tests).
+    pub fn from_yaml_str_with_env(
+        text: &str,
+        source: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let too_large = || {
             let message = format!("file is larger than {}", format_size(MAX_CONFIG_FILE_BYTES));
-            return Err(ConfigError::whole_file(source, message));
+            Err(ConfigError::whole_file(source, message))
+        };
+        if text.len() as u64 > MAX_CONFIG_FILE_BYTES {
+            return too_large();
+        }
+        let text = env::expand(text, env).map_err(|e| ConfigError {
+            file: source.to_owned(),
+            line: Some(e.line),
+            key: e.key,
+            message: e.message,
+        })?;
+        let text = text.as_ref();
+        if text.len() as u64 > MAX_CONFIG_FILE_BYTES {
+            return too_large();
         }
         if is_blank(text) {
             let message =

@@ -92,6 +92,9 @@ pub const DEFAULT_FAIL_AFTER: u32 = 3;
 pub const DEFAULT_RECOVER_AFTER: u32 = 1;
 /// Upper bound on the probe counters: beyond it detection would take minutes.
 pub const PROBE_COUNT_CEILING: u32 = 100;
+/// Bytes per second a node streams to its peers when membership changes: 64 MiB/s moves a
+/// few GiB of cache in about a minute while leaving most of a 1 GbE link (125 MB/s) to clients.
+pub const DEFAULT_MIGRATION_RATE: u64 = 64 * MIB as u64;
 
 /// Active TTL sweep tick: frequent enough that expired entries do not linger and take memory.
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_millis(100);
@@ -190,6 +193,14 @@ pub struct ClusterConfig {
     pub hint_max_entries: usize,
     #[serde(with = "units::size")]
     pub hint_max_bytes: u64,
+    /// Bytes per second streamed to new replicas while membership changes (0 = unthrottled).
+    #[serde(with = "units::size")]
+    pub migration_rate: u64,
+    /// `""` (off) or `dns:<name>:<port>`; parsed form: [`ClusterConfig::discovery`].
+    pub discovery: String,
+    /// `""` (the first `nameserver` of /etc/resolv.conf) or `ip:port`; parsed form:
+    /// [`ClusterConfig::discovery_resolver`].
+    pub discovery_resolver: String,
 }
 
 impl Default for ClusterConfig {
@@ -206,6 +217,9 @@ impl Default for ClusterConfig {
             recover_after: DEFAULT_RECOVER_AFTER,
             hint_max_entries: DEFAULT_HINT_MAX_ENTRIES,
             hint_max_bytes: DEFAULT_HINT_MAX_BYTES,
+            migration_rate: DEFAULT_MIGRATION_RATE,
+            discovery: String::new(),
+            discovery_resolver: String::new(),
         }
     }
 }
@@ -405,7 +419,7 @@ impl ClusterConfig {
             let message = "must not exceed cluster.probe_interval (probes would overlap)";
             return Err(Invalid::at("cluster", "probe_timeout", message));
         }
-        Ok(())
+        super::discovery::validate(&self.discovery, &self.discovery_resolver)
     }
 }
 

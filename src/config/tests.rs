@@ -235,3 +235,92 @@ fn replicas_default_to_two_on_a_cluster_and_are_capped_at_the_node_count() {
         .expect_err("too short");
     assert!(err.to_string().contains("tombstone_ttl"), "{err}");
 }
+
+#[test]
+fn membership_change_and_discovery_keys() {
+    let c = Config::from_yaml_str(SEED, FILE).expect("seed");
+    assert_eq!(c.cluster.migration_rate, 64 << 20);
+    assert_eq!(
+        (c.cluster.discovery(), c.cluster.discovery_resolver()),
+        (None, None)
+    );
+    let text = format!(
+        "{SEED}cluster:\n  migration_rate: 10MiB\n  discovery: \"dns:cache-node.default.svc:8001\"\n  \
+         discovery_resolver: \"[::1]:5353\"\n"
+    );
+    let c = Config::from_yaml_str(&text, FILE).expect("valid");
+    assert_eq!(c.cluster.migration_rate, 10 << 20);
+    let d = c.cluster.discovery().expect("discovery is on");
+    assert_eq!((d.name.as_str(), d.port), ("cache-node.default.svc", 8001));
+    let resolver = c.cluster.discovery_resolver();
+    assert_eq!(resolver, Some("[::1]:5353".parse().unwrap()));
+    // The effective config carries them and loads back to the same values.
+    let yaml = c.to_yaml();
+    assert!(yaml.contains("migration_rate: 10MiB"), "{yaml}");
+    assert_eq!(Config::from_yaml_str(&yaml, FILE), Ok(c));
+    let c = Config::from_yaml_str(&format!("{SEED}cluster:\n  migration_rate: 0\n"), FILE);
+    assert_eq!(c.expect("0 = unthrottled").cluster.migration_rate, 0);
+}
+
+/// A StatefulSet pod's config: one file, the pod name from the environment.
+const POD: &str = "node_id: \"${HOSTNAME}\"\naddress: \":${PORT}\"\ncluster_nodes:\n  \
+                   \"${HOSTNAME}\": \"${HOSTNAME}.cache-node:${PORT}\"\ncache_size: 1000\n\
+                   data_dir: \"/var/lib/${HOSTNAME}\"\ncluster:\n  discovery: \"dns:cache-node:${PORT}\"\n";
+
+fn pod_env(name: &str) -> Option<String> {
+    match name {
+        "HOSTNAME" => Some("cache-node-1".to_owned()),
+        "PORT" => Some("8001".to_owned()),
+        _ => None,
+    }
+}
+
+#[test]
+fn environment_variables_fill_in_keys_and_values() {
+    let c = Config::from_yaml_str_with_env(POD, FILE, &pod_env).expect("expanded");
+    assert_eq!(
+        (c.node_id.as_str(), c.address.as_str()),
+        ("cache-node-1", ":8001")
+    );
+    let nodes: Vec<(&str, &str)> = c
+        .cluster_nodes
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(nodes, [("cache-node-1", "cache-node-1.cache-node:8001")]);
+    assert_eq!(c.data_dir, "/var/lib/cache-node-1");
+    assert_eq!(c.cluster.discovery().map(|d| d.port), Some(8001));
+    // Errors found after the expansion still point at the right line.
+    let text = format!("{POD}cache_size: 2\n");
+    let err = Config::from_yaml_str_with_env(&text, FILE, &pod_env).expect_err("duplicate");
+    assert_eq!(
+        (err.line, err.key.as_deref()),
+        (Some(9), Some("cache_size"))
+    );
+}
+
+#[test]
+fn the_process_environment_is_used_by_default() {
+    // PATH is set wherever tests run, but it would not pass as a node id (':' and '/' are not
+    // allowed there), so use it in a free-form value; an unlikely name is surely unset.
+    let Ok(path) = std::env::var("PATH") else {
+        return;
+    };
+    if path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-:/".contains(c))
+    {
+        let text = format!("{SEED}data_dir: \"${{PATH}}\"\n");
+        let c = Config::from_yaml_str(&text, FILE).expect("PATH expands");
+        assert_eq!(c.data_dir, path);
+    }
+    let text = format!("{SEED}data_dir: \"${{DCACHE_TEST_SURELY_UNSET_7F3A}}\"\n");
+    let err = Config::from_yaml_str(&text, FILE).expect_err("unset");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{FILE}:9: key `data_dir`: environment variable `DCACHE_TEST_SURELY_UNSET_7F3A` is not \
+             set (referenced as ${{DCACHE_TEST_SURELY_UNSET_7F3A}})"
+        )
+    );
+}

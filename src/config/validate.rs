@@ -73,6 +73,7 @@ pub(super) fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid
         log_format: file.log_format,
         access_log_every: file.access_log_every,
         replicas,
+        replicas_wanted: if file.replicas == 0 { 2 } else { file.replicas },
         data_dir: file.data_dir,
         tombstone_ttl: file.tombstone_ttl,
         limits: file.limits,

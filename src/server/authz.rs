@@ -24,7 +24,10 @@ pub(super) fn need(route: Route, method: Method) -> Need {
         (Route::Cache | Route::Incr | Route::Batch, _) => Need::CacheWrite,
         (Route::Flush, _) => Need::Admin,
         (Route::Metrics, _) => Need::Metrics,
-        (Route::Cluster | Route::Export | Route::Import | Route::HotKeys, _) => Need::Admin,
+        (
+            Route::Cluster | Route::Export | Route::Import | Route::HotKeys | Route::ClusterNodes,
+            _,
+        ) => Need::Admin,
         (
             Route::InternalHealth
             | Route::SyncHints
@@ -33,7 +36,9 @@ pub(super) fn need(route: Route, method: Method) -> Need {
             | Route::Leave
             | Route::SyncRequest
             | Route::Ready
-            | Route::Invalidate,
+            | Route::Invalidate
+            | Route::Membership
+            | Route::Propose,
             _,
         ) => Need::Internal,
     }
@@ -197,6 +202,16 @@ mod tests {
             (b"/internal/cluster/leave", Method::Post, Need::Internal),
             (b"/internal/sync/request", Method::Post, Need::Internal),
             (b"/internal/cluster/ready", Method::Post, Need::Internal),
+            (b"/admin/cluster/nodes", Method::Post, Need::Admin),
+            (b"/admin/cluster/nodes/n4", Method::Delete, Need::Admin),
+            (b"/admin/cluster/nodes/n4", Method::Get, Need::Admin),
+            (b"/internal/cluster/membership", Method::Get, Need::Internal),
+            (
+                b"/internal/cluster/membership",
+                Method::Post,
+                Need::Internal,
+            ),
+            (b"/internal/cluster/propose", Method::Post, Need::Internal),
         ];
         for (path, method, want) in cases {
             let got = need(Route::parse(path), *method);

@@ -154,6 +154,13 @@ pub(crate) struct Core {
     pub hot: super::hot::HotKeys,
     /// This core's read copies of hot keys other cores own (`hot::local`).
     pub copies: super::hot::local::LocalCopies,
+    /// The membership epoch this core last reacted to, and the last one it started moving keys
+    /// for (`migrate`).
+    pub seen_epoch: Cell<u64>,
+    pub moving_epoch: Cell<u64>,
+    /// The change whose keys this core finished moving with every batch delivered: after it
+    /// settles, the copies it no longer replicates are forgotten without being sent again.
+    pub moved: RefCell<Option<Arc<crate::cluster::Topology>>>,
 }
 
 impl Core {
@@ -168,7 +175,7 @@ impl Core {
             pool_max_total: c.pool_max_total,
             max_queued: c.max_queued_per_peer,
         };
-        let peers = node.cluster.members.len();
+        let peers = crate::cluster::MAX_MEMBERS;
         // One copy of the secrets per core, for the access check and the peer client alike.
         let keys = crate::auth::LocalKeyring::new(Arc::clone(&node.auth));
         Core {
@@ -193,6 +200,9 @@ impl Core {
             delivering: Cell::new(false),
             hot: super::hot::HotKeys::new(&cfg.hot_keys),
             copies: super::hot::local::LocalCopies::new(&cfg.hot_keys),
+            seen_epoch: Cell::new(0),
+            moving_epoch: Cell::new(0),
+            moved: RefCell::new(None),
             node,
         }
     }

@@ -26,6 +26,7 @@ mod handlers;
 mod hints;
 pub(crate) mod hot;
 mod json_error;
+pub(crate) mod migrate;
 mod request_id;
 mod respond;
 mod respond_cond;

@@ -60,10 +60,19 @@ pub(super) enum Route {
     Invalidate,
     /// `GET /admin/hotkeys[?limit=N]`: the keys this node reads most (issue 13).
     HotKeys,
+    /// `POST /admin/cluster/nodes` (add a member), `GET|DELETE /admin/cluster/nodes/{id}` (its
+    /// state; remove it).
+    ClusterNodes,
+    /// `GET|POST /internal/cluster/membership`: a node's membership document; push a newer one.
+    Membership,
+    /// `POST /internal/cluster/propose?op=join|leave`: a membership change for the leader.
+    Propose,
     Unknown,
 }
 
 const INCR_SUFFIX: &[u8] = b"/incr";
+/// `/admin/cluster/nodes/{node_id}`.
+pub(super) const NODES_PREFIX: &[u8] = b"/admin/cluster/nodes/";
 
 /// The `name=value` pairs of a query, as sent (not percent-decoded); a parameter without `=` has
 /// an empty value, empty pairs (`?` alone, `a&&b`) are skipped. The strict admin queries check
@@ -107,6 +116,10 @@ impl Route {
             b"/internal/sync/request" => Route::SyncRequest,
             b"/internal/cluster/ready" => Route::Ready,
             b"/internal/invalidate" => Route::Invalidate,
+            b"/internal/cluster/membership" => Route::Membership,
+            b"/internal/cluster/propose" => Route::Propose,
+            b"/admin/cluster/nodes" => Route::ClusterNodes,
+            p if p.starts_with(NODES_PREFIX) => Route::ClusterNodes,
             b"/api/v1/cache" => Route::Cache,
             b"/api/v1/batch" => Route::Batch,
             b"/admin/cache" => Route::Flush,
@@ -128,7 +141,7 @@ impl Route {
             Route::Flush => RouteLabel::Flush,
             Route::Metrics => RouteLabel::Metrics,
             // An admin read like cluster info: no label of its own (bounded series).
-            Route::Cluster | Route::HotKeys => RouteLabel::Cluster,
+            Route::Cluster | Route::HotKeys | Route::ClusterNodes => RouteLabel::Cluster,
             Route::Export => RouteLabel::Export,
             Route::Import => RouteLabel::Import,
             Route::InternalHealth
@@ -138,7 +151,9 @@ impl Route {
             | Route::Leave
             | Route::SyncRequest
             | Route::Ready
-            | Route::Invalidate => RouteLabel::Internal,
+            | Route::Invalidate
+            | Route::Membership
+            | Route::Propose => RouteLabel::Internal,
             Route::Unknown => RouteLabel::Unknown,
         }
     }
@@ -155,7 +170,10 @@ impl Route {
             | Route::SyncDigest
             | Route::SyncFetch
             | Route::Leave
-            | Route::Invalidate => "POST, OPTIONS",
+            | Route::Invalidate
+            | Route::Propose => "POST, OPTIONS",
+            Route::ClusterNodes => "GET, HEAD, POST, DELETE, OPTIONS",
+            Route::Membership => "GET, HEAD, POST, OPTIONS",
             Route::Unknown => "",
             _ => "GET, HEAD, OPTIONS",
         }
@@ -174,6 +192,9 @@ impl Route {
                 Method::Post,
             ) => true,
             (Route::Incr | Route::Batch, Method::Post) | (Route::Flush, Method::Delete) => true,
+            (Route::ClusterNodes, Method::Post | Method::Delete) => true,
+            (Route::Membership | Route::Propose, Method::Post) => true,
+            (Route::Propose, _) => false,
             (
                 Route::Cache
                 | Route::Incr
@@ -203,6 +224,7 @@ impl Route {
             // once parsed).
             Route::Batch => max_import_bytes,
             Route::Import | Route::SyncDigest | Route::SyncFetch => max_import_bytes,
+            Route::Membership => crate::cluster::membership::MAX_DOC_BYTES,
             _ => SMALL_BODY_LIMIT,
         }
     }

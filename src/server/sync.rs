@@ -108,13 +108,13 @@ pub(crate) async fn anti_entropy_loop(c: Rc<Core>) {
     }
     loop {
         monoio::time::sleep(ANTI_ENTROPY_INTERVAL).await;
-        for peer in 0..cl.members.len() {
+        for peer in cl.peers() {
             let busy = c.node.sync.running.load(Ordering::Acquire);
             if peer == cl.me || busy || cl.own_state() != MemberState::Up || !cl.routable(peer) {
                 continue;
             }
             if let Err(SyncError::Failed(e)) = sync_with(&c, peer, false).await {
-                crate::info!(peer = cl.members[peer].id; "anti-entropy with node {} failed: {e}; next round in {} s", cl.members[peer].id, ANTI_ENTROPY_INTERVAL.as_secs());
+                crate::info!(peer = cl.member(peer).id; "anti-entropy with node {} failed: {e}; next round in {} s", cl.member(peer).id, ANTI_ENTROPY_INTERVAL.as_secs());
             }
         }
     }
@@ -162,7 +162,7 @@ async fn run(c: Rc<Core>) {
 /// Tell every peer this node serves again (best effort: their probes say it too, a round later).
 async fn announce_ready(c: &Rc<Core>) {
     let cl = &c.node.cluster;
-    for peer in (0..cl.members.len()).filter(|&p| p != cl.me && cl.takes_writes(p)) {
+    for peer in cl.peers().into_iter().filter(|&p| cl.takes_writes(p)) {
         // Errors are fine: the peer's prober reads the same fact from this node's health.
         let _ = call(c, peer, b"/internal/cluster/ready", "", None).await;
     }
@@ -172,24 +172,21 @@ async fn announce_ready(c: &Rc<Core>) {
 async fn round(c: &Rc<Core>) -> bool {
     let cl = &c.node.cluster;
     c.node.sync.peers_done.store(0, Ordering::Relaxed);
-    for peer in 0..cl.members.len() {
-        if peer == cl.me {
-            continue;
-        }
+    for peer in cl.peers() {
         match sync_with(c, peer, true).await {
             Ok(()) => {}
             Err(SyncError::Unreachable(e)) => {
                 crate::info!(
-                    peer = cl.members[peer].id;
+                    peer = cl.member(peer).id;
                     "catch-up: node {} is unreachable ({e}); skipped",
-                    cl.members[peer].id
+                    cl.member(peer).id
                 );
             }
             Err(SyncError::Failed(e)) => {
                 crate::warn!(
-                    peer = cl.members[peer].id;
+                    peer = cl.member(peer).id;
                     "catch-up from node {} failed: {e}; retrying",
-                    cl.members[peer].id
+                    cl.member(peer).id
                 );
                 return false;
             }

@@ -118,7 +118,7 @@ pub(crate) async fn deliver_hints(c: Rc<Core>) {
     }
     let cl = &c.node.cluster;
     let timeout = c.cfg().cluster.request_timeout;
-    for peer in 0..cl.members.len() {
+    for peer in cl.peers() {
         while c.hints.borrow().pending(peer) > 0 && cl.routable(peer) {
             let now = c.exec.now_ms();
             let batch = c.hints.borrow_mut().take(peer, HINT_BATCH_BYTES, now);
@@ -128,7 +128,7 @@ pub(crate) async fn deliver_hints(c: Rc<Core>) {
             match send_import(&c, peer, &batch, false, timeout).await {
                 Ok(_) => c.hints.borrow_mut().delivered(batch.len() as u64),
                 Err(e) => {
-                    crate::info!(peer = cl.members[peer].id; "core {}: could not deliver {} hints to {}: {e}; kept", c.exec.core, batch.len(), cl.members[peer].id);
+                    crate::info!(peer = cl.member(peer).id; "core {}: could not deliver {} hints to {}: {e}; kept", c.exec.core, batch.len(), cl.member(peer).id);
                     c.hints.borrow_mut().put_back(peer, batch, c.exec.now_ms());
                     break;
                 }
@@ -154,6 +154,7 @@ async fn heartbeat_loop(c: Rc<Core>) {
 /// and keys this core holds for another node go to their owner.
 pub(crate) fn on_ring_change(c: &Rc<Core>) {
     c.peers.discard_idle_all();
+    super::migrate::on_epoch(c);
     monoio::spawn(migrate_foreign(Rc::clone(c)));
     monoio::spawn(deliver_hints(Rc::clone(c)));
 }
@@ -220,6 +221,8 @@ pub(crate) async fn run(c: Rc<Core>, listener: TcpListener, admin: Option<TcpLis
     monoio::spawn(sweep_loop(Rc::clone(&c)));
     monoio::spawn(heartbeat_loop(Rc::clone(&c)));
     monoio::spawn(super::sync::stall_loop(Rc::clone(&c)));
+    // A saved membership in the middle of a change: this core's part of the move restarts.
+    super::migrate::on_epoch(&c);
     if c.exec.core == 0 {
         monoio::spawn(super::sync::anti_entropy_loop(Rc::clone(&c)));
     }

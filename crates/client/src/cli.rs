@@ -12,8 +12,10 @@ use super::output::Out;
 use super::top::{self, TopArgs};
 
 mod args;
+mod cluster;
 use super::{backup, manual, nodes, suite, EXIT_USAGE};
 pub use args::{PutArgs, ValueArgs};
+pub use cluster::{ClusterCmd, WaitArgs};
 
 const AFTER_HELP: &str = "\
 With no command, runs the client test suite against every node (as `cache-client test`).
@@ -41,7 +43,9 @@ Exit status:
   1  the node answered with a failure: key not found (get, delete, a key of mget), a check
      failed, HTTP 4xx/5xx (incr on a value that is not an integer: 409), a key of mset not
      stored, an export missing down members, an import refused or partial, a flush that did not
-     reach every node yet, a node unhealthy, a bench run with errors
+     reach every node yet, a node unhealthy, a bench run with errors, a cluster add/remove
+     refused (409: another change still moving keys, retry later; 404: not a member) or not
+     finished within --timeout
   2  usage error or no usable answer: bad arguments, unreadable file, connection refused
      (the message names the address), timeout, a response that is not HTTP, a failed TLS
      handshake (untrusted CA, name mismatch, http:// and https:// mixed up)
@@ -60,6 +64,8 @@ Examples:
   cache-client get logo --output copy.png
   cache-client flush --prefix session:
   cache-client export backup.json && cache-client import backup.json
+  cache-client cluster add node4 10.0.0.4:8001     # waits until node4 is active (--timeout 10m)
+  cache-client cluster remove node3                # then: safe to stop node3
   cache-client bench -c 50 -d 10s --ratio 90:10 --keys 100000 --dist zipf --preload
   cache-client bench --rate 20000 -d 30s         # open loop, latency corrected for coordinated omission";
 
@@ -86,9 +92,10 @@ pub struct Cli {
     /// Machine-readable output: one JSON document on stdout (errors too).
     #[arg(long, global = true)]
     pub json: bool,
-    /// Time allowed to connect and for each answer (e.g. 5s, 500ms).
-    #[arg(long, global = true, default_value = "5s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// Time allowed to connect and for each answer (e.g. 500ms; default 5s). For `cluster add`
+    /// and `cluster remove`: the time allowed for the whole change (default 10m).
+    #[arg(long, global = true, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
     /// File holding the bearer token to send (first non-comment line), when the nodes require
     /// one (auth in the node config). Default: $CACHE_TOKEN_FILE, else $CACHE_TOKEN.
     #[arg(long, global = true, value_name = "FILE")]
@@ -181,8 +188,12 @@ pub enum Command {
     },
     /// Health of every node.
     Health,
-    /// Cluster members, their state and ring shares (exit 1 when one is down).
-    Cluster,
+    /// Cluster membership: `status` (the default: members, their state and ring shares; exit 1
+    /// when one is down), `add` a node, `remove` one.
+    Cluster {
+        #[command(subcommand)]
+        action: Option<ClusterCmd>,
+    },
     /// The keys each node reads most, their rates and which are hot (exit 1 when a node does
     /// not answer).
     Hotkeys {
@@ -228,6 +239,10 @@ pub enum Command {
     Man,
 }
 
+/// `--timeout` of every command but `cluster add|remove`: generous for one answer of a loaded
+/// node, short enough that a dead address is reported while the user still waits for it.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Every duration flag (`--timeout`, `bench -d`, ...) uses the node config's grammar, from the
 /// shared `dcache-units` crate: `250ms`, `10s`, `2m`, `1h`, unit required. String errors for clap
 /// and for callers that add their own checks with `?`.
@@ -267,7 +282,7 @@ pub fn run(cli: Cli) -> u8 {
     };
     let ctx = Ctx {
         nodes,
-        timeout: cli.timeout,
+        timeout: cli.timeout.unwrap_or(DEFAULT_TIMEOUT),
         out,
     };
     match cli.command.unwrap_or(Command::Test) {
@@ -289,7 +304,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Incr { key, delta, ttl } => counter::incr(&ctx, &key, delta, ttl),
         Command::Flush { prefix, all } => flush::flush(&ctx, prefix.as_deref(), all),
         Command::Health => commands::health(&ctx),
-        Command::Cluster => commands::cluster(&ctx),
+        Command::Cluster { action } => commands::cluster::run(&ctx, action, cli.timeout),
         Command::Hotkeys { limit } => hotkeys::hotkeys(&ctx, limit),
         Command::Export { file, local } => backup::export(&ctx, file.as_deref(), local),
         Command::Import {

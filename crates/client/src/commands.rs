@@ -1,11 +1,13 @@
-//! The everyday commands. Here: `health`, `cluster`, `metrics`; in the children: reading a key
+//! The everyday commands. Here: `health`, `metrics`; in the children: reading a key
 //! ([`read`]: `get`), writing one ([`write`]: `set`, `cas`, `add`, `delete`; [`raw`]: `put
-//! --file`; [`counter`]: `incr`), several at once ([`batch`]: `mget`, `mset`) and [`flush`]
-//! (export and import are in [`super::backup`]). Each returns its exit code; key commands use the
-//! first node of the list (any node answers for any key), `health` asks every node, `cluster`,
-//! `metrics` and `flush` the first node that answers.
+//! --file`; [`counter`]: `incr`), several at once ([`batch`]: `mget`, `mset`), [`flush`] and the
+//! membership ([`cluster`]: `status`, `add`, `remove`); export and import are in
+//! [`super::backup`]. Each returns its exit code; key commands use the first node of the list
+//! (any node answers for any key), `health` asks every node, `cluster`, `metrics` and `flush` the
+//! first node that answers.
 
 pub mod batch;
+pub mod cluster;
 pub mod counter;
 pub mod flush;
 pub mod hotkeys;
@@ -20,7 +22,7 @@ use serde_json::{json, Value};
 use super::conn::{Conn, Options, Response};
 use super::error::ClientError;
 use super::nodes::NodeAddr;
-use super::output::{bytes_text, secs_text, Out};
+use super::output::{secs_text, Out};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 /// What every command gets: the nodes, the per-request timeout, the output mode.
@@ -161,63 +163,6 @@ pub fn health(ctx: &Ctx) -> u8 {
         (true, _) => EXIT_OK,
         (false, 0) => EXIT_USAGE,
         (false, _) => EXIT_FAILED,
-    }
-}
-
-/// The cluster as the first answering node sees it: 1 when a member is down or disagrees on the ring.
-pub fn cluster(ctx: &Ctx) -> u8 {
-    let (node, r) = match ctx.any("GET", "/admin/cluster") {
-        Ok(x) => x,
-        Err(e) => return ctx.out.client_error(&e),
-    };
-    let Some(v) = r.json().filter(|_| r.status == 200) else {
-        return ctx.out.http_failure("cluster", &r);
-    };
-    let members = v["nodes"].as_array().cloned().unwrap_or_default();
-    let agrees = members
-        .iter()
-        .all(|m| m["ring_agrees"].as_bool() != Some(false));
-    let all_up = v["nodes_up"] == v["nodes_total"];
-    if ctx.out.json {
-        ctx.out.value(&v);
-    } else {
-        println!(
-            "cluster seen by {} ({}): {}/{} nodes up, ring {}, {} virtual nodes per node",
-            v["node_id"].as_str().unwrap_or("?"),
-            node.addr,
-            v["nodes_up"],
-            v["nodes_total"],
-            v["ring_version"].as_str().unwrap_or("?"),
-            v["virtual_nodes"]
-        );
-        println!(
-            "  {:<12} {:<22} {:<6} {:>10} {:>10} {:>10} {:>11}",
-            "node", "address", "state", "ring share", "entries", "bytes", "ring agrees"
-        );
-        for m in &members {
-            println!(
-                "  {:<12} {:<22} {:<6} {:>9.1}% {:>10} {:>10} {:>11}{}",
-                m["id"].as_str().unwrap_or("?"),
-                m["address"].as_str().unwrap_or("?"),
-                m["state"].as_str().unwrap_or("?"),
-                m["ring_share"].as_f64().unwrap_or(0.0) * 100.0,
-                m["entries"].as_u64().unwrap_or(0),
-                bytes_text(m["bytes"].as_u64().unwrap_or(0)),
-                match m["ring_agrees"].as_bool() {
-                    Some(false) => "NO",
-                    _ => "yes",
-                },
-                m["last_error"]
-                    .as_str()
-                    .map(|e| format!("  last error: {e}"))
-                    .unwrap_or_default()
-            );
-        }
-    }
-    if all_up && agrees {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
     }
 }
 

@@ -47,7 +47,7 @@ async fn snapshots(c: &Rc<Core>) -> Result<Vec<CoreSnapshot>, Canceled> {
             delivered: h.stats.delivered,
             dropped: h.stats.dropped,
             bytes: h.totals().1,
-            pending: (0..c.node.cluster.members.len())
+            pending: (0..crate::cluster::MAX_MEMBERS)
                 .map(|p| h.pending(p) as u64)
                 .collect(),
         };
@@ -67,7 +67,14 @@ fn own_status(c: &Core) -> &'static str {
     if c.draining() {
         return "draining";
     }
-    match c.node.cluster.own_state() {
+    let cl = &c.node.cluster;
+    if !cl.is_member() {
+        return "removed";
+    }
+    if !cl.serves() {
+        return "refusing";
+    }
+    match cl.own_state() {
         MemberState::Syncing => "syncing",
         MemberState::Draining => "draining",
         _ => "healthy",
@@ -137,9 +144,17 @@ pub(crate) async fn internal_health(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
         Ok(t) => t,
         Err(e) => return stopped(c, out, m, e),
     };
-    let ring = hex(c.node.cluster.ring.version());
-    let inc = hex(c.node.cluster.incarnation);
-    let fields = format!("\"entries\":{entries},\"bytes\":{bytes},\"ring_version\":\"{ring}\",\"incarnation\":\"{inc}\"");
+    let cl = &c.node.cluster;
+    let t = cl.topology();
+    let ring = hex(t.ring.version());
+    let inc = hex(cl.incarnation);
+    let fields = format!(
+        "\"entries\":{entries},\"bytes\":{bytes},\"ring_version\":\"{ring}\",\"incarnation\":\"{inc}\",\"epoch\":{},\"doc_hash\":\"{}\",\"migrated\":{}",
+        t.doc.epoch,
+        hex(t.hash),
+        cl.migrated.load(Ordering::Acquire)
+    );
+    drop(t);
     send_health(c, out, m, &fields, true);
 }
 
@@ -150,12 +165,9 @@ pub(crate) async fn metrics(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
         Err(e) => return stopped(c, out, m, e),
     };
     let cfg = c.cfg();
-    let peers: Vec<&str> = c
-        .node
-        .cluster
-        .members
-        .iter()
-        .map(|m| m.id.as_str())
+    let cl = &c.node.cluster;
+    let peers: Vec<&str> = (0..cl.slot_count())
+        .map(|i| cl.member(i).id.as_str())
         .collect();
     let facts = NodeFacts {
         node_id: &cfg.node_id,
@@ -190,7 +202,7 @@ pub(crate) async fn cluster_info(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
         Err(e) => return stopped(c, out, m, e),
     };
     let cl = &c.node.cluster;
-    let peers = cl.members.len();
+    let peers = cl.slot_count();
     let hints = match c
         .on_every_core(move |c| {
             let h = c.hints.borrow();
@@ -202,29 +214,36 @@ pub(crate) async fn cluster_info(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
         Err(e) => return stopped(c, out, m, e),
     };
     let hints_for = |i: usize| hints.iter().map(|h| h[i]).sum::<usize>();
-    let shares = cl.ring.shares();
+    let shares = cl.topology().ring.shares();
     let live = cl.live_shares();
     let now = unix_ms();
     let mut s = String::with_capacity(1024);
     let _ = write!(
         s,
-        "{{\"node_id\":{},\"address\":{},\"listen\":\"{}\",\"status\":\"{}\",\"incarnation\":\"{}\",\"replicas\":{},\"sync\":{},\"ring_version\":\"{}\",\"virtual_nodes\":{},\"threads\":{},\"ring_changes\":{},\"keys_moved\":{},\"nodes\":[",
+        "{{\"node_id\":{},\"address\":{},\"listen\":\"{}\",\"status\":\"{}\",\"incarnation\":\"{}\",\"replicas\":{},\"sync\":{},\"ring_version\":\"{}\",\"virtual_nodes\":{},\"threads\":{},\"ring_changes\":{},\"keys_moved\":{},\"epoch\":{},\"leader\":{},\"settled\":{},\"membership\":{},\"migration\":{},\"nodes\":[",
         json_str(&c.cfg().node_id),
         json_str(&c.cfg().address),
         c.node.local_addr,
         own_status(c),
         hex(cl.incarnation),
-        cl.replicas,
+        cl.topology().replicas,
         sync_json(c),
-        hex(cl.ring.version()),
-        c.cfg().virtual_nodes,
+        hex(cl.topology().ring.version()),
+        cl.topology().ring.virtual_nodes(),
         c.exec.cores(),
         cl.ring_changes.load(Ordering::Relaxed),
         cl.keys_moved.load(Ordering::Relaxed),
+        cl.epoch(),
+        cl.leader()
+            .map_or("null".to_string(), |l| json_str(&cl.member(l).id)),
+        cl.topology().doc.is_settled(),
+        membership_json(cl),
+        migration_json(cl),
     );
     let mut up = 0;
-    for (i, mb) in cl.members.iter().enumerate() {
-        if i > 0 {
+    for (n, i) in cl.listed().into_iter().enumerate() {
+        let mb = cl.member(i);
+        if n > 0 {
             s.push(',');
         }
         let me = i == cl.me;
@@ -232,7 +251,7 @@ pub(crate) async fn cluster_info(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
         up += usize::from(alive);
         let state = if me { "self" } else { cl.state(i).as_str() };
         let (e, b, rv, probe) = if me {
-            (entries, bytes, cl.ring.version(), None)
+            (entries, bytes, cl.topology().ring.version(), None)
         } else {
             let lp = mb.last_probe_ms.load(Ordering::Relaxed);
             (
@@ -248,10 +267,10 @@ pub(crate) async fn cluster_info(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
             "{{\"id\":{},\"address\":{},\"state\":\"{state}\",\"ring_share\":{:.4},\"live_share\":{:.4},\"entries\":{e},\"bytes\":{b},\"ring_version\":\"{}\",\"ring_agrees\":{}",
             json_str(&mb.id),
             json_str(&mb.addr),
-            shares[i],
-            live[i],
+            shares.get(i).copied().unwrap_or(0.0),
+            live.get(i).copied().unwrap_or(0.0),
             hex(rv),
-            rv == cl.ring.version()
+            rv == cl.topology().ring.version()
         );
         if let Some(lp) = probe {
             let _ = write!(s, ",\"last_probe_ms_ago\":{}", now.saturating_sub(lp));
@@ -274,9 +293,61 @@ pub(crate) async fn cluster_info(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
     let _ = write!(
         s,
         "],\"nodes_up\":{up},\"nodes_total\":{}}}",
-        cl.members.len()
+        cl.listed().len()
     );
     c.resp.send(out, m, 200, CONTENT_JSON, s.as_bytes(), &[]);
+}
+
+/// The membership document's members, as JSON.
+fn membership_json(cl: &crate::cluster::Cluster) -> String {
+    let t = cl.topology();
+    let items: Vec<String> = t
+        .doc
+        .members
+        .iter()
+        .map(|m| {
+            format!(
+                "{{\"node_id\":{},\"address\":{},\"status\":\"{}\"}}",
+                json_str(&m.node_id),
+                json_str(&m.address),
+                m.status.as_str()
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+/// This node's part of the current (or last) key move, and which members have not finished
+/// moving the current epoch yet.
+fn migration_json(cl: &crate::cluster::Cluster) -> String {
+    let mg = &cl.migration;
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let epoch = cl.epoch();
+    let settled = cl.topology().doc.is_settled();
+    let mut pending: Vec<String> = Vec::new();
+    if !settled {
+        for i in cl.listed() {
+            let done = if i == cl.me {
+                n(&cl.migrated)
+            } else {
+                n(&cl.member(i).migrated)
+            };
+            if done < epoch {
+                pending.push(json_str(&cl.member(i).id));
+            }
+        }
+    }
+    format!(
+        "{{\"running\":{},\"epoch\":{},\"started_unix_ms\":{},\"keys_moved\":{},\"bytes_moved\":{},\"keys_scanned\":{},\"last_duration_ms\":{},\"peers_pending\":[{}]}}",
+        mg.is_running(),
+        n(&mg.epoch),
+        n(&mg.started_unix_ms),
+        n(&mg.keys_moved),
+        n(&mg.bytes_moved),
+        n(&mg.keys_scanned),
+        n(&mg.last_duration_ms),
+        pending.join(",")
+    )
 }
 
 /// Catch-up progress of this node, as JSON.
@@ -316,7 +387,8 @@ fn metrics_text(c: &Core) -> String {
         "This node's view of each member: 1 up (or self), 0 down.",
     );
     let mut up = 0;
-    for (i, mb) in cl.members.iter().enumerate() {
+    for i in cl.listed() {
+        let mb = cl.member(i);
         let alive = cl.is_alive(i);
         up += u64::from(alive);
         let _ = writeln!(
@@ -339,12 +411,13 @@ fn metrics_text(c: &Core) -> String {
         "gauge",
         "Fraction of the hash space each member serves now (down members 0).",
     );
-    for (i, mb) in cl.members.iter().enumerate() {
+    for i in cl.listed() {
+        let mb = cl.member(i);
         let _ = writeln!(
             o,
             "cache_ring_share{{node=\"{}\"}} {:.6}",
             label(&mb.id),
-            live[i]
+            live.get(i).copied().unwrap_or(0.0)
         );
     }
     let counters = [
@@ -363,6 +436,7 @@ fn metrics_text(c: &Core) -> String {
         family(&mut o, name, "counter", help);
         let _ = writeln!(o, "{name} {value}");
     }
+    super::members::metrics(&mut o, cl);
     family(
         &mut o,
         "cache_ring_info",
@@ -372,14 +446,14 @@ fn metrics_text(c: &Core) -> String {
     let _ = writeln!(
         o,
         "cache_ring_info{{version=\"{}\",virtual_nodes=\"{}\"}} 1",
-        hex(cl.ring.version()),
-        c.cfg().virtual_nodes
+        hex(cl.topology().ring.version()),
+        cl.topology().ring.virtual_nodes()
     );
     // Replication: each member's state as this node sees it, and this node's catch-up.
     let states: Vec<(&str, &str)> = cl
-        .members
-        .iter()
-        .enumerate()
+        .listed()
+        .into_iter()
+        .map(|i| (i, cl.member(i)))
         .map(|(i, mb)| {
             // A standalone node never changes its own state: its draining flag says it.
             let state = if i == cl.me && c.draining() {

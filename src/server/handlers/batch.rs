@@ -59,7 +59,7 @@ pub(super) async fn run(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>)
     };
     let mut res = Results::new(raws.len());
     let ops = check(c, &raws, &mut res);
-    let members = c.node.cluster.members.len();
+    let members = crate::cluster::MAX_MEMBERS;
     let mut plan = place(c, req, &ops, &mut res);
     let mut tried = vec![Prefs::default(); raws.len()];
     // The client's request id and trace context go on with every sub-batch and copy.
@@ -130,12 +130,19 @@ enum Target {
 
 /// Place every checked op as a single request of its key would be (`cache::route`).
 fn place(c: &Core, req: &Req<'_>, ops: &[Option<Op<'_>>], res: &mut Results) -> Plan {
-    let mut plan = Plan::new(c.node.cluster.members.len());
+    let mut plan = Plan::new(crate::cluster::MAX_MEMBERS);
     let mut placed: HashMap<&str, Target> = HashMap::new();
+    // A key only read in this batch may be read where a membership change moves it from
+    // (`cache::route_op`); a key also written keeps all its ops on one coordinator, in order.
+    let mut written: HashMap<&str, bool> = HashMap::new();
+    for op in ops.iter().flatten() {
+        *written.entry(op.key.as_ref()).or_default() |= op.action != parse::Action::Get;
+    }
     for (i, op) in ops.iter().enumerate() {
         let Some(op) = op else { continue };
+        let read = !written.get(op.key.as_ref()).copied().unwrap_or(true);
         let target = placed.entry(op.key.as_ref()).or_insert_with(|| {
-            match cache::route(c, req, op.key.as_bytes()) {
+            match cache::route_op(c, req, op.key.as_bytes(), read) {
                 Ok(prefs) => Target::Here(prefs),
                 Err(Elsewhere::Forward(peer)) => Target::Peer(peer),
                 Err(Elsewhere::Misdirected(msg)) => Target::Refused(421, msg.into()),
@@ -245,7 +252,7 @@ fn fail_over(
     res: &mut Results,
 ) -> Plan {
     let cl = &c.node.cluster;
-    let mut plan = Plan::new(cl.members.len());
+    let mut plan = Plan::new(crate::cluster::MAX_MEMBERS);
     let mut next: HashMap<&str, Option<usize>> = HashMap::new();
     for f in failed {
         let Some(op) = &ops[f.op] else { continue };

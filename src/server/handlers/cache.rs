@@ -191,7 +191,27 @@ pub(super) enum Elsewhere {
 
 /// Decide where a key request is served; `Ok(prefs)` = here.
 pub(super) fn route(c: &Core, req: &Req<'_>, key: &[u8]) -> Result<Prefs, Elsewhere> {
+    let read = matches!(req.method, Method::Get | Method::Head);
+    route_op(c, req, key, read)
+}
+
+/// [`route`] for one operation of `req` (a batch holds several), `read` when it only reads.
+pub(super) fn route_op(
+    c: &Core,
+    req: &Req<'_>,
+    key: &[u8],
+    read: bool,
+) -> Result<Prefs, Elsewhere> {
     let cl = &c.node.cluster;
+    if req.version.is_none() && !cl.serves() {
+        let why = cl.not_serving().unwrap_or_default();
+        let msg = format!("node {} does not serve now: {why}", cl.self_id());
+        return Err(if req.forwarded {
+            Elsewhere::Misdirected(msg)
+        } else {
+            Elsewhere::Unavailable(msg)
+        });
+    }
     if cl.is_standalone() {
         // One node, one copy: nothing to place or copy.
         return Ok(Prefs::default());
@@ -201,7 +221,12 @@ pub(super) fn route(c: &Core, req: &Req<'_>, key: &[u8]) -> Result<Prefs, Elsewh
         return Ok(place.prefs);
     }
     match place.coordinator {
-        Some(n) if n == cl.me => Ok(place.prefs),
+        Some(n) if n == cl.me => match cl.previous_holder(key) {
+            // A membership change is moving the key here and it may not have arrived: its
+            // previous holder has every acknowledged write of it (writes go to both sets).
+            Some(h) if read => Err(Elsewhere::Forward(h)),
+            _ => Ok(place.prefs),
+        },
         // A peer chose this node: serve it unless this node must not coordinate now (it is
         // catching up or leaving), then the 421 makes the peer try the next replica.
         Some(_) | None if req.forwarded => match cl.own_state() {
@@ -241,7 +266,7 @@ pub(super) fn coordinate(
     if version == 0 && !prefs.is_empty() && !prefs.contains(me) {
         return stand_in_read(c, m, key, KeyOp::Get);
     }
-    let others = replicate::others(c, prefs);
+    let others = replicate::others(c, key, prefs);
     if others.is_empty() || version == 0 {
         if version != 0 && lease::watching(c) {
             let (op, kind) = owned_op(action, version);

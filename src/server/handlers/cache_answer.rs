@@ -49,10 +49,10 @@ pub(crate) fn encode(
         (KeyKind::StandInGet, KeyReply::Miss) => {
             let cl = &c.node.cluster;
             let ids: Vec<&str> = cl
-                .ring
-                .preference(key, cl.replicas)
+                .topology()
+                .prefs(key)
                 .iter()
-                .map(|i| cl.members[i].id.as_str())
+                .map(|i| cl.member(i).id.as_str())
                 .collect();
             let msg = format!(
                 "no replica of the key ({}) is reachable from node {}; its value is unknown here",

@@ -40,7 +40,7 @@ pub(super) fn coordinate(
     let (op, kind) = super::cache::owned_op(action, version);
     let hint = replicate::copy_of(key, &op, version);
     let op = guarded(cond, op);
-    let others = replicate::others(c, prefs);
+    let others = replicate::others(c, key, prefs);
     let source = (!others.is_empty()).then(|| {
         let request = OwnedCopy::of(&replicate::copy_outgoing(req, &hint, &mut Vec::new()));
         CopySource::Request(Box::new((request, hint)))

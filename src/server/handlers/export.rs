@@ -75,7 +75,7 @@ pub(crate) enum PeerExportError {
 
 impl ExportError {
     fn peer(cl: &Cluster, idx: usize, cause: PeerExportError) -> ExportError {
-        let m = &cl.members[idx];
+        let m = &cl.member(idx);
         ExportError::Peer {
             id: m.id.clone(),
             addr: m.addr.clone(),
@@ -230,18 +230,19 @@ impl Exporter {
                 let missing = view::cluster_missing(cl, &v, c.cfg().virtual_nodes);
                 self.missing = missing
                     .into_iter()
-                    .map(|i| cl.members[i].id.clone())
+                    .map(|i| cl.member(i).id.clone())
                     .collect();
                 Some(v)
             }
             Scope::Local { view: None } => None,
             Scope::Local { view: Some(digits) } => {
-                let v = View::parse(digits, cl.members.len());
+                let v = View::parse_for(digits, cl);
                 if v.is_none() {
                     crate::warn!(
-                        "export: ignoring view {:?} (expected one digit 0-2 per member, {} members): exporting every key held here",
+                        "export: ignoring view {:?} (expected one digit 0-2 per member, {} members at epoch {}): exporting every key held here",
                         String::from_utf8_lossy(digits),
-                        cl.members.len()
+                        cl.listed().len(),
+                        cl.epoch()
                     );
                 }
                 v
@@ -260,10 +261,11 @@ impl Exporter {
         *count += 1;
     }
 
-    /// The query of a peer's part: local scope, restricted to the keys it exports.
-    fn peer_query(&self) -> String {
+    /// The query of a peer's part: local scope, restricted to the keys it exports (the view in
+    /// the membership document's order, which peers share).
+    fn peer_query(&self, cl: &crate::cluster::Cluster) -> String {
         match &self.view {
-            Some(v) => format!("scope=local&view={}", v.encode()),
+            Some(v) => format!("scope=local&view={}", v.encode_for(cl)),
             None => "scope=local".to_string(),
         }
     }
@@ -307,13 +309,14 @@ impl Exporter {
                     }
                 }
             },
-            Phase::Peer(i) if i >= cl.members.len() => Phase::Done,
+            Phase::Peer(i) if i >= cl.slot_count() => Phase::Done,
+            Phase::Peer(i) if !cl.listed().contains(&i) => Phase::Peer(i + 1),
             Phase::Peer(i) if i == cl.me => Phase::Peer(i + 1),
             // Not asked: its keys come from other replicas (or it is listed in `missing`).
             Phase::Peer(i) if !self.view.as_ref().is_none_or(|v| v.is_source(i)) => {
                 Phase::Peer(i + 1)
             }
-            Phase::Peer(i) => match PeerExport::open(c, i, &self.peer_query()).await {
+            Phase::Peer(i) => match PeerExport::open(c, i, &self.peer_query(cl)).await {
                 Ok(px) => Phase::Streaming(i, Box::new(px)),
                 Err(cause) => return Err(ExportError::peer(cl, i, cause)),
             },
@@ -323,7 +326,7 @@ impl Exporter {
                     .await
                     .map_err(|cause| ExportError::peer(cl, i, cause))?;
                 if done {
-                    self.nodes.push(cl.members[i].id.clone());
+                    self.nodes.push(cl.member(i).id.clone());
                     Phase::Peer(i + 1)
                 } else {
                     Phase::Streaming(i, px)

@@ -52,13 +52,25 @@ fn export_errors_name_the_peer_and_cause() {
 
 #[test]
 fn peers_are_asked_for_the_keys_the_view_gives_them() {
+    let yaml = "node_id: b\naddress: \"127.0.0.1:2\"\ncache_size: 10\ncluster_nodes:\n  c: \"127.0.0.1:3\"\n  a: \"127.0.0.1:1\"\n  b: \"127.0.0.1:2\"\n";
+    let cfg = crate::config::Config::from_yaml_str(yaml, "<test>").expect("config");
+    let cl = crate::cluster::Cluster::new(&cfg).expect("cluster");
     let mut x = Exporter::new(Scope::Cluster);
-    assert_eq!(x.peer_query(), "scope=local");
+    assert_eq!(x.peer_query(&cl), "scope=local");
     x.view = Some(Arc::new(View::new(vec![0, 2, 1])));
-    assert_eq!(x.peer_query(), "scope=local&view=021");
-    let sent = Scope::from_query(Some(x.peer_query().as_bytes()));
+    // One digit per member in node id order (a, b, c), whatever slots this process gave them.
+    assert_eq!(x.peer_query(&cl), "scope=local&view=021");
+    let sent = Scope::from_query(Some(x.peer_query(&cl).as_bytes()));
     let Scope::Local { view: Some(digits) } = sent else {
         panic!("{sent:?}");
     };
-    assert_eq!(View::parse(&digits, 3), Some(View::new(vec![0, 2, 1])));
+    assert_eq!(
+        View::parse_for(&digits, &cl),
+        Some(View::new(vec![0, 2, 1]))
+    );
+    assert_eq!(
+        View::parse_for(b"02", &cl),
+        None,
+        "a view of another membership"
+    );
 }

@@ -41,9 +41,8 @@ use query::Step;
 
 /// Answer a flush (a client's, or one step of a peer's).
 pub(super) async fn run(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) {
-    let cl = &c.node.cluster;
     let max_prefix = c.cfg().max_key_bytes;
-    let q = match query::parse(req.query, req.peer, cl.members.len(), max_prefix) {
+    let q = match query::parse(req.query, req.peer, crate::cluster::MAX_MEMBERS, max_prefix) {
         Ok(q) => q,
         Err(e) => return c.resp.error(out, m, 400, &e.to_string(), None, &[]),
     };
@@ -121,8 +120,8 @@ fn answer(c: &Core, m: Meta, prefix: &[u8], o: &Outcome) -> (u16, String) {
         Ok(p) => json_str(p),
     };
     let (mut nodes, mut unreached, mut why) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, part) in o.parts.iter().enumerate() {
-        let id = &cl.members[i].id;
+    for (i, part) in o.parts.iter() {
+        let id = &cl.member(*i).id;
         match part {
             Part::Applied { deleted, .. } => {
                 nodes.push(format!("{}:{{\"deleted\":{deleted}}}", json_str(id)));

@@ -335,7 +335,7 @@ fn answer(
     meta: Meta,
     out: &mut Vec<u8>,
 ) {
-    let m = &c.node.cluster.members[peer];
+    let m = &c.node.cluster.member(peer);
     match result {
         // Every node tried is catching up or leaving: the client retries later.
         Ok(a) if a.status == MISDIRECTED => {
@@ -428,7 +428,7 @@ fn answer(
 /// `Retry-After`, added by the responder) and a WARN line naming the peer, with the request's
 /// ids (rate-limited: a dead owner fails every forward).
 fn failed(c: &Core, peer: usize, meta: Meta, status: u16, msg: &str, out: &mut Vec<u8>) {
-    let id = &c.node.cluster.members[peer].id;
+    let id = &c.node.cluster.member(peer).id;
     c.resp.log_error(meta, status, msg, None, Some(id));
     c.resp.error_unlogged(out, meta, status, msg, None, &[]);
 }

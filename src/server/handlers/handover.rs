@@ -42,6 +42,12 @@ pub(crate) async fn migrate_foreign(c: Rc<Core>) {
             monoio::spawn(async {}).await;
         }
         if !pending {
+            // A whole scan forgot what the settled change moved: nothing more to forget.
+            let epoch = c.node.cluster.epoch();
+            let mut moved = c.moved.borrow_mut();
+            if moved.as_ref().is_some_and(|m| m.doc.epoch < epoch) {
+                *moved = None;
+            }
             return;
         }
         monoio::time::sleep(MIGRATE_RETRY).await;
@@ -60,14 +66,57 @@ fn foreign_entries(c: &Core, cursor: &mut Option<usize>) -> Vec<Entry> {
     };
     let cl = &c.node.cluster;
     let now = c.exec.now_ms();
-    let foreign = |k: &[u8]| !cl.ring.preference(k, cl.replicas).contains(cl.me);
+    let t = cl.topology_arc();
+    let foreign = |k: &[u8]| {
+        !t.prefs(k).contains(cl.me)
+            // A key a membership change is moving stays until the change settles: its new
+            // replicas get it from `migrate` (paced), and reads may still ask this node for it.
+            && !t.previous_prefs(k).is_some_and(|p| p.contains(cl.me))
+    };
     let page = c
         .exec
         .shard
         .borrow()
         .page_where(from, SCAN_SLOTS, now, foreign);
     *cursor = page.next;
-    page.entries
+    forget_moved(c, &t, page.entries)
+}
+
+/// Of `entries` (copies this node no longer replicates), forget those the last settled change
+/// moved to their new replicas with every batch delivered (`Core::moved`): they are there
+/// already, and sending them again would repeat the whole move unpaced. The rest is returned.
+fn forget_moved(c: &Core, now: &crate::cluster::Topology, entries: Vec<Entry>) -> Vec<Entry> {
+    let moved = c.moved.borrow();
+    let Some(change) = moved.as_ref().filter(|m| now.doc.epoch > m.doc.epoch) else {
+        return entries;
+    };
+    let me = c.node.cluster.me;
+    let at = c.exec.now_ms();
+    let mut forgotten = 0u64;
+    let mut rest = Vec::new();
+    for e in entries {
+        if change
+            .previous_prefs(&e.key)
+            .is_some_and(|p| p.contains(me))
+        {
+            let removed = c
+                .exec
+                .shard
+                .borrow_mut()
+                .remove_if_version(&e.key, e.version, at);
+            forgotten += u64::from(removed);
+        } else {
+            rest.push(e);
+        }
+    }
+    if forgotten > 0 {
+        crate::info!(
+            "core {}: forgot {forgotten} keys moved to their new replicas at membership epoch {}",
+            c.exec.core,
+            change.doc.epoch
+        );
+    }
+    rest
 }
 
 /// Send `batch` to every replica of each key that takes writes; forget what some replica
@@ -75,17 +124,16 @@ fn foreign_entries(c: &Core, cursor: &mut Option<usize>) -> Vec<Entry> {
 async fn hand_over(c: &Rc<Core>, batch: Vec<Entry>, attempt: u32) -> bool {
     let cl = &c.node.cluster;
     let timeout = c.cfg().cluster.request_timeout;
-    let prefs: Vec<Prefs> = batch
-        .iter()
-        .map(|e| cl.ring.preference(&e.key, cl.replicas))
+    let prefs: Vec<Prefs> = batch.iter().map(|e| cl.topology().prefs(&e.key)).collect();
+    let mut per_node: Vec<Vec<Entry>> = (0..crate::cluster::MAX_MEMBERS)
+        .map(|_| Vec::new())
         .collect();
-    let mut per_node: Vec<Vec<Entry>> = (0..cl.members.len()).map(|_| Vec::new()).collect();
     for (e, p) in batch.iter().zip(&prefs) {
         for r in p.iter().filter(|&r| r != cl.me && cl.takes_writes(r)) {
             per_node[r].push(e.clone());
         }
     }
-    let mut took = vec![false; cl.members.len()];
+    let mut took = vec![false; crate::cluster::MAX_MEMBERS];
     for (idx, entries) in per_node.iter().enumerate() {
         if entries.is_empty() {
             continue;
@@ -100,7 +148,7 @@ async fn hand_over(c: &Rc<Core>, batch: Vec<Entry>, attempt: u32) -> bool {
                 crate::info!(
                     "core {}: handed {stored} keys to their replica {} ({superseded} already newer there, {rejected} rejected)",
                     c.exec.core,
-                    cl.members[idx].id
+                    cl.member(idx).id
                 );
             }
             Err(e) => {
@@ -108,13 +156,13 @@ async fn hand_over(c: &Rc<Core>, batch: Vec<Entry>, attempt: u32) -> bool {
                 // otherwise write cores x attempts lines per hand-over.
                 if let Some(suppressed) = crate::log::admit(crate::log::LogKind::HandoverFailed) {
                     crate::warn!(
-                        peer = cl.members[idx].id,
+                        peer = cl.member(idx).id,
                         keys = entries.len(),
                         suppressed = (suppressed > 0).then_some(suppressed);
                         "core {}: could not hand {} keys to {} (attempt {attempt}/{MIGRATE_ATTEMPTS}): {e}; they stay here unless another replica took them",
                         c.exec.core,
                         entries.len(),
-                        cl.members[idx].id
+                        cl.member(idx).id
                     );
                 }
             }

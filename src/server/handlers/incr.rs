@@ -121,7 +121,7 @@ pub(super) fn handle(
             version,
         },
     );
-    let others = replicate::others(c, &prefs);
+    let others = replicate::others(c, key, &prefs);
     let source = (!others.is_empty()).then(|| CopySource::Counter {
         path: cache_path(seg),
         headers: super::forward::context_lines(req),

@@ -1,7 +1,7 @@
 //! The request side of leases on hot keys (protocol and correctness: `server/hot/lease.rs`):
 //! the owner's leased read, and the holder's copy lookup, lease request and fill.
 //!
-//! On the wire: the holder asks with `?lease=<its member index>` on the forwarded GET (read only
+//! On the wire: the holder asks with `?lease=<its node id>` on the forwarded GET (read only
 //! from a request a peer forwarded); the owner's 200 carries `X-Cache-Lease: <j|r> <ttl ms|->`
 //! (a JSON or raw value, and the TTL it had when read, exact to the millisecond), which the
 //! holder never relays to its client.
@@ -61,7 +61,7 @@ pub(super) fn from_copy(
         return true;
     }
     let ask = req.method == Method::Get
-        && c.node.cluster.ring.owner(key) == coordinator
+        && c.node.cluster.topology().ring.owner(key) == coordinator
         && c.hot.is_hot(key, ttl_now);
     ASK.with(|a| a.set(ask));
     false
@@ -80,10 +80,8 @@ pub(crate) fn asking(c: &Core, query: &mut Option<Bytes>) -> Option<Asked> {
     if !ASK.with(|a| a.replace(false)) {
         return None;
     }
-    let me = itoa::Buffer::new()
-        .format(c.node.cluster.me)
-        .as_bytes()
-        .to_vec();
+    // The holder names itself by node id: slots are each process's own numbering.
+    let me = c.node.cluster.self_id().as_bytes().to_vec();
     let mut q = Vec::with_capacity(query.as_ref().map_or(0, |q| q.len() + 1) + 12);
     if let Some(old) = query.as_ref() {
         q.extend_from_slice(old);
@@ -102,7 +100,7 @@ pub(crate) fn asking(c: &Core, query: &mut Option<Bytes>) -> Option<Asked> {
 /// answer's `X-Cache-Lease`); keep the value as a copy when the lease was granted.
 pub(crate) fn fill(c: &Core, asked: Asked, peer: usize, key: &[u8], a: &Answered, lease: &[u8]) {
     let l = &c.node.leases;
-    if a.status != 200 || lease.is_empty() || c.node.cluster.ring.owner(key) != peer {
+    if a.status != 200 || lease.is_empty() || c.node.cluster.topology().ring.owner(key) != peer {
         return;
     }
     let Some(copy) = copy_of(key, a, lease, asked, peer, l.ttl_ms()) else {
@@ -180,10 +178,10 @@ pub(super) fn requested(c: &Core, req: &Req<'_>, prefs: &Prefs) -> Option<usize>
     let at = q
         .windows(LEASE_PARAM.len())
         .position(|w| w == LEASE_PARAM)?;
-    let digits = q[at + LEASE_PARAM.len()..].split(|&b| b == b'&').next()?;
-    let holder: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    if holder >= cl.members.len()
-        || holder == cl.me
+    let id = q[at + LEASE_PARAM.len()..].split(|&b| b == b'&').next()?;
+    let holder = cl.slot_of(std::str::from_utf8(id).ok()?)?;
+    if holder == cl.me
+        || !cl.topology().doc.is_settled()
         || prefs.get(0) != Some(cl.me)
         || cl.own_state() != MemberState::Up
         || req.fields.if_match.is_some()

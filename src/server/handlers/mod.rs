@@ -15,10 +15,11 @@ pub(super) mod forward;
 pub(crate) mod fuzz;
 pub(super) mod handover;
 pub(super) mod hotkeys;
-pub(super) mod import;
+pub(crate) mod import;
 pub(super) mod incr;
 pub(super) mod invalidate;
 pub(super) mod lease;
+pub(super) mod members;
 pub(super) mod replicate;
 pub(super) mod sync;
 
@@ -230,7 +231,7 @@ fn admin_moved(req: &Req<'_>) -> bool {
         return false;
     }
     match req.route {
-        Route::Metrics | Route::Cluster | Route::HotKeys => true,
+        Route::Metrics | Route::Cluster | Route::HotKeys | Route::ClusterNodes => true,
         Route::Import | Route::Flush => !req.peer,
         Route::Export => !(req.peer && super::document::Scope::from_query(req.query).is_local()),
         _ => false,
@@ -259,6 +260,9 @@ pub(super) async fn run_admin(c: &Rc<Core>, req: &Req<'_>, out: &mut Vec<u8>) {
         Route::Batch => batch::run(c, out, m, req).await,
         Route::Flush => flush::run(c, out, m, req).await,
         Route::Invalidate => invalidate::serve(c, out, m, req),
+        Route::ClusterNodes => members::admin_nodes(c, out, m, req).await,
+        Route::Membership => members::membership(c, out, m, req),
+        Route::Propose => members::propose(c, out, m, req).await,
         _ => c.resp.error(out, m, 404, "no such route", None, &[]),
     }
 }

@@ -134,14 +134,25 @@ fn applied(reply: &KeyReply) -> bool {
 /// The replicas of `prefs` other than this node. A stand-in (this node coordinates a key it does
 /// not replicate, all its replicas being unreachable) also notes that its copy must be handed
 /// over later.
-pub(super) fn others(c: &Core, prefs: &Prefs) -> Prefs {
-    let me = c.node.cluster.me;
-    if !prefs.contains(me) && !c.node.cluster.is_standalone() {
+///
+/// While a membership change moves `key`, its previous replicas get the copy too: a node still
+/// on the older membership reads there, and the key's move may not have reached the new
+/// replicas yet (`server::migrate`).
+pub(super) fn others(c: &Core, key: &[u8], prefs: &Prefs) -> Prefs {
+    let cl = &c.node.cluster;
+    let me = cl.me;
+    if !prefs.contains(me) && !cl.is_standalone() {
         c.node
             .foreign_epoch
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    prefs.without(me)
+    let mut all = *prefs;
+    if let Some(prev) = cl.topology().previous_prefs(key) {
+        for i in prev.iter() {
+            all.push(i);
+        }
+    }
+    all.without(me)
 }
 
 /// The hint form of a write (`op` before it executes: its value is shared, not copied).

@@ -48,7 +48,7 @@ fn asking_node(c: &Core, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) -> Option<us
                 .find_map(|p| p.strip_prefix(b"node="))
         })
         .and_then(|v| std::str::from_utf8(v).ok());
-    let idx = id.and_then(|id| c.node.cluster.ring.index_of(id));
+    let idx = id.and_then(|id| c.node.cluster.topology().ring.index_of(id));
     match idx {
         Some(i) if i != c.node.cluster.me => Some(i),
         _ => {
@@ -103,7 +103,7 @@ pub(crate) async fn serve_hints(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &
         membership_changed(c);
         crate::info!(
             "cluster: node {} is catching up; copies of new writes go to it directly",
-            cl.members[peer].id
+            cl.member(peer).id
         );
     }
     // Flushes it missed first: the hints below are older writes its barriers must then refuse.
@@ -134,7 +134,7 @@ pub(crate) async fn serve_hints(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &
 fn shared_keys(c: &Core, peer: usize) -> impl Fn(&[u8]) -> bool + Clone + Send + 'static {
     let cl = std::sync::Arc::clone(&c.node.cluster);
     move |k: &[u8]| {
-        let p = cl.ring.preference(k, cl.replicas);
+        let p = cl.topology().prefs(k);
         p.contains(cl.me) && p.contains(peer)
     }
 }
@@ -255,8 +255,8 @@ pub(crate) fn peer_leaving(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'
         membership_changed(c);
         crate::info!(
             "cluster: node {} ({}) is draining; its keys are served by their other replicas",
-            cl.members[peer].id,
-            cl.members[peer].addr
+            cl.member(peer).id,
+            cl.member(peer).addr
         );
     }
     c.resp.send(out, m, 204, CONTENT_JSON, b"", &[]);
@@ -275,8 +275,8 @@ pub(crate) fn peer_ready(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>
         membership_changed(c);
         crate::info!(
             "cluster: node {} ({}) caught up; it serves its keys again",
-            cl.members[peer].id,
-            cl.members[peer].addr
+            cl.member(peer).id,
+            cl.member(peer).addr
         );
     }
     c.resp.send(out, m, 204, CONTENT_JSON, b"", &[]);
@@ -290,9 +290,9 @@ pub(crate) fn catch_up_requested(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: 
     };
     if c.node.cluster.own_state() == MemberState::Up {
         crate::warn!(
-            peer = c.node.cluster.members[peer].id;
+            peer = c.node.cluster.member(peer).id;
             "node {} had this node down (unreachable or too slow) although it kept running; catching up from peers before serving its keys again",
-            c.node.cluster.members[peer].id
+            c.node.cluster.member(peer).id
         );
         crate::server::sync::request(c);
     }

@@ -162,6 +162,13 @@ pub(crate) enum WriteFrom {
     Copy,
 }
 
+/// Whether this node granted every lease on `key` that may still run: it owns the key, and no
+/// membership change is moving it (its previous owner may have granted some).
+fn owns_leases(cl: &crate::cluster::Cluster, key: &[u8]) -> bool {
+    let t = cl.topology();
+    t.ring.owner(key) == cl.me && t.previous_prefs(key).is_none()
+}
+
 /// Whether leases are on here: a write must then be checked with [`must_wait`] once it
 /// applied (false on a single node or with `hot_keys.enabled: false`).
 #[inline]
@@ -177,7 +184,7 @@ pub(crate) fn must_wait(c: &Core, key: &[u8], from: WriteFrom) -> bool {
         return false;
     }
     let cl = &c.node.cluster;
-    if cl.ring.owner(key) != cl.me {
+    if !owns_leases(cl, key) {
         return from == WriteFrom::Coordinated;
     }
     let now = l.now_ms();
@@ -193,7 +200,7 @@ pub(crate) async fn after_write(c: &Core, key: &[u8], version: u64, from: WriteF
     }
     let cl = &c.node.cluster;
     let now = l.now_ms();
-    if cl.ring.owner(key) != cl.me {
+    if !owns_leases(cl, key) {
         if from == WriteFrom::Coordinated {
             // A stand-in or failover coordinator: the owner's leases end within copy_ttl.
             crate::metrics::inc(&c.resp.metrics.hot_lease_waits);
@@ -270,7 +277,7 @@ pub(crate) async fn wait_batch<'k>(c: &Core, keys: impl Iterator<Item = &'k [u8]
     let mut elsewhere = false;
     for k in keys {
         any = true;
-        let owner = cl.ring.owner(k);
+        let owner = cl.topology().ring.owner(k);
         elsewhere |= owner != cl.me && cl.state(owner) != crate::cluster::MemberState::Up;
     }
     if !any {

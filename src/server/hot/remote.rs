@@ -84,6 +84,12 @@ pub(crate) fn install(key: Bytes, copy: RemoteCopy, alive: impl Fn(&RemoteCopy) 
     })
 }
 
+/// Forget every copy held on this core: the membership changed, and a key's new owner does not
+/// know the leases its old owner granted.
+pub(crate) fn clear_all() {
+    COPIES.with(|t| t.borrow_mut().clear());
+}
+
 /// Copies held on this core (tests and `/admin` views).
 #[cfg(test)]
 pub(crate) fn held() -> usize {

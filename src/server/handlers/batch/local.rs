@@ -80,7 +80,7 @@ pub(crate) fn start(
         };
         let key_op = key_op(&op.action, version);
         if version != 0 {
-            let others = replicate::others(c, &prefs);
+            let others = replicate::others(c, key, &prefs);
             if !others.is_empty() {
                 copies.push(send_copies(
                     c, key, &op.action, &key_op, version, &others, &mut buf,

@@ -118,7 +118,7 @@ pub(crate) fn settle(
         Ok(a) => a,
         Err(e) => {
             c.resp.metrics.forward(peer, e.result_index(), us);
-            let member = &c.node.cluster.members[peer];
+            let member = &c.node.cluster.member(peer);
             let msg = format!(
                 "a sub-batch of {} ops to node {} ({}) failed: {e}; its ops go to their keys' next replica",
                 idxs.len(),
@@ -179,7 +179,7 @@ pub(crate) fn settle(
 /// The op's result when no node is left to try: what the last one tried did, as a status and
 /// a message naming that node (as a single forward would answer).
 pub(crate) fn gave_up(c: &Core, f: &Failed) -> (u16, String) {
-    let m = &c.node.cluster.members[f.peer];
+    let m = &c.node.cluster.member(f.peer);
     match &f.why {
         Why::Misdirected => (
             503,

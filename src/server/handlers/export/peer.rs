@@ -40,7 +40,7 @@ impl PeerExport {
         query: &str,
     ) -> Result<PeerExport, PeerExportError> {
         let cl = &c.node.cluster;
-        let m = &cl.members[peer];
+        let m = &cl.member(peer);
         let connect_timeout = c.cfg().cluster.connect_timeout;
         let mut stream = crate::cluster::connect_peer(cl, peer, &cl.addrs(peer), connect_timeout)
             .await

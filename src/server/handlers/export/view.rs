@@ -56,7 +56,30 @@ impl View {
         Some(View { ranks })
     }
 
-    /// The `view=` parameter value.
+    /// The `view=` parameter as sent: one digit per member of the membership document in node id
+    /// order (slots are this process's own numbering; the document order is what peers share).
+    pub(crate) fn encode_for(&self, cl: &Cluster) -> String {
+        cl.listed()
+            .into_iter()
+            .map(|s| char::from(b'0' + self.rank(s)))
+            .collect()
+    }
+
+    /// Read a `view=` parameter sent in document order (see [`View::encode_for`]).
+    pub(crate) fn parse_for(digits: &[u8], cl: &Cluster) -> Option<View> {
+        let listed = cl.listed();
+        let wire = View::parse(digits, listed.len())?;
+        let mut ranks = vec![RANK_NONE; cl.slot_count()];
+        for (pos, &slot) in listed.iter().enumerate() {
+            ranks[slot] = wire.ranks[pos];
+        }
+        Some(View {
+            ranks: ranks.into(),
+        })
+    }
+
+    /// The ranks, one digit per slot (tests).
+    #[cfg(test)]
     pub(crate) fn encode(&self) -> String {
         self.ranks.iter().map(|&r| char::from(b'0' + r)).collect()
     }
@@ -99,14 +122,14 @@ impl View {
 
     /// [`View::exports`] for `key` on this node's ring.
     pub(crate) fn exports_key(&self, cl: &Cluster, key: &[u8]) -> bool {
-        let prefs = cl.ring.preference(key, cl.replicas);
-        self.exports(cl.me, &prefs, || cl.ring.clockwise(key))
+        let prefs = cl.topology().prefs(key);
+        self.exports(cl.me, &prefs, || cl.topology().ring.clockwise(key))
     }
 }
 
 /// Rank every member from this node's view of their states (see the module doc).
 pub(crate) fn rank_members(cl: &Cluster) -> View {
-    let ranks = (0..cl.members.len())
+    let ranks = (0..cl.slot_count())
         .map(|i| {
             if cl.routable(i) {
                 RANK_UP
@@ -141,21 +164,25 @@ pub(crate) fn missing_members(view: &View, arcs: impl Iterator<Item = Prefs>) ->
 /// label, as a key, falls exactly on the point and has the preference list of the arc it ends.
 /// Cheap when fewer members are down than a key has replicas: no arc can then be all down.
 pub(crate) fn cluster_missing(cl: &Cluster, view: &View, virtual_nodes: u32) -> Vec<usize> {
-    let copies = cl.replicas.min(cl.members.len()).min(MAX_PREFS);
-    let down = (0..cl.members.len())
+    let copies = cl.topology().replicas.min(MAX_PREFS);
+    let down = cl
+        .listed()
+        .into_iter()
         .filter(|&i| !view.is_source(i))
         .count();
     if down < copies {
         return Vec::new();
     }
-    missing_members(view, arc_prefs(&cl.ring, cl.replicas, virtual_nodes))
+    let _ = virtual_nodes;
+    let t = cl.topology();
+    missing_members(view, arc_prefs(&t.ring, t.replicas, t.ring.virtual_nodes()))
 }
 
 /// Each point's preference list, via its label (see [`cluster_missing`]).
 fn arc_prefs(ring: &Ring, replicas: usize, virtual_nodes: u32) -> impl Iterator<Item = Prefs> + '_ {
-    (0..ring.node_count()).flat_map(move |n| {
+    ring.members().flat_map(move |(_, id)| {
         (0..virtual_nodes).map(move |i| {
-            let label = format!("{}#{i}", ring.node_id(n));
+            let label = format!("{id}#{i}");
             ring.preference(label.as_bytes(), replicas)
         })
     })

@@ -34,11 +34,11 @@ pub(super) enum Part {
     Missed(String),
 }
 
-/// A coordinated flush: its version and each member's part, in ring order.
+/// A coordinated flush: its version and each member's part (by slot), in node id order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Outcome {
     pub version: u64,
-    pub parts: Vec<Part>,
+    pub parts: Vec<(usize, Part)>,
 }
 
 impl Outcome {
@@ -46,7 +46,7 @@ impl Outcome {
     pub(super) fn deleted(&self) -> u64 {
         self.parts
             .iter()
-            .map(|p| match p {
+            .map(|(_, p)| match p {
                 Part::Applied { counted, .. } => *counted,
                 Part::Missed(_) => 0,
             })
@@ -63,8 +63,8 @@ pub(super) async fn coordinate(
 ) -> Result<Outcome, Canceled> {
     let cl = &c.node.cluster;
     let me = cl.me;
-    let peers: Vec<usize> = (0..cl.members.len()).filter(|&i| i != me).collect();
-    let mut parts: Vec<Option<Part>> = vec![None; cl.members.len()];
+    let peers: Vec<usize> = cl.peers();
+    let mut parts: Vec<Option<Part>> = vec![None; crate::cluster::MAX_MEMBERS];
     let clocks: Vec<_> = peers
         .iter()
         .map(|&p| {
@@ -114,16 +114,20 @@ pub(super) async fn coordinate(
             Err(e) => Part::Missed(e.to_string()),
         });
     }
-    let parts: Vec<Part> = parts
+    let parts: Vec<(usize, Part)> = cl
+        .listed()
         .into_iter()
-        .map(|p| p.unwrap_or_else(|| Part::Missed("not asked".to_string())))
+        .map(|i| {
+            let p = parts[i].take();
+            (
+                i,
+                p.unwrap_or_else(|| Part::Missed("not asked".to_string())),
+            )
+        })
         .collect();
     let mut kept = false;
-    for (i, _) in parts
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| matches!(p, Part::Missed(_)))
-    {
+    for (i, _) in parts.iter().filter(|(_, p)| matches!(p, Part::Missed(_))) {
+        let i = *i;
         let m = Missed {
             prefix: prefix.clone(),
             version,
@@ -131,7 +135,7 @@ pub(super) async fn coordinate(
         if !c.node.flushes.keep(i, m) {
             crate::warn!(
                 "node {} missed too many flushes: the oldest kept for it was dropped",
-                cl.members[i].id
+                cl.member(i).id
             );
         }
         kept = true;

@@ -34,7 +34,7 @@ impl Counting {
         match self {
             Counting::All => true,
             Counting::FirstOf(took_part) => {
-                let prefs = cl.ring.preference(key, cl.replicas);
+                let prefs = cl.topology().prefs(key);
                 let first = prefs
                     .iter()
                     .find(|&m| took_part.get(m).copied().unwrap_or(false));

@@ -106,7 +106,7 @@ pub(crate) async fn deliver_pending(c: &Core, member: usize) -> Result<usize, St
     let missed = pending.of(member);
     for (n, m) in missed.iter().enumerate() {
         if let Err(e) = send_apply(c, member, &m.prefix, m.version, None, b"").await {
-            let id = &c.node.cluster.members[member].id;
+            let id = &c.node.cluster.member(member).id;
             return Err(format!(
                 "could not deliver a flush node {id} missed (version {}): {e}",
                 crate::storage::version::to_hex(m.version)
@@ -117,7 +117,7 @@ pub(crate) async fn deliver_pending(c: &Core, member: usize) -> Result<usize, St
             crate::info!(
                 "delivered {} missed flushes to node {}",
                 missed.len(),
-                c.node.cluster.members[member].id
+                c.node.cluster.member(member).id
             );
         }
     }

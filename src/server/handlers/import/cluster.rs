@@ -26,7 +26,7 @@ pub(super) async fn import_window(
     let prefs: Vec<Prefs> = entries
         .iter()
         .map(|e| {
-            let p = cl.ring.preference(&e.key, cl.replicas);
+            let p = cl.topology().prefs(&e.key);
             if owned_here && p.contains(cl.me) {
                 let mut only_me = Prefs::default();
                 only_me.push(cl.me);
@@ -38,7 +38,7 @@ pub(super) async fn import_window(
     let mut reached = vec![false; entries.len()];
     let rounds = prefs.iter().map(Prefs::len).max().unwrap_or(0);
     for round in 0..rounds {
-        let shares = round_shares(&prefs, &reached, round, cl.members.len());
+        let shares = round_shares(&prefs, &reached, round, crate::cluster::MAX_MEMBERS);
         for (idx, share) in shares.into_iter().enumerate() {
             for (first, list) in [(true, share.first), (false, share.copies)] {
                 for chunk in list.chunks(IMPORT_FORWARD_BATCH) {
@@ -73,7 +73,9 @@ async fn stand_ins(
     t: &mut Tally,
 ) {
     let cl = &c.node.cluster;
-    let mut per_node: Vec<Vec<usize>> = (0..cl.members.len()).map(|_| Vec::new()).collect();
+    let mut per_node: Vec<Vec<usize>> = (0..crate::cluster::MAX_MEMBERS)
+        .map(|_| Vec::new())
+        .collect();
     for (i, p) in prefs.iter().enumerate().filter(|(i, _)| !reached[*i]) {
         let stand_in = cl.placement(&entries[i].key).coordinator;
         if let Some(s) = stand_in.filter(|s| !p.contains(*s)) {

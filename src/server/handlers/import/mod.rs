@@ -122,7 +122,9 @@ async fn import(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) {
     let tally = apply_document(c, &doc, mode, overwrite, only_missing, running.as_ref()).await;
     // Read copies of hot keys elsewhere are gone before the answer (hints and hand-overs too).
     crate::server::hot::lease::wait_all(c).await;
-    let ids: Vec<&str> = cl.members.iter().map(|m| m.id.as_str()).collect();
+    let ids: Vec<&str> = (0..cl.slot_count())
+        .map(|i| cl.member(i).id.as_str())
+        .collect();
     let (status, body) = report(&ids, &tally);
     c.resp
         .send(out, m, status, CONTENT_JSON, body.as_bytes(), &[]);
@@ -154,11 +156,11 @@ async fn apply_document(
     if doc.max_version > 0 {
         c.node.hlc.observe(doc.max_version);
     }
-    let mut t = Tally::new(doc.live, cl.members.len());
+    let mut t = Tally::new(doc.live, crate::cluster::MAX_MEMBERS);
     let window = match mode {
         // A full load batch for each core, a full sub-import for each member.
         Mode::Here => IMPORT_BATCH * c.exec.cores(),
-        Mode::Replicas | Mode::OwnedHere => IMPORT_FORWARD_BATCH * cl.members.len(),
+        Mode::Replicas | Mode::OwnedHere => IMPORT_FORWARD_BATCH * cl.topology().ring.node_count(),
     };
     let mut done = 0;
     for mut entries in doc.windows(window, WINDOW_BYTES) {

@@ -1,0 +1,195 @@
+//! Moving keys after a membership change (issue 10), one task per core.
+//!
+//! When a document with a previous ring is adopted, every core scans its shard for the keys
+//! whose replica set changed and that this node held before the change, and sends each to the
+//! replicas that are new for it, in bounded batches paced to `cluster.migration_rate` (split
+//! over the cores). Of a key's previous replicas only the first one that is up sends it, so a
+//! move costs one copy per new replica. Nothing is deleted here: until the change settles a key
+//! is read from its previous holders too; the hand-over after the settle forgets what this node
+//! no longer replicates. Values and tombstones travel with their versions and land
+//! last-writer-wins, so a move never overwrites a newer write. When every core finished, the
+//! node reports the epoch as moved (`migrated` in its health answer), which the leader waits for
+//! before it settles the change.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::core::Core;
+use super::handlers::import::send_import;
+use crate::cluster::ring::Prefs;
+use crate::cluster::{Cluster, Topology, MAX_MEMBERS};
+use crate::storage::Entry;
+
+/// Slots examined per scan step; the core serves its connections between steps.
+const SCAN_SLOTS: usize = 4096;
+/// Bytes sent to one peer in one import: bounds the memory of a batch on both ends.
+const BATCH_BYTES: usize = 1 << 20;
+/// Pause before a batch a peer refused is tried again (it may be starting).
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// Attempts per batch before it becomes hints for the peer.
+const ATTEMPTS: u32 = 3;
+
+/// Start this core's move of `topo`'s change, unless one of that epoch ran already.
+pub(crate) fn start(c: &Rc<Core>, topo: Arc<Topology>) {
+    if topo.previous.is_none() || c.moving_epoch.get() >= topo.doc.epoch {
+        return;
+    }
+    c.moving_epoch.set(topo.doc.epoch);
+    let cl = &c.node.cluster;
+    if c.exec.core == 0 {
+        let now = crate::cluster::unix_ms();
+        cl.migration.start(topo.doc.epoch, c.exec.cores(), now);
+    }
+    monoio::spawn(run(Rc::clone(c), topo));
+}
+
+async fn run(c: Rc<Core>, topo: Arc<Topology>) {
+    let cl = Arc::clone(&c.node.cluster);
+    let epoch = topo.doc.epoch;
+    let mut cursor = Some(0);
+    let mut clean = true;
+    while let Some(from) = cursor {
+        if cl.epoch() != epoch {
+            // A newer change superseded this one; its own move takes over.
+            break;
+        }
+        let page = {
+            let now = c.exec.now_ms();
+            let shard = c.exec.shard.borrow();
+            shard.page_where(from, SCAN_SLOTS, now, |k| sends(&cl, &topo, k))
+        };
+        cursor = page.next;
+        cl.migration
+            .keys_scanned
+            .fetch_add(page.entries.len() as u64, Ordering::Relaxed);
+        if !page.entries.is_empty() {
+            clean &= send(&c, &topo, page.entries).await;
+        }
+        // A scan over a large shard is work, not a stall: let connections run in between.
+        monoio::spawn(async {}).await;
+    }
+    if cl.epoch() == epoch {
+        *c.moved.borrow_mut() = clean.then(|| Arc::clone(&topo));
+    }
+    if cl.migration.core_done(crate::cluster::unix_ms()) {
+        cl.migrated.fetch_max(epoch, Ordering::AcqRel);
+        crate::info!(
+            "cluster: moved this node's keys for membership epoch {epoch}: {} keys, {} bytes",
+            cl.migration.keys_moved.load(Ordering::Relaxed),
+            cl.migration.bytes_moved.load(Ordering::Relaxed)
+        );
+    }
+}
+
+/// Whether this node sends `key` in the move of `topo`: the key's replicas changed, this node
+/// was one of them, and it is the first of them that is up (in this node's view).
+fn sends(cl: &Cluster, topo: &Topology, key: &[u8]) -> bool {
+    let Some(prev) = topo.previous_prefs(key) else {
+        return false;
+    };
+    let first = prev.iter().find(|&i| cl.is_alive(i));
+    first == Some(cl.me)
+}
+
+/// The replicas `key` gains in `topo`'s change (never this node).
+fn new_replicas(cl: &Cluster, topo: &Topology, key: &[u8]) -> Prefs {
+    let cur = topo.prefs(key);
+    let prev = topo.previous_prefs(key).unwrap_or(cur);
+    let mut gained = Prefs::default();
+    for i in cur.iter().filter(|&i| !prev.contains(i) && i != cl.me) {
+        gained.push(i);
+    }
+    gained
+}
+
+/// Send one page of entries to their new replicas, paced; false when some went to hints.
+async fn send(c: &Rc<Core>, topo: &Topology, entries: Vec<Entry>) -> bool {
+    let cl = &c.node.cluster;
+    let mut per_node: Vec<Vec<Entry>> = (0..MAX_MEMBERS).map(|_| Vec::new()).collect();
+    for e in entries {
+        for r in new_replicas(cl, topo, &e.key).iter() {
+            per_node[r].push(e.clone());
+        }
+    }
+    let mut clean = true;
+    for (peer, entries) in per_node.into_iter().enumerate() {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        for e in entries {
+            bytes += e.key.len() + e.value.len();
+            batch.push(e);
+            if bytes >= BATCH_BYTES {
+                clean &= send_batch(c, peer, std::mem::take(&mut batch), bytes).await;
+                bytes = 0;
+            }
+        }
+        if !batch.is_empty() {
+            clean &= send_batch(c, peer, batch, bytes).await;
+        }
+    }
+    clean
+}
+
+/// One batch to `peer`, retried, then kept as hints; paced to this core's share of the rate.
+async fn send_batch(c: &Rc<Core>, peer: usize, batch: Vec<Entry>, bytes: usize) -> bool {
+    let cl = &c.node.cluster;
+    let cfg = c.cfg();
+    let timeout = cfg.cluster.request_timeout;
+    for attempt in 1..=ATTEMPTS {
+        if !cl.takes_writes(peer) {
+            break;
+        }
+        match send_import(c, peer, &batch, false, timeout).await {
+            Ok(_) => {
+                let m = &cl.migration;
+                m.keys_moved
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                m.bytes_moved.fetch_add(bytes as u64, Ordering::Relaxed);
+                pace(cfg.cluster.migration_rate, c.exec.cores(), bytes).await;
+                return true;
+            }
+            Err(e) => {
+                crate::warn!(
+                    peer = cl.member(peer).id;
+                    "core {}: moving {} keys to node {} failed (attempt {attempt}/{ATTEMPTS}): {e}",
+                    c.exec.core,
+                    batch.len(),
+                    cl.member(peer).id
+                );
+                monoio::time::sleep(RETRY_PAUSE).await;
+            }
+        }
+    }
+    // Kept for the peer: delivered when it is up again, or it catches up from its peers.
+    let now = c.exec.now_ms();
+    let mut hints = c.hints.borrow_mut();
+    for e in batch {
+        hints.push(peer, e, now);
+    }
+    false
+}
+
+/// Sleep as long as `bytes` take at `rate` bytes/s split over `cores` (0 = no limit).
+async fn pace(rate: u64, cores: usize, bytes: usize) {
+    if rate == 0 {
+        return;
+    }
+    let per_core = (rate / cores.max(1) as u64).max(1);
+    let micros = (bytes as u64).saturating_mul(1_000_000) / per_core;
+    if micros > 0 {
+        monoio::time::sleep(Duration::from_micros(micros)).await;
+    }
+}
+
+/// Adopted documents reach each core here (with the other ring-change work): forget read copies
+/// whose leases the new owner does not know, and start the move of a new change.
+pub(crate) fn on_epoch(c: &Rc<Core>) {
+    let topo = c.node.cluster.topology_arc();
+    if c.seen_epoch.replace(topo.doc.epoch) == topo.doc.epoch {
+        return;
+    }
+    super::hot::remote::clear_all();
+    start(c, topo);
+}
