@@ -75,7 +75,10 @@ fn free_port() -> u16 {
 
 fn start_dnsmasq() -> Dnsmasq {
     let binary = find_dnsmasq();
-    let dir = std::env::temp_dir().join(format!("dcache-dns-{}", std::process::id()));
+    // One directory per server: tests of this file run dnsmasq at the same time.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("dcache-dns-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create the scratch directory");
     let hosts = hosts_file(&dir);
     let port = free_port();
@@ -230,4 +233,72 @@ fn a_silent_resolver_times_out_naming_it() {
         received += 1;
     }
     assert_eq!(received, 4, "A and AAAA, each sent twice");
+}
+
+mod common;
+
+/// Two nodes that know only themselves (`cluster_nodes` lists just the node, as a StatefulSet
+/// pod's config does) find each other through `cluster.discovery` against dnsmasq and become one
+/// cluster: the first forms alone, the second joins it (the larger id joins), and the keys the
+/// first held are readable through the second once the change settled.
+#[test]
+fn nodes_that_know_only_themselves_find_each_other_through_dns() {
+    use common::{eventually, request};
+    let dns = start_dnsmasq();
+    // cache-node.test has 127.0.0.11, .12 and .13: two nodes on the first two, nobody on .13.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.11:0").expect("bind an ephemeral port");
+        l.local_addr().expect("local address").port()
+    };
+    let at = |last: u8| SocketAddr::from(([127, 0, 0, last], port));
+    let yaml = |id: &str, me: SocketAddr| {
+        format!(
+            "node_id: \"{id}\"\naddress: \"{me}\"\ncluster_nodes:\n  {id}: \"{me}\"\ncache_size: 10000\n\
+             threads: 1\npin_threads: false\nlog_level: warn\ncluster:\n  probe_interval: \"100ms\"\n  \
+             probe_timeout: \"90ms\"\n  connect_timeout: \"90ms\"\n  discovery: \"dns:cache-node.test:{port}\"\n  \
+             discovery_resolver: \"{}\"\n",
+            dns.addr
+        )
+    };
+    let start = |y: String| {
+        std::thread::spawn(move || {
+            let cfg = dcache::Config::from_yaml_str(&y, "<dns test>").expect("valid config");
+            dcache::Node::start(cfg).expect("node starts")
+        })
+        .join()
+        .expect("start thread")
+    };
+    let (a, b) = (at(11), at(12));
+    let na = start(yaml("a", a));
+    let formed = eventually(Duration::from_secs(10), || {
+        request(a, "GET", "/api/v1/health", None).status == 200
+    });
+    assert!(
+        formed,
+        "{}",
+        request(a, "GET", "/admin/cluster", None).text()
+    );
+    for i in 0..50 {
+        let r = request(
+            a,
+            "PUT",
+            &format!("/api/v1/cache/d{i}"),
+            Some("{\"value\":1}"),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let nb = start(yaml("b", b));
+    let one = eventually(Duration::from_secs(20), || {
+        let c: serde_json::Value =
+            serde_json::from_slice(&request(a, "GET", "/admin/cluster", None).body)
+                .unwrap_or_default();
+        c["settled"] == true && c["membership"].as_array().is_some_and(|m| m.len() == 2)
+    });
+    assert!(one, "{}", request(a, "GET", "/admin/cluster", None).text());
+    let readable = eventually(Duration::from_secs(10), || {
+        (0..50).all(|i| request(b, "GET", &format!("/api/v1/cache/d{i}"), None).status == 200)
+    });
+    assert!(readable, "every key of a is readable through b");
+    nb.shutdown();
+    na.shutdown();
 }

@@ -167,7 +167,11 @@ fn root_lists_the_api() {
     );
     // Every listed route exists and allows the methods listed (OPTIONS answers its Allow).
     for route in routes {
-        let path = route["path"].as_str().unwrap().replace("{key}", "k");
+        let path = route["path"]
+            .as_str()
+            .unwrap()
+            .replace("{key}", "k")
+            .replace("{node_id}", "n1");
         let r = request(a, "OPTIONS", &path, None);
         assert_eq!(r.status, 204, "{path}");
         let allow = r.header("allow").unwrap_or_default().to_string();

@@ -152,12 +152,31 @@ pub(super) fn after_round(c: &Caller<'_>, answered: &[usize]) -> bool {
             }
         }
     }
+    if cl.epoch() > 0 {
+        // Agreed (adopted or stamped): an epoch-0 peer is behind, not a disagreement.
+        refusal = None;
+    }
     set_refusal(cl, refusal);
     cl.resolved.store(true, Ordering::Release);
     if cl.leader() == Some(cl.me) {
         changed |= lead(c, answered);
     }
-    changed
+    changed | stop_lingering(cl)
+}
+
+/// End the lingering of a settled change once every member that is up reports its epoch.
+fn stop_lingering(cl: &Cluster) -> bool {
+    let t = cl.topology();
+    if t.lingering.is_none() {
+        return false;
+    }
+    let epoch = t.doc.epoch;
+    drop(t);
+    let all = cl.peers().into_iter().all(|p| {
+        let e = cl.member(p).epoch.load(Ordering::Relaxed);
+        cl.state(p) == MemberState::Down || (e != u64::MAX && e >= epoch)
+    });
+    all && cl.end_lingering()
 }
 
 /// What to do with a peer's document that differs from ours. `Err`: a disagreement that stops
@@ -172,17 +191,21 @@ fn consider(c: &Caller<'_>, via: Via, doc: Membership) -> Result<bool, String> {
     };
     let peer = &peer;
     if doc.epoch == 0 && ours.epoch == 0 && matches!(via, Via::Member(_)) {
-        if listed && ours.member(peer).is_some() {
-            return Err(format!(
+        // Nothing agreed yet on either side: serving now could place keys on two rings.
+        return Err(if listed {
+            format!(
                 "cluster_nodes/virtual_nodes differ from node {peer}'s: it has {}, this node {}; \
-                 make the configs agree (or start this node with a data_dir of the cluster)",
+                 make the configs agree",
                 describe(&doc),
                 describe(&ours)
-            ));
-        }
-        // One of us is not in the other's list: whoever is not listed will ask to join once the
-        // other's membership is stamped (epoch 1).
-        return Ok(false);
+            )
+        } else {
+            format!(
+                "node {peer} does not list this node (it has {}): add this node with \
+                 POST /admin/cluster/nodes on a member",
+                describe(&doc)
+            )
+        });
     }
     if !listed && cl.may_join.load(Ordering::Acquire) && doc.epoch > 0 && joins(cl, &ours, &doc) {
         return match c.join(via) {

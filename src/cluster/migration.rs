@@ -1,6 +1,7 @@
 //! Progress of key moves after membership changes (counters only; the moving is the server's).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Shared by every core; read by `/admin/cluster` and the metrics.
 #[derive(Default)]
@@ -13,29 +14,45 @@ pub struct MigrationStats {
     pub started_unix_ms: AtomicU64,
     pub started: AtomicU64,
     pub finished: AtomicU64,
-    /// Keys and bytes sent to new replicas (this node's part), and keys examined.
+    /// Keys and bytes sent to new replicas, and keys examined, in the current (or last) move.
     pub keys_moved: AtomicU64,
     pub bytes_moved: AtomicU64,
     pub keys_scanned: AtomicU64,
+    /// The same since the process started (the metrics' counters).
+    pub total_keys_moved: AtomicU64,
+    pub total_bytes_moved: AtomicU64,
     /// How long the last finished move took.
     pub last_duration_ms: AtomicU64,
-    /// Cores still scanning the current move.
-    pub cores_pending: AtomicU64,
+    /// `(epoch, cores done)` of the current move. Cores start and finish in any order (an empty
+    /// shard finishes before a busy core has even started), so both sides go through the lock.
+    progress: Mutex<(u64, usize)>,
 }
 
 impl MigrationStats {
-    /// A move of `epoch` starts on `cores` cores.
-    pub fn start(&self, epoch: u64, cores: usize, now_ms: u64) {
+    /// A core starts its part of the move of `epoch`; the first one starts the move.
+    pub fn start(&self, epoch: u64, now_ms: u64) {
+        let mut p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        if p.0 == epoch {
+            return;
+        }
+        *p = (epoch, 0);
         self.epoch.store(epoch, Ordering::Relaxed);
         self.started_unix_ms.store(now_ms, Ordering::Relaxed);
-        self.cores_pending.store(cores as u64, Ordering::Release);
+        for c in [&self.keys_moved, &self.bytes_moved, &self.keys_scanned] {
+            c.store(0, Ordering::Relaxed);
+        }
         self.running.store(true, Ordering::Release);
         self.started.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// One core finished its part; true when it was the last one.
-    pub fn core_done(&self, now_ms: u64) -> bool {
-        if self.cores_pending.fetch_sub(1, Ordering::AcqRel) != 1 {
+    /// One of `cores` cores finished its part of the move of `epoch`; true when it was the last.
+    pub fn core_done(&self, epoch: u64, cores: usize, now_ms: u64) -> bool {
+        let mut p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        if p.0 != epoch {
+            return false;
+        }
+        p.1 += 1;
+        if p.1 != cores {
             return false;
         }
         let began = self.started_unix_ms.load(Ordering::Relaxed);
@@ -44,6 +61,14 @@ impl MigrationStats {
         self.running.store(false, Ordering::Release);
         self.finished.fetch_add(1, Ordering::Relaxed);
         true
+    }
+
+    /// Count `keys` and `bytes` delivered to a new replica.
+    pub fn moved(&self, keys: u64, bytes: u64) {
+        self.keys_moved.fetch_add(keys, Ordering::Relaxed);
+        self.bytes_moved.fetch_add(bytes, Ordering::Relaxed);
+        self.total_keys_moved.fetch_add(keys, Ordering::Relaxed);
+        self.total_bytes_moved.fetch_add(bytes, Ordering::Relaxed);
     }
 
     pub fn is_running(&self) -> bool {
@@ -56,16 +81,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_last_core_finishes_the_move() {
+    fn the_last_core_finishes_the_move_whatever_the_order() {
         let s = MigrationStats::default();
-        s.start(3, 2, 1_000);
+        // An empty core may finish before another has started: it starts the move itself.
+        s.start(3, 1_000);
+        assert!(!s.core_done(3, 2, 1_200));
+        s.start(3, 1_300);
         assert!(s.is_running());
-        assert!(!s.core_done(1_500));
-        assert!(s.is_running());
-        assert!(s.core_done(2_000));
+        s.moved(5, 50);
+        assert!(s.core_done(3, 2, 2_000));
         assert!(!s.is_running());
         assert_eq!(s.last_duration_ms.load(Ordering::Relaxed), 1_000);
         assert_eq!(s.started.load(Ordering::Relaxed), 1);
         assert_eq!(s.finished.load(Ordering::Relaxed), 1);
+        // A done from a superseded move counts for nothing; a new move restarts the per-move
+        // figures but not the totals.
+        assert!(!s.core_done(2, 2, 2_100));
+        s.start(4, 3_000);
+        assert_eq!(s.keys_moved.load(Ordering::Relaxed), 0);
+        assert_eq!(s.total_keys_moved.load(Ordering::Relaxed), 5);
     }
 }

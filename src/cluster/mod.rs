@@ -210,8 +210,14 @@ pub struct Topology {
     pub ring: Ring,
     /// The ring before the current change, while keys move (`doc.previous`).
     pub previous: Option<Ring>,
+    /// After a change settled, the ring before it, until every member holds the settled
+    /// document: a member still on the older one reads moving keys from their previous
+    /// holders, so writes keep going to those too, and they keep their copies meanwhile.
+    pub lingering: Option<Ring>,
     /// Copies of each key in `ring` (the configured replicas, capped at its node count).
     pub replicas: usize,
+    /// The configured replicas, uncapped (the previous ring caps them at its own node count).
+    pub replicas_wanted: usize,
 }
 
 impl Topology {
@@ -227,7 +233,15 @@ impl Topology {
     /// The key's replicas in the previous ring, when a change is moving it (else `None`).
     pub fn previous_prefs(&self, key: &[u8]) -> Option<Prefs> {
         let prev = self.previous.as_ref()?;
-        let p = prev.preference(key, self.replicas.min(prev.node_count()));
+        let p = prev.preference(key, self.replicas_wanted.min(prev.node_count()));
+        (p != self.prefs(key)).then_some(p)
+    }
+
+    /// The key's previous replicas while they must still get its writes and keep their copies:
+    /// during a change, and after it settled until every member knows ([`Topology::lingering`]).
+    pub fn holder_prefs(&self, key: &[u8]) -> Option<Prefs> {
+        let prev = self.previous.as_ref().or(self.lingering.as_ref())?;
+        let p = prev.preference(key, self.replicas_wanted.min(prev.node_count()));
         (p != self.prefs(key)).then_some(p)
     }
 }
@@ -463,10 +477,16 @@ impl Cluster {
             self.assign(&m.node_id, &m.address)?;
         }
         let used = self.slot_count();
-        let topo = build_topology(doc, self.replicas_wanted, |id| {
+        let mut topo = build_topology(doc, self.replicas_wanted, |id| {
             slots::find(&self.slots, used, id).unwrap_or(self.me)
         })
         .map_err(ClusterError::Ring)?;
+        let cur = self.topology();
+        if topo.previous.is_none() && topo.ring.version() == cur.ring.version() {
+            // The settle of the change in force: its previous holders linger (see the field).
+            topo.lingering = cur.previous.clone().or_else(|| cur.lingering.clone());
+        }
+        drop(cur);
         let moved = topo.ring.version() != self.topology().ring.version();
         self.topo.store(Arc::new(topo));
         if moved {
@@ -484,6 +504,28 @@ impl Cluster {
         Ok(true)
     }
 
+    /// Every member holds the settled document: the previous holders of the last change stop
+    /// getting its writes and may forget their copies. True when something lingered.
+    pub fn end_lingering(&self) -> bool {
+        let _one = lock(&self.adopting);
+        let cur = self.topology();
+        if cur.lingering.is_none() {
+            return false;
+        }
+        let topo = Topology {
+            doc: cur.doc.clone(),
+            hash: cur.hash,
+            ring: cur.ring.clone(),
+            previous: cur.previous.clone(),
+            lingering: None,
+            replicas: cur.replicas,
+            replicas_wanted: cur.replicas_wanted,
+        };
+        drop(cur);
+        self.topo.store(Arc::new(topo));
+        true
+    }
+
     /// Give `node_id` at `addr` a slot (its old one when the id and address are known).
     fn assign(&self, node_id: &str, addr: &str) -> Result<usize, ClusterError> {
         let _one = lock(&self.assigning);
@@ -494,7 +536,12 @@ impl Cluster {
         if used >= MAX_MEMBERS {
             return Err(ClusterError::Full);
         }
-        let _ = self.slots[used].set(Member::new(node_id, addr));
+        let m = Member::new(node_id, addr);
+        // A member added while running coordinates nothing until its probe shows it holds the
+        // membership that added it (`probe::record`): until then it may still answer with a
+        // ring of its own.
+        m.state.store(MemberState::Syncing as u8, Ordering::Relaxed);
+        let _ = self.slots[used].set(m);
         self.used.store(used + 1, Ordering::Release);
         Ok(used)
     }
@@ -665,7 +712,9 @@ fn build_topology(
         hash,
         ring,
         previous,
+        lingering: None,
         replicas,
+        replicas_wanted: replicas_wanted.max(1),
     })
 }
 

@@ -277,6 +277,8 @@ fn record(
             let new = match r.status {
                 // A node that was down must answer `recover_after` probes before it is trusted.
                 MemberState::Up if old == MemberState::Down && oks < cfg.recover_after => old,
+                // A joiner that has not adopted the membership that added it yet.
+                MemberState::Up if behind(cl, m, r.epoch) => MemberState::Syncing,
                 s => s,
             };
             if old == MemberState::Down && new == MemberState::Up && !restarted {
@@ -298,6 +300,16 @@ fn record(
             false
         }
     }
+}
+
+/// Whether member `m`, joining, reports an older membership than the one that added it.
+fn behind(cl: &Cluster, m: &Member, epoch: u64) -> bool {
+    let t = cl.topology();
+    let joining = t
+        .doc
+        .member(&m.id)
+        .is_some_and(|d| d.status == super::Status::Joining);
+    joining && (epoch == u64::MAX || epoch < t.doc.epoch)
 }
 
 /// A member reported another incarnation than before: it restarted (however fast).

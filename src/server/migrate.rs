@@ -38,10 +38,8 @@ pub(crate) fn start(c: &Rc<Core>, topo: Arc<Topology>) {
     }
     c.moving_epoch.set(topo.doc.epoch);
     let cl = &c.node.cluster;
-    if c.exec.core == 0 {
-        let now = crate::cluster::unix_ms();
-        cl.migration.start(topo.doc.epoch, c.exec.cores(), now);
-    }
+    cl.migration
+        .start(topo.doc.epoch, crate::cluster::unix_ms());
     monoio::spawn(run(Rc::clone(c), topo));
 }
 
@@ -73,7 +71,10 @@ async fn run(c: Rc<Core>, topo: Arc<Topology>) {
     if cl.epoch() == epoch {
         *c.moved.borrow_mut() = clean.then(|| Arc::clone(&topo));
     }
-    if cl.migration.core_done(crate::cluster::unix_ms()) {
+    if cl
+        .migration
+        .core_done(epoch, c.exec.cores(), crate::cluster::unix_ms())
+    {
         cl.migrated.fetch_max(epoch, Ordering::AcqRel);
         crate::info!(
             "cluster: moved this node's keys for membership epoch {epoch}: {} keys, {} bytes",
@@ -84,13 +85,19 @@ async fn run(c: Rc<Core>, topo: Arc<Topology>) {
 }
 
 /// Whether this node sends `key` in the move of `topo`: the key's replicas changed, this node
-/// was one of them, and it is the first of them that is up (in this node's view).
+/// was one of them, and either it is the first of them that is up (in this node's view), or it
+/// is no longer a replica: a node that will forget its copy when the change settles sends it
+/// itself, whatever it believes of the others (the first previous replica may have died
+/// unnoticed).
 fn sends(cl: &Cluster, topo: &Topology, key: &[u8]) -> bool {
     let Some(prev) = topo.previous_prefs(key) else {
         return false;
     };
+    if !prev.contains(cl.me) {
+        return false;
+    }
     let first = prev.iter().find(|&i| cl.is_alive(i));
-    first == Some(cl.me)
+    first == Some(cl.me) || !topo.prefs(key).contains(cl.me)
 }
 
 /// The replicas `key` gains in `topo`'s change (never this node).
@@ -143,10 +150,7 @@ async fn send_batch(c: &Rc<Core>, peer: usize, batch: Vec<Entry>, bytes: usize) 
         }
         match send_import(c, peer, &batch, false, timeout).await {
             Ok(_) => {
-                let m = &cl.migration;
-                m.keys_moved
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                m.bytes_moved.fetch_add(bytes as u64, Ordering::Relaxed);
+                cl.migration.moved(batch.len() as u64, bytes as u64);
                 pace(cfg.cluster.migration_rate, c.exec.cores(), bytes).await;
                 return true;
             }
@@ -169,6 +173,32 @@ async fn send_batch(c: &Rc<Core>, peer: usize, batch: Vec<Entry>, bytes: usize) 
         hints.push(peer, e, now);
     }
     false
+}
+
+/// Pass a copy that landed during a change on to the key's new replicas when this node is the
+/// one that moves the key (see `handlers::cache::late_move`). Best effort, in the background: a
+/// copy the new replicas have already is a no-op there (last writer wins).
+pub(crate) fn pass_on(c: &Core, entry: Entry) {
+    let cl = &c.node.cluster;
+    let topo = cl.topology_arc();
+    if !sends(cl, &topo, &entry.key) {
+        return;
+    }
+    let targets = new_replicas(cl, &topo, &entry.key);
+    if targets.is_empty() {
+        return;
+    }
+    // Through this core's own mailbox: the task needs the core's `Rc`.
+    let task: crate::mesh::Task<Rc<Core>> = Box::new(move |c: &Rc<Core>| {
+        let c = Rc::clone(c);
+        monoio::spawn(async move {
+            for peer in targets.iter() {
+                let bytes = entry.key.len() + entry.value.len();
+                send_batch(&c, peer, vec![entry.clone()], bytes).await;
+            }
+        });
+    });
+    c.node.mesh.send(c.exec.core, super::core::Msg::Run(task));
 }
 
 /// Sleep as long as `bytes` take at `rate` bytes/s split over `cores` (0 = no limit).

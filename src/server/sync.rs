@@ -31,6 +31,8 @@ const FETCH_BUCKETS: usize = 64;
 /// A catch-up call may take this many `cluster.request_timeout`s (its answer can be megabytes);
 /// a peer that does not answer within it (stopped?) is skipped as unreachable.
 const SYNC_CALL_TIMEOUTS: u32 = 4;
+/// How often a starting catch-up checks whether the first probe round ended.
+const RESOLVE_POLL: Duration = Duration::from_millis(20);
 /// Pause before a sync round is retried after a peer failed mid-way.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
@@ -123,19 +125,26 @@ pub(crate) async fn anti_entropy_loop(c: Rc<Core>) {
 /// Catch up from every peer until a whole round ran without a new request, then serve.
 async fn run(c: Rc<Core>) {
     let s = &c.node.sync;
+    let cl = &c.node.cluster;
     loop {
         let generation = s.generation.load(Ordering::Acquire);
+        let epoch = cl.epoch();
         let started = Instant::now();
         let complete = round(&c).await;
         if !complete {
             monoio::time::sleep(RETRY_PAUSE).await;
             continue;
         }
-        if s.generation.load(Ordering::Acquire) != generation {
+        // Whom to ask is the cluster's membership, not this node's config: serve only once the
+        // first probe round told it (a restarted node may find the cluster grew while it was
+        // away), and ask again if it changed during the round.
+        while !cl.resolved.load(Ordering::Acquire) {
+            monoio::time::sleep(RESOLVE_POLL).await;
+        }
+        if s.generation.load(Ordering::Acquire) != generation || cl.epoch() != epoch {
             continue;
         }
         s.running.store(false, Ordering::Release);
-        let cl = &c.node.cluster;
         // A drain that began meanwhile keeps its state.
         let _ = cl.transition(cl.me, MemberState::Syncing, MemberState::Up);
         if s.generation.load(Ordering::Acquire) != generation {

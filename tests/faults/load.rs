@@ -12,7 +12,7 @@
 //! read afterwards, so a delete the cluster forgets (no tombstone) shows in the final reads.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -46,6 +46,9 @@ struct Control {
     stop: AtomicBool,
     /// Index of a node to send nothing to; `usize::MAX` for none.
     avoid: AtomicUsize,
+    /// Nodes (bit i = node i) to send nothing to besides `avoid`: not started yet, or gone for
+    /// good (a membership change added or removed them).
+    idle: AtomicU64,
     /// Delete the doomed keys now, and never write them again.
     retire: AtomicBool,
 }
@@ -61,18 +64,32 @@ impl Load {
     /// Start the workers; returns once each has written value 1 to each of its keys (the preload,
     /// part of the history).
     pub fn start(addrs: &[SocketAddr], keys: u32, workers: usize) -> Load {
-        let start = Instant::now();
-        let control = Arc::new(Control {
-            stop: AtomicBool::new(false),
-            avoid: AtomicUsize::new(usize::MAX),
-            retire: AtomicBool::new(false),
-        });
         // `FAULTS_READERS` (0): extra threads that only read, three quarters of the time one of
         // the first three keys (a skewed load whose top keys are hot on every node).
         let readers: usize = std::env::var("FAULTS_READERS")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
+        Load::start_with(addrs, keys, workers, readers, 0)
+    }
+
+    /// [`Load::start`] with `readers` read-only threads, sending nothing to the nodes in `idle`
+    /// (bit i = node i; see [`Load::set_idle`]) from the preload on.
+    pub fn start_with(
+        addrs: &[SocketAddr],
+        keys: u32,
+        workers: usize,
+        readers: usize,
+        idle: u64,
+    ) -> Load {
+        assert!(addrs.len() <= 64, "the idle mask has 64 bits");
+        let start = Instant::now();
+        let control = Arc::new(Control {
+            stop: AtomicBool::new(false),
+            avoid: AtomicUsize::new(usize::MAX),
+            idle: AtomicU64::new(idle),
+            retire: AtomicBool::new(false),
+        });
         let ready = Arc::new(Barrier::new(workers + readers + 1));
         let handles = (0..workers + readers)
             .map(|w| {
@@ -91,7 +108,7 @@ impl Load {
                 let (control, ready) = (control.clone(), ready.clone());
                 std::thread::spawn(move || {
                     if !worker.reader {
-                        worker.preload();
+                        worker.preload(control.idle.load(Ordering::SeqCst));
                     }
                     ready.wait();
                     worker.run(&control);
@@ -119,19 +136,34 @@ impl Load {
             .store(node.unwrap_or(usize::MAX), Ordering::SeqCst);
     }
 
+    /// Send nothing to the nodes whose bit is set in `mask` (bit i = node i), on top of
+    /// [`Load::avoid`]; 0 uses every node again.
+    #[allow(dead_code)] // used by `tests/cluster_elastic.rs`, not by the fault suite
+    pub fn set_idle(&self, mask: u64) {
+        self.control.idle.store(mask, Ordering::SeqCst);
+    }
+
     /// Delete every doomed key (each worker at once, retrying until acknowledged); from then on
     /// they are only read. Idempotent.
     pub fn retire(&self) {
         self.control.retire.store(true, Ordering::SeqCst);
     }
 
-    pub fn stop(self) -> History {
+    pub fn stop(mut self) -> History {
         self.control.stop.store(true, Ordering::SeqCst);
         let mut h = History::new(self.start);
-        for w in self.workers {
+        for w in std::mem::take(&mut self.workers) {
             h.events.extend(w.join().expect("load worker"));
         }
         h
+    }
+}
+
+impl Drop for Load {
+    /// A scenario that panicked never called [`Load::stop`]: end the workers anyway, or they
+    /// would go on loading the host (and the dead nodes' addresses) during the next scenario.
+    fn drop(&mut self) {
+        self.control.stop.store(true, Ordering::SeqCst);
     }
 }
 
@@ -150,9 +182,9 @@ struct Worker {
 }
 
 impl Worker {
-    fn preload(&mut self) {
+    fn preload(&mut self, idle: u64) {
         for i in 0..self.keys.len() {
-            let node = self.pick_node(usize::MAX);
+            let node = self.pick_node(usize::MAX, idle);
             self.execute(self.keys[i], Op::Put, node);
         }
     }
@@ -169,7 +201,8 @@ impl Worker {
                 );
             }
             let (key, op) = self.next_op();
-            let node = self.pick_node(control.avoid.load(Ordering::SeqCst));
+            let avoid = control.avoid.load(Ordering::SeqCst);
+            let node = self.pick_node(avoid, control.idle.load(Ordering::SeqCst));
             self.execute(key, op, node);
             if let Some(pending) = self.doomed.as_mut().filter(|p| p.first() == Some(&key)) {
                 // Acknowledged: done with it; otherwise retry it after the others.
@@ -205,12 +238,16 @@ impl Worker {
         (key, op)
     }
 
-    fn pick_node(&mut self, avoid: usize) -> usize {
+    /// The next node round-robin that is neither `avoid` nor in `idle` (if every node is, the
+    /// next one anyway: its failures are recorded like any other).
+    fn pick_node(&mut self, avoid: usize, idle: u64) -> usize {
         let n = self.clients.len();
-        self.next_node = (self.next_node + 1) % n;
-        if self.next_node == avoid {
-            self.next_node = (self.next_node + 1) % n;
-        }
+        let usable = |i: usize| i != avoid && idle & (1 << i) == 0;
+        let first = (self.next_node + 1) % n;
+        self.next_node = (1..=n)
+            .map(|step| (self.next_node + step) % n)
+            .find(|&i| usable(i))
+            .unwrap_or(first);
         self.next_node
     }
 
@@ -268,10 +305,18 @@ fn read_n(body: &[u8]) -> Option<u64> {
 /// Read every key through every node (after the cluster settled) and append the reads to the
 /// history as final reads.
 pub fn final_reads(addrs: &[SocketAddr], keys: u32, h: &mut History) {
-    let mut clients: Vec<Client> = addrs.iter().map(|a| Client::new(*a)).collect();
+    let nodes: Vec<usize> = (0..addrs.len()).collect();
+    final_reads_on(addrs, &nodes, keys, h);
+}
+
+/// [`final_reads`] through the nodes `nodes` (indices into `addrs`) only: the members left when
+/// the membership changed.
+pub fn final_reads_on(addrs: &[SocketAddr], nodes: &[usize], keys: u32, h: &mut History) {
+    let mut clients: Vec<(usize, Client)> =
+        nodes.iter().map(|&i| (i, Client::new(addrs[i]))).collect();
     for key in 0..keys {
         let path = key_path(&key_name(key));
-        for (node, client) in clients.iter_mut().enumerate() {
+        for (node, client) in clients.iter_mut() {
             let mut tries = 0;
             let (invoke, answer) = loop {
                 let invoke = Instant::now();
@@ -286,7 +331,7 @@ pub fn final_reads(addrs: &[SocketAddr], keys: u32, h: &mut History) {
             h.events.push(Event {
                 key,
                 op: Op::Get,
-                node: node as u8,
+                node: *node as u8,
                 value,
                 invoke,
                 complete: Instant::now(),
@@ -294,5 +339,40 @@ pub fn final_reads(addrs: &[SocketAddr], keys: u32, h: &mut History) {
                 final_read: true,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(nodes: usize) -> Worker {
+        let addr: SocketAddr = "127.0.0.1:9".parse().expect("address");
+        Worker {
+            reader: false,
+            keys: vec![0],
+            counters: vec![0],
+            // No connection is made until a call.
+            clients: (0..nodes).map(|_| Client::new(addr)).collect(),
+            rng: Rng(1),
+            next_node: 0,
+            events: Vec::new(),
+            doomed: None,
+        }
+    }
+
+    fn picks(w: &mut Worker, avoid: usize, idle: u64, n: usize) -> Vec<usize> {
+        (0..n).map(|_| w.pick_node(avoid, idle)).collect()
+    }
+
+    #[test]
+    fn nodes_are_picked_round_robin_skipping_the_avoided_and_idle_ones() {
+        let mut w = worker(5);
+        assert_eq!(picks(&mut w, usize::MAX, 0, 6), [1, 2, 3, 4, 0, 1]);
+        assert_eq!(picks(&mut w, 3, 0, 4), [2, 4, 0, 1]);
+        // Nodes 4 and 5 not started yet, node 2 avoided: only 1 and 3 (indices 0 and 2).
+        assert_eq!(picks(&mut w, 1, 0b11000, 4), [2, 0, 2, 0]);
+        // Every node unusable: the next one anyway (its failures are recorded).
+        assert_eq!(picks(&mut w, usize::MAX, 0b11111, 2), [1, 2]);
     }
 }

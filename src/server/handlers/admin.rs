@@ -126,6 +126,8 @@ const INDEX: &str = concat!(
     "{\"path\":\"/api/v1/batch\",\"methods\":[\"POST\"]},",
     "{\"path\":\"/admin/metrics\",\"methods\":[\"GET\",\"HEAD\"]},",
     "{\"path\":\"/admin/cluster\",\"methods\":[\"GET\",\"HEAD\"]},",
+    "{\"path\":\"/admin/cluster/nodes\",\"methods\":[\"GET\",\"HEAD\",\"POST\"]},",
+    "{\"path\":\"/admin/cluster/nodes/{node_id}\",\"methods\":[\"GET\",\"HEAD\",\"DELETE\"]},",
     "{\"path\":\"/admin/export\",\"methods\":[\"GET\",\"HEAD\"]},",
     "{\"path\":\"/admin/import\",\"methods\":[\"POST\"]},",
     "{\"path\":\"/admin/cache\",\"methods\":[\"DELETE\"]}",
@@ -213,7 +215,13 @@ pub(crate) async fn cluster_info(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
         Ok(per_core) => per_core,
         Err(e) => return stopped(c, out, m, e),
     };
-    let hints_for = |i: usize| hints.iter().map(|h| h[i]).sum::<usize>();
+    // Slots added since the per-core counts were taken have none.
+    let hints_for = |i: usize| {
+        hints
+            .iter()
+            .map(|h| h.get(i).copied().unwrap_or(0))
+            .sum::<usize>()
+    };
     let shares = cl.topology().ring.shares();
     let live = cl.live_shares();
     let now = unix_ms();

@@ -95,6 +95,9 @@ pub(crate) fn handle(
         // never coordinate; later versions issued here must exceed it.
         Some(v) => {
             c.node.hlc.observe(v);
+            if !matches!(action, KeyAction::Get) {
+                late_move(c, key, &action, v);
+            }
             if lease::watching(c) && !matches!(action, KeyAction::Get) {
                 let (op, kind) = owned_op(action, v);
                 return replicate::alone(c, op, deferred(m, key, kind, v), WriteFrom::Copy);
@@ -112,6 +115,17 @@ pub(crate) fn handle(
             }
         },
     }
+}
+
+/// A copy that lands here while a membership change moves its key: a coordinator still on the
+/// older membership sent it to the old replicas only, and this node's move may have passed the
+/// key already, so the node that moves the key passes the copy on (`migrate::pass_on`).
+fn late_move(c: &Core, key: &[u8], action: &KeyAction<'_>, version: u64) {
+    if c.node.cluster.topology().doc.is_settled() {
+        return;
+    }
+    let (op, _) = owned_op(*action, version);
+    crate::server::migrate::pass_on(c, replicate::copy_of(key, &op, version));
 }
 
 /// The request's `If-Match` / `If-None-Match`, parsed only when one is present.

@@ -71,7 +71,7 @@ fn foreign_entries(c: &Core, cursor: &mut Option<usize>) -> Vec<Entry> {
         !t.prefs(k).contains(cl.me)
             // A key a membership change is moving stays until the change settles: its new
             // replicas get it from `migrate` (paced), and reads may still ask this node for it.
-            && !t.previous_prefs(k).is_some_and(|p| p.contains(cl.me))
+            && !t.holder_prefs(k).is_some_and(|p| p.contains(cl.me))
     };
     let page = c
         .exec
@@ -87,7 +87,11 @@ fn foreign_entries(c: &Core, cursor: &mut Option<usize>) -> Vec<Entry> {
 /// already, and sending them again would repeat the whole move unpaced. The rest is returned.
 fn forget_moved(c: &Core, now: &crate::cluster::Topology, entries: Vec<Entry>) -> Vec<Entry> {
     let moved = c.moved.borrow();
-    let Some(change) = moved.as_ref().filter(|m| now.doc.epoch > m.doc.epoch) else {
+    let settled = now.previous.is_none() && now.lingering.is_none();
+    let Some(change) = moved
+        .as_ref()
+        .filter(|m| settled && now.doc.epoch > m.doc.epoch)
+    else {
         return entries;
     };
     let me = c.node.cluster.me;

@@ -29,6 +29,10 @@ use crate::server::core::Core;
 use crate::server::respond::Meta;
 use crate::server::router::NODES_PREFIX;
 
+/// Probe rounds a change waits for the previous one to reach every member before it is refused
+/// with 409 (a member that is down does not count; see `cluster::agree`).
+const LINGER_WAIT_ROUNDS: u32 = 3;
+
 /// The body of an add (and of a join proposal).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -245,6 +249,12 @@ async fn change(
     };
     let node_id = op.node_id().to_string();
     if leader == cl.me {
+        // The last change settled but may not have reached every member yet: that takes a
+        // probe round or two, so wait for it rather than refuse.
+        let limit = std::time::Instant::now() + c.cfg().cluster.probe_interval * LINGER_WAIT_ROUNDS;
+        while cl.topology().lingering.is_some() && std::time::Instant::now() < limit {
+            monoio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         let (status, doc) = change_here(c, &op)?;
         return Ok((status, doc, node_id));
     }
@@ -302,6 +312,10 @@ fn change_here(c: &Rc<Core>, op: &Op) -> Result<(u16, Membership), Refused> {
         Ok(None) => return Ok((200, cur)),
         Err(e) => return Err(Refused(status_of(&e), e.to_string())),
     };
+    if cl.topology().lingering.is_some() {
+        let msg = "the last membership change settled but not every member has heard of it yet; retry in a second";
+        return Err(Refused(409, msg.into()));
+    }
     let before = cl.peers();
     match cl.adopt(doc.clone()) {
         Ok(true) => {}
@@ -415,12 +429,12 @@ pub(super) fn metrics(o: &mut String, cl: &crate::cluster::Cluster) {
         (
             "cache_migration_keys_moved_total",
             "Keys this node sent to their new replicas.",
-            mg.keys_moved.load(Relaxed),
+            mg.total_keys_moved.load(Relaxed),
         ),
         (
             "cache_migration_bytes_moved_total",
             "Key and value bytes this node sent to new replicas.",
-            mg.bytes_moved.load(Relaxed),
+            mg.total_bytes_moved.load(Relaxed),
         ),
     ];
     for (name, help, value) in counters {

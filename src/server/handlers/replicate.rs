@@ -147,7 +147,7 @@ pub(super) fn others(c: &Core, key: &[u8], prefs: &Prefs) -> Prefs {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     let mut all = *prefs;
-    if let Some(prev) = cl.topology().previous_prefs(key) {
+    if let Some(prev) = cl.topology().holder_prefs(key) {
         for i in prev.iter() {
             all.push(i);
         }

@@ -104,7 +104,8 @@ pub fn node_yaml(
 ///
 /// `test_no` must be unique within a test binary (cargo runs the binaries one after the other,
 /// and the pid in the address keeps two runs apart): consistency 1-9, backup 20-22 and 26-27,
-/// failover 30-34, queue_bounds 50, node_auth 60-61, node_tls 60-61, node_connections 60-61.
+/// failover 30-34, queue_bounds 50, node_auth 60-61, node_tls 60-61, node_connections 60-61,
+/// elastic 160-163 (five addresses each, `tests/elastic/nodes.rs`).
 pub fn cluster_addrs(test_no: u8) -> Vec<SocketAddr> {
     let second = 20 + (std::process::id() % 200) as u8;
     (0..IDS.len())
