@@ -244,7 +244,7 @@ fn discover(c: &Caller<'_>) -> bool {
     let seeds = match super::dns::discover(&d, c.cfg.discovery_resolver(), c.cfg.probe_timeout) {
         Ok(s) => s,
         Err(e) => {
-            info!("cluster: discovery found no peers this round: {e}");
+            crate::debug!("cluster: discovery found no peers this round: {e}");
             return false;
         }
     };
@@ -263,7 +263,8 @@ fn discover(c: &Caller<'_>) -> bool {
                     && adopt(cl, doc, &addr.to_string()).unwrap_or(false);
             }
             Ok(doc) => adopted |= consider(c, Via::Seed(addr), doc).unwrap_or(false),
-            Err(e) => info!("cluster: discovered {addr} did not give its membership: {e}"),
+            // Normal for a pod that is not up yet, every round: not worth an info line each.
+            Err(e) => crate::debug!("cluster: discovered {addr} did not give its membership: {e}"),
         }
     }
     adopted
@@ -326,7 +327,7 @@ fn lead(c: &Caller<'_>, answered: &[usize]) -> bool {
                 && m.doc_hash.load(Ordering::Relaxed) == t.hash
         });
         all_agree.then(|| t.doc.formed())
-    } else if !t.doc.is_settled() && moved_everywhere(cl, &peers, t.doc.epoch) {
+    } else if !t.doc.is_settled() && moved_everywhere(cl, &peers, t.doc.epoch) && !just_down(c) {
         Some(t.doc.settled())
     } else {
         None
@@ -338,9 +339,19 @@ fn lead(c: &Caller<'_>, answered: &[usize]) -> bool {
     }
 }
 
+/// Whether a member went down so recently that others may not have noticed yet: they would
+/// still count on it to send the keys it held (`server::migrate`), and pass over them again
+/// only once they see it down. Every observer probes on the same interval, so all notice
+/// within about one interval of the first.
+fn just_down(c: &Caller<'_>) -> bool {
+    let at = c.cl.last_down_ms.load(Ordering::Relaxed);
+    let margin = c.cfg.probe_interval * (c.cfg.fail_after + 1);
+    at > 0 && super::unix_ms().saturating_sub(at) < margin.as_millis() as u64
+}
+
 /// Whether this node and every member that is not down finished moving the keys of `epoch`.
 fn moved_everywhere(cl: &Cluster, peers: &[usize], epoch: u64) -> bool {
-    cl.migrated.load(Ordering::Acquire) >= epoch
+    cl.migrated_epoch() >= epoch
         && peers.iter().all(|&p| {
             cl.state(p) == MemberState::Down
                 || cl.member(p).migrated.load(Ordering::Relaxed) >= epoch

@@ -270,8 +270,14 @@ pub struct Cluster {
     pub tls: Option<std::sync::Arc<crate::tls::Tls>>,
     /// Where the membership document is saved (`<data_dir>/membership.json`), if anywhere.
     pub doc_path: Option<std::path::PathBuf>,
-    /// The last epoch whose keys this node finished moving (reported to peers).
+    /// The last epoch whose keys this node finished moving (reported to peers, see
+    /// [`Cluster::migrated_epoch`]).
     pub migrated: AtomicU64,
+    /// Passes over a change running again because a member went down (`server::migrate`).
+    pub repasses: AtomicU64,
+    /// Unix ms when the prober last marked a member down (0 = never): a change settles only once
+    /// every member had time to notice too (see `agree::lead`).
+    pub last_down_ms: AtomicU64,
     /// Progress of key moves, for `/admin/cluster` and metrics.
     pub migration: MigrationStats,
     /// Set while this node may still ask to join a cluster that does not list it (from start
@@ -345,6 +351,8 @@ impl Cluster {
             tls: None,
             doc_path,
             migrated: AtomicU64::new(0),
+            repasses: AtomicU64::new(0),
+            last_down_ms: AtomicU64::new(0),
             migration: MigrationStats::default(),
             may_join: AtomicBool::new(true),
             // A node alone in its membership has nobody to ask (it may still be joined later).
@@ -414,6 +422,16 @@ impl Cluster {
                 slots::find_addr(&self.slots, self.slot_count(), &m.node_id, &m.address)
             })
             .collect()
+    }
+
+    /// The last epoch whose keys this node finished moving, as reported to peers: one less than
+    /// the current one while a pass runs again after a member went down.
+    pub fn migrated_epoch(&self) -> u64 {
+        let done = self.migrated.load(Ordering::Acquire);
+        if self.repasses.load(Ordering::Acquire) > 0 {
+            return done.min(self.epoch().saturating_sub(1));
+        }
+        done
     }
 
     /// Whether cache requests are served now (two relaxed loads: checked on every request).
@@ -646,12 +664,20 @@ impl Cluster {
     }
 
     /// The next routable node for `key` after the ones in `tried` (failover of a forward).
+    ///
+    /// While a change moves the key to this node, its other previous replicas come first: this
+    /// node may not hold it yet (the one tried first may have died unnoticed).
     pub fn next_coordinator(&self, key: &[u8], tried: &Prefs) -> Option<usize> {
         let t = self.topology();
         let prefs = t.prefs(key);
         let all = t.ring.clockwise(key);
-        let found = prefs
+        let moving = t
+            .previous_prefs(key)
+            .filter(|p| !p.contains(self.me))
+            .unwrap_or_default();
+        let found = moving
             .iter()
+            .chain(prefs.iter())
             .chain(all.iter())
             .find(|&i| !tried.contains(i) && self.routable(i));
         found

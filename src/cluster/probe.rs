@@ -294,6 +294,7 @@ fn record(
                 *last = e.to_string();
             }
             if old != MemberState::Down && fails >= cfg.fail_after {
+                cl.last_down_ms.store(unix_ms(), Ordering::Relaxed);
                 warn!("cluster: node {} ({}) is down after {fails} failed probes: {e}; its keys are served by their other replicas and its writes kept as hints", m.id, m.addr);
                 return flip(cl, idx, old, MemberState::Down);
             }

@@ -158,6 +158,8 @@ pub(crate) struct Core {
     /// for (`migrate`).
     pub seen_epoch: Cell<u64>,
     pub moving_epoch: Cell<u64>,
+    /// Members down in this node's view when this core last started a pass of that move.
+    pub moving_down: Cell<usize>,
     /// The change whose keys this core finished moving with every batch delivered: after it
     /// settles, the copies it no longer replicates are forgotten without being sent again.
     pub moved: RefCell<Option<Arc<crate::cluster::Topology>>>,
@@ -202,6 +204,7 @@ impl Core {
             copies: super::hot::local::LocalCopies::new(&cfg.hot_keys),
             seen_epoch: Cell::new(0),
             moving_epoch: Cell::new(0),
+            moving_down: Cell::new(0),
             moved: RefCell::new(None),
             node,
         }

@@ -31,19 +31,57 @@ const RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// Attempts per batch before it becomes hints for the peer.
 const ATTEMPTS: u32 = 3;
 
-/// Start this core's move of `topo`'s change, unless one of that epoch ran already.
+/// Start this core's move of `topo`'s change, unless one of that epoch ran already; then, when
+/// a member went down since, a pass over the same change: the keys that member was to send
+/// fall to the next previous replica (see [`sends`]).
 pub(crate) fn start(c: &Rc<Core>, topo: Arc<Topology>) {
-    if topo.previous.is_none() || c.moving_epoch.get() >= topo.doc.epoch {
+    if topo.previous.is_none() {
+        return;
+    }
+    let cl = &c.node.cluster;
+    let down = cl.peers().into_iter().filter(|&p| !cl.is_alive(p)).count();
+    if c.moving_epoch.get() >= topo.doc.epoch {
+        if down > c.moving_down.replace(down) {
+            // Reported as not moved until it ends, so the change does not settle meanwhile.
+            cl.repasses.fetch_add(1, Ordering::AcqRel);
+            let c = Rc::clone(c);
+            monoio::spawn(async move {
+                pass(Rc::clone(&c), topo).await;
+                c.node.cluster.repasses.fetch_sub(1, Ordering::AcqRel);
+            });
+        }
         return;
     }
     c.moving_epoch.set(topo.doc.epoch);
-    let cl = &c.node.cluster;
+    c.moving_down.set(down);
     cl.migration
         .start(topo.doc.epoch, crate::cluster::unix_ms());
     monoio::spawn(run(Rc::clone(c), topo));
 }
 
+/// The first pass of a change on this core: counted, and reported when every core is done.
 async fn run(c: Rc<Core>, topo: Arc<Topology>) {
+    let cl = Arc::clone(&c.node.cluster);
+    let epoch = topo.doc.epoch;
+    let clean = pass(Rc::clone(&c), Arc::clone(&topo)).await;
+    if cl.epoch() == epoch {
+        *c.moved.borrow_mut() = clean.then(|| Arc::clone(&topo));
+    }
+    if cl
+        .migration
+        .core_done(epoch, c.exec.cores(), crate::cluster::unix_ms())
+    {
+        cl.migrated.fetch_max(epoch, Ordering::AcqRel);
+        crate::info!(
+            "cluster: moved this node's keys for membership epoch {epoch}: {} keys, {} bytes",
+            cl.migration.keys_moved.load(Ordering::Relaxed),
+            cl.migration.bytes_moved.load(Ordering::Relaxed)
+        );
+    }
+}
+
+/// One scan of this core's shard sending what [`sends`] says; false when some went to hints.
+async fn pass(c: Rc<Core>, topo: Arc<Topology>) -> bool {
     let cl = Arc::clone(&c.node.cluster);
     let epoch = topo.doc.epoch;
     let mut cursor = Some(0);
@@ -68,27 +106,16 @@ async fn run(c: Rc<Core>, topo: Arc<Topology>) {
         // A scan over a large shard is work, not a stall: let connections run in between.
         monoio::spawn(async {}).await;
     }
-    if cl.epoch() == epoch {
-        *c.moved.borrow_mut() = clean.then(|| Arc::clone(&topo));
-    }
-    if cl
-        .migration
-        .core_done(epoch, c.exec.cores(), crate::cluster::unix_ms())
-    {
-        cl.migrated.fetch_max(epoch, Ordering::AcqRel);
-        crate::info!(
-            "cluster: moved this node's keys for membership epoch {epoch}: {} keys, {} bytes",
-            cl.migration.keys_moved.load(Ordering::Relaxed),
-            cl.migration.bytes_moved.load(Ordering::Relaxed)
-        );
-    }
+    clean
 }
 
 /// Whether this node sends `key` in the move of `topo`: the key's replicas changed, this node
-/// was one of them, and either it is the first of them that is up (in this node's view), or it
-/// is no longer a replica: a node that will forget its copy when the change settles sends it
-/// itself, whatever it believes of the others (the first previous replica may have died
-/// unnoticed).
+/// was one of them, and it is the first of them that is up in its view, or it stops being a
+/// replica (it forgets its copy after the settle, so it makes sure itself that the new replicas
+/// have it: the first previous replica may have died unnoticed). A key may thus travel twice;
+/// last writer wins makes the second copy a no-op. A member found down mid-move also makes
+/// every core pass again ([`start`]), and the leader does not settle until every member had
+/// time to notice (`cluster::agree`).
 fn sends(cl: &Cluster, topo: &Topology, key: &[u8]) -> bool {
     let Some(prev) = topo.previous_prefs(key) else {
         return false;
@@ -96,8 +123,11 @@ fn sends(cl: &Cluster, topo: &Topology, key: &[u8]) -> bool {
     if !prev.contains(cl.me) {
         return false;
     }
+    if !topo.prefs(key).contains(cl.me) {
+        return true;
+    }
     let first = prev.iter().find(|&i| cl.is_alive(i));
-    first == Some(cl.me) || !topo.prefs(key).contains(cl.me)
+    first == Some(cl.me)
 }
 
 /// The replicas `key` gains in `topo`'s change (never this node).
@@ -213,13 +243,13 @@ async fn pace(rate: u64, cores: usize, bytes: usize) {
     }
 }
 
-/// Adopted documents reach each core here (with the other ring-change work): forget read copies
-/// whose leases the new owner does not know, and start the move of a new change.
+/// Ring changes reach each core here: for an adopted document, forget read copies whose leases
+/// the new owner does not know, and start the move of a new change (or another pass of it).
 pub(crate) fn on_epoch(c: &Rc<Core>) {
     let topo = c.node.cluster.topology_arc();
-    if c.seen_epoch.replace(topo.doc.epoch) == topo.doc.epoch {
-        return;
+    if c.seen_epoch.replace(topo.doc.epoch) != topo.doc.epoch {
+        super::hot::remote::clear_all();
     }
-    super::hot::remote::clear_all();
+    // Also on the other ring changes: a member that went down mid-move leaves keys to others.
     start(c, topo);
 }

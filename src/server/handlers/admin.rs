@@ -154,7 +154,7 @@ pub(crate) async fn internal_health(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
         "\"entries\":{entries},\"bytes\":{bytes},\"ring_version\":\"{ring}\",\"incarnation\":\"{inc}\",\"epoch\":{},\"doc_hash\":\"{}\",\"migrated\":{}",
         t.doc.epoch,
         hex(t.hash),
-        cl.migrated.load(Ordering::Acquire)
+        cl.migrated_epoch()
     );
     drop(t);
     send_health(c, out, m, &fields, true);
