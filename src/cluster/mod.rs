@@ -273,6 +273,10 @@ pub struct Cluster {
     /// The last epoch whose keys this node finished moving (reported to peers, see
     /// [`Cluster::migrated_epoch`]).
     pub migrated: AtomicU64,
+    /// This process joined the cluster while running (adopted a document that newly lists it as
+    /// joining) and that join has not settled: its keys arrive by the move, so its catch-up
+    /// skips the digest repair (`server::sync`). A node restarted mid-join repairs as usual.
+    pub fresh_join: AtomicBool,
     /// Passes over a change running again because a member went down (`server::migrate`).
     pub repasses: AtomicU64,
     /// Unix ms when the prober last marked a member down (0 = never): a change settles only once
@@ -351,6 +355,7 @@ impl Cluster {
             tls: None,
             doc_path,
             migrated: AtomicU64::new(0),
+            fresh_join: AtomicBool::new(false),
             repasses: AtomicU64::new(0),
             last_down_ms: AtomicU64::new(0),
             migration: MigrationStats::default(),
@@ -506,6 +511,14 @@ impl Cluster {
         }
         drop(cur);
         let moved = topo.ring.version() != self.topology().ring.version();
+        // Joining by this change (not in its previous ring): see `fresh_join`.
+        let me = self.self_id();
+        let joining = topo
+            .doc
+            .member(me)
+            .is_some_and(|m| m.status == Status::Joining)
+            && !topo.doc.previous.iter().flatten().any(|id| id == me);
+        self.fresh_join.store(joining, Ordering::Release);
         self.topo.store(Arc::new(topo));
         if moved {
             // A new ring (a join or a leave), not a stamp or a settle of the same one.

@@ -234,6 +234,11 @@ async fn sync_with(c: &Rc<Core>, peer: usize, catching_up: bool) -> Result<(), S
             break;
         }
     }
+    if c.node.cluster.fresh_join.load(Ordering::Acquire) {
+        // A node that joined while running gets its keys from the paced move
+        // (`server::migrate`): repairing them here as well would pull the same data unpaced.
+        return Ok(());
+    }
     let theirs = call(c, peer, b"/internal/sync/digest", "", None).await?;
     let theirs = digests_from(&theirs)?;
     let ours = digests(c, peer)
