@@ -184,20 +184,8 @@ impl Nodes {
     /// SIGTERM node `i` (a graceful drain) and reap it; SIGKILL if it still runs after `limit`.
     /// True when it exited by itself within `limit`.
     pub fn terminate(&mut self, i: usize, limit: Duration) -> bool {
-        let mut child = self.children[i].take().expect("running");
-        // SAFETY: signalling our own child process, which has not been reaped yet.
-        let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        assert_eq!(rc, 0, "kill -TERM {}", id(i));
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        child.wait().expect("reap child");
-        false
+        let child = self.children[i].take().expect("running");
+        crate::cluster_common::terminate_child(child, &id(i), limit)
     }
 
     /// Start node `i` again as a supervisor would: a start that exits at once (its address still

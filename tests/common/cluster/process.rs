@@ -261,19 +261,25 @@ impl ProcCluster {
     /// SIGTERM node `i` (a graceful drain) and reap it; SIGKILL if it still runs after `limit`.
     /// True when it exited by itself within `limit`.
     pub fn terminate(&mut self, i: usize, limit: Duration) -> bool {
-        let mut child = self.nodes[i].child.take().expect("running");
-        // SAFETY: signalling our own child process, which has not been reaped yet.
-        let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        assert_eq!(rc, 0, "kill -TERM {}", IDS[i]);
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        child.wait().expect("reap child");
-        false
+        let child = self.nodes[i].child.take().expect("running");
+        terminate_child(child, IDS[i], limit)
     }
+}
+
+/// SIGTERM `child` (node `name`) and wait up to `limit` for it to exit; killed after that.
+/// True when it exited by itself.
+pub fn terminate_child(mut child: Child, name: &str, limit: Duration) -> bool {
+    // SAFETY: signalling our own child process, which has not been reaped yet.
+    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0, "kill -TERM {name}");
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    child.wait().expect("reap child");
+    false
 }
