@@ -120,6 +120,8 @@ render_config() {
 # 4. Node configs: readable by the service only; an operator's edited copy is never replaced.
 nodes=()
 for cfg in "$repo"/config/node*.yaml; do
+  # config/node4.yaml joins a running cluster in the docs' walk-through: not a node to install.
+  grep -qx '# add-a-node example' "$cfg" && continue
   id=$(basename "$cfg" .yaml)
   nodes+=("$id")
   dst=$prefix$home/config/$id.yaml
