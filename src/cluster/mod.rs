@@ -634,7 +634,12 @@ impl Cluster {
 
     /// The key's replicas and who coordinates it now.
     pub fn placement(&self, key: &[u8]) -> Placement {
-        let t = self.topology();
+        self.placement_in(&self.topology(), key)
+    }
+
+    /// [`Cluster::placement`] in a topology already loaded (one load per request, not one per
+    /// question: a load is ~100 instructions of a GET).
+    pub fn placement_in(&self, t: &Topology, key: &[u8]) -> Placement {
         let prefs = t.prefs(key);
         if t.ring.node_count() == 1 && prefs.get(0) == Some(self.me) {
             return Placement {
@@ -666,7 +671,11 @@ impl Cluster {
     /// While a change moves `key`: the node to ask for its newer copy when this node reads it as
     /// a new replica (the first routable previous replica, never this node). `None` otherwise.
     pub fn previous_holder(&self, key: &[u8]) -> Option<usize> {
-        let t = self.topology();
+        self.previous_holder_in(&self.topology(), key)
+    }
+
+    /// [`Cluster::previous_holder`] in a topology already loaded.
+    pub fn previous_holder_in(&self, t: &Topology, key: &[u8]) -> Option<usize> {
         let prev = t.previous_prefs(key)?;
         if prev.contains(self.me) {
             // This node held the key before the change: it has every acknowledged write.
@@ -710,7 +719,11 @@ impl Cluster {
 
     /// A cluster of one: this node alone in the ring, nothing moving.
     pub fn is_standalone(&self) -> bool {
-        let t = self.topology();
+        self.standalone_in(&self.topology())
+    }
+
+    /// [`Cluster::is_standalone`] in a topology already loaded.
+    pub fn standalone_in(&self, t: &Topology) -> bool {
         t.doc.members.len() == 1 && t.ring.contains(self.me)
     }
 

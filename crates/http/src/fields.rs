@@ -10,7 +10,7 @@
 use super::request::{Framing, Version};
 use super::syntax::{
     is_pct_encoded_with, is_sub_delim, is_tchar, is_unreserved, list_members, parse_decimal,
-    trim_ows,
+    trim_ows, REG_NAME_LITERAL,
 };
 use super::{ParseError, MAX_AUTHORIZATION_BYTES, MAX_REQUEST_ID_BYTES};
 
@@ -290,6 +290,28 @@ pub(crate) fn interpret<'b>(
 
 /// RFC 9112 §3.2 + RFC 3986 §3.2.2: `uri-host [ ":" port ]`; empty is allowed.
 fn is_valid_host(v: &[u8]) -> bool {
+    is_plain_host(v).unwrap_or_else(|| is_valid_host_checked(v))
+}
+
+/// The usual Host (a name or IPv4 address, an optional port) in one pass with a table lookup
+/// per byte; `None` for an escape or an IP literal, which [`is_valid_host_checked`] decides (a
+/// property test holds the two to the same answer wherever this one gives one).
+#[inline]
+fn is_plain_host(v: &[u8]) -> Option<bool> {
+    match v.iter().position(|&b| !REG_NAME_LITERAL[b as usize]) {
+        None => Some(true),
+        Some(i) if v.get(i) == Some(&b':') => Some(
+            v.get(i + 1..)
+                .unwrap_or_default()
+                .iter()
+                .all(u8::is_ascii_digit),
+        ),
+        Some(_) => None,
+    }
+}
+
+/// [`is_valid_host`], every case.
+fn is_valid_host_checked(v: &[u8]) -> bool {
     let (host_ok, after) = match v.split_first() {
         Some((b'[', rest)) => match rest.iter().position(|&b| b == b']') {
             // IP-literal: IPv6address / IPvFuture, both within this byte class.
@@ -326,6 +348,35 @@ fn is_valid_request_id(v: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Host bytes, weighted to the ones both checks treat specially.
+    fn host_byte() -> impl Strategy<Value = u8> {
+        prop_oneof![
+            any::<u8>(),
+            proptest::sample::select(b"a1.-_~!:[]%fF".to_vec())
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn plain_host_agrees_with_the_full_check(
+            v in proptest::collection::vec(host_byte(), 0..24)
+        ) {
+            if let Some(ok) = is_plain_host(&v) {
+                prop_assert_eq!(ok, is_valid_host_checked(&v), "{:?}", v);
+            }
+        }
+    }
+
+    #[test]
+    fn usual_hosts_take_the_plain_path() {
+        assert_eq!(is_plain_host(b"127.0.0.1:8001"), Some(true));
+        assert_eq!(is_plain_host(b"cache-1.example"), Some(true));
+        assert_eq!(is_plain_host(b"a:8x"), Some(false));
+        assert_eq!(is_plain_host(b"[::1]:80"), None);
+        assert_eq!(is_plain_host(b"x%41y"), None);
+    }
 
     #[test]
     fn host_values() {

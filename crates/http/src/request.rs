@@ -10,7 +10,7 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::fields;
-use super::syntax::{is_pchar_literal, is_pct_encoded_with};
+use super::syntax::{is_pchar_literal, is_pct_encoded_with, PATH_LITERAL};
 use super::{Limits, ParseError, Parsed, MAX_HEADERS, MAX_LEADING_EMPTY_LINES};
 
 /// Request methods we recognise (RFC 9110 §9); case-sensitive, anything else gets 501.
@@ -227,16 +227,36 @@ fn split_target(
     if target.first() != Some(&b'/') {
         return Err(ParseError::BadRequest("request-target is not origin-form"));
     }
-    // The usual target (no escape, plain query) in one pass with a table lookup per byte; any
-    // other goes through the checks below, which decide which error it gets.
+    if let Some(split) = split_plain_target(target, at) {
+        return Ok(split);
+    }
+    split_target_checked(target, at)
+}
+
+/// The usual target (no escape, plain query) in one pass with a table lookup per byte: the
+/// path runs up to the first byte that is not a path literal, which must be the end or a `?`
+/// before a plain query. `None` for any other target, which [`split_target_checked`] decides
+/// (a property test holds the two to the same answer wherever this one gives one).
+#[inline]
+fn split_plain_target(target: &[u8], at: usize) -> Option<(Range<usize>, Option<Range<usize>>)> {
+    match target.iter().position(|&b| !PATH_LITERAL[b as usize]) {
+        None => Some((at..at + target.len(), None)),
+        Some(q) if target.get(q) == Some(&b'?') => {
+            let rest = target.get(q + 1..).unwrap_or_default();
+            let plain = rest.iter().all(|&b| b < 0x80 && b != b'#');
+            plain.then(|| (at..at + q, Some(at + q + 1..at + target.len())))
+        }
+        Some(_) => None,
+    }
+}
+
+/// Every check of an origin-form target (after its leading `/`), each with its own error.
+fn split_target_checked(
+    target: &[u8],
+    at: usize,
+) -> Result<(Range<usize>, Option<Range<usize>>), ParseError> {
     let q = target.iter().position(|&b| b == b'?');
     let path = target.get(..q.unwrap_or(target.len())).unwrap_or_default();
-    let rest = target.get(path.len()..).unwrap_or_default();
-    if path.iter().all(|&b| PATH_LITERAL[b as usize]) && rest.iter().all(|&b| b < 0x80 && b != b'#')
-    {
-        let query = q.map(|q| at + q + 1..at + target.len());
-        return Ok((at..at + path.len(), query));
-    }
     if target.iter().any(|&b| b >= 0x80) {
         // httparse lets raw UTF-8 through; RFC 3986 requires percent-encoding (H42).
         return Err(ParseError::BadRequest("non-ASCII byte in request-target"));
@@ -250,17 +270,6 @@ fn split_target(
     let query = q.map(|q| at + q + 1..at + target.len());
     Ok((at..at + path.len(), query))
 }
-
-/// Bytes a path may hold without an escape: `/` and RFC 3986 pchar literals (no `%`, `#`, `?`).
-static PATH_LITERAL: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] = b == b'/' as usize || is_pchar_literal(b as u8);
-        b += 1;
-    }
-    t
-};
 
 /// Classify httparse's errors; only `Version` needs a second look at the bytes.
 fn map_httparse_error(e: httparse::Error, rest: &[u8]) -> ParseError {
@@ -311,6 +320,39 @@ fn offset_in(buf: &[u8], sub: &[u8]) -> Result<usize, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Target bytes, weighted to the ones both checks treat specially.
+    fn target_byte() -> impl Strategy<Value = u8> {
+        prop_oneof![
+            any::<u8>(),
+            proptest::sample::select(b"a/?#%2F:@~".to_vec())
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn plain_target_agrees_with_the_full_check(
+            rest in proptest::collection::vec(target_byte(), 0..24),
+            at in 0usize..64,
+        ) {
+            let mut target = vec![b'/'];
+            target.extend_from_slice(&rest);
+            if let Some(split) = split_plain_target(&target, at) {
+                prop_assert_eq!(Ok(split), split_target_checked(&target, at), "{:?}", target);
+            }
+        }
+    }
+
+    #[test]
+    fn usual_targets_take_the_plain_path() {
+        let t = b"/api/v1/cache/bench:hit";
+        assert_eq!(split_plain_target(t, 4), Some((4..4 + t.len(), None)));
+        let t = b"/api/v1/cache?limit=5";
+        assert_eq!(split_plain_target(t, 0), Some((0..13, Some(14..t.len()))));
+        assert_eq!(split_plain_target(b"/a%2Fb", 0), None);
+        assert_eq!(split_plain_target(b"/a#b", 0), None);
+    }
 
     fn lim() -> Limits {
         Limits::default()

@@ -118,8 +118,7 @@ pub fn encode_head(
 pub fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     // The usual key or message needs no escape: one copy instead of a look at each run.
-    let plain = |b: &u8| *b >= 0x20 && *b != b'"' && *b != b'\\' && *b != 0x7f;
-    if s.iter().all(plain) {
+    if s.iter().all(|&b| ESCAPED_LEN[b as usize] == 1) {
         out.extend_from_slice(s);
         return;
     }
@@ -149,14 +148,24 @@ pub fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
 
 /// Length of `s` after [`json_escape`], without writing it.
 pub fn json_escaped_len(s: &[u8]) -> usize {
-    s.iter()
-        .map(|&b| match b {
+    s.iter().map(|&b| ESCAPED_LEN[b as usize] as usize).sum()
+}
+
+/// What each byte becomes in [`json_escape`]: 1 (itself), 2 (`\n`, `\"`...) or 6 (`\u00XX`).
+/// A table, since every key of every answer goes through it twice (length, then bytes).
+static ESCAPED_LEN: [u8; 256] = {
+    let mut t = [1u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = match b as u8 {
             b'"' | b'\\' | b'\n' | b'\r' | b'\t' => 2,
             0..=0x1f | 0x7f => 6,
             _ => 1,
-        })
-        .sum()
-}
+        };
+        b += 1;
+    }
+    t
+};
 
 /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), 29 bytes, re-formatted at most once a second.
 /// One per core: no sharing, no lock (may_minihttp's shared `date.rs` is the counter-example).

@@ -1,7 +1,31 @@
 //! Byte classes and small grammar helpers shared by the request and chunked parsers
-//! (RFC 9110 §5.6, RFC 3986 §2). Pure, table-free `match`es: the compiler turns them into
-//! range checks, and keeping them in one place means the head and the trailer parsers
-//! cannot drift apart.
+//! (RFC 9110 §5.6, RFC 3986 §2). Pure `match`es, which the compiler turns into range checks;
+//! the classes every request runs over byte by byte (the path, the key, the Host) are also
+//! 256-entry tables built from those same `match`es, one lookup per byte instead of a chain of
+//! comparisons. Keeping them in one place means the head and the trailer parsers cannot drift
+//! apart.
+
+/// A byte class as a table: `$class` (an expression of the byte `$b`) for every byte,
+/// evaluated at compile time (a macro: a `const fn` cannot call a function pointer).
+macro_rules! table {
+    (|$b:ident| $class:expr) => {{
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            let $b = i as u8;
+            t[i] = $class;
+            i += 1;
+        }
+        t
+    }};
+}
+
+/// [`is_pchar_literal`] as a table.
+pub(crate) static PCHAR_LITERAL: [bool; 256] = table!(|b| is_pchar_literal(b));
+/// Bytes a path may hold without an escape: `/` and RFC 3986 pchar literals (no `%`, `#`, `?`).
+pub(crate) static PATH_LITERAL: [bool; 256] = table!(|b| b == b'/' || is_pchar_literal(b));
+/// Bytes a `reg-name` may hold without an escape: RFC 3986 unreserved and sub-delims.
+pub(crate) static REG_NAME_LITERAL: [bool; 256] = table!(|b| is_unreserved(b) || is_sub_delim(b));
 
 /// `tchar` (RFC 9110 §5.6.2): the bytes allowed in methods, field names and coding names.
 pub(crate) fn is_tchar(b: u8) -> bool {

@@ -226,16 +226,18 @@ pub(super) fn route_op(
             Elsewhere::Unavailable(msg)
         });
     }
-    if cl.is_standalone() {
+    // One load of the topology answers every question below.
+    let t = cl.topology();
+    if cl.standalone_in(&t) {
         // One node, one copy: nothing to place or copy.
         return Ok(Prefs::default());
     }
-    let place = cl.placement(key);
+    let place = cl.placement_in(&t, key);
     if req.version.is_some() {
         return Ok(place.prefs);
     }
     match place.coordinator {
-        Some(n) if n == cl.me => match cl.previous_holder(key) {
+        Some(n) if n == cl.me => match cl.previous_holder_in(&t, key) {
             // A membership change is moving the key here and it may not have arrived: its
             // previous holder has every acknowledged write of it (writes go to both sets).
             Some(h) if read => Err(Elsewhere::Forward(h)),
@@ -280,9 +282,13 @@ pub(super) fn coordinate(
     if version == 0 && !prefs.is_empty() && !prefs.contains(me) {
         return stand_in_read(c, m, key, KeyOp::Get);
     }
+    if version == 0 {
+        // A read is served here alone: no copies, so no need to work out where they would go.
+        return execute_here(c, m, key, action, version, direct, out);
+    }
     let others = replicate::others(c, key, prefs);
-    if others.is_empty() || version == 0 {
-        if version != 0 && lease::watching(c) {
+    if others.is_empty() {
+        if lease::watching(c) {
             let (op, kind) = owned_op(action, version);
             let d = deferred(m, key, kind, version);
             return replicate::alone(c, op, d, WriteFrom::Coordinated);

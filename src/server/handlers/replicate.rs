@@ -141,13 +141,14 @@ fn applied(reply: &KeyReply) -> bool {
 pub(super) fn others(c: &Core, key: &[u8], prefs: &Prefs) -> Prefs {
     let cl = &c.node.cluster;
     let me = cl.me;
-    if !prefs.contains(me) && !cl.is_standalone() {
+    let t = cl.topology();
+    if !prefs.contains(me) && !cl.standalone_in(&t) {
         c.node
             .foreign_epoch
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     let mut all = *prefs;
-    if let Some(prev) = cl.topology().holder_prefs(key) {
+    if let Some(prev) = t.holder_prefs(key) {
         for i in prev.iter() {
             all.push(i);
         }
