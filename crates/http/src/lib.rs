@@ -26,13 +26,15 @@
 // is dead weight or a missing re-export.
 #![warn(unreachable_pub)]
 
+// First: its `table!` macro is used by the modules below.
+#[macro_use]
+mod syntax;
 mod chunked;
 mod fields;
 mod key;
 mod request;
 pub mod response;
 mod response_head;
-mod syntax;
 
 #[cfg(test)]
 mod conformance;

@@ -153,19 +153,11 @@ pub fn json_escaped_len(s: &[u8]) -> usize {
 
 /// What each byte becomes in [`json_escape`]: 1 (itself), 2 (`\n`, `\"`...) or 6 (`\u00XX`).
 /// A table, since every key of every answer goes through it twice (length, then bytes).
-static ESCAPED_LEN: [u8; 256] = {
-    let mut t = [1u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] = match b as u8 {
-            b'"' | b'\\' | b'\n' | b'\r' | b'\t' => 2,
-            0..=0x1f | 0x7f => 6,
-            _ => 1,
-        };
-        b += 1;
-    }
-    t
-};
+static ESCAPED_LEN: [u8; 256] = table!(|b| match b {
+    b'"' | b'\\' | b'\n' | b'\r' | b'\t' => 2,
+    0..=0x1f | 0x7f => 6,
+    _ => 1,
+});
 
 /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), 29 bytes, re-formatted at most once a second.
 /// One per core: no sharing, no lock (may_minihttp's shared `date.rs` is the counter-example).

@@ -5,12 +5,16 @@
 //! comparisons. Keeping them in one place means the head and the trailer parsers cannot drift
 //! apart.
 
-/// A byte class as a table: `$class` (an expression of the byte `$b`) for every byte,
-/// evaluated at compile time (a macro: a `const fn` cannot call a function pointer).
+/// A byte class (or any per-byte value) as a table: `$class`, an expression of the byte `$b`,
+/// for every byte, evaluated at compile time (a macro: a `const fn` cannot call a function
+/// pointer).
 macro_rules! table {
     (|$b:ident| $class:expr) => {{
-        let mut t = [false; 256];
-        let mut i = 0;
+        let mut t = {
+            let $b = 0u8;
+            [$class; 256]
+        };
+        let mut i = 1;
         while i < 256 {
             let $b = i as u8;
             t[i] = $class;
