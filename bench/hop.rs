@@ -8,19 +8,19 @@
 //!
 //! Besides "park at once" (a core parks as soon as its mailbox is empty) it measures the node's
 //! mailbox loop (`spin after activity`: polls `dcache::mesh::SPIN_AFTER_ACTIVITY` before it
-//! parks), a longer window, round trips that start after both sides were idle for 1 ms, and a
-//! reference futex ping-pong of two plain threads (the cost of waking an idle CPU, whatever the
-//! mechanism).
+//! parks), a longer window, round trips that start after both sides were idle for 1 ms, the
+//! same with `SCHED_IDLE` pollers keeping both CPUs awake (`dcache::node::idle`, the node's
+//! `idle_poll: always`, which also spins `SPIN_AFTER_CALL` after sending), and a reference futex
+//! ping-pong of two plain threads (the cost of waking an idle CPU, whatever the mechanism).
 //!
-//! Last results (2026-12-03, 2-vCPU KVM guest, Linux 6.18, `chrt -f 10`, load 2.4 from other
-//! builds; ns/op, median of 3 samples of 3 runs), io_uring / epoll, 1 in flight:
-//!   park at once 44,163 / 48,418; spin 5 µs after activity (the node) 1,582 / 385;
-//!   spin 50 µs 1,026 / 327. After 1 ms idle: park at once 98,354 / 72,562; spin 50 µs after
-//!   activity and after sending 60,975 / 65,454 (one wake-up left: the idle echo core's).
-//!   16 in flight (load 7): park 3,870 / 2,445, spin 5 µs 647 / 122; 64 in flight: 791 / 620,
-//!   310 / 97. Reference thread park/unpark round trip: 41,821 and 47,488.
-//! (Before, 2026-11-25: 1 in flight 47,351 / 46,196; 16 in flight 2,657 / 2,759; 64 in flight
-//! 530 / 503; flume + oneshot reference: 17,400 and 590 at 1 and 16 in flight.)
+//! Last results (2026-12-04, 2-vCPU KVM guest, load ~1; ns/op, median of 3 samples of 3 runs),
+//! io_uring / epoll, 1 in flight, after 1 ms idle: park at once 66,179 / 60,214; spin after
+//! activity (the node's default) 75,847 / 62,976; spin 50 µs after activity and send 53,097 /
+//! 43,072; pollers with the node's spin 26,174 / 24,353; `idle_poll: always` 14,767 / 13,303.
+//! Back to back: park at once 21,750 / 19,972, spin after activity 2,568 / 1,456; 16 in flight
+//! 394 / 183, 64 in flight 319 / 161. Reference thread park/unpark round trip: 11,037.
+//! (2026-12-03: park at once 44,163 / 48,418, after 1 ms idle 98,354 / 72,562; 2026-11-25:
+//! 1 in flight 47,351 / 46,196; flume + oneshot reference: 17,400 and 590 at 1 and 16 in flight.)
 
 #[path = "harness.rs"]
 mod harness;
@@ -28,7 +28,7 @@ mod harness;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dcache::mesh::{Calls, Mesh, Pending, Ticket};
+use dcache::mesh::{Calls, Mesh, Pending, Relay, Ticket};
 
 /// Sent to core 1 to end its echo loop.
 const STOP: u64 = u64::MAX;
@@ -69,6 +69,9 @@ fn block_on<F: std::future::Future>(driver: Driver, f: F) -> Option<F::Output> {
 struct Wait {
     /// Keep polling this long after handling a message before parking (None: park at once).
     spin: Option<Duration>,
+    /// A lowest-priority (`SCHED_IDLE`) busy thread on each of the two CPUs, so neither CPU
+    /// ever halts while its loop is parked.
+    pollers: bool,
     /// The caller also spins right after sending a call, however long it was idle before.
     spin_after_send: bool,
     /// The caller waits this long between round trips (1 in flight only), so that both sides
@@ -78,6 +81,7 @@ struct Wait {
 
 const PARK: Wait = Wait {
     spin: None,
+    pollers: false,
     spin_after_send: false,
     idle_gap: None,
 };
@@ -89,15 +93,19 @@ fn spin_until(spin: Option<Duration>) -> Option<Instant> {
 /// Nanoseconds per message over `total` round trips, keeping `in_flight` messages outstanding
 /// (a sliding window: each reply releases the next message, as a busy connection would).
 fn round_trip(driver: Driver, in_flight: u64, total: u64, wait: Wait) -> Option<f64> {
+    let _pollers = wait
+        .pollers
+        .then(|| dcache::node::idle::Pollers::start("hop", &[0, 1]));
     let mesh: Arc<Mesh<u64>> = Arc::new(Mesh::new(2));
     let echo = {
         let mesh = Arc::clone(&mesh);
         std::thread::spawn(move || {
             pin(1);
             block_on(driver, async move {
+                let relay = Relay::spawn();
                 let mut until = None;
                 loop {
-                    let m = mesh.recv_spinning(1, until).await;
+                    let m = mesh.recv_spinning(1, until, &relay).await;
                     if m == STOP {
                         break;
                     }
@@ -112,6 +120,7 @@ fn round_trip(driver: Driver, in_flight: u64, total: u64, wait: Wait) -> Option<
         std::thread::spawn(move || {
             pin(0);
             block_on(driver, async move {
+                let relay = Relay::spawn();
                 let mut timed = Duration::ZERO;
                 let mut start = Instant::now();
                 let mut sent = in_flight.min(total);
@@ -124,7 +133,7 @@ fn round_trip(driver: Driver, in_flight: u64, total: u64, wait: Wait) -> Option<
                     None
                 };
                 for _ in 0..total {
-                    std::hint::black_box(mesh.recv_spinning(0, until).await);
+                    std::hint::black_box(mesh.recv_spinning(0, until, &relay).await);
                     until = spin_until(wait.spin);
                     if let Some(gap) = wait.idle_gap {
                         timed += start.elapsed();
@@ -276,7 +285,7 @@ fn main() {
         ..PARK
     };
     let long = Wait {
-        spin: Some(Duration::from_micros(50)),
+        spin: Some(dcache::mesh::SPIN_AFTER_CALL),
         ..PARK
     };
     let gap = Some(Duration::from_millis(1));
@@ -303,6 +312,23 @@ fn main() {
             Wait {
                 idle_gap: gap,
                 spin_after_send: true,
+                ..long
+            },
+        ),
+        (
+            "after 1 ms idle, SCHED_IDLE pollers, spin after activity (node)",
+            Wait {
+                idle_gap: gap,
+                pollers: true,
+                ..spin
+            },
+        ),
+        (
+            "after 1 ms idle, idle_poll: always (SCHED_IDLE pollers, spin 50 us after activity and send)",
+            Wait {
+                idle_gap: gap,
+                spin_after_send: true,
+                pollers: true,
                 ..long
             },
         ),

@@ -8,7 +8,8 @@
 #   colocated  the shipped 3-node local cluster (config/node1..3.yaml, only the ports moved) as a
 #              user starts it: threads: 0 and pinning, each node taking its share of the CPUs
 #              (src/cpus.rs); and the same with threads: 1 on each. 1000 uniform keys via node 1.
-#   hop        bench/hop.rs (the mesh round trip between two pinned cores), then one node with
+#   hop        bench/hop.rs (the mesh round trip between two pinned cores), bench/idle_hop.rs (what
+#              a hop adds to a GET on a quiet node, idle_poll brief and always), then one node with
 #              threads: 2 (both CPUs) against one with threads: 1 (SERVER_CPU): uniform GET, server
 #              CPU per request.
 #   zipf       two 3-node clusters (1 worker each, all on SERVER_CPU, as the cluster scenario),
@@ -158,6 +159,10 @@ scenario_hop() {
     BENCH_SAMPLES="$RUNS" "$HOP_BIN" --bench >"$OUT/hop.txt" 2>&1 || log "  hop bench failed (see hop.txt)"
   else
     log "hop: no bench/hop.rs binary (SKIP_BUILD without one): skipped"
+  fi
+  if [ -x "${IDLE_HOP_BIN:-}" ]; then
+    log "hop: bench/idle_hop.rs (a GET's hop on a quiet node, idle_poll brief and always)"
+    "$IDLE_HOP_BIN" --bench >"$OUT/idle_hop.txt" 2>&1 || log "  idle_hop bench failed (see idle_hop.txt)"
   fi
   local one two cfg
   cfg="$(node_config hop-t1 "$P_HOP" 1 auto)"

@@ -539,6 +539,15 @@ manifest() {
   } >"$OUT/manifest.txt"
 }
 
+build_bench() { # NAME: build bench/NAME.rs (release) and print its executable
+  cargo build --release --bench "$1" -q --message-format=json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == sys.argv[1] and m.get("executable"):
+        print(m["executable"])' "$1"
+}
+
 newest_bench() { # NAME: the newest release build of bench/NAME.rs
   find "$TARGET/release/deps" -maxdepth 1 -type f -executable -name "$1-*" -printf '%T@ %p\n' 2>/dev/null |
     sort -n | tail -n 1 | cut -d' ' -f2-
@@ -552,23 +561,15 @@ main() {
   if [ "${SKIP_BUILD:-0}" != 1 ]; then
     log "cargo build --release --bins --bench bare (target: $TARGET)"
     cargo build --release --bins -q || die "release build failed"
-    BARE_BIN="$(cargo build --release --bench bare -q --message-format=json | python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "bare" and m.get("executable"):
-        print(m["executable"])')" || die "building bench/bare.rs failed"
+    BARE_BIN="$(build_bench bare)" || die "building bench/bare.rs failed"
     if has hop; then
-      HOP_BIN="$(cargo build --release --bench hop -q --message-format=json | python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "hop" and m.get("executable"):
-        print(m["executable"])')" || die "building bench/hop.rs failed"
+      HOP_BIN="$(build_bench hop)" || die "building bench/hop.rs failed"
+      IDLE_HOP_BIN="$(build_bench idle_hop)" || die "building bench/idle_hop.rs failed"
     fi
   else
     BARE_BIN="$(newest_bench bare)"
     HOP_BIN="$(newest_bench hop)"
+    IDLE_HOP_BIN="$(newest_bench idle_hop)"
   fi
   if [ ! -x "$NODE_BIN" ] || [ ! -x "$CLIENT_BIN" ] || [ ! -x "${BARE_BIN:-}" ]; then
     die "no release binaries (cache-node, cache-client, bench bare) in $TARGET/release"

@@ -17,6 +17,7 @@ use crate::server::core::{Core, Msg};
 use crate::server::shared::{CoreHash, NodeShared};
 use crate::server::tasks;
 
+pub mod idle;
 pub mod uring;
 
 use uring::RingSetup;
@@ -36,6 +37,8 @@ pub struct Node {
     threads: Vec<JoinHandle<()>>,
     prober: Option<JoinHandle<()>>,
     driver: IoDriver,
+    /// `idle_poll: always`: the threads that keep the workers' CPUs awake (stopped on drop).
+    _pollers: Option<idle::Pollers>,
 }
 
 /// The driver `auto` resolves to on this kernel.
@@ -155,8 +158,10 @@ impl Node {
             threads,
             driver,
             prober: None,
+            _pollers: None,
         };
         if failure.is_none() {
+            node._pollers = start_pollers(&node.shared.cfg, cores);
             node.prober = spawn_prober(&node.shared);
             if !node.shared.cluster.is_standalone() {
                 node.shared
@@ -276,6 +281,24 @@ fn spawn_prober(shared: &Arc<NodeShared>) -> Option<JoinHandle<()>> {
         on_change,
         Arc::clone(&shared.auth),
     )
+}
+
+/// With `idle_poll: always`, one poller on each CPU the workers run on (this node's share of
+/// the host, as the workers are pinned to it).
+fn start_pollers(cfg: &Config, cores: usize) -> Option<idle::Pollers> {
+    if cfg.idle_poll != crate::config::IdlePoll::Always {
+        return None;
+    }
+    let plan = crate::cpus::plan(&cfg.node_id, &cfg.address, &cfg.cluster_nodes);
+    if plan.is_empty() {
+        crate::warn!("idle_poll: always: the CPUs this node may run on are unknown; no pollers");
+        return None;
+    }
+    let cpus: Vec<usize> = (0..cores).map(|core| plan[core % plan.len()]).collect();
+    crate::info!(
+        "idle_poll: always: CPUs {cpus:?} are kept awake by lowest-priority (SCHED_IDLE) pollers; they show as busy in top"
+    );
+    Some(idle::Pollers::start(&cfg.node_id, &cpus))
 }
 
 fn worker_thread(

@@ -97,6 +97,18 @@ pub enum IoDriver {
     Epoll,
 }
 
+/// What a worker's CPU does when the worker has nothing to do: halt, once the worker has polled
+/// a few µs after its last message (`brief`), or keep spinning in a lowest-priority thread
+/// (`always`, see `node::idle`). Waking a halted CPU is what an idle node's first request and
+/// cross-core call cost (50-100 µs on a VM, tens of µs from a deep C-state on bare metal);
+/// `always` spends power and shows each worker CPU 100 % busy to avoid it. Explicit only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdlePoll {
+    Brief,
+    Always,
+}
+
 /// Log verbosity, ordered from least to most verbose: `level <= config.log_level` means "print".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -176,6 +188,7 @@ pub struct Config {
     /// Pin worker thread i to the i-th allowed CPU (thread-per-core).
     pub pin_threads: bool,
     pub io_driver: IoDriver,
+    pub idle_poll: IdlePoll,
     /// Byte budget for keys + values + overhead for the whole node; 0 = no byte limit.
     pub max_memory: u64,
     pub max_key_bytes: usize,
@@ -230,6 +243,8 @@ struct FileConfig {
     pin_threads: bool,
     #[serde(default = "default_io_driver")]
     io_driver: IoDriver,
+    #[serde(default = "default_idle_poll")]
+    idle_poll: IdlePoll,
     #[serde(default = "default_max_memory", with = "units::size")]
     max_memory: u64,
     #[serde(default = "default_max_key_bytes")]
@@ -281,6 +296,9 @@ fn default_pin_threads() -> bool {
 }
 fn default_io_driver() -> IoDriver {
     DEFAULT_IO_DRIVER
+}
+fn default_idle_poll() -> IdlePoll {
+    IdlePoll::Brief
 }
 fn default_max_memory() -> u64 {
     DEFAULT_MAX_MEMORY
@@ -393,6 +411,7 @@ impl Config {
             threads: self.threads,
             pin_threads: self.pin_threads,
             io_driver: self.io_driver,
+            idle_poll: self.idle_poll,
             max_memory: self.max_memory,
             max_key_bytes: self.max_key_bytes,
             max_value_bytes: self.max_value_bytes,
@@ -435,8 +454,13 @@ impl Config {
             0 => "unlimited".to_owned(),
             bytes => format_size(bytes),
         };
+        // Named only when it is not the default: `always` keeps every worker's CPU busy.
+        let poll = match self.idle_poll {
+            IdlePoll::Brief => "",
+            IdlePoll::Always => " (idle_poll always: their CPUs kept awake)",
+        };
         format!(
-            "node {} listening on {} ({cluster}), {} threads, io_driver {}, cache_size {} entries, \
+            "node {} listening on {} ({cluster}), {} threads{poll}, io_driver {}, cache_size {} entries, \
              max_memory {memory}, log_level {}, config {}",
             self.node_id,
             self.listen,

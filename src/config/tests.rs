@@ -26,6 +26,7 @@ fn minimal_file_takes_every_default() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(c.threads, cpus.min(MAX_THREADS));
     assert_eq!(c.io_driver, IoDriver::Auto);
+    assert_eq!(c.idle_poll, IdlePoll::Brief);
     assert_eq!(c.max_memory, 0);
     assert_eq!((c.max_key_bytes, c.max_value_bytes), (250, 1 << 20));
     assert_eq!(c.log_level, LogLevel::Info);
@@ -43,7 +44,7 @@ fn minimal_file_takes_every_default() {
 #[test]
 fn every_value_can_be_set() {
     let text = format!(
-        "{SEED}threads: 3\nio_driver: epoll\nmax_memory: 512MiB\nmax_key_bytes: 100\n\
+        "{SEED}threads: 3\nio_driver: epoll\nidle_poll: always\nmax_memory: 512MiB\nmax_key_bytes: 100\n\
          max_value_bytes: 2KB\nlog_level: debug\nlimits:\n  max_header_bytes: 2KiB\n  \
          max_target_bytes: 1000\n  max_connections: 5\n  max_pipeline: 1\ntimeouts:\n  header: 1ms\n  \
          body: 2s\n  idle: 2m\n  write: 7s\n  shutdown: 9s\ncluster:\n  connect_timeout: 1s\n  \
@@ -53,8 +54,8 @@ fn every_value_can_be_set() {
     );
     let c = Config::from_yaml_str(&text, FILE).expect("valid");
     assert_eq!(
-        (c.threads, c.io_driver, c.log_level),
-        (3, IoDriver::Epoll, LogLevel::Debug)
+        (c.threads, c.io_driver, c.idle_poll, c.log_level),
+        (3, IoDriver::Epoll, IdlePoll::Always, LogLevel::Debug)
     );
     assert_eq!(
         (c.max_memory, c.max_key_bytes, c.max_value_bytes),
@@ -200,6 +201,28 @@ fn enums_order_and_display() {
         .map(ToString::to_string)
         .collect();
     assert_eq!(shown, ["auto", "uring", "epoll"]);
+}
+
+#[test]
+fn idle_poll_is_brief_or_always_and_always_is_named_at_start_up() {
+    let brief = Config::from_yaml_str(SEED, FILE).expect("default");
+    assert!(
+        !brief.summary().contains("idle_poll"),
+        "{}",
+        brief.summary()
+    );
+    let c = Config::from_yaml_str(&format!("{SEED}idle_poll: always\n"), FILE).expect("always");
+    assert_eq!(c.idle_poll, IdlePoll::Always);
+    assert!(c.summary().contains("idle_poll always"), "{}", c.summary());
+    assert!(c.to_yaml().contains("idle_poll: always"), "{}", c.to_yaml());
+    assert_eq!(Config::from_yaml_str(&c.to_yaml(), FILE), Ok(c));
+    let err = Config::from_yaml_str(&format!("{SEED}idle_poll: spin\n"), FILE)
+        .expect_err("spin is not a choice")
+        .to_string();
+    assert!(
+        err.contains("idle_poll") && err.contains("unknown variant `spin`"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -19,8 +19,10 @@
 //!
 //! Layout: [`mailbox`] holds the queue and the sleep/wake handshake (model-checked with loom),
 //! `pending` the reply-slot table, `calls` the per-destination credits, `msg` what travels,
-//! [`oneshot`] the cold-path answers.
+//! [`oneshot`] the cold-path answers, `relay` the yield a spinning receiver uses (behind the
+//! core's other ready tasks).
 
+use std::cell::Cell;
 use std::future::poll_fn;
 use std::time::{Duration, Instant};
 
@@ -29,11 +31,13 @@ mod mailbox;
 mod msg;
 pub mod oneshot;
 mod pending;
+mod relay;
 
 pub use calls::{Calls, Full};
 use mailbox::Mailbox;
 pub use msg::{Msg, Task};
 pub use pending::{Pending, Ticket};
+pub use relay::Relay;
 
 /// How long a core keeps polling its mailbox after it last handled a message, before it parks.
 ///
@@ -44,10 +48,19 @@ pub use pending::{Pending, Ticket};
 /// keeps polling for a few µs after handling messages takes the next message (or the reply to
 /// its own call) without a wake-up, and its sender skips the wake-up too; a busy round trip
 /// drops to about 1 µs. Spinning yields to every other task and to the I/O driver on each
-/// round, so it delays nothing; it costs CPU only right after activity, none on an idle core.
-/// 5 µs covers a reply from an awake core (about 1 µs); a 15 or 50 µs window cost up to 1.3x
-/// the CPU per request on two cores shared with the load generator, 5 µs no measurable CPU.
+/// round ([`Relay`]) and offers the CPU to other threads, so it delays nothing; it costs CPU
+/// only right after activity, none on an idle core. 5 µs covers a reply from an awake core
+/// (about 1 µs); a 15 or 50 µs window cost up to 1.3x the CPU per request on two cores shared
+/// with the load generator, 5 µs no measurable CPU (measured when the spin still woke itself,
+/// which ran it ahead of the core's other tasks).
 pub const SPIN_AFTER_ACTIVITY: Duration = Duration::from_micros(5);
+
+/// With `idle_poll: always`, how long a core keeps polling after it sent a key call to another
+/// core (and after it handled messages), so the reply finds it awake: the other core's wake-up
+/// from a parked worker on a CPU its poller keeps awake takes about 10 µs here, and twice that
+/// covers a busy moment. The worker CPUs are the node's alone in that mode, so the spin costs no
+/// one else's time.
+pub const SPIN_AFTER_CALL: Duration = Duration::from_micros(50);
 
 /// All mailboxes of a node: `Arc<Mesh<M>>` is shared by every worker thread.
 pub struct Mesh<M> {
@@ -82,10 +95,38 @@ impl<M: Send> Mesh<M> {
 
     /// [`Mesh::recv`] that, until `spin_until`, polls the mailbox between the core's other work
     /// instead of parking (see [`SPIN_AFTER_ACTIVITY`]). Only core `me` may call this.
-    pub async fn recv_spinning(&self, me: usize, spin_until: Option<Instant>) -> M {
+    pub async fn recv_spinning(&self, me: usize, spin_until: Option<Instant>, relay: &Relay) -> M {
+        self.recv_spinning_until(me, &Cell::new(spin_until), relay)
+            .await
+    }
+
+    /// [`Mesh::recv_spinning`] with a deadline others on core `me` may move while it waits
+    /// (a call sent with `idle_poll: always` extends it; see [`Mesh::nudge`]). Each empty poll
+    /// while spinning yields through `relay`, behind every other ready task of the core and
+    /// the next poll of the I/O driver, so the spin delays no one.
+    pub async fn recv_spinning_until(
+        &self,
+        me: usize,
+        spin_until: &Cell<Option<Instant>>,
+        relay: &Relay,
+    ) -> M {
         let mb = &self.boxes[me];
-        let spin = || spin_until.is_some_and(|t| Instant::now() < t);
-        poll_fn(|cx| mb.poll_recv_or_spin(cx, spin)).await
+        let spin = || spin_until.get().is_some_and(|t| Instant::now() < t);
+        loop {
+            if let Some(m) = poll_fn(|cx| mb.poll_recv_or_spin(cx, spin)).await {
+                return m;
+            }
+            relay.yield_back().await;
+            // Also offer the CPU to other threads (a client or another process sharing it):
+            // a spinning worker would otherwise keep them waiting to the end of the spin.
+            std::thread::yield_now();
+        }
+    }
+
+    /// Core `me` wakes its own parked receiver, so that it re-reads a spin deadline just moved.
+    /// A no-op when the receiver is not parked. Only core `me` may call this.
+    pub fn nudge(&self, me: usize) {
+        self.boxes[me].nudge();
     }
 }
 

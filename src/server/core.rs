@@ -16,6 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -23,7 +24,7 @@ use super::respond::Responder;
 use super::shared::NodeShared;
 use super::shutdown::ShutdownSignal;
 use crate::cluster::{PeerClient, PeerSettings};
-use crate::config::Config;
+use crate::config::{Config, IdlePoll};
 use crate::mesh::{oneshot, Calls, Full, Ticket};
 use crate::metrics::{inc, CoreMetrics};
 use crate::storage::{KeyOp, KeyReply, Shard, ShardLimits};
@@ -39,6 +40,11 @@ pub(crate) struct ShardExec {
     node: Arc<NodeShared>,
     /// [`Self::now_ms`] while a connection answers a batch of pipelined requests (`pin_now`).
     pinned_ms: Cell<Option<u64>>,
+    /// Until when this core's mailbox task polls instead of parking (`tasks::mailbox_loop`).
+    pub spin_until: Cell<Option<Instant>>,
+    /// `idle_poll: always`: spin this long after each key call, so the reply finds this core
+    /// awake ([`crate::mesh::SPIN_AFTER_CALL`]); `None` otherwise.
+    spin_after_call: Option<Duration>,
 }
 
 impl ShardExec {
@@ -65,8 +71,11 @@ impl ShardExec {
             core,
             shard: RefCell::new(shard),
             calls: Calls::new(cores, cfg.limits.max_queued_per_core),
+            spin_after_call: (cfg.idle_poll == IdlePoll::Always)
+                .then_some(crate::mesh::SPIN_AFTER_CALL),
             node,
             pinned_ms: Cell::new(None),
+            spin_until: Cell::new(None),
         }
     }
 
@@ -120,7 +129,20 @@ impl ShardExec {
             key,
         };
         self.node.mesh.send(dst, msg);
+        if let Some(window) = self.spin_after_call {
+            self.spin_at_least(window);
+        }
         Ok(ticket)
+    }
+
+    /// Keep this core's mailbox polling for at least `window` from now (never shortens a
+    /// later deadline), waking its task if it had parked.
+    pub(crate) fn spin_at_least(&self, window: Duration) {
+        let until = Instant::now() + window;
+        if self.spin_until.get().is_none_or(|t| t < until) {
+            self.spin_until.set(Some(until));
+            self.node.mesh.nudge(self.core);
+        }
     }
 
     /// A reply from core `from` to one of this core's calls arrived (mailbox task): it also

@@ -16,6 +16,7 @@ use super::admission::{self, Admission, Listener};
 use super::core::{Core, Msg};
 use super::handlers::handover::migrate_foreign;
 use super::handlers::import::send_import;
+use crate::config::IdlePoll;
 use crate::metrics::inc;
 use crate::util::{race, Either};
 
@@ -62,10 +63,17 @@ fn handle(c: &Rc<Core>, msg: Msg) {
 async fn mailbox_loop(c: Rc<Core>) {
     let mesh = &c.node.mesh;
     let me = c.exec.core;
-    // After handling messages, keep polling briefly before parking (see SPIN_AFTER_ACTIVITY).
-    let mut spin_until = None;
+    // After handling messages, keep polling briefly before parking (see SPIN_AFTER_ACTIVITY;
+    // longer with `idle_poll: always`, whose CPUs are the node's alone).
+    let relay = crate::mesh::Relay::spawn();
+    let window = match c.cfg().idle_poll {
+        IdlePoll::Brief => crate::mesh::SPIN_AFTER_ACTIVITY,
+        IdlePoll::Always => crate::mesh::SPIN_AFTER_CALL,
+    };
     loop {
-        let first = mesh.recv_spinning(me, spin_until).await;
+        let first = mesh
+            .recv_spinning_until(me, &c.exec.spin_until, &relay)
+            .await;
         handle(&c, first);
         let mut handled = 1;
         while handled < MAILBOX_BATCH {
@@ -73,7 +81,7 @@ async fn mailbox_loop(c: Rc<Core>) {
             handle(&c, m);
             handled += 1;
         }
-        spin_until = Some(Instant::now() + crate::mesh::SPIN_AFTER_ACTIVITY);
+        c.exec.spin_at_least(window);
         if handled >= MAILBOX_BATCH {
             monoio::spawn(async {}).await;
         }
