@@ -57,7 +57,7 @@ pub(crate) fn handle(
     // Every read is counted where it arrives (on non-owner nodes too): the one call site of the
     // hot-key tracker. The answer (hot here or not) is asked again with `is_hot` where needed.
     if req.version.is_none() && matches!(req.method, Method::Get | Method::Head) {
-        c.hot.observe(key, c.exec.now_ms());
+        c.hot.count(key, c.exec.now_ms());
     }
     let prefs = match placed(c, req, key, out) {
         Ok(p) => p,

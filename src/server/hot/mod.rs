@@ -118,12 +118,13 @@ impl HotKeys {
         self.period
     }
 
-    /// Count one read of `key` on this core at `now_ms` (the node's TTL clock); true when the
-    /// key is hot on this core (estimated reads per second ≥ `hot_keys.min_reads_per_sec`).
+    /// Count one read of `key` on this core at `now_ms` (the node's TTL clock). Most reads only
+    /// step the sampling countdown: no hash, no lookup (whether the key is hot is asked with
+    /// [`Self::is_hot`] where it matters, which most reads never do).
     #[inline]
-    pub(crate) fn observe(&self, key: &[u8], now_ms: u64) -> bool {
+    pub(crate) fn count(&self, key: &[u8], now_ms: u64) {
         if !self.enabled {
-            return false;
+            return;
         }
         if now_ms != self.now_ms.get() {
             self.tick(now_ms);
@@ -131,10 +132,18 @@ impl HotKeys {
         let skip = self.skip.get();
         if skip > 1 {
             self.skip.set(skip - 1);
-            return !self.hot_set.is_empty() && self.lookup(key);
+            return;
         }
         self.skip.set(self.draw_skip());
-        self.sample(key)
+        self.sample(key);
+    }
+
+    /// [`Self::count`], then whether the key is hot on this core (estimated reads per second
+    /// ≥ `hot_keys.min_reads_per_sec`).
+    #[cfg(test)]
+    pub(crate) fn observe(&self, key: &[u8], now_ms: u64) -> bool {
+        self.count(key, now_ms);
+        self.is_hot(key, now_ms)
     }
 
     /// Keys hot on this core now (the `cache_hot_keys` gauge).
@@ -206,15 +215,13 @@ impl HotKeys {
 
     /// Count one sample of `key`, standing for `period` reads.
     #[inline(never)]
-    fn sample(&self, key: &[u8]) -> bool {
+    fn sample(&self, key: &[u8]) {
         let h = self.hasher.hash_one(key);
         let w = f64::from(self.period) * self.gain.get();
         let (i, lower) = self.top.borrow_mut().add(h, key, w);
-        let hot = lower >= self.hot_at.get();
-        if hot {
+        if lower >= self.hot_at.get() {
             self.hot_set.note(h, i);
         }
-        hot
     }
 
     /// Reads until the next sample: uniform in `1..=2·period-1` (mean `period`).
