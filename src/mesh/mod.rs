@@ -48,8 +48,8 @@ pub use relay::Relay;
 /// keeps polling for a few µs after handling messages takes the next message (or the reply to
 /// its own call) without a wake-up, and its sender skips the wake-up too; a busy round trip
 /// drops to about 1 µs. Spinning yields to every other task and to the I/O driver on each
-/// round ([`Relay`]) and offers the CPU to other threads, so it delays nothing; it costs CPU
-/// only right after activity, none on an idle core. 5 µs covers a reply from an awake core
+/// round ([`Relay`]), so it delays no other task; it costs CPU only right after activity,
+/// none on an idle core. 5 µs covers a reply from an awake core
 /// (about 1 µs); a 15 or 50 µs window cost up to 1.3x the CPU per request on two cores shared
 /// with the load generator, 5 µs no measurable CPU (measured when the spin still woke itself,
 /// which ran it ahead of the core's other tasks).
@@ -96,19 +96,25 @@ impl<M: Send> Mesh<M> {
     /// [`Mesh::recv`] that, until `spin_until`, polls the mailbox between the core's other work
     /// instead of parking (see [`SPIN_AFTER_ACTIVITY`]). Only core `me` may call this.
     pub async fn recv_spinning(&self, me: usize, spin_until: Option<Instant>, relay: &Relay) -> M {
-        self.recv_spinning_until(me, &Cell::new(spin_until), relay)
+        self.recv_spinning_until(me, &Cell::new(spin_until), relay, false)
             .await
     }
 
     /// [`Mesh::recv_spinning`] with a deadline others on core `me` may move while it waits
     /// (a call sent with `idle_poll: always` extends it; see [`Mesh::nudge`]). Each empty poll
     /// while spinning yields through `relay`, behind every other ready task of the core and
-    /// the next poll of the I/O driver, so the spin delays no one.
+    /// the next poll of the I/O driver, so the spin delays none of them. With `offer_cpu` it
+    /// also offers the CPU to other threads (`sched_yield`) each round: for the long spins of
+    /// `idle_poll: always`, which would otherwise keep a thread sharing the CPU waiting to the
+    /// end of the spin (a local client: +40 µs a GET). Not for the default 5 µs spin: under load
+    /// with the load generator on the same CPUs, each yield could hand it a whole time slice
+    /// (p99 1.3-1.6 ms became 14-18 ms).
     pub async fn recv_spinning_until(
         &self,
         me: usize,
         spin_until: &Cell<Option<Instant>>,
         relay: &Relay,
+        offer_cpu: bool,
     ) -> M {
         let mb = &self.boxes[me];
         let spin = || spin_until.get().is_some_and(|t| Instant::now() < t);
@@ -117,9 +123,9 @@ impl<M: Send> Mesh<M> {
                 return m;
             }
             relay.yield_back().await;
-            // Also offer the CPU to other threads (a client or another process sharing it):
-            // a spinning worker would otherwise keep them waiting to the end of the spin.
-            std::thread::yield_now();
+            if offer_cpu {
+                std::thread::yield_now();
+            }
         }
     }
 

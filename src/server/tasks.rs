@@ -66,13 +66,14 @@ async fn mailbox_loop(c: Rc<Core>) {
     // After handling messages, keep polling briefly before parking (see SPIN_AFTER_ACTIVITY;
     // longer with `idle_poll: always`, whose CPUs are the node's alone).
     let relay = crate::mesh::Relay::spawn();
+    let always = c.cfg().idle_poll == IdlePoll::Always;
     let window = match c.cfg().idle_poll {
         IdlePoll::Brief => crate::mesh::SPIN_AFTER_ACTIVITY,
         IdlePoll::Always => crate::mesh::SPIN_AFTER_CALL,
     };
     loop {
         let first = mesh
-            .recv_spinning_until(me, &c.exec.spin_until, &relay)
+            .recv_spinning_until(me, &c.exec.spin_until, &relay, always)
             .await;
         handle(&c, first);
         let mut handled = 1;
