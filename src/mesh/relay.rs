@@ -85,69 +85,62 @@ impl Relay {
 mod tests {
     use super::*;
     use std::cell::Cell;
+    use std::future::Future;
 
-    /// A task that spins with `yield_back` lets a task woken meanwhile run before its next
-    /// turn; with a self-wake (monoio's `push_front`) the other task would wait out the spin.
-    #[test]
-    fn a_yielding_spinner_lets_other_ready_tasks_run() {
+    /// On a monoio runtime, a spawned task (as the node's mailbox task is) spins with
+    /// `spin_once` until another task, made ready before the spin started, has run; returns how
+    /// many spins that took (1000 at most).
+    fn spins_before_other_task_ran<F, Fut>(spin_once: F) -> usize
+    where
+        F: Fn(Rc<Relay>) -> Fut + 'static,
+        Fut: Future<Output = ()>,
+    {
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .build()
             .expect("runtime");
-        // The spinner is a spawned task, as the node's mailbox task is.
-        let spins_before_other_ran = rt.block_on(async {
-            monoio::spawn(async {
-                let relay = Relay::spawn();
+        rt.block_on(async move {
+            monoio::spawn(async move {
+                let relay = Rc::new(Relay::spawn());
                 let other_ran = Rc::new(Cell::new(false));
                 let flag = Rc::clone(&other_ran);
                 monoio::spawn(async move { flag.set(true) });
                 let mut spins = 0;
                 while !other_ran.get() && spins < 1000 {
-                    relay.yield_back().await;
+                    spin_once(Rc::clone(&relay)).await;
                     spins += 1;
                 }
                 spins
             })
             .await
-        });
-        assert!(
-            spins_before_other_ran <= 2,
-            "the other task ran only after {spins_before_other_ran} spins"
-        );
+        })
+    }
+
+    /// A task that spins with `yield_back` lets a task woken meanwhile run before its next
+    /// turn; with a self-wake (monoio's `push_front`) the other task would wait out the spin.
+    #[test]
+    fn a_yielding_spinner_lets_other_ready_tasks_run() {
+        let spins = spins_before_other_task_ran(|relay| async move { relay.yield_back().await });
+        assert!(spins <= 2, "the other task ran only after {spins} spins");
     }
 
     /// The same spin by self-waking starves the other task for the whole spin: the behaviour
     /// of monoio this module works around (if monoio changes it, this test says so).
     #[test]
     fn a_self_waking_spinner_runs_before_other_ready_tasks() {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .build()
-            .expect("runtime");
-        let spins_before_other_ran = rt.block_on(async {
-            monoio::spawn(async {
-                let other_ran = Rc::new(Cell::new(false));
-                let flag = Rc::clone(&other_ran);
-                monoio::spawn(async move { flag.set(true) });
-                let mut spins = 0;
-                while !other_ran.get() && spins < 1000 {
-                    let mut woke = false;
-                    poll_fn(|cx| {
-                        if woke {
-                            return Poll::Ready(());
-                        }
-                        woke = true;
-                        cx.waker().wake_by_ref();
-                        Poll::Pending
-                    })
-                    .await;
-                    spins += 1;
+        let spins = spins_before_other_task_ran(|_| {
+            let mut woke = false;
+            poll_fn(move |cx| {
+                if woke {
+                    return Poll::Ready(());
                 }
-                spins
+                woke = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
             })
-            .await
         });
         assert!(
-            spins_before_other_ran > 2,
-            "monoio ran the other task after {spins_before_other_ran} self-wakes"
+            spins > 2,
+            "monoio ran the other task after {spins} self-wakes"
         );
     }
 }

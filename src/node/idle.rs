@@ -6,7 +6,7 @@
 //! same, so the mechanism is not the cost), tens of µs from a deep C-state on bare metal.
 //!
 //! A poller is a thread pinned to one worker CPU at `SCHED_IDLE`, the lowest priority there is,
-//! that only spins. The CPU never halts; a worker woken on it preempts the poller at once (the
+//! that only yields (`sched_yield` in a loop). The CPU never halts; a worker woken on it preempts the poller at once (the
 //! scheduler always prefers a normal thread to an idle-policy one), so a wake-up costs a
 //! reschedule, not a halt. This is what the kernel's `idle=poll` does for the whole host, kept
 //! to the CPUs of this node's workers and switchable in the config.
@@ -16,8 +16,8 @@
 //! starves its own timers; a node tried that way stopped answering (docs/benchmarks.md).
 //!
 //! The price: each worker CPU shows 100 % busy and draws power while idle, and on a host with
-//! hyper-threads the poller shares the core's execution units with its sibling (the spin uses
-//! the CPU's pause hint to keep that small). It yields to any other thread, so co-located nodes
+//! hyper-threads the poller shares the core's execution units with its sibling (each round is
+//! a system call, not a tight loop, which keeps that small). It yields to any other thread, so co-located nodes
 //! and a load generator on the same CPUs still get them, but for them it buys nothing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
