@@ -79,11 +79,16 @@ impl Node {
         }
         let co = crate::cpus::co_location(&cfg.node_id, &cfg.address, &cfg.cluster_nodes);
         if co.count > 1 {
+            let pinning = if cfg.pin_threads {
+                let plan = crate::cpus::plan(&cfg.node_id, &cfg.address, &cfg.cluster_nodes);
+                format!("pinned to CPUs {plan:?}")
+            } else {
+                "not pinned (pin_threads: false)".to_string()
+            };
             crate::info!(
-                "{} members of the cluster run on this host: {} worker threads, pinned to CPUs {:?} (see threads and pin_threads in config/example.yaml)",
+                "{} members of the cluster run on this host: {} worker threads, {pinning} (see threads and pin_threads in config/example.yaml)",
                 co.count,
                 cores,
-                crate::cpus::plan(&cfg.node_id, &cfg.address, &cfg.cluster_nodes)
             );
         }
         let mut cluster = Cluster::new(&cfg).map_err(|e| StartError(e.to_string()))?;
@@ -222,6 +227,12 @@ impl Node {
                 Err(e) => crate::warn!("tls: reload failed, the previous certificate stays in use: {e}"),
             }
         }
+    }
+
+    /// The state every core shares (tests reach a core through its mailbox).
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Arc<NodeShared> {
+        &self.shared
     }
 
     /// Stop accepting, let in-flight requests finish, close idle connections.

@@ -51,6 +51,11 @@ fn handle(c: &Rc<Core>, msg: Msg) {
         }
         Msg::KeyDone { from, slot, reply } => c.exec.deliver(from as usize, slot, reply),
         Msg::Run(task) => {
+            // The gap before the closure may be a stop (SIGSTOP): note it first. A closure can
+            // be a core's first act after SIGCONT (the prober's ring change reaches every core
+            // at once), and the beat it refreshes below would otherwise hide the stop, leaving
+            // the node serving copies it never caught up.
+            crate::server::sync::check_stall(c, Instant::now());
             task(c);
             // A closure may hold the core for a while (a digest over the whole shard): that is
             // work, not a stall, so the stall detector must not count it.
@@ -246,5 +251,49 @@ pub(crate) async fn run(c: Rc<Core>, listener: TcpListener, admin: Option<TcpLis
     }
     if !c.cfg().data_dir.is_empty() {
         super::snapshot::save(&c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node of a two-member cluster whose peer is not there (nothing answers port 1).
+    fn clustered_node() -> crate::Node {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let yaml = format!(
+            "node_id: a\naddress: \"127.0.0.1:{port}\"\ncache_size: 10\nthreads: 1\npin_threads: false\n\
+             cluster_nodes:\n  a: \"127.0.0.1:{port}\"\n  b: \"127.0.0.1:1\"\n"
+        );
+        let cfg = crate::Config::from_yaml_str(&yaml, "<test>").expect("config");
+        // From a throwaway thread, as every in-process node starts (see tests/common/cluster).
+        std::thread::spawn(move || crate::Node::start(cfg))
+            .join()
+            .expect("start thread")
+            .expect("node starts")
+    }
+
+    #[test]
+    fn a_closure_that_is_a_cores_first_act_after_a_stop_does_not_hide_the_stop() {
+        let node = clustered_node();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let probe: crate::mesh::Task<Rc<Core>> = Box::new(move |c| {
+            // As after SIGCONT: the core last ran long ago, and a mailbox closure comes first.
+            let stopped = Instant::now() - Duration::from_secs(30);
+            c.last_beat.set(stopped);
+            let before = c.node.sync.stalls.load(Ordering::Relaxed);
+            handle(c, Msg::Run(Box::new(|_| {})));
+            let _ = tx.send(c.node.sync.stalls.load(Ordering::Relaxed) - before);
+        });
+        node.shared().mesh.send(0, Msg::Run(probe));
+        let noticed = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("core 0 ran the probe");
+        node.shutdown();
+        node.wait(Duration::from_secs(5));
+        assert_eq!(noticed, 1, "the stop before the closure counts as a stall");
     }
 }
