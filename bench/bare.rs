@@ -7,6 +7,12 @@
 //!
 //!     cargo build --release --bench bare      # run.sh finds the binary through cargo's JSON output
 //!     <binary> serve 127.0.0.1:18085 uring    # or epoll
+//!     <binary> serve 127.0.0.1:18085 uring same-head
+//!
+//! `same-head` answers with the head our node writes for that GET hit (`Date`, `X-Cache-Node`,
+//! `ETag`, `Cache-Control`, `Last-Modified`: fixed values of the same lengths), so the bytes on
+//! the wire match and a comparison isolates our user-space work from the kernel's cost of the
+//! larger answer (the default head is the minimal one run.sh's rows compare against).
 //!
 //! The io_uring ring is set up exactly as the node's workers set theirs up (`RingSetup`, with the
 //! same `CACHE_URING_SETUP` / `CACHE_URING_ENTRIES` knob), so the two stay like for like.
@@ -25,6 +31,12 @@ use dcache::node::uring::RingSetup;
 const BODY: &str = r#"{"key":"bench:hit","value":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#;
 /// Header fields read per request (wrk sends one or two).
 const MAX_HEADERS: usize = 16;
+/// The headers our node adds to a GET hit's head for `same-head`, between `Content-Type` and the
+/// end (values as `flags-coop` of bench/perf.sh sends them, with a fixed date).
+const OUR_HEADERS: &str = "X-Cache-Node: flags-coop\r\nETag: \"01a240ed6d510000\"\r\n\
+    Cache-Control: no-cache\r\nLast-Modified: Fri, 04 Dec 2026 12:00:31 GMT\r\n";
+/// `Date` of the `same-head` answer (a fixed IMF-fixdate: the same 29 bytes as a real one).
+const OUR_DATE: &str = "Date: Fri, 04 Dec 2026 12:00:31 GMT\r\n";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -41,10 +53,18 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let same_head = match args.get(4).map(String::as_str) {
+        None => false,
+        Some("same-head") => true,
+        Some(other) => {
+            eprintln!("unknown option {other:?} (expected same-head)");
+            std::process::exit(2);
+        }
+    };
     let built = match args.get(3).map_or("uring", String::as_str) {
         "epoll" => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .build()
-            .map(|mut rt| rt.block_on(serve(addr))),
+            .map(|mut rt| rt.block_on(serve(addr, same_head))),
         _ => {
             let ring = RingSetup::from_env().unwrap_or_else(|e| {
                 eprintln!("{e}");
@@ -55,7 +75,7 @@ fn main() {
                 .with_entries(ring.entries)
                 .uring_builder(ring.builder())
                 .build()
-                .map(|mut rt| rt.block_on(serve(addr)))
+                .map(|mut rt| rt.block_on(serve(addr, same_head)))
         }
     };
     if let Err(e) = built {
@@ -64,9 +84,14 @@ fn main() {
     }
 }
 
-async fn serve(addr: SocketAddr) {
+async fn serve(addr: SocketAddr, same_head: bool) {
+    let (date, ours) = if same_head {
+        (OUR_DATE, OUR_HEADERS)
+    } else {
+        ("", "")
+    };
     let response: &'static [u8] = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{BODY}",
+        "HTTP/1.1 200 OK\r\n{date}Content-Type: application/json\r\nContent-Length: {}\r\n{ours}\r\n{BODY}",
         BODY.len()
     )
     .into_bytes()

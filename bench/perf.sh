@@ -3,7 +3,9 @@
 #
 #   flags      our node with each io_uring ring set-up (FLAG_SETUPS, chosen per process through
 #              CACHE_URING_SETUP / CACHE_URING_ENTRIES, src/node/uring.rs) and with epoll, the bare
-#              responder with the same set-ups, and nginx: GET hit, then GET hit pipelined x DEPTH.
+#              responder with the same set-ups, and nginx: GET hit, then GET hit pipelined x DEPTH;
+#              the pipelined round also has the bare responder sending our head's bytes
+#              (bench/bare.rs same-head, default ring): ours ÷ it is our user-space work alone.
 #              All servers 1 worker on SERVER_CPU, rows interleaved round by round.
 #   colocated  the shipped 3-node local cluster (config/node1..3.yaml, only the ports moved) as a
 #              user starts it: threads: 0 and pinning, each node taking its share of the CPUs
@@ -68,6 +70,13 @@ scenario_flags() {
   start nginx-flags "$SERVER_CPU" nginx -p "$OUT/nginx-flags" -c "$OUT/nginx-flags/nginx.conf" -e "$OUT/nginx-flags/error.log"
   nginx=$LAST_PID
   wait_http "http://127.0.0.1:$p_nginx/"
+  # The bare responder with our head's bytes (bench/bare.rs same-head), default ring: the same
+  # bytes on the wire, so ours ÷ this is our user-space work alone (pipelined row only).
+  local p_same=$((p_nginx + 1)) same
+  # shellcheck disable=SC2046
+  start "bare-same-head" "$SERVER_CPU" $(ring_env "$RING_DEFAULT") "$BARE_BIN" serve "127.0.0.1:$p_same" uring same-head
+  same=$LAST_PID
+  wait_http "http://127.0.0.1:$p_same/"
   for i in "${!ids[@]}"; do
     port=$((P_FLAGS + 2 * i))
     wait_http "http://127.0.0.1:$port/api/v1/health"
@@ -98,6 +107,10 @@ scenario_flags() {
         "$([ $kind = p16 ] && echo 1 || echo 0)" "${bare[$i]}" -- \
         "$WRK -d\${D}s -s $LUA/$script http://127.0.0.1:$((port + 1))/$tail"
     done
+    if [ "$kind" = p16 ]; then
+      qrow flags_same_head_p16 flags "bare responder, $RING_DEFAULT, our head's bytes: $name" wrk \
+        "flags_${RING_DEFAULT//:/_}_p16_ours" 1 "$same" -- "$WRK -d\${D}s -s $LUA/$script http://127.0.0.1:$p_same/$tail"
+    fi
     log "flags: $name, ${#ids[@]} set-ups + nginx"
     run_queued
   done

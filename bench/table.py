@@ -267,6 +267,10 @@ def perf_targets(run, by_id):
         r = d_p16["us"] / b_p16["us"]
         lines.append(f"- pipelined CPU/req ≤ 1.3× the bare responder ({default} ring both): "
                      f"{d_p16['us']:.2f} vs {b_p16['us']:.2f} µs = ×{r:.2f} {'✓' if r <= 1.3 else '✗'}")
+        same = s("flags_same_head_p16")
+        if same:
+            lines.append(f"  (the bare responder sending our head's bytes: {same['us']:.2f} µs, ours ÷ it "
+                         f"×{d_p16['us'] / same['us']:.2f}: what is left is our user-space work)")
     c, c1 = s("colo_shipped"), s("colo_threads1")
     if c:
         before = ISSUE13_BEFORE["colo_shipped"]
