@@ -1,5 +1,5 @@
 //! Connection-level rows of the hardening catalogue: pipelining (H52-H54), `Expect` (H55), HEAD
-//! sync (H57), slow and idle clients (H59, H60, H62), half-close and EOF (H64, H65), endless
+//! sync (H57), slow and idle clients (H59-H62), half-close and EOF (H64, H65), endless
 //! lines (H41, H45), the connection limit (H49), and random bytes that must never crash the node.
 
 mod common;
@@ -244,6 +244,34 @@ fn h60_slow_body_gets_408() {
         common::request(node.addr(), "GET", "/api/v1/cache/slow", None).status,
         404
     );
+    assert!(node.stop());
+}
+
+/// H61: a client that never reads its answers is dropped once a write does not finish within
+/// `timeouts.write`: it gets what the socket buffers held, then the end of the connection, not
+/// everything it asked for (a node without the write timeout would keep writing as it reads).
+#[test]
+fn h61_a_client_that_never_reads_is_dropped_after_the_write_timeout() {
+    let node = common::run_single(1, "timeouts: {write: \"300ms\"}\n");
+    let a = node.addr();
+    let value = "x".repeat(256 * 1024);
+    let body = format!("{{\"value\":\"{value}\"}}");
+    let put = common::request(a, "PUT", "/api/v1/cache/big", Some(&body));
+    assert_eq!(put.status, 201, "{}", put.text());
+    // 128 answers of 256 KiB: 32 MiB, far more than loopback socket buffers take.
+    let asked = 128;
+    let mut r = Reader::connect(a);
+    r.send(&b"GET /api/v1/cache/big HTTP/1.1\r\nHost: t\r\n\r\n".repeat(asked));
+    // Not reading for 10x the timeout: the node's write stalls and must give up.
+    std::thread::sleep(FIRED_BY);
+    let all = asked * value.len();
+    let (got, ended) = r.drain(all);
+    assert!(
+        ended && got.len() < all,
+        "after {FIRED_BY:?} without reading: {} of {all} bytes, connection ended: {ended}",
+        got.len()
+    );
+    assert!(common::healthy(a));
     assert!(node.stop());
 }
 

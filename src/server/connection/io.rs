@@ -1,9 +1,12 @@
 //! The socket side of a connection: reads with deadlines, whole-buffer writes, lingering close.
 
+use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use monoio::buf::IoBufMut;
 use monoio::io::AsyncWriteRentExt;
+
+use crate::util::{race, Either};
 
 use super::{
     Closing, Conn, ReadResult, Stream, BUF_INITIAL, BUF_KEEP, LINGER_BYTES, LINGER_TIME,
@@ -21,8 +24,12 @@ impl Conn {
             return true;
         }
         let buf = std::mem::take(&mut self.wbuf);
-        match monoio::time::timeout(write_timeout, stream.write_all(buf)).await {
-            Ok((Ok(_), mut buf)) => {
+        // Both futures pinned where they are made: `timeout(.., write_all(..))` moved the write
+        // future into the timeout and that into this frame, two copies of it per flush.
+        let write = pin!(stream.write_all(buf));
+        let timer = pin!(monoio::time::sleep(write_timeout));
+        match race(write, timer).await {
+            Either::Left((Ok(_), mut buf)) => {
                 buf.clear();
                 if buf.capacity() > BUF_KEEP {
                     buf = Vec::with_capacity(BUF_INITIAL);
