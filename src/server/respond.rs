@@ -27,7 +27,7 @@ mod caching;
 mod head;
 #[path = "respond_ids.rs"]
 mod ids;
-use caching::{raw_content_type, HTTP_DATE_BYTES};
+use caching::{raw_content_type, Headers, HTTP_DATE_BYTES};
 
 /// How one response must be framed and counted.
 #[derive(Clone, Copy, Debug)]
@@ -182,6 +182,22 @@ impl Responder {
         len: BodyLength,
         extra: &[(&str, &[u8])],
     ) {
+        self.head_parts(out, r, status, content_type, len, Headers::list(extra))
+    }
+
+    /// [`Self::head_framed`] with `headers.parts`, when given, written by the prepared JSON
+    /// head without a copy call per piece.
+    #[inline]
+    fn head_parts(
+        &self,
+        out: &mut Vec<u8>,
+        r: Meta,
+        status: u16,
+        content_type: &str,
+        len: BodyLength,
+        headers: Headers<'_>,
+    ) {
+        let extra = headers.list;
         self.count(r, status);
         debug_assert!(extra.len() <= MAX_EXTRA_HEADERS, "{extra:?}");
         // Most answers echo no id and are no 503: their head is assembled in a small array.
@@ -193,7 +209,11 @@ impl Responder {
             if content_type == CONTENT_JSON {
                 let mut ok = self.json_ok.borrow_mut();
                 let date = self.date_of(&mut date);
-                if ok.write(out, date, n, r.conn, extra).is_some() {
+                let written = match headers.parts {
+                    Some(p) => ok.write_parts(out, date, n, r.conn, p),
+                    None => ok.write(out, date, n, r.conn, extra),
+                };
+                if written.is_some() {
                     return;
                 }
             }
@@ -272,7 +292,11 @@ impl Responder {
         ttl_ms: Option<u64>,
         version: u64,
     ) {
-        self.with_caching(ttl_ms, version, |headers| {
+        self.with_caching(ttl_ms, version, |list, parts| {
+            let headers = Headers {
+                list,
+                parts: Some(parts),
+            };
             self.stored_form(out, r, key, stored, ttl_ms, headers)
         });
     }
@@ -290,11 +314,12 @@ impl Responder {
         version: u64,
         more: (&str, &[u8]),
     ) {
-        self.with_caching(ttl_ms, version, |caching| {
+        self.with_caching(ttl_ms, version, |caching, _| {
             let mut all = [("", &b""[..]); 4];
             all[..caching.len()].copy_from_slice(caching);
             all[caching.len()] = more;
-            self.stored_form(out, r, key, stored, ttl_ms, &all[..=caching.len()]);
+            let headers = Headers::list(&all[..=caching.len()]);
+            self.stored_form(out, r, key, stored, ttl_ms, headers);
         });
     }
 
@@ -306,13 +331,18 @@ impl Responder {
         key: &[u8],
         stored: &[u8],
         ttl_ms: Option<u64>,
-        headers: &[(&str, &[u8])],
+        headers: Headers<'_>,
     ) {
         match Stored::decode(stored) {
             Stored::Json(value) => self.envelope(out, r, key, value, ttl_ms, headers),
-            Stored::Raw { content_type, body } => {
-                self.send(out, r, 200, raw_content_type(content_type), body, headers)
-            }
+            Stored::Raw { content_type, body } => self.send(
+                out,
+                r,
+                200,
+                raw_content_type(content_type),
+                body,
+                headers.list,
+            ),
         }
     }
 
@@ -325,7 +355,7 @@ impl Responder {
         key: &[u8],
         value: &[u8],
         ttl_ms: Option<u64>,
-        extra: &[(&str, &[u8])],
+        headers: Headers<'_>,
     ) {
         let mut num = itoa::Buffer::new();
         let ttl_text: Option<&str> = match ttl_ms {
@@ -334,7 +364,8 @@ impl Responder {
         };
         let ttl_len = ttl_text.map_or(0, |t| 7 + t.len());
         let len = 8 + json_escaped_len(key) + 10 + value.len() + ttl_len + 1;
-        self.head(out, r, 200, CONTENT_JSON, len, extra);
+        let n = BodyLength::Exact(len);
+        self.head_parts(out, r, 200, CONTENT_JSON, n, headers);
         if r.head_only {
             return;
         }

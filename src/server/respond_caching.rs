@@ -31,7 +31,7 @@ impl Responder {
             Stored::Json(_) => CONTENT_JSON,
             Stored::Raw { content_type, .. } => raw_content_type(content_type),
         };
-        self.with_caching(ttl_ms, version, |headers| {
+        self.with_caching(ttl_ms, version, |headers, _| {
             self.head_framed(out, r, 304, ct, BodyLength::UntilClose, headers)
         });
     }
@@ -45,10 +45,10 @@ impl Responder {
         &self,
         ttl_ms: Option<u64>,
         version: u64,
-        f: impl FnOnce(&[(&str, &[u8])]) -> R,
+        f: impl FnOnce(&[(&str, &[u8])], CachingParts<'_>) -> R,
     ) -> R {
         let tag = etag(version);
-        let modified: [u8; HTTP_DATE_BYTES];
+        let mut modified = [0u8; HTTP_DATE_BYTES];
         let mut max_age = [0u8; MAX_AGE_BYTES];
         let mut headers: [(&str, &[u8]); CACHING_HEADERS] = [("", b""); CACHING_HEADERS];
         let mut n = 0;
@@ -77,7 +77,12 @@ impl Responder {
             headers[n] = ("Last-Modified", &modified);
             n += 1;
         }
-        f(&headers[..n])
+        let parts = CachingParts {
+            etag: (version != 0).then_some(&tag),
+            control,
+            modified: (version != 0).then_some(&modified),
+        };
+        f(&headers[..n], parts)
     }
 
     /// The version's wall-clock second as an HTTP-date, through the one-entry memo.
@@ -94,6 +99,33 @@ impl Responder {
     }
 }
 
+/// The headers of [`Responder::with_caching`]'s list as fixed parts, in the list's order, for
+/// the prepared head of a JSON 200 (`respond_head.rs`): the names are constants there and the
+/// tag and date have fixed lengths, so the head is written without a copy call per piece.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CachingParts<'a> {
+    pub etag: Option<&'a [u8; ETAG_BYTES]>,
+    /// The `Cache-Control` value; empty: no header.
+    pub control: &'a [u8],
+    pub modified: Option<&'a [u8; HTTP_DATE_BYTES]>,
+}
+
+/// The extra headers of an answer: the list every encoder takes, and the same as
+/// [`CachingParts`] when the list is exactly a value's caching headers.
+#[derive(Clone, Copy)]
+pub(super) struct Headers<'a> {
+    pub list: &'a [(&'a str, &'a [u8])],
+    pub parts: Option<CachingParts<'a>>,
+}
+
+impl<'a> Headers<'a> {
+    pub(super) fn list(list: &'a [(&'a str, &'a [u8])]) -> Headers<'a> {
+        Headers { list, parts: None }
+    }
+}
+
+/// A strong entity tag: `"` + 16 hex digits + `"` ([`etag`]).
+pub(crate) const ETAG_BYTES: usize = 18;
 /// Bytes of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
 pub(super) const HTTP_DATE_BYTES: usize = 29;
 /// `ETag`, `Cache-Control`, `Last-Modified`.

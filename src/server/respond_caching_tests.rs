@@ -140,7 +140,7 @@ fn a_304_has_the_200s_headers_and_no_body_or_length() {
 fn the_last_modified_memo_follows_the_version() {
     let r = responder("no-cache");
     for secs in [5, 5, 86_400, 5, 1_700_000_000] {
-        let lm = r.with_caching(None, version_at(secs), |h| {
+        let lm = r.with_caching(None, version_at(secs), |h, _| {
             let lm = h.iter().find(|(name, _)| *name == "Last-Modified");
             lm.map(|(_, v)| v.to_vec())
         });
