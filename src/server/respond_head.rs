@@ -3,7 +3,7 @@
 //! response: byte for byte what `encode_head` writes (tested below against it).
 
 use super::caching::CachingParts;
-use crate::http::response::{ConnHeader, DateCache};
+use crate::http::response::{encode_fields, ConnHeader, DateCache};
 
 /// `HTTP/1.1 200 OK` and the `Date` name, before the date.
 const LEAD: &[u8] = b"HTTP/1.1 200 OK\r\nDate: ";
@@ -45,13 +45,7 @@ impl JsonOkHead {
         extra: &[(&str, &[u8])],
     ) -> Option<()> {
         self.start(out, date, len, conn)?;
-        for (name, value) in extra {
-            out.extend_from_slice(b"\r\n");
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value);
-        }
-        out.extend_from_slice(b"\r\n\r\n");
+        encode_fields(out, extra);
         Some(())
     }
 

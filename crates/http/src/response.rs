@@ -105,6 +105,12 @@ pub fn encode_head(
         ConnHeader::KeepAlive => out.extend_from_slice(b"\r\nConnection: keep-alive"),
         ConnHeader::Close => out.extend_from_slice(b"\r\nConnection: close"),
     }
+    encode_fields(out, extra);
+}
+
+/// Append each of `extra` as a `\r\nname: value` line, then the blank line that ends a head.
+#[inline]
+pub fn encode_fields(out: &mut Vec<u8>, extra: &[(&str, &[u8])]) {
     for (name, value) in extra {
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(name.as_bytes());
