@@ -67,15 +67,36 @@ fn hosts_file(dir: &Path) -> PathBuf {
     path
 }
 
-/// A port that was free a moment ago (dnsmasq binds it for UDP and TCP).
+/// A port that was free for UDP and for TCP a moment ago (dnsmasq binds it for both).
 fn free_port() -> u16 {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    socket.local_addr().expect("local address").port()
+    loop {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = socket.local_addr().expect("local address").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
+
+/// Starts tried when the port is taken between [`free_port`] and dnsmasq's bind (another test
+/// of this suite, or a connection of the other suites, can get it meanwhile).
+const START_ATTEMPTS: usize = 5;
 
 fn start_dnsmasq() -> Dnsmasq {
     let binary = find_dnsmasq();
-    // One directory per server: tests of this file run dnsmasq at the same time.
+    for _ in 1..START_ATTEMPTS {
+        match try_start(&binary) {
+            Ok(server) => return server,
+            Err(busy) => eprintln!("dnsmasq: its port was taken meanwhile, another one: {busy}"),
+        }
+    }
+    try_start(&binary).unwrap_or_else(|e| panic!("dnsmasq exited at start: {e}"))
+}
+
+/// Start dnsmasq on a free port; `Err` when the port was taken before it could bind.
+fn try_start(binary: &Path) -> Result<Dnsmasq, String> {
+    // One directory per server (tests of this file run dnsmasq at the same time); a failed
+    // start removes its own when it is dropped.
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("dcache-dns-{}-{n}", std::process::id()));
@@ -105,11 +126,13 @@ fn start_dnsmasq() -> Dnsmasq {
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         dir,
     };
-    wait_until_answering(&mut server);
-    server
+    wait_until_answering(&mut server)?;
+    Ok(server)
 }
 
-fn wait_until_answering(server: &mut Dnsmasq) {
+/// Wait until dnsmasq answers; `Err` when it exited because its port was in use (any other
+/// exit, or no answer within [`START_TIMEOUT`], fails the test).
+fn wait_until_answering(server: &mut Dnsmasq) -> Result<(), String> {
     let start = Instant::now();
     loop {
         if let Some(status) = server.child.try_wait().expect("dnsmasq status") {
@@ -117,10 +140,13 @@ fn wait_until_answering(server: &mut Dnsmasq) {
             if let Some(mut pipe) = server.child.stderr.take() {
                 let _ = pipe.read_to_string(&mut stderr);
             }
+            if stderr.contains("Address already in use") {
+                return Err(format!("{status}: {stderr}"));
+            }
             panic!("dnsmasq exited at start ({status}): {stderr}");
         }
         match lookup("only-v4.test", server.addr, Duration::from_millis(200)) {
-            Ok(_) => return,
+            Ok(_) => return Ok(()),
             Err(e) if start.elapsed() > START_TIMEOUT => {
                 panic!("dnsmasq at {} does not answer: {e}", server.addr)
             }

@@ -75,6 +75,21 @@ pub(crate) fn check_stall(c: &Rc<Core>, now: Instant) {
     }
 }
 
+/// CPU time this thread has run (`CLOCK_THREAD_CPUTIME_ID`): work done, as opposed to wall
+/// time, which also passes while the process is stopped.
+pub(crate) fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec the call writes; the clock id is a constant.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// The tick that keeps `last_beat` fresh on an idle core.
 pub(crate) async fn stall_loop(c: Rc<Core>) {
     loop {

@@ -55,11 +55,15 @@ fn handle(c: &Rc<Core>, msg: Msg) {
             // be a core's first act after SIGCONT (the prober's ring change reaches every core
             // at once), and the beat it refreshes below would otherwise hide the stop, leaving
             // the node serving copies it never caught up.
-            crate::server::sync::check_stall(c, Instant::now());
+            let began = Instant::now();
+            crate::server::sync::check_stall(c, began);
+            let cpu = crate::server::sync::thread_cpu();
             task(c);
             // A closure may hold the core for a while (a digest over the whole shard): that is
-            // work, not a stall, so the stall detector must not count it.
-            c.last_beat.set(Instant::now());
+            // work, not a stall. A stop *during* it is one: the beat moves on by the time the
+            // closure ran on the CPU only, so the next check sees the time it stood still.
+            let ran = crate::server::sync::thread_cpu().saturating_sub(cpu);
+            c.last_beat.set(began + ran);
         }
     }
 }
@@ -258,7 +262,8 @@ pub(crate) async fn run(c: Rc<Core>, listener: TcpListener, admin: Option<TcpLis
 mod tests {
     use super::*;
 
-    /// A node of a two-member cluster whose peer is not there (nothing answers port 1).
+    /// A node of a two-member cluster whose peer is not there (nothing answers port 1); a gap of
+    /// 200 ms is a stall for it (`sync::stall_threshold`: half of 2 probes 100 ms apart, the floor).
     fn clustered_node() -> crate::Node {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -266,7 +271,8 @@ mod tests {
             .port();
         let yaml = format!(
             "node_id: a\naddress: \"127.0.0.1:{port}\"\ncache_size: 10\nthreads: 1\npin_threads: false\n\
-             cluster_nodes:\n  a: \"127.0.0.1:{port}\"\n  b: \"127.0.0.1:1\"\n"
+             cluster_nodes:\n  a: \"127.0.0.1:{port}\"\n  b: \"127.0.0.1:1\"\n\
+             cluster: {{probe_interval: 100ms, probe_timeout: 80ms, fail_after: 2}}\n"
         );
         let cfg = crate::Config::from_yaml_str(&yaml, "<test>").expect("config");
         // From a throwaway thread, as every in-process node starts (see tests/common/cluster).
@@ -295,5 +301,38 @@ mod tests {
         node.shutdown();
         node.wait(Duration::from_secs(5));
         assert_eq!(noticed, 1, "the stop before the closure counts as a stall");
+    }
+
+    #[test]
+    fn a_stop_during_a_closure_is_noticed_and_its_work_is_not() {
+        let node = clustered_node();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let probe: crate::mesh::Task<Rc<Core>> = Box::new(move |c| {
+            let stalls = || c.node.sync.stalls.load(Ordering::Relaxed);
+            let before = stalls();
+            // Work: 400 ms on the CPU is not a stall.
+            handle(c, Msg::Run(Box::new(|_| spin(Duration::from_millis(400)))));
+            crate::server::sync::check_stall(c, Instant::now());
+            let after_work = stalls() - before;
+            // A thread that does not run for 400 ms (as under SIGSTOP) is one.
+            let idle = || std::thread::sleep(Duration::from_millis(400));
+            handle(c, Msg::Run(Box::new(move |_| idle())));
+            crate::server::sync::check_stall(c, Instant::now());
+            let _ = tx.send((after_work, stalls() - before));
+        });
+        node.shared().mesh.send(0, Msg::Run(probe));
+        let seen = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("core 0 ran the probe");
+        node.shutdown();
+        node.wait(Duration::from_secs(5));
+        assert_eq!(seen, (0, 1), "(stalls after working, after standing still)");
+    }
+
+    fn spin(d: Duration) {
+        let t = Instant::now();
+        while t.elapsed() < d {
+            std::hint::spin_loop();
+        }
     }
 }
