@@ -282,32 +282,38 @@ mod tests {
             .expect("node starts")
     }
 
-    #[test]
-    fn a_closure_that_is_a_cores_first_act_after_a_stop_does_not_hide_the_stop() {
+    /// Run `f` on core 0 of a [`clustered_node`], stop the node, return what `f` returned.
+    fn on_core0<T: Send + 'static>(f: impl FnOnce(&Rc<Core>) -> T + Send + 'static) -> T {
         let node = clustered_node();
         let (tx, rx) = std::sync::mpsc::channel();
         let probe: crate::mesh::Task<Rc<Core>> = Box::new(move |c| {
+            let _ = tx.send(f(c));
+        });
+        node.shared().mesh.send(0, Msg::Run(probe));
+        let got = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("core 0 ran the probe");
+        node.shutdown();
+        node.wait(Duration::from_secs(5));
+        got
+    }
+
+    #[test]
+    fn a_closure_that_is_a_cores_first_act_after_a_stop_does_not_hide_the_stop() {
+        let noticed = on_core0(|c| {
             // As after SIGCONT: the core last ran long ago, and a mailbox closure comes first.
             let stopped = Instant::now() - Duration::from_secs(30);
             c.last_beat.set(stopped);
             let before = c.node.sync.stalls.load(Ordering::Relaxed);
             handle(c, Msg::Run(Box::new(|_| {})));
-            let _ = tx.send(c.node.sync.stalls.load(Ordering::Relaxed) - before);
+            c.node.sync.stalls.load(Ordering::Relaxed) - before
         });
-        node.shared().mesh.send(0, Msg::Run(probe));
-        let noticed = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("core 0 ran the probe");
-        node.shutdown();
-        node.wait(Duration::from_secs(5));
         assert_eq!(noticed, 1, "the stop before the closure counts as a stall");
     }
 
     #[test]
     fn a_stop_during_a_closure_is_noticed_and_its_work_is_not() {
-        let node = clustered_node();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let probe: crate::mesh::Task<Rc<Core>> = Box::new(move |c| {
+        let seen = on_core0(|c| {
             let stalls = || c.node.sync.stalls.load(Ordering::Relaxed);
             let before = stalls();
             // Work: 400 ms on the CPU is not a stall.
@@ -318,14 +324,8 @@ mod tests {
             let idle = || std::thread::sleep(Duration::from_millis(400));
             handle(c, Msg::Run(Box::new(move |_| idle())));
             crate::server::sync::check_stall(c, Instant::now());
-            let _ = tx.send((after_work, stalls() - before));
+            (after_work, stalls() - before)
         });
-        node.shared().mesh.send(0, Msg::Run(probe));
-        let seen = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("core 0 ran the probe");
-        node.shutdown();
-        node.wait(Duration::from_secs(5));
         assert_eq!(seen, (0, 1), "(stalls after working, after standing still)");
     }
 
