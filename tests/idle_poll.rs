@@ -25,6 +25,12 @@ fn pollers() -> Vec<String> {
 fn idle_poll_always_serves_every_core_keeps_timers_and_stops_its_pollers() {
     let node = common::run_single(2, "idle_poll: always\ntimeouts: {header: \"300ms\"}\n");
     let addr = node.addr();
+    // A thread takes its name itself once it runs (std names it from inside), so a poller just
+    // spawned may still carry its parent's name: wait for the names, with a generous bound.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pollers().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert!(
         !pollers().is_empty(),
         "no poller thread while the node runs"
