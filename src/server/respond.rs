@@ -27,6 +27,8 @@ mod caching;
 mod head;
 #[path = "respond_ids.rs"]
 mod ids;
+#[path = "respond_memo.rs"]
+mod memo;
 use caching::{raw_content_type, Headers, HTTP_DATE_BYTES};
 
 /// How one response must be framed and counted.
@@ -77,6 +79,8 @@ pub(crate) struct Responder {
     date_pinned: std::cell::Cell<bool>,
     /// The prepared head of a `200` JSON answer (`respond_head.rs`).
     json_ok: RefCell<head::JsonOkHead>,
+    /// The last answers of values, sent again while nothing in them changed (`respond_memo.rs`).
+    memo: RefCell<memo::AnswerMemo>,
 }
 
 /// The sampled access log: one line for every `every`-th response of this core (0 = off).
@@ -129,6 +133,7 @@ impl Responder {
             last_modified: std::cell::Cell::new((0, format_http_date(0))),
             date_pinned: std::cell::Cell::new(false),
             json_ok: RefCell::new(head::JsonOkHead::new(node_id.as_bytes())),
+            memo: RefCell::default(),
         }
     }
 
@@ -283,6 +288,8 @@ impl Responder {
     /// A value's 200: the seed's envelope `{"key":k,"value":<JSON>[,"ttl":s]}` for a JSON value,
     /// or a raw value's bytes as the body with its `Content-Type`; with the caching headers
     /// ([`Self::with_caching`]). Written straight from `stored` (the slot bytes): no copy.
+    /// A hot key's answer is copied from the last one while nothing in it changed
+    /// (`respond_memo.rs`): the same bytes, counted the same way.
     pub(crate) fn value(
         &self,
         out: &mut Vec<u8>,
@@ -292,13 +299,33 @@ impl Responder {
         ttl_ms: Option<u64>,
         version: u64,
     ) {
-        self.with_caching(ttl_ms, version, |list, parts| {
-            let headers = Headers {
-                list,
-                parts: Some(parts),
-            };
-            self.stored_form(out, r, key, stored, ttl_ms, headers)
-        });
+        let encode = |out: &mut Vec<u8>| {
+            self.with_caching(ttl_ms, version, |list, parts| {
+                let headers = Headers {
+                    list,
+                    parts: Some(parts),
+                };
+                self.stored_form(out, r, key, stored, ttl_ms, headers)
+            })
+        };
+        let Some(ask) = memo::Ask::new(r, key, stored, ttl_ms, version) else {
+            return encode(out);
+        };
+        {
+            let mut date = self.date.borrow_mut();
+            let date = self.date_of(&mut date);
+            if let Some(answer) = self.memo.borrow().get(&ask, date) {
+                self.count(r, 200);
+                out.extend_from_slice(answer);
+                return;
+            }
+        }
+        let start = out.len();
+        encode(out);
+        // The date the answer was encoded with (the one `date_of` returned to the encoder).
+        let date = self.date.borrow();
+        let answer = out.get(start..).unwrap_or_default();
+        self.memo.borrow_mut().keep(&ask, date.current(), answer);
     }
 
     /// [`Self::value`] with one more header after the caching ones (a leased read's

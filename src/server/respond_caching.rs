@@ -147,4 +147,4 @@ pub(super) fn raw_content_type(ct: &[u8]) -> &str {
 
 #[cfg(test)]
 #[path = "respond_caching_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -13,8 +13,13 @@ fn version_at(secs: u64) -> u64 {
 }
 
 fn meta(head_only: bool) -> Meta {
+    meta_with(ConnHeader::Default, head_only)
+}
+
+/// A GET's (or HEAD's) meta with `conn` (also for the memo's tests).
+pub(in crate::server::respond) fn meta_with(conn: ConnHeader, head_only: bool) -> Meta {
     Meta {
-        conn: ConnHeader::Default,
+        conn,
         head_only,
         route: RouteLabel::Cache,
         method: if head_only {

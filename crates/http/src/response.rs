@@ -184,6 +184,15 @@ impl Default for DateCache {
 }
 
 impl DateCache {
+    /// A cache that shows `secs` until its next [`Self::get`] (a caller with its own clock:
+    /// tests that pin the `Date` of answers they compare).
+    pub fn at(secs: u64) -> DateCache {
+        DateCache {
+            secs,
+            text: format_http_date(secs),
+        }
+    }
+
     /// The current date header value; re-formats only when the second changed.
     pub fn get(&mut self) -> &[u8] {
         self.refresh();
