@@ -9,8 +9,8 @@
 
 use super::request::{Framing, Version};
 use super::syntax::{
-    is_pct_encoded_with, is_sub_delim, is_tchar, is_unreserved, list_members, parse_decimal,
-    trim_ows, REG_NAME_LITERAL,
+    class_run, is_pct_encoded_with, is_sub_delim, is_tchar, is_unreserved, list_members,
+    parse_decimal, trim_ows, REG_NAME_LITERAL,
 };
 use super::{ParseError, MAX_AUTHORIZATION_BYTES, MAX_REQUEST_ID_BYTES};
 
@@ -298,15 +298,15 @@ fn is_valid_host(v: &[u8]) -> bool {
 /// property test holds the two to the same answer wherever this one gives one).
 #[inline]
 fn is_plain_host(v: &[u8]) -> Option<bool> {
-    match v.iter().position(|&b| !REG_NAME_LITERAL[b as usize]) {
-        None => Some(true),
-        Some(i) if v.get(i) == Some(&b':') => Some(
+    match class_run(v, &REG_NAME_LITERAL) {
+        i if i == v.len() => Some(true),
+        i if v.get(i) == Some(&b':') => Some(
             v.get(i + 1..)
                 .unwrap_or_default()
                 .iter()
                 .all(u8::is_ascii_digit),
         ),
-        Some(_) => None,
+        _ => None,
     }
 }
 

@@ -5,7 +5,7 @@
 //! Unlike the `percent-encoding` crate, a malformed escape is an error, never literal text;
 //! otherwise `/k/%zz` and `/k/%25zz` would name the same key (`docs/http-hardening.md`, fact 3).
 
-use super::syntax::{hex_val, is_pchar_literal, PCHAR_LITERAL};
+use super::syntax::{class_run, hex_val, is_pchar_literal, PCHAR_LITERAL};
 use super::ParseError;
 
 /// Strictly percent-decode one path segment into `out` (cleared first). Rejects `%zz`, `%`,
@@ -17,7 +17,7 @@ pub fn decode_segment(seg: &[u8], out: &mut Vec<u8>) -> Result<(), ParseError> {
     // Decoded length <= encoded length; one reservation at most, reused across calls.
     out.reserve(seg.len());
     // The usual key has no escape (`%` is no pchar literal): checked and copied whole.
-    if seg.iter().all(|&b| PCHAR_LITERAL[b as usize]) {
+    if class_run(seg, &PCHAR_LITERAL) == seg.len() {
         out.extend_from_slice(seg);
         return Ok(());
     }

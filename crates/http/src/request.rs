@@ -10,7 +10,7 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::fields;
-use super::syntax::{is_pchar_literal, is_pct_encoded_with, PATH_LITERAL};
+use super::syntax::{class_run, is_pchar_literal, is_pct_encoded_with, PATH_LITERAL};
 use super::{Limits, ParseError, Parsed, MAX_HEADERS, MAX_LEADING_EMPTY_LINES};
 
 /// Request methods we recognise (RFC 9110 §9); case-sensitive, anything else gets 501.
@@ -239,14 +239,14 @@ fn split_target(
 /// (a property test holds the two to the same answer wherever this one gives one).
 #[inline]
 fn split_plain_target(target: &[u8], at: usize) -> Option<(Range<usize>, Option<Range<usize>>)> {
-    match target.iter().position(|&b| !PATH_LITERAL[b as usize]) {
-        None => Some((at..at + target.len(), None)),
-        Some(q) if target.get(q) == Some(&b'?') => {
+    match class_run(target, &PATH_LITERAL) {
+        q if q == target.len() => Some((at..at + target.len(), None)),
+        q if target.get(q) == Some(&b'?') => {
             let rest = target.get(q + 1..).unwrap_or_default();
             let plain = rest.iter().all(|&b| b < 0x80 && b != b'#');
             plain.then(|| (at..at + q, Some(at + q + 1..at + target.len())))
         }
-        Some(_) => None,
+        _ => None,
     }
 }
 
