@@ -20,6 +20,7 @@ mod error;
 mod exchange;
 mod leave;
 mod link;
+pub mod local;
 pub mod membership;
 mod migration;
 mod peer;
@@ -253,6 +254,9 @@ pub struct Cluster {
     used: AtomicUsize,
     assigning: Mutex<()>,
     topo: ArcSwap<Topology>,
+    /// Bumped after every store of `topo`: a core's [`local::LocalTopology`] refreshes its copy
+    /// when it moved.
+    topo_generation: AtomicU64,
     /// Serializes adoptions (the check "is it newer" and the swap are one step).
     adopting: Mutex<()>,
     /// Slot of this node.
@@ -346,6 +350,7 @@ impl Cluster {
             used: AtomicUsize::new(used),
             assigning: Mutex::new(()),
             topo: ArcSwap::from_pointee(topo),
+            topo_generation: AtomicU64::new(0),
             adopting: Mutex::new(()),
             me,
             ring_changes: AtomicU64::new(0),
@@ -371,6 +376,19 @@ impl Cluster {
     /// not across an await.
     pub fn topology(&self) -> Guard<Arc<Topology>> {
         self.topo.load()
+    }
+
+    /// Put `topo` in force. The generation moves after the store, so a core that sees the new
+    /// generation loads this topology (or a later one).
+    fn publish(&self, topo: Topology) {
+        self.topo.store(Arc::new(topo));
+        self.topo_generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many topologies were put in force since start (see [`local::LocalTopology`]).
+    #[inline]
+    pub fn topology_generation(&self) -> u64 {
+        self.topo_generation.load(Ordering::Acquire)
     }
 
     /// The membership in force, owned (for long-running work such as a key move).
@@ -519,7 +537,7 @@ impl Cluster {
             .is_some_and(|m| m.status == Status::Joining)
             && !topo.doc.previous.iter().flatten().any(|id| id == me);
         self.fresh_join.store(joining, Ordering::Release);
-        self.topo.store(Arc::new(topo));
+        self.publish(topo);
         if moved {
             // A new ring (a join or a leave), not a stamp or a settle of the same one.
             self.ring_changes.fetch_add(1, Ordering::Relaxed);
@@ -553,7 +571,7 @@ impl Cluster {
             replicas_wanted: cur.replicas_wanted,
         };
         drop(cur);
-        self.topo.store(Arc::new(topo));
+        self.publish(topo);
         true
     }
 

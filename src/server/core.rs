@@ -185,6 +185,8 @@ pub(crate) struct Core {
     /// The change whose keys this core finished moving with every batch delivered: after it
     /// settles, the copies it no longer replicates are forgotten without being sent again.
     pub moved: RefCell<Option<Arc<crate::cluster::Topology>>>,
+    /// This core's copy of the membership in force, for routing key requests.
+    pub topology: crate::cluster::local::LocalTopology,
 }
 
 impl Core {
@@ -228,6 +230,7 @@ impl Core {
             moving_epoch: Cell::new(0),
             moving_down: Cell::new(0),
             moved: RefCell::new(None),
+            topology: crate::cluster::local::LocalTopology::new(Arc::clone(&node.cluster)),
             node,
         }
     }

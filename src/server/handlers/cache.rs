@@ -226,8 +226,9 @@ pub(super) fn route_op(
             Elsewhere::Unavailable(msg)
         });
     }
-    // One load of the topology answers every question below.
-    let t = cl.topology();
+    // One look at the topology answers every question below (this core's copy: no shared
+    // counter is touched).
+    let t = c.topology.current();
     if cl.standalone_in(&t) {
         // One node, one copy: nothing to place or copy.
         return Ok(Prefs::default());
