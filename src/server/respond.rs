@@ -320,6 +320,9 @@ impl Responder {
                 return;
             }
         }
+        if !self.memo.borrow_mut().worth_keeping(&ask) {
+            return encode(out);
+        }
         let start = out.len();
         encode(out);
         // The date the answer was encoded with (the one `date_of` returned to the encoder).

@@ -4,8 +4,8 @@
 use super::*;
 use crate::http::response::{format_http_date, DateCache};
 use crate::metrics::CoreMetrics;
-use crate::server::respond::caching::tests::meta_with as meta;
 use crate::server::request_id::IdFields;
+use crate::server::respond::caching::tests::meta_with as meta;
 use crate::server::respond::Responder;
 use crate::storage::value::encode_raw;
 
@@ -80,21 +80,24 @@ fn reads() -> Vec<Read> {
 fn every_answer_is_the_encoders_whatever_changed_since_the_last() {
     let r = Responder::new("n1", CoreMetrics::new(0), 0, "no-cache");
     let reads = reads();
-    // Every read after every other, each twice (the second from the memo where kept), in two
-    // `Date` seconds and back.
+    // Every read after every other, then twice more (kept at the second read of its version,
+    // from the memo at the third where kept), in two `Date` seconds and back.
     for secs in [1_700_000_000, 1_700_000_001, 1_700_000_000] {
         for a in &reads {
             for b in &reads {
-                for read in [a, b, b] {
+                for (i, read) in [a, b, b, b].into_iter().enumerate() {
                     let got = answer(&r, read, secs);
                     let want = encoded(read, secs);
                     assert_eq!(
                         String::from_utf8_lossy(&got),
                         String::from_utf8_lossy(&want)
                     );
-                    // A kind the memo keeps is in it now: the next same read is a hit.
                     let (k, st) = (&read.key[..], &read.stored[..]);
-                    if let Some(ask) = Ask::new(read.m, k, st, read.ttl_ms, read.version) {
+                    let Some(ask) = Ask::new(read.m, k, st, read.ttl_ms, read.version) else {
+                        continue;
+                    };
+                    if i == 3 {
+                        // A kind the memo keeps is in it: the next same read is a hit.
                         let date = format_http_date(secs);
                         let memo = r.memo.borrow();
                         let kept = memo.get(&ask, &date).map(<[u8]>::to_vec);
@@ -114,6 +117,9 @@ fn a_kept_answer_is_reused_only_for_the_same_date() {
     let ask = Ask::new(m, b"k", b"1", None, 9).expect("kept kind");
     let (d1, d2) = (format_http_date(1), format_http_date(2));
     assert_eq!(memo.get(&ask, &d1), None);
+    // Kept the second time the version is asked for, not the first.
+    assert!(!memo.worth_keeping(&ask));
+    assert!(memo.worth_keeping(&ask));
     memo.keep(&ask, &d1, b"answer");
     assert_eq!(memo.get(&ask, &d1), Some(&b"answer"[..]));
     assert_eq!(memo.get(&ask, &d2), None);
