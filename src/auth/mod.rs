@@ -321,6 +321,27 @@ pub struct LocalKeyring {
     keyring: Arc<Keyring>,
     seen: Cell<u64>,
     secrets: RefCell<Rc<Secrets>>,
+    /// What every request's access check asks first, worked out once per copy: the classes
+    /// with tokens, and whether the cluster secret is unset (see [`Self::shape`]).
+    shape: Cell<Shape>,
+}
+
+/// The parts of the secrets an access check needs before it looks at a credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// [`Secrets::configured`].
+    pub configured: Kinds,
+    /// No cluster secret is set.
+    pub cluster_open: bool,
+}
+
+impl Shape {
+    fn of(s: &Secrets) -> Shape {
+        Shape {
+            configured: s.configured(),
+            cluster_open: s.cluster.is_open(),
+        }
+    }
 }
 
 impl LocalKeyring {
@@ -330,8 +351,19 @@ impl LocalKeyring {
         Rc::new(LocalKeyring {
             keyring,
             seen: Cell::new(seen),
+            shape: Cell::new(Shape::of(&secrets)),
             secrets: RefCell::new(secrets),
         })
+    }
+
+    /// The current secrets' [`Shape`] (one relaxed load): an open node's check needs no more.
+    #[inline]
+    pub fn shape(&self) -> Shape {
+        let now = self.keyring.generation();
+        if now != self.seen.get() {
+            self.refresh(now);
+        }
+        self.shape.get()
     }
 
     /// The current secrets (one relaxed load; a copy of the keyring's after a reload).
@@ -347,6 +379,7 @@ impl LocalKeyring {
     #[cold]
     fn refresh(&self, now: u64) {
         let fresh = Rc::new(Secrets::clone(&self.keyring.current()));
+        self.shape.set(Shape::of(&fresh));
         // The borrow ends here: no `Ref` ever leaves this type, so this cannot conflict.
         *self.secrets.borrow_mut() = fresh;
         self.seen.set(now);

@@ -268,6 +268,10 @@ fn a_core_sees_a_reload_and_keeps_the_old_secrets_on_error() {
     assert_eq!(ring.generation(), 1);
     let after = local.current();
     assert!(after.admin.accepts(C.as_bytes()) && after.admin.accepts(A.as_bytes()));
+    // The check's summary follows the copy: the admin class protected, no cluster secret.
+    let shape = local.shape();
+    assert_eq!(shape.configured, after.configured());
+    assert!(shape.configured.has(Kind::Admin) && shape.cluster_open);
     assert!(
         !before.admin.accepts(C.as_bytes()),
         "a request in flight keeps its copy"

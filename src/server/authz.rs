@@ -100,17 +100,17 @@ impl Authz {
         markers: bool,
         tls_peer: bool,
     ) -> Verdict {
-        let secrets = self.keys.current();
-        let configured = secrets.configured();
+        let shape = self.keys.shape();
+        let configured = shape.configured;
         let cred = if configured.is_empty() {
             Credential::None // nothing to compare with: every class is open
         } else {
-            secrets.credential(authorization)
+            self.keys.current().credential(authorization)
         };
         let authenticated = tls_peer || cred.is_cluster();
         // Without any way for peers to authenticate, a marker is what marks a peer, as before
         // authentication existed; it grants no access though (`decide` sees `authenticated`).
-        let peer = if secrets.cluster.is_open() && !self.peer_certs {
+        let peer = if shape.cluster_open && !self.peer_certs {
             authenticated || forwarded
         } else {
             authenticated
