@@ -25,7 +25,7 @@ use crate::server::request_id::RequestId;
 
 /// Slots per core. A power of two (the index is the top bits of a multiplied version): enough
 /// for the hot keys of a core, and at most `MEMO_SLOTS * (MAX_KEY + MAX_STORED + MAX_ANSWER)`
-/// bytes of memory (~700 KiB) however the keys change.
+/// bytes of memory (~580 KiB per core, outside `max_memory`) however the keys change.
 const MEMO_SLOTS: usize = 256;
 const SLOT_BITS: u32 = MEMO_SLOTS.trailing_zeros();
 /// Only small answers are kept: a large value's answer is dominated by copying its bytes, which
