@@ -60,9 +60,11 @@ pub(super) fn from_copy(
         crate::metrics::inc(&c.resp.metrics.hot_copy_reads_node);
         return true;
     }
+    // The hot-key check first: it is cheap and usually false, and then the ring is not asked
+    // (a hash and a search per forwarded GET). The core's copy of the topology, not a load.
     let ask = req.method == Method::Get
-        && c.node.cluster.topology().ring.owner(key) == coordinator
-        && c.hot.is_hot(key, ttl_now);
+        && c.hot.is_hot(key, ttl_now)
+        && c.topology.current().ring.owner(key) == coordinator;
     ASK.with(|a| a.set(ask));
     false
 }
