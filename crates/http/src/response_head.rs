@@ -74,9 +74,13 @@ pub fn parse_response_head(
     to_head_request: bool,
     mut on_header: impl FnMut(&str, &[u8]),
 ) -> Result<Option<ResponseHead>, ProtoError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    let head_len = match resp.parse(buf) {
+    // Uninitialized slots: httparse fills only those it uses (zeroing all 64 was 2 KiB of
+    // stores per forwarded answer, and again for each partial read of one).
+    let mut headers =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_RESPONSE_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let config = httparse::ParserConfig::default();
+    let head_len = match config.parse_response_with_uninit_headers(&mut resp, buf, &mut headers) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() >= MAX_RESPONSE_HEAD_BYTES => {
             return Err(ProtoError::HeadTooLarge)
