@@ -39,13 +39,18 @@ pub fn local_entries(addr: SocketAddr) -> u64 {
         .expect("entries of self")
 }
 
-/// Wait until every node in `live` reports every other node in `live` as up.
+/// Wait until every node in `live` has caught up itself (`status: healthy`) and reports every
+/// other node in `live` as up. Its own status is checked too: a node starts by catching up, and
+/// its peers may still see it up until they hear so, which let a test take its "nothing changes
+/// from here" figures before the start had settled (a CI run saw `ring_changes` move after).
 pub fn wait_all_up(addrs: &[SocketAddr], live: &[usize], limit: Duration) {
     let ok = crate::common::eventually(limit, || {
         live.iter().all(|&at| {
-            live.iter()
-                .filter(|&&of| of != at)
-                .all(|&of| state_seen(addrs[at], of) == "up")
+            cluster_info(addrs[at])["status"] == "healthy"
+                && live
+                    .iter()
+                    .filter(|&&of| of != at)
+                    .all(|&of| state_seen(addrs[at], of) == "up")
         })
     });
     assert!(
