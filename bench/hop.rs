@@ -13,7 +13,12 @@
 //! `idle_poll: always`, which also spins `SPIN_AFTER_CALL` after sending), and a reference futex
 //! ping-pong of two plain threads (the cost of waking an idle CPU, whatever the mechanism).
 //!
-//! Last results (2026-12-04, 2-vCPU KVM guest, load ~1; ns/op, median of 3 samples of 3 runs),
+//! 2026-12-04 evening, another 2-vCPU KVM guest (load ~1.3; io_uring / epoll, after 1 ms idle):
+//! pollers whose senders wake the loop themselves 32,936 / 27,734; `idle_poll: always`, the
+//! pollers waking their own CPU's loop (`dcache::mesh::watch`), 8,685 / 9,684; park at once
+//! 87,986 / 105,143. Reference thread park/unpark round trip: 67,186.
+//!
+//! Earlier results (2026-12-04, 2-vCPU KVM guest, load ~1; ns/op, median of 3 samples of 3 runs),
 //! io_uring / epoll, 1 in flight, after 1 ms idle: park at once 66,179 / 60,214; spin after
 //! activity (the node's default) 75,847 / 62,976; spin 50 µs after activity and send 53,097 /
 //! 43,072; pollers with the node's spin 26,174 / 24,353; `idle_poll: always` 14,767 / 13,303.
@@ -72,6 +77,9 @@ struct Wait {
     /// A lowest-priority (`SCHED_IDLE`) busy thread on each of the two CPUs, so neither CPU
     /// ever halts while its loop is parked.
     pollers: bool,
+    /// The pollers also watch the two mailboxes and wake a parked loop from its own CPU, so
+    /// that senders leave the wake-up to them (`dcache::mesh::watch`, as the node's pollers do).
+    watch: bool,
     /// The caller also spins right after sending a call, however long it was idle before.
     spin_after_send: bool,
     /// The caller waits this long between round trips (1 in flight only), so that both sides
@@ -82,6 +90,7 @@ struct Wait {
 const PARK: Wait = Wait {
     spin: None,
     pollers: false,
+    watch: false,
     spin_after_send: false,
     idle_gap: None,
 };
@@ -93,10 +102,17 @@ fn spin_until(spin: Option<Duration>) -> Option<Instant> {
 /// Nanoseconds per message over `total` round trips, keeping `in_flight` messages outstanding
 /// (a sliding window: each reply releases the next message, as a busy connection would).
 fn round_trip(driver: Driver, in_flight: u64, total: u64, wait: Wait) -> Option<f64> {
-    let _pollers = wait
-        .pollers
-        .then(|| dcache::node::idle::Pollers::start("hop", &[0, 1]));
     let mesh: Arc<Mesh<u64>> = Arc::new(Mesh::new(2));
+    let _pollers = wait.pollers.then(|| {
+        dcache::node::idle::Pollers::start_with("hop", &[0, 1], |cpu| {
+            let duty = Watch {
+                mesh: Arc::clone(&mesh),
+                cores: [cpu],
+            };
+            wait.watch
+                .then(|| Box::new(duty) as Box<dyn dcache::node::idle::Duty>)
+        })
+    });
     let echo = {
         let mesh = Arc::clone(&mesh);
         std::thread::spawn(move || {
@@ -161,6 +177,22 @@ fn round_trip(driver: Driver, in_flight: u64, total: u64, wait: Wait) -> Option<
     }
     let _ = echo.join();
     ns
+}
+
+/// A poller's duty as the node's: watch the mailbox of the loop on its CPU (core = CPU here).
+struct Watch {
+    mesh: Arc<Mesh<u64>>,
+    cores: [usize; 1],
+}
+
+impl dcache::node::idle::Duty for Watch {
+    fn round(&mut self) {
+        self.mesh.watch_round(&self.cores);
+    }
+
+    fn retire(&mut self) {
+        self.mesh.unwatch(&self.cores);
+    }
 }
 
 /// Reference: nanoseconds per round trip of two plain threads pinned to CPU 0 and CPU 1 that
@@ -324,11 +356,21 @@ fn main() {
             },
         ),
         (
-            "after 1 ms idle, idle_poll: always (SCHED_IDLE pollers, spin 50 us after activity and send)",
+            "after 1 ms idle, SCHED_IDLE pollers, spin 50 us after activity and send, senders wake",
             Wait {
                 idle_gap: gap,
                 spin_after_send: true,
                 pollers: true,
+                ..long
+            },
+        ),
+        (
+            "after 1 ms idle, idle_poll: always (SCHED_IDLE pollers that wake their CPU's loop, spin 50 us after activity and send)",
+            Wait {
+                idle_gap: gap,
+                spin_after_send: true,
+                pollers: true,
+                watch: true,
                 ..long
             },
         ),

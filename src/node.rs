@@ -166,7 +166,7 @@ impl Node {
             _pollers: None,
         };
         if failure.is_none() {
-            node._pollers = start_pollers(&node.shared.cfg, cores);
+            node._pollers = start_pollers(&node.shared, cores);
             node.prober = spawn_prober(&node.shared);
             if !node.shared.cluster.is_standalone() {
                 node.shared
@@ -295,8 +295,10 @@ fn spawn_prober(shared: &Arc<NodeShared>) -> Option<JoinHandle<()>> {
 }
 
 /// With `idle_poll: always`, one poller on each CPU the workers run on (this node's share of
-/// the host, as the workers are pinned to it).
-fn start_pollers(cfg: &Config, cores: usize) -> Option<idle::Pollers> {
+/// the host, as the workers are pinned to it). With the workers pinned, each poller also
+/// watches the mailboxes of the workers on its CPU ([`MailboxWatch`]).
+fn start_pollers(shared: &Arc<NodeShared>, cores: usize) -> Option<idle::Pollers> {
+    let cfg = &shared.cfg;
     if cfg.idle_poll != crate::config::IdlePoll::Always {
         return None;
     }
@@ -309,7 +311,32 @@ fn start_pollers(cfg: &Config, cores: usize) -> Option<idle::Pollers> {
     crate::info!(
         "idle_poll: always: CPUs {cpus:?} are kept awake by lowest-priority (SCHED_IDLE) pollers; they show as busy in top"
     );
-    Some(idle::Pollers::start(&cfg.node_id, &cpus))
+    Some(idle::Pollers::start_with(&cfg.node_id, &cpus, |cpu| {
+        // Unpinned workers may run anywhere: a wake-up from the poller's CPU would save nothing.
+        if !cfg.pin_threads {
+            return None;
+        }
+        let cores = (0..cores).filter(|&c| cpus[c] == cpu).collect();
+        let shared = Arc::clone(shared);
+        Some(Box::new(MailboxWatch { shared, cores }) as Box<dyn idle::Duty>)
+    }))
+}
+
+/// A poller's duty: watch the mailboxes of `cores`, the workers pinned to its CPU, waking them
+/// from their own CPU (`mesh::watch`).
+struct MailboxWatch {
+    shared: Arc<NodeShared>,
+    cores: Vec<usize>,
+}
+
+impl idle::Duty for MailboxWatch {
+    fn round(&mut self) {
+        self.shared.mesh.watch_round(&self.cores);
+    }
+
+    fn retire(&mut self) {
+        self.shared.mesh.unwatch(&self.cores);
+    }
 }
 
 fn worker_thread(

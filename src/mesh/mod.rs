@@ -20,7 +20,8 @@
 //! Layout: [`mailbox`] holds the queue and the sleep/wake handshake (model-checked with loom),
 //! `pending` the reply-slot table, `calls` the per-destination credits, `msg` what travels,
 //! [`oneshot`] the cold-path answers, `relay` the yield a spinning receiver uses (behind the
-//! core's other ready tasks).
+//! core's other ready tasks), [`watch`] the stamps of the `idle_poll: always` pollers that wake
+//! a parked core from its own CPU.
 
 use std::cell::Cell;
 use std::future::poll_fn;
@@ -32,6 +33,7 @@ mod msg;
 pub mod oneshot;
 mod pending;
 mod relay;
+pub mod watch;
 
 pub use calls::{Calls, Full};
 use mailbox::Mailbox;
@@ -57,8 +59,8 @@ pub const SPIN_AFTER_ACTIVITY: Duration = Duration::from_micros(5);
 
 /// With `idle_poll: always`, how long a core keeps polling after it sent a key call to another
 /// core (and after it handled messages), so the reply finds it awake: the other core's wake-up
-/// from a parked worker on a CPU its poller keeps awake takes about 10 µs here, and twice that
-/// covers a busy moment. The worker CPUs are the node's alone in that mode, so the spin costs no
+/// (by its CPU's poller, [`watch`]) takes about 10 µs here, 30-40 µs when the sender's wake-up
+/// has to cross CPUs on a VM, and 50 µs covers a busy moment. The worker CPUs are the node's alone in that mode, so the spin costs no
 /// one else's time.
 pub const SPIN_AFTER_CALL: Duration = Duration::from_micros(50);
 
@@ -127,6 +129,30 @@ impl<M: Send> Mesh<M> {
                 std::thread::yield_now();
             }
         }
+    }
+
+    /// A watcher's round over the mailboxes of `cores` (those on the watcher's CPU): stamp each
+    /// and wake those parked with mail, so that their senders need not wake them from another
+    /// CPU. For the `idle_poll: always` pollers (`node::idle`).
+    pub fn watch_round(&self, cores: &[usize]) {
+        let now = watch::now();
+        for &core in cores {
+            self.boxes[core].watch_round(now);
+        }
+    }
+
+    /// The watcher of `cores` stops; senders wake those cores themselves from now on, and a
+    /// message left to the watcher is delivered now.
+    pub fn unwatch(&self, cores: &[usize]) {
+        for &core in cores {
+            self.boxes[core].unwatch();
+        }
+    }
+
+    /// Core `me` wakes its own receiver if it parked with mail (the backstop of a watched core:
+    /// see [`watch::BACKSTOP`]). Only core `me` may call this.
+    pub fn wake_if_mail(&self, me: usize) {
+        self.boxes[me].wake_if_mail();
     }
 
     /// Core `me` wakes its own parked receiver, so that it re-reads a spin deadline just moved.

@@ -11,6 +11,10 @@
 //! reschedule, not a halt. This is what the kernel's `idle=poll` does for the whole host, kept
 //! to the CPUs of this node's workers and switchable in the config.
 //!
+//! A poller may also have a [`Duty`] each round: the node's pollers watch the mailboxes of the
+//! workers pinned to their CPU (`mesh::watch`), so that a message to a parked worker wakes it
+//! from its own CPU, without the inter-processor interrupt a sender on another CPU needs.
+//!
 //! Why not poll inside the worker instead: monoio fires its timers (and, with io_uring, the
 //! wake-ups sent from other threads) only when the runtime parks, so a worker that never parks
 //! starves its own timers; a node tried that way stopped answering (docs/benchmarks.md).
@@ -30,11 +34,27 @@ pub struct Pollers {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// What a poller does on each round besides yielding (the node's: watch the mailboxes of the
+/// workers on its CPU, `mesh::watch`), and once when it stops.
+pub trait Duty: Send {
+    fn round(&mut self);
+    fn retire(&mut self);
+}
+
 impl Pollers {
     /// One poller pinned to each CPU of `cpus` (duplicates share one). A thread the kernel
     /// refuses `SCHED_IDLE` (a seccomp filter, say) stops at once with a warning: spinning at
     /// normal priority would take CPU time from the workers.
     pub fn start(name: &str, cpus: &[usize]) -> Pollers {
+        Self::start_with(name, cpus, |_| None)
+    }
+
+    /// [`Pollers::start`], the poller of CPU `c` doing `duty_for(c)` on each round.
+    pub fn start_with(
+        name: &str,
+        cpus: &[usize],
+        mut duty_for: impl FnMut(usize) -> Option<Box<dyn Duty>>,
+    ) -> Pollers {
         let stop = Arc::new(AtomicBool::new(false));
         let mut unique = cpus.to_vec();
         unique.sort_unstable();
@@ -43,9 +63,10 @@ impl Pollers {
             .into_iter()
             .filter_map(|cpu| {
                 let stop = Arc::clone(&stop);
+                let duty = duty_for(cpu);
                 std::thread::Builder::new()
                     .name(format!("{name}-idle{cpu}"))
-                    .spawn(move || poll(cpu, &stop))
+                    .spawn(move || poll(cpu, &stop, duty))
                     .map_err(|e| {
                         crate::warn!("idle_poll: cannot start the poller of CPU {cpu}: {e}")
                     })
@@ -65,8 +86,9 @@ impl Drop for Pollers {
     }
 }
 
-/// The body of one poller: pin, drop to `SCHED_IDLE`, spin until told to stop.
-fn poll(cpu: usize, stop: &AtomicBool) {
+/// The body of one poller: pin, drop to `SCHED_IDLE`, do its duty and yield until told to
+/// stop, then retire the duty.
+fn poll(cpu: usize, stop: &AtomicBool, mut duty: Option<Box<dyn Duty>>) {
     crate::cpus::pin(cpu);
     if let Err(e) = lowest_priority() {
         crate::warn!("idle_poll: CPU {cpu} keeps halting when idle: SCHED_IDLE refused ({e})");
@@ -76,7 +98,13 @@ fn poll(cpu: usize, stop: &AtomicBool) {
     // (`Mesh::recv_spinning_until`) may be handed to this thread for a whole time slice
     // otherwise; a yielding poller hands it straight back.
     while !stop.load(Ordering::Relaxed) {
+        if let Some(d) = duty.as_mut() {
+            d.round();
+        }
         std::thread::yield_now();
+    }
+    if let Some(d) = duty.as_mut() {
+        d.retire();
     }
 }
 

@@ -98,6 +98,16 @@ async fn mailbox_loop(c: Rc<Core>) {
     }
 }
 
+/// A core whose mailbox a poller watches (`idle_poll: always`, pinned workers) looks at it
+/// itself every [`crate::mesh::watch::BACKSTOP`]: a sender that left the wake-up to the poller
+/// just before another thread took the poller's CPU is then late by that much at most.
+async fn watch_backstop(c: Rc<Core>) {
+    loop {
+        monoio::time::sleep(crate::mesh::watch::BACKSTOP).await;
+        c.node.mesh.wake_if_mail(c.exec.core);
+    }
+}
+
 /// How often a core retries delivering hints to peers that take writes again (the prober's
 /// "up" also triggers a delivery at once).
 const HINT_RETRY: Duration = Duration::from_secs(1);
@@ -239,6 +249,9 @@ pub(crate) async fn run(c: Rc<Core>, listener: TcpListener, admin: Option<TcpLis
     monoio::spawn(sweep_loop(Rc::clone(&c)));
     monoio::spawn(heartbeat_loop(Rc::clone(&c)));
     monoio::spawn(super::sync::stall_loop(Rc::clone(&c)));
+    if c.cfg().idle_poll == IdlePoll::Always && c.cfg().pin_threads {
+        monoio::spawn(watch_backstop(Rc::clone(&c)));
+    }
     // A saved membership in the middle of a change: this core's part of the move restarts.
     super::migrate::on_epoch(&c);
     if c.exec.core == 0 {
