@@ -10,6 +10,9 @@
 #   colocated  the shipped 3-node local cluster (config/node1..3.yaml, only the ports moved) as a
 #              user starts it: threads: 0 and pinning, each node taking its share of the CPUs
 #              (src/cpus.rs); and the same with threads: 1 on each. 1000 uniform keys via node 1.
+#              First, the same-run "before": version 1 (V1_COMMIT, the release the issue measured,
+#              built from this repository's history into TARGET/v1 by build_v1) with its own
+#              shipped configs; skipped with a note when the history is not there.
 #   hop        bench/hop.rs (the mesh round trip between two pinned cores), bench/idle_hop.rs (what
 #              a hop adds to a GET on a quiet node, idle_poll brief and always), then one node with
 #              threads: 2 (both CPUs) against one with threads: 1 (SERVER_CPU): uniform GET, server
@@ -119,12 +122,12 @@ scenario_flags() {
 
 # The shipped configs with only their ports moved to BASE..BASE+2 (node n: 800n -> BASE+n-1), plus
 # EXTRA lines; written to OUT/NAME/nodeN.yaml.
-shipped_configs() { # NAME BASE [EXTRA]
+shipped_configs() { # NAME BASE [EXTRA [CONFIG_DIR]]
   local dir="$OUT/$1" n
   mkdir -p "$dir"
   for n in 1 2 3; do
     sed -e "s/:8001/:$2/g" -e "s/:8002/:$(($2 + 1))/g" -e "s/:8003/:$(($2 + 2))/g" \
-      "$ROOT/config/node$n.yaml" >"$dir/node$n.yaml"
+      "${4:-$ROOT/config}/node$n.yaml" >"$dir/node$n.yaml"
     [ -z "${3:-}" ] || printf '%s\n' "$3" >>"$dir/node$n.yaml"
   done
 }
@@ -138,25 +141,61 @@ wait_cluster() { # PORT: until that node sees three members up
   log "  node on $1 does not see 3 members up yet (going on)"
 }
 
+# Version 1, the release the issue's "before" figures were measured on: the last commit before
+# the version-2 work began.
+V1_COMMIT="${V1_COMMIT:-4393800}"
+
+# Where version 1's sources go: outside this workspace (cargo would take them for a member).
+V1_SRC="${TMPDIR:-/tmp}/dcache-v1-$V1_COMMIT"
+
+# Build version 1's cache-node from this repository's history (once; TARGET/v1) and print its
+# path; its sources (configs included) stay in V1_SRC. Fails without the history.
+build_v1() {
+  local src="$V1_SRC" out="$TARGET/v1"
+  if [ ! -x "$out/release/cache-node" ] || [ ! -d "$src/config" ]; then
+    git -C "$ROOT" cat-file -e "$V1_COMMIT^{commit}" 2>/dev/null || return 1
+    rm -rf "$src" && mkdir -p "$src" || return 1
+    git -C "$ROOT" archive "$V1_COMMIT" | tar -x -C "$src" || return 1
+    (cd "$src" && CARGO_TARGET_DIR="$out" cargo build --release --bin cache-node -q) >&2 || return 1
+  fi
+  echo "$out/release/cache-node"
+}
+
 scenario_colocated() {
-  local name base n pids all_cpus="0-$(($(nproc) - 1))" v=0
-  # Shipped as is, then threads: 1 on each: both clusters up at once, rows interleaved.
-  for name in shipped threads1; do
-    base=$((P_COLO + v * 3))
-    if [ "$name" = shipped ]; then shipped_configs colo-shipped "$base"; else shipped_configs colo-threads1 "$base" "threads: 1"; fi
+  local name base n pids all_cpus="0-$(($(nproc) - 1))" v=0 names="shipped threads1" bin
+  if [ -x "${V1_BIN:-}" ]; then
+    names="v1 $names"
+  else
+    log "colocated: no version 1 build ($V1_COMMIT not in this clone's history?): no same-run before row"
+  fi
+  # Version 1 as shipped then, shipped as is, then threads: 1 on each: all clusters up at once,
+  # rows interleaved.
+  for name in $names; do
+    base=$((P_COLO + v * 3)) bin="$NODE_BIN"
+    case "$name" in
+      v1) shipped_configs colo-v1 "$base" "" "$V1_SRC/config" && bin="$V1_BIN" ;;
+      shipped) shipped_configs colo-shipped "$base" ;;
+      *) shipped_configs colo-threads1 "$base" "threads: 1" ;;
+    esac
     pids=()
     for n in 1 2 3; do
       # All CPUs allowed: the nodes pin themselves, as they would when a user starts them.
-      start "colo-$name-$n" "$all_cpus" "$NODE_BIN" --config "$OUT/colo-$name/node$n.yaml"
+      start "colo-$name-$n" "$all_cpus" "$bin" --config "$OUT/colo-$name/node$n.yaml"
       pids+=("$LAST_PID")
     done
     for n in 0 1 2; do wait_http "http://127.0.0.1:$((base + n))/api/v1/health"; done
     wait_cluster "$base"
     preload "127.0.0.1:$base" "$COLO_KEYS"
-    local cmp=-
-    [ "$name" = shipped ] || cmp=colo_shipped
-    local label="3 nodes, shipped configs (threads: 0, pinned): GET, $COLO_KEYS keys uniform via node 1"
-    [ "$name" = shipped ] || label="3 nodes, shipped configs + threads: 1: GET, $COLO_KEYS keys uniform via node 1"
+    local cmp=- label
+    case "$name" in
+      v1) label="3 nodes, version 1 ($V1_COMMIT) with its shipped configs: GET, $COLO_KEYS keys uniform via node 1" ;;
+      shipped)
+        label="3 nodes, shipped configs (threads: 0, pinned): GET, $COLO_KEYS keys uniform via node 1"
+        [ -z "${V1_BIN:-}" ] || cmp=colo_v1 ;;
+      *)
+        label="3 nodes, shipped configs + threads: 1: GET, $COLO_KEYS keys uniform via node 1"
+        cmp=colo_shipped ;;
+    esac
     qrow "colo_$name" colocated "$label" wrk "$cmp" 0 "${pids[*]}" -- \
       "$WRK -d\${D}s -s $LUA/get_keys.lua http://127.0.0.1:$base -- $COLO_KEYS uniform"
     v=$((v + 1))

@@ -39,6 +39,7 @@
 #   RATE=20000 SERVER_CPU=0 CLIENT_CPU=1 PORT=18080 (uses PORT..PORT+75) SCENARIOS=...
 #   FLAG_SETUPS="plain coop single_defer" (ring set-ups of the flags group, SETUP[:ENTRIES])
 #   COLO_KEYS=1000 ZIPF_S=0.99 HOT_MIN_READS= (hot_keys.min_reads_per_sec of the zipf group)
+#   V1_COMMIT=4393800 (version 1, built from the history as the colocated group's same-run before)
 #   OUT=bench/results/<utc time> SKIP_BUILD=1 (use existing release binaries) NO_INSTALL=1
 #   CARGO_TARGET_DIR (where the release binaries are built)
 # Everything started is stopped by PID on exit, including on Ctrl-C.
@@ -566,7 +567,12 @@ main() {
       HOP_BIN="$(build_bench hop)" || die "building bench/hop.rs failed"
       IDLE_HOP_BIN="$(build_bench idle_hop)" || die "building bench/idle_hop.rs failed"
     fi
+    if has colocated; then
+      log "colocated: building version 1 ($V1_COMMIT) from the history into $TARGET/v1"
+      V1_BIN="$(build_v1)" || V1_BIN=""
+    fi
   else
+    V1_BIN="$TARGET/v1/release/cache-node"
     BARE_BIN="$(newest_bench bare)"
     HOP_BIN="$(newest_bench hop)"
     IDLE_HOP_BIN="$(newest_bench idle_hop)"

@@ -271,13 +271,18 @@ def perf_targets(run, by_id):
         if same:
             lines.append(f"  (the bare responder sending our head's bytes: {same['us']:.2f} µs, ours ÷ it "
                          f"×{d_p16['us'] / same['us']:.2f}: what is left is our user-space work)")
-    c, c1 = s("colo_shipped"), s("colo_threads1")
+    c, c1, v1 = s("colo_shipped"), s("colo_threads1"), s("colo_v1")
     if c:
         before = ISSUE13_BEFORE["colo_shipped"]
         r = c["rps"] / before
         extra = f"; threads: 1 on each {c1['rps']:,.0f} (issue: {ISSUE13_BEFORE['colo_threads1']:,})" if c1 else ""
         lines.append(f"- shipped 3-node local cluster ≥ 2× the issue's {before:,} req/s: {c['rps']:,.0f} = "
                      f"×{r:.2f} {'✓' if r >= 2 else '✗'}{extra}")
+        if v1:
+            # The same-run before: version 1 built from the history, on this machine, this run.
+            r1 = c["rps"] / v1["rps"]
+            lines.append(f"  same run, ≥ 2× version 1 with its shipped configs ({v1['rps']:,.0f} req/s): "
+                         f"×{r1:.2f} {'✓' if r1 >= 2 else '✗'}")
     # "Idle" = the other core is parked when the message arrives: bench/hop.rs's "after ... idle"
     # cases when it has them, else every lone round trip.
     lone = [(n, v) for n, v in hop_lines(run) if " 1 in flight" in n and "round trip" in n]
