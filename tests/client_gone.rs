@@ -1,5 +1,6 @@
-//! A client that leaves while its connection waits for a forwarded answer is noticed at once,
-//! not when the forward ends; a client that keeps pipelining meanwhile loses nothing.
+//! A client that leaves while its connection waits for a forwarded answer is noticed soon (the
+//! watch starts a few ms into the wait, `WATCH_AFTER` in `server/connection/watch.rs`), not when
+//! the forward ends; a client that keeps pipelining meanwhile loses nothing.
 //!
 //! The key's owner is frozen (SIGSTOP: its kernel accepts the forward, nobody answers) and
 //! `cluster.request_timeout` is 10 s, so without the watch the forwarding node would learn of the

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// How often the per-core task looks for deadlines that passed: idle timeouts are seconds, the
 /// probation a second, so 50 ms late is nothing; a scan of 20,000 slots costs ~50 µs.
-const TICK: Duration = Duration::from_millis(50);
+pub(super) const TICK: Duration = Duration::from_millis(50);
 
 struct Slot {
     at: Instant,
