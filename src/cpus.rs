@@ -100,6 +100,23 @@ pub(crate) fn plan(me: &str, my_address: &str, nodes: &BTreeMap<String, String>)
     share(&allowed(), co_location(me, my_address, nodes))
 }
 
+/// Whether co-located members must share CPUs: more of them on this host than the `cpus` CPUs
+/// they may run on (the guide's local cluster: 3 nodes, 2 CPUs), pinned or not.
+pub(crate) fn shares_cpus(cpus: usize, co: CoLocation) -> bool {
+    co.count > 1 && cpus < co.count
+}
+
+/// Run the calling thread `SCHED_BATCH` (see `config::WorkerScheduling`): woken, it no longer
+/// preempts the thread on its CPU. Needs no privilege (a normal thread may always lower itself).
+pub(crate) fn schedule_batch() -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param for SCHED_BATCH.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Pin the calling thread to `cpu`.
 pub(crate) fn pin(cpu: usize) {
     // SAFETY: cpu_set_t is plain data; sched_setaffinity only reads it.
@@ -140,6 +157,31 @@ mod tests {
         // Eight CPUs: two each, disjoint.
         let eight: Vec<usize> = (0..8).collect();
         assert_eq!(share(&eight, co[1]), vec![2, 3]);
+    }
+
+    #[test]
+    fn only_more_local_members_than_cpus_share_cpus() {
+        let co = |count| CoLocation { index: 0, count };
+        assert!(shares_cpus(2, co(3)), "the guide's local cluster on 2 CPUs");
+        assert!(shares_cpus(1, co(2)));
+        assert!(!shares_cpus(4, co(3)), "a CPU each, or more");
+        assert!(!shares_cpus(3, co(3)));
+        assert!(
+            !shares_cpus(1, co(1)),
+            "alone on the host: nothing shared with a member"
+        );
+        assert!(!shares_cpus(0, co(1)));
+    }
+
+    #[test]
+    fn a_thread_may_lower_itself_to_batch() {
+        std::thread::spawn(|| {
+            schedule_batch().expect("SCHED_BATCH needs no privilege");
+            // SAFETY: pid 0 is this thread.
+            assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_BATCH);
+        })
+        .join()
+        .expect("thread");
     }
 
     #[test]

@@ -109,6 +109,20 @@ pub enum IdlePoll {
     Always,
 }
 
+/// How the kernel schedules the worker threads. `batch` runs them `SCHED_BATCH`: a worker woken
+/// (a request arrived, a neighbour sent it work) does not preempt the thread running on its CPU
+/// but waits until that one sleeps or its slice ends. Where co-located nodes share a CPU, waking
+/// each other for every forward otherwise turns each batch of work into a string of context
+/// switches; `auto` picks `batch` exactly there (more members of `cluster_nodes` on this host
+/// than CPUs it may use, `crate::cpus::shares_cpus`) and `normal` everywhere else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerScheduling {
+    Auto,
+    Normal,
+    Batch,
+}
+
 /// Log verbosity, ordered from least to most verbose: `level <= config.log_level` means "print".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -189,6 +203,7 @@ pub struct Config {
     pub pin_threads: bool,
     pub io_driver: IoDriver,
     pub idle_poll: IdlePoll,
+    pub worker_scheduling: WorkerScheduling,
     /// Byte budget for keys + values + overhead for the whole node; 0 = no byte limit.
     pub max_memory: u64,
     pub max_key_bytes: usize,
@@ -245,6 +260,8 @@ struct FileConfig {
     io_driver: IoDriver,
     #[serde(default = "default_idle_poll")]
     idle_poll: IdlePoll,
+    #[serde(default = "default_worker_scheduling")]
+    worker_scheduling: WorkerScheduling,
     #[serde(default = "default_max_memory", with = "units::size")]
     max_memory: u64,
     #[serde(default = "default_max_key_bytes")]
@@ -299,6 +316,9 @@ fn default_io_driver() -> IoDriver {
 }
 fn default_idle_poll() -> IdlePoll {
     IdlePoll::Brief
+}
+fn default_worker_scheduling() -> WorkerScheduling {
+    WorkerScheduling::Auto
 }
 fn default_max_memory() -> u64 {
     DEFAULT_MAX_MEMORY
@@ -412,6 +432,7 @@ impl Config {
             pin_threads: self.pin_threads,
             io_driver: self.io_driver,
             idle_poll: self.idle_poll,
+            worker_scheduling: self.worker_scheduling,
             max_memory: self.max_memory,
             max_key_bytes: self.max_key_bytes,
             max_value_bytes: self.max_value_bytes,

@@ -226,6 +226,33 @@ fn idle_poll_is_brief_or_always_and_always_is_named_at_start_up() {
 }
 
 #[test]
+fn worker_scheduling_is_auto_by_default_and_round_trips() {
+    let c = Config::from_yaml_str(SEED, FILE).expect("default");
+    assert_eq!(c.worker_scheduling, WorkerScheduling::Auto);
+    for (word, want) in [
+        ("normal", WorkerScheduling::Normal),
+        ("batch", WorkerScheduling::Batch),
+    ] {
+        let c =
+            Config::from_yaml_str(&format!("{SEED}worker_scheduling: {word}\n"), FILE).expect(word);
+        assert_eq!(c.worker_scheduling, want);
+        assert!(
+            c.to_yaml().contains(&format!("worker_scheduling: {word}")),
+            "{}",
+            c.to_yaml()
+        );
+        assert_eq!(Config::from_yaml_str(&c.to_yaml(), FILE), Ok(c));
+    }
+    let err = Config::from_yaml_str(&format!("{SEED}worker_scheduling: fifo\n"), FILE)
+        .expect_err("fifo is not a choice")
+        .to_string();
+    assert!(
+        err.contains("worker_scheduling") && err.contains("unknown variant `fifo`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn log_format_is_text_or_json() {
     let c = Config::from_yaml_str(&format!("{SEED}log_format: json\n"), FILE).expect("json");
     assert_eq!(c.log_format, LogFormat::Json);

@@ -66,6 +66,7 @@ pub(super) fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid
         pin_threads: file.pin_threads,
         io_driver: file.io_driver,
         idle_poll: file.idle_poll,
+        worker_scheduling: file.worker_scheduling,
         max_memory: file.max_memory,
         max_key_bytes: file.max_key_bytes,
         max_value_bytes: file.max_value_bytes,
