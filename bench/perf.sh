@@ -9,8 +9,7 @@
 #              All servers 1 worker on SERVER_CPU, rows interleaved round by round.
 #   colocated  the shipped 3-node local cluster (config/node1..3.yaml, only the ports moved) as a
 #              user starts it: threads: 0 and pinning, each node taking its share of the CPUs
-#              (src/cpus.rs) and, sharing CPUs, running SCHED_BATCH (worker_scheduling: auto);
-#              and the same with threads: 1 on each. 1000 uniform keys via node 1.
+#              (src/cpus.rs); and the same with threads: 1 on each. 1000 uniform keys via node 1.
 #              First, the same-run "before": version 1 (V1_COMMIT, the release the issue measured,
 #              built from this repository's history into TARGET/v1 by build_v1) with its own
 #              shipped configs; skipped with a note when the history is not there.

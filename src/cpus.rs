@@ -100,12 +100,6 @@ pub(crate) fn plan(me: &str, my_address: &str, nodes: &BTreeMap<String, String>)
     share(&allowed(), co_location(me, my_address, nodes))
 }
 
-/// Whether co-located members must share CPUs: more of them on this host than the `cpus` CPUs
-/// they may run on (the guide's local cluster: 3 nodes, 2 CPUs), pinned or not.
-pub(crate) fn shares_cpus(cpus: usize, co: CoLocation) -> bool {
-    co.count > 1 && cpus < co.count
-}
-
 /// Run the calling thread `SCHED_BATCH` (see `config::WorkerScheduling`): woken, it no longer
 /// preempts the thread on its CPU. Needs no privilege (a normal thread may always lower itself).
 pub(crate) fn schedule_batch() -> std::io::Result<()> {
@@ -157,20 +151,6 @@ mod tests {
         // Eight CPUs: two each, disjoint.
         let eight: Vec<usize> = (0..8).collect();
         assert_eq!(share(&eight, co[1]), vec![2, 3]);
-    }
-
-    #[test]
-    fn only_more_local_members_than_cpus_share_cpus() {
-        let co = |count| CoLocation { index: 0, count };
-        assert!(shares_cpus(2, co(3)), "the guide's local cluster on 2 CPUs");
-        assert!(shares_cpus(1, co(2)));
-        assert!(!shares_cpus(4, co(3)), "a CPU each, or more");
-        assert!(!shares_cpus(3, co(3)));
-        assert!(
-            !shares_cpus(1, co(1)),
-            "alone on the host: nothing shared with a member"
-        );
-        assert!(!shares_cpus(0, co(1)));
     }
 
     #[test]

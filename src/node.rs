@@ -78,7 +78,7 @@ impl Node {
             );
         }
         let co = crate::cpus::co_location(&cfg.node_id, &cfg.address, &cfg.cluster_nodes);
-        let batch = batch_workers(&cfg, co);
+        let batch = cfg.worker_scheduling == WorkerScheduling::Batch;
         if co.count > 1 {
             let pinning = if cfg.pin_threads {
                 let plan = crate::cpus::plan(&cfg.node_id, &cfg.address, &cfg.cluster_nodes);
@@ -86,11 +86,15 @@ impl Node {
             } else {
                 "not pinned (pin_threads: false)".to_string()
             };
-            let sched = if batch { ", scheduled SCHED_BATCH" } else { "" };
             crate::info!(
-                "{} members of the cluster run on this host: {} worker threads, {pinning}{sched} (see threads, pin_threads and worker_scheduling in config/example.yaml)",
+                "{} members of the cluster run on this host: {} worker threads, {pinning} (see threads and pin_threads in config/example.yaml)",
                 co.count,
                 cores,
+            );
+        }
+        if batch {
+            crate::info!(
+                "worker threads run SCHED_BATCH (worker_scheduling: batch): a woken worker waits for the thread on its CPU to sleep or its slice to end"
             );
         }
         let mut cluster = Cluster::new(&cfg).map_err(|e| StartError(e.to_string()))?;
@@ -341,16 +345,6 @@ impl idle::Duty for MailboxWatch {
     }
 }
 
-/// Whether the workers run `SCHED_BATCH` (`worker_scheduling`; `auto`: when co-located members
-/// outnumber the CPUs and so share them).
-fn batch_workers(cfg: &Config, co: crate::cpus::CoLocation) -> bool {
-    match cfg.worker_scheduling {
-        WorkerScheduling::Normal => false,
-        WorkerScheduling::Batch => true,
-        WorkerScheduling::Auto => crate::cpus::shares_cpus(crate::cpus::allowed().len(), co),
-    }
-}
-
 fn worker_thread(
     core: usize,
     shared: Arc<NodeShared>,
@@ -453,34 +447,4 @@ fn bind_core(
         };
         format!("core {core}: bind {what} {addr}: {why}")
     })
-}
-
-#[cfg(test)]
-mod scheduling_tests {
-    use super::*;
-    use crate::cpus::CoLocation;
-
-    fn cfg(word: &str) -> Config {
-        let yaml = format!(
-            "node_id: a\naddress: \"127.0.0.1:1\"\ncache_size: 10\nworker_scheduling: {word}\n"
-        );
-        Config::from_yaml_str(&yaml, "<test>").expect("valid")
-    }
-
-    #[test]
-    fn auto_batches_exactly_when_local_members_outnumber_the_cpus() {
-        let alone = CoLocation { index: 0, count: 1 };
-        // More members than any machine has CPUs (the affinity mask holds at most 1024).
-        let crowd = CoLocation {
-            index: 0,
-            count: libc::CPU_SETSIZE as usize + 1,
-        };
-        assert!(!batch_workers(&cfg("auto"), alone));
-        assert!(batch_workers(&cfg("auto"), crowd));
-        assert!(
-            !batch_workers(&cfg("normal"), crowd),
-            "explicit normal wins"
-        );
-        assert!(batch_workers(&cfg("batch"), alone), "explicit batch wins");
-    }
 }

@@ -1,6 +1,5 @@
 //! `worker_scheduling` on a real node: `batch` runs every worker thread `SCHED_BATCH`, `normal`
-//! leaves them `SCHED_OTHER`, and the node serves either way. (What `auto` picks is unit-tested
-//! beside `node::batch_workers` and `cpus::shares_cpus`.)
+//! (the default) leaves them `SCHED_OTHER`, and the node serves either way.
 
 #[path = "common/mod.rs"]
 mod common;

@@ -111,14 +111,15 @@ pub enum IdlePoll {
 
 /// How the kernel schedules the worker threads. `batch` runs them `SCHED_BATCH`: a worker woken
 /// (a request arrived, a neighbour sent it work) does not preempt the thread running on its CPU
-/// but waits until that one sleeps or its slice ends. Where co-located nodes share a CPU, waking
-/// each other for every forward otherwise turns each batch of work into a string of context
-/// switches; `auto` picks `batch` exactly there (more members of `cluster_nodes` on this host
-/// than CPUs it may use, `crate::cpus::shares_cpus`) and `normal` everywhere else.
+/// but waits until that one sleeps or the scheduler tick ends its slice. Where co-located nodes
+/// share a CPU and a closed-loop load keeps them busy, that stops them preempting each other at
+/// every forward (the local 3-node cluster: +25-30 % req/s under wrk); next to any thread that
+/// keeps a CPU busy (a spinning load generator, a build) it delays every wake-up by up to a
+/// tick (p50 of 10-14 ms instead of 0.5 ms at 40k req/s open loop), so it is opt-in, never
+/// picked by itself (`docs/benchmarks.md`, "Co-located nodes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WorkerScheduling {
-    Auto,
     Normal,
     Batch,
 }
@@ -318,7 +319,7 @@ fn default_idle_poll() -> IdlePoll {
     IdlePoll::Brief
 }
 fn default_worker_scheduling() -> WorkerScheduling {
-    WorkerScheduling::Auto
+    WorkerScheduling::Normal
 }
 fn default_max_memory() -> u64 {
     DEFAULT_MAX_MEMORY

@@ -226,9 +226,9 @@ fn idle_poll_is_brief_or_always_and_always_is_named_at_start_up() {
 }
 
 #[test]
-fn worker_scheduling_is_auto_by_default_and_round_trips() {
+fn worker_scheduling_is_normal_by_default_and_round_trips() {
     let c = Config::from_yaml_str(SEED, FILE).expect("default");
-    assert_eq!(c.worker_scheduling, WorkerScheduling::Auto);
+    assert_eq!(c.worker_scheduling, WorkerScheduling::Normal);
     for (word, want) in [
         ("normal", WorkerScheduling::Normal),
         ("batch", WorkerScheduling::Batch),
