@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::core::Core;
-use super::handlers::import::send_import;
+use super::handlers::import::{send_move, ImportError, BEHIND_THE_MOVE};
 use crate::cluster::ring::Prefs;
 use crate::cluster::{Cluster, Topology, MAX_MEMBERS};
 use crate::storage::Entry;
@@ -32,6 +32,13 @@ const BATCH_BYTES: usize = 64 * 1024;
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// Attempts per batch before it becomes hints for the peer.
 const ATTEMPTS: u32 = 3;
+/// Pause before a batch is sent again to a peer that is behind the move's epoch: the leader
+/// pushes a new document to the members one after the other, so a mover can be a push or two
+/// ahead of the new replica (a millisecond or so on a LAN).
+const BEHIND_PAUSE: Duration = Duration::from_millis(10);
+/// Waits for a peer behind the move before its refusals count as failed attempts (2 s: past
+/// that the peer missed the push and fetches the document at its next probe).
+const BEHIND_WAITS: u32 = 200;
 
 /// Start this core's move of `topo`'s change, unless one of that epoch ran already; then, when
 /// a member went down since, a pass over the same change: the keys that member was to send
@@ -152,6 +159,7 @@ async fn send(c: &Rc<Core>, topo: &Topology, entries: Vec<Entry>) -> bool {
             per_node[r].push(e.clone());
         }
     }
+    let epoch = topo.doc.epoch;
     let mut clean = true;
     for (peer, entries) in per_node.into_iter().enumerate() {
         let mut batch = Vec::new();
@@ -160,31 +168,46 @@ async fn send(c: &Rc<Core>, topo: &Topology, entries: Vec<Entry>) -> bool {
             bytes += e.key.len() + e.value.len();
             batch.push(e);
             if bytes >= BATCH_BYTES {
-                clean &= send_batch(c, peer, std::mem::take(&mut batch), bytes).await;
+                clean &= send_batch(c, peer, std::mem::take(&mut batch), bytes, epoch).await;
                 bytes = 0;
             }
         }
         if !batch.is_empty() {
-            clean &= send_batch(c, peer, batch, bytes).await;
+            clean &= send_batch(c, peer, batch, bytes, epoch).await;
         }
     }
     clean
 }
 
-/// One batch to `peer`, retried, then kept as hints; paced to this core's share of the rate.
-async fn send_batch(c: &Rc<Core>, peer: usize, batch: Vec<Entry>, bytes: usize) -> bool {
+/// One batch of the move of `epoch` to `peer`, retried, then kept as hints; paced to this
+/// core's share of the rate.
+async fn send_batch(
+    c: &Rc<Core>,
+    peer: usize,
+    batch: Vec<Entry>,
+    bytes: usize,
+    epoch: u64,
+) -> bool {
     let cl = &c.node.cluster;
     let cfg = c.cfg();
     let timeout = cfg.cluster.request_timeout;
-    for attempt in 1..=ATTEMPTS {
+    let (mut attempt, mut behind) = (1, 0);
+    while attempt <= ATTEMPTS {
         if !cl.takes_writes(peer) {
             break;
         }
-        match send_import(c, peer, &batch, false, timeout).await {
+        match send_move(c, peer, &batch, epoch, timeout).await {
             Ok(_) => {
                 cl.migration.moved(batch.len() as u64, bytes as u64);
                 pace(cfg.cluster.migration_rate, c.exec.cores(), bytes).await;
                 return true;
+            }
+            // The peer has not adopted this epoch yet (its push is on the way): soon it has.
+            Err(ImportError::Refused { status, .. })
+                if status == BEHIND_THE_MOVE && behind < BEHIND_WAITS =>
+            {
+                behind += 1;
+                monoio::time::sleep(BEHIND_PAUSE).await;
             }
             Err(e) => {
                 crate::warn!(
@@ -195,6 +218,7 @@ async fn send_batch(c: &Rc<Core>, peer: usize, batch: Vec<Entry>, bytes: usize) 
                     cl.member(peer).id
                 );
                 monoio::time::sleep(RETRY_PAUSE).await;
+                attempt += 1;
             }
         }
     }
@@ -220,13 +244,14 @@ pub(crate) fn pass_on(c: &Core, entry: Entry) {
     if targets.is_empty() {
         return;
     }
+    let epoch = topo.doc.epoch;
     // Through this core's own mailbox: the task needs the core's `Rc`.
     let task: crate::mesh::Task<Rc<Core>> = Box::new(move |c: &Rc<Core>| {
         let c = Rc::clone(c);
         monoio::spawn(async move {
             for peer in targets.iter() {
                 let bytes = entry.key.len() + entry.value.len();
-                send_batch(&c, peer, vec![entry.clone()], bytes).await;
+                send_batch(&c, peer, vec![entry.clone()], bytes, epoch).await;
             }
         });
     });

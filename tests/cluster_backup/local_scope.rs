@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::cluster_common::{
-    get, is_replica, put, replicas_yaml, wait_serving, InProc, IDS, STEADY,
+    call, get, is_replica, put, replicas_yaml, wait_serving, InProc, IDS, STEADY,
 };
 use crate::common::{Reader, Resp};
 use crate::helpers::{entries, export, import};
@@ -127,4 +127,40 @@ pub fn a_cluster_import_reaches_a_node_whose_own_import_holds_its_slot() {
     running.send(&own[10..]);
     let done = running.response(false).expect("an answer");
     assert_eq!(done.status, 200, "{}", done.text());
+}
+
+/// A membership change's move of keys names its epoch (`?move_epoch=E`): a node that has not
+/// adopted that epoch refuses it with 409 and stores nothing (a hand-over of its older epoch
+/// may be forgetting those keys, to it foreign, and would lose a copy that landed as a no-op);
+/// at its own epoch or a later one it applies the move.
+pub fn a_move_for_an_epoch_this_node_has_not_adopted_is_refused() {
+    let c = InProc::start(28, 2, STEADY, "");
+    wait_serving(&c.addrs, &[0, 1, 2], Duration::from_secs(10));
+    let epoch = call(c.addr(0), "GET", "/admin/cluster", &[], None).json()["epoch"]
+        .as_u64()
+        .expect("an epoch in /admin/cluster");
+    let key = (0..)
+        .map(|i| format!("mv-{i}"))
+        .find(|k| is_replica(&c.ring, k, 2, 0))
+        .expect("a key node1 replicates");
+    let doc = document(&[(key.clone(), json!("moved"), Some("0000000000000002"))]);
+    // From a peer: with no secret configured, the forwarding marker says so.
+    let peer = [("X-Cache-Forwarded", "node2")];
+    let ahead = format!("/admin/import?scope=local&move_epoch={}", epoch + 1);
+    let r = call(c.addr(0), "POST", &ahead, &peer, Some(&doc));
+    assert_eq!(r.status, 409, "{}", r.text());
+    let msg = r.json()["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        msg.contains("node1") && msg.contains(&format!("epoch {}", epoch + 1)),
+        "{msg}"
+    );
+    assert!(!held(&c, 0).contains(&key), "a refused move stored nothing");
+
+    let now = format!("/admin/import?scope=local&move_epoch={epoch}");
+    let r = call(c.addr(0), "POST", &now, &peer, Some(&doc));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        held(&c, 0).contains(&key),
+        "the move at this node's epoch landed"
+    );
 }

@@ -52,6 +52,11 @@ fn a_clients_local_import_plants_no_key_on_a_non_replica() {
 }
 
 #[test]
+fn a_move_for_an_epoch_this_node_has_not_adopted_is_refused() {
+    local_scope::a_move_for_an_epoch_this_node_has_not_adopted_is_refused();
+}
+
+#[test]
 fn a_cluster_import_reaches_a_node_whose_own_import_holds_its_slot() {
     local_scope::a_cluster_import_reaches_a_node_whose_own_import_holds_its_slot();
 }

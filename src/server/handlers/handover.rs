@@ -67,12 +67,7 @@ fn foreign_entries(c: &Core, cursor: &mut Option<usize>) -> Vec<Entry> {
     let cl = &c.node.cluster;
     let now = c.exec.now_ms();
     let t = cl.topology_arc();
-    let foreign = |k: &[u8]| {
-        !t.prefs(k).contains(cl.me)
-            // A key a membership change is moving stays until the change settles: its new
-            // replicas get it from `migrate` (paced), and reads may still ask this node for it.
-            && !t.holder_prefs(k).is_some_and(|p| p.contains(cl.me))
-    };
+    let foreign = |k: &[u8]| is_foreign(&t, cl.me, k);
     let page = c
         .exec
         .shard
@@ -80,6 +75,14 @@ fn foreign_entries(c: &Core, cursor: &mut Option<usize>) -> Vec<Entry> {
         .page_where(from, SCAN_SLOTS, now, foreign);
     *cursor = page.next;
     forget_moved(c, &t, page.entries)
+}
+
+/// Whether node `me` neither replicates `key` in `t` nor holds it for a change in progress.
+fn is_foreign(t: &crate::cluster::Topology, me: usize, key: &[u8]) -> bool {
+    !t.prefs(key).contains(me)
+        // A key a membership change is moving stays until the change settles: its new
+        // replicas get it from `migrate` (paced), and reads may still ask this node for it.
+        && !t.holder_prefs(key).is_some_and(|p| p.contains(me))
 }
 
 /// Of `entries` (copies this node no longer replicates), forget those the last settled change
@@ -174,15 +177,20 @@ async fn hand_over(c: &Rc<Core>, batch: Vec<Entry>, attempt: u32) -> bool {
     }
     let (mut kept, mut moved) = (false, 0u64);
     let now = c.exec.now_ms();
+    // The membership may have changed while the imports were on the wire: a key this node
+    // replicates again (a leave can give back what a join took) stays. Its new move may have
+    // arrived meanwhile as a no-op (the same version), so forgetting it would lose the copy.
+    let t = cl.topology_arc();
     for (e, p) in batch.into_iter().zip(&prefs) {
         if !p.iter().any(|r| took[r]) {
             kept = true;
             continue;
         }
-        if c.exec
-            .shard
-            .borrow_mut()
-            .remove_if_version(&e.key, e.version, now)
+        if is_foreign(&t, cl.me, &e.key)
+            && c.exec
+                .shard
+                .borrow_mut()
+                .remove_if_version(&e.key, e.version, now)
         {
             moved += 1;
         }

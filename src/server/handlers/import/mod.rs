@@ -34,7 +34,7 @@ mod send;
 
 pub(crate) use gate::{refuse_at_head, reserve_at_head, BodyPermit, ImportGate};
 pub(crate) use report::ImportError;
-pub(crate) use send::send_import;
+pub(crate) use send::{send_import, send_move};
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -89,10 +89,37 @@ pub(crate) async fn handle(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'
     }
 }
 
+/// Query parameter of a move's import: the membership epoch whose change moves the keys.
+pub(super) const MOVE_EPOCH_PARAM: &str = "move_epoch";
+/// The answer to a move this node is behind (409 Conflict: its membership conflicts with the
+/// mover's for a moment; no other import answer uses it, so the mover can tell it apart).
+pub(crate) const BEHIND_THE_MOVE: u16 = 409;
+
+/// Why this node refuses a move's import: it has not adopted the epoch that moves the keys yet
+/// (the mover got the document first; the leader pushes it to the members one by one). A hand-over of the older epoch may be forgetting the
+/// same keys here (to it they are foreign), and a copy that arrived as a no-op before that
+/// would be lost; the mover retries, by when this node has the document.
+fn behind_the_move(c: &Core, req: &Req<'_>) -> Option<String> {
+    let epoch: u64 = crate::server::document::param(req.query, MOVE_EPOCH_PARAM.as_bytes())
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.parse().ok())?;
+    let cl = &c.node.cluster;
+    let mine = cl.epoch();
+    (mine < epoch).then(|| {
+        format!(
+            "node {} is at membership epoch {mine}, behind the move of epoch {epoch}; retry once it adopted it",
+            cl.self_id()
+        )
+    })
+}
+
 async fn import(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>) {
     let cl = &c.node.cluster;
     let local = Scope::from_query(req.query).is_local();
     let from_peer = local && req.peer;
+    if let Some(msg) = behind_the_move(c, req).filter(|_| from_peer) {
+        return c.resp.error(out, m, BEHIND_THE_MOVE, &msg, None, &[]);
+    }
     // A peer's sub-import belongs to an import running on that peer (see `gate`).
     let running = if from_peer {
         None

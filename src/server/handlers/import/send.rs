@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::report::read_import_answer;
-use super::{ImportError, IMPORT_FORWARD_BATCH};
+use super::{ImportError, IMPORT_FORWARD_BATCH, MOVE_EPOCH_PARAM};
 use crate::cluster::Outgoing;
 use crate::http::Method;
 use crate::server::core::Core;
@@ -28,6 +28,24 @@ pub(crate) async fn send_import(
     Ok(done)
 }
 
+/// [`send_import`] of the keys a membership change at `epoch` moves: a peer that has not
+/// adopted that epoch yet refuses them (409, see `import::behind_the_move`), so a move never lands
+/// while a hand-over of the older epoch may still forget the same keys there.
+pub(crate) async fn send_move(
+    c: &Core,
+    peer: usize,
+    entries: &[Entry],
+    epoch: u64,
+    timeout: Duration,
+) -> Result<Loaded, ImportError> {
+    let query = format!("scope=local&{MOVE_EPOCH_PARAM}={epoch}");
+    let mut done = Loaded::default();
+    for batch in entries.chunks(IMPORT_FORWARD_BATCH) {
+        done += send_doc(c, peer, batch, query.as_bytes(), timeout).await?;
+    }
+    Ok(done)
+}
+
 /// One local-scope import document to `peer`, within `timeout`.
 pub(super) async fn send_batch(
     c: &Core,
@@ -41,6 +59,17 @@ pub(super) async fn send_batch(
     } else {
         b"scope=local"
     };
+    send_doc(c, peer, batch, query, timeout).await
+}
+
+/// One import document of `batch` to `peer` with `query`, within `timeout`.
+async fn send_doc(
+    c: &Core,
+    peer: usize,
+    batch: &[Entry],
+    query: &[u8],
+    timeout: Duration,
+) -> Result<Loaded, ImportError> {
     let mut doc = Vec::with_capacity(64 * 1024);
     let _ = write!(
         ByteWriter(&mut doc),
