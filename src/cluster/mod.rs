@@ -515,7 +515,7 @@ impl Cluster {
         }
         drop(cur);
         for m in &doc.members {
-            self.assign(&m.node_id, &m.address)?;
+            self.assign(&m.node_id, &m.address, m.status)?;
         }
         let used = self.slot_count();
         let mut topo = build_topology(doc, self.replicas_wanted, |id| {
@@ -575,8 +575,9 @@ impl Cluster {
         true
     }
 
-    /// Give `node_id` at `addr` a slot (its old one when the id and address are known).
-    fn assign(&self, node_id: &str, addr: &str) -> Result<usize, ClusterError> {
+    /// Give `node_id` at `addr` a slot (its old one when the id and address are known);
+    /// `status`: what the adopted document says of it.
+    fn assign(&self, node_id: &str, addr: &str, status: Status) -> Result<usize, ClusterError> {
         let _one = lock(&self.assigning);
         let used = self.slot_count();
         if let Some(s) = slots::find_addr(&self.slots, used, node_id, addr) {
@@ -586,10 +587,15 @@ impl Cluster {
             return Err(ClusterError::Full);
         }
         let m = Member::new(node_id, addr);
-        // A member added while running coordinates nothing until its probe shows it holds the
-        // membership that added it (`probe::record`): until then it may still answer with a
-        // ring of its own.
-        m.state.store(MemberState::Syncing as u8, Ordering::Relaxed);
+        if status == Status::Joining {
+            // A member joining by this change coordinates nothing until its probe shows it holds
+            // the membership that added it (`probe::record`): until then it may still answer
+            // with a ring of its own. One the document lists as active finished its join, so it
+            // holds that membership: it starts up, as the peers of the config do (a restarted
+            // node learning of it would otherwise take none of its keys to it, and read them
+            // where they are not).
+            m.state.store(MemberState::Syncing as u8, Ordering::Relaxed);
+        }
         let _ = self.slots[used].set(m);
         self.used.store(used + 1, Ordering::Release);
         Ok(used)
@@ -848,5 +854,28 @@ mod tests {
             node_id: "n9".to_string(),
         };
         assert_eq!(absent.to_string(), "node_id \"n9\" is not in cluster_nodes");
+    }
+
+    fn two_nodes() -> Cluster {
+        let yaml = "node_id: a\naddress: \"127.0.0.1:1\"\ncache_size: 10\ncluster_nodes:\n  a: \"127.0.0.1:1\"\n  b: \"127.0.0.1:2\"\n";
+        let cfg = Config::from_yaml_str(yaml, "<test>").expect("config");
+        Cluster::new(&cfg).expect("cluster")
+    }
+
+    #[test]
+    fn a_member_learnt_as_joining_starts_syncing_one_learnt_as_active_starts_up() {
+        // A joiner coordinates nothing until a probe shows it holds the membership.
+        let cl = two_nodes();
+        let joined = cl.topology().doc.with_join("c", "127.0.0.1:3").unwrap();
+        assert!(cl.adopt(joined.clone().unwrap()).expect("adopt"));
+        let c = cl.slot_of("c").expect("c has a slot");
+        assert_eq!(cl.state(c), MemberState::Syncing);
+        // A node that was away learns of c only from the settled document: c finished its
+        // join (it holds the membership), so its keys go to it at once, as to any config peer.
+        let away = two_nodes();
+        assert!(away.adopt(joined.unwrap().settled()).expect("adopt"));
+        let c = away.slot_of("c").expect("c has a slot");
+        assert_eq!(away.state(c), MemberState::Up);
+        assert!(away.routable(c));
     }
 }

@@ -247,7 +247,12 @@ pub(super) fn route_op(
         // A peer chose this node: serve it unless this node must not coordinate now (it is
         // catching up or leaving), then the 421 makes the peer try the next replica.
         Some(_) | None if req.forwarded => match cl.own_state() {
-            MemberState::Up => Ok(place.prefs),
+            // The rule of the first arm: a replica the key is moving to may not hold it yet (the
+            // peer saw the key's other replica down, this node still sees it up).
+            MemberState::Up => match cl.previous_holder_in(&t, key) {
+                Some(h) if read && place.prefs.contains(cl.me) => Err(Elsewhere::Forward(h)),
+                _ => Ok(place.prefs),
+            },
             s => Err(Elsewhere::Misdirected(format!(
                 "node {} is {}; ask another replica of the key",
                 cl.self_id(),
