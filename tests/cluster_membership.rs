@@ -117,9 +117,13 @@ fn a_node_added_by_post_gets_its_keys_and_a_removed_one_gives_them_back() {
     let add = request(a, "POST", "/admin/cluster/nodes", Some(&body));
     assert_eq!(add.status, 202, "{}", add.text());
     assert_eq!(json(&add)["status"], "joining");
+    // On a, the leader, first: b's own config lists itself active and settled before it adopts
+    // the join (a check of b alone could pass before the join even reached it).
     let settled = eventually(Duration::from_secs(20), || {
-        let s = json(&request(b, "GET", "/admin/cluster/nodes/b", None));
-        s["status"] == "active" && s["settled"] == true
+        [a, b].iter().all(|&n| {
+            let s = json(&request(n, "GET", "/admin/cluster/nodes/b", None));
+            s["status"] == "active" && s["settled"] == true
+        })
     });
     assert!(
         settled,

@@ -236,7 +236,9 @@ impl Drop for Nodes {
                 let _ = child.wait();
             }
         }
-        if !std::thread::panicking() {
+        // `ELASTIC_KEEP_LOGS=1` keeps them after a pass too (to compare with a failing run).
+        let keep = std::env::var_os("ELASTIC_KEEP_LOGS").is_some();
+        if !std::thread::panicking() && !keep {
             let _ = std::fs::remove_dir_all(&self.dir);
         } else {
             eprintln!("elastic cluster logs kept in {}", self.dir.display());
