@@ -96,9 +96,10 @@ pub(super) const MOVE_EPOCH_PARAM: &str = "move_epoch";
 pub(crate) const BEHIND_THE_MOVE: u16 = 409;
 
 /// Why this node refuses a move's import: it has not adopted the epoch that moves the keys yet
-/// (the mover got the document first; the leader pushes it to the members one by one). A hand-over of the older epoch may be forgetting the
-/// same keys here (to it they are foreign), and a copy that arrived as a no-op before that
-/// would be lost; the mover retries, by when this node has the document.
+/// (the mover got the document first; the leader pushes it to the members one by one). A
+/// hand-over of the older epoch may be forgetting the same keys here (to it they are foreign),
+/// and a copy that arrived as a no-op before that would be lost; the mover retries, by when
+/// this node has the document.
 fn behind_the_move(c: &Core, req: &Req<'_>) -> Option<String> {
     let epoch: u64 = crate::server::document::param(req.query, MOVE_EPOCH_PARAM.as_bytes())
         .and_then(|v| std::str::from_utf8(v).ok())

@@ -29,8 +29,8 @@ pub(crate) async fn send_import(
 }
 
 /// [`send_import`] of the keys a membership change at `epoch` moves: a peer that has not
-/// adopted that epoch yet refuses them (409, see `import::behind_the_move`), so a move never lands
-/// while a hand-over of the older epoch may still forget the same keys there.
+/// adopted that epoch yet refuses them (409, see `import::behind_the_move`), so a move never
+/// lands while a hand-over of the older epoch may still forget the same keys there.
 pub(crate) async fn send_move(
     c: &Core,
     peer: usize,
