@@ -21,11 +21,7 @@ pub(crate) async fn send_import(
     only_missing: bool,
     timeout: Duration,
 ) -> Result<Loaded, ImportError> {
-    let mut done = Loaded::default();
-    for batch in entries.chunks(IMPORT_FORWARD_BATCH) {
-        done += send_batch(c, peer, batch, only_missing, timeout).await?;
-    }
-    Ok(done)
+    send_all(c, peer, entries, local_query(only_missing), timeout).await
 }
 
 /// [`send_import`] of the keys a membership change at `epoch` moves: a peer that has not
@@ -39,11 +35,31 @@ pub(crate) async fn send_move(
     timeout: Duration,
 ) -> Result<Loaded, ImportError> {
     let query = format!("scope=local&{MOVE_EPOCH_PARAM}={epoch}");
+    send_all(c, peer, entries, query.as_bytes(), timeout).await
+}
+
+/// `entries` in documents of [`IMPORT_FORWARD_BATCH`], stopping at the first that fails.
+async fn send_all(
+    c: &Core,
+    peer: usize,
+    entries: &[Entry],
+    query: &[u8],
+    timeout: Duration,
+) -> Result<Loaded, ImportError> {
     let mut done = Loaded::default();
     for batch in entries.chunks(IMPORT_FORWARD_BATCH) {
-        done += send_doc(c, peer, batch, query.as_bytes(), timeout).await?;
+        done += send_doc(c, peer, batch, query, timeout).await?;
     }
     Ok(done)
+}
+
+/// The query of a local-scope import (`if_absent=1`: keep live values the peer has).
+fn local_query(only_missing: bool) -> &'static [u8] {
+    if only_missing {
+        b"scope=local&if_absent=1"
+    } else {
+        b"scope=local"
+    }
 }
 
 /// One local-scope import document to `peer`, within `timeout`.
@@ -54,12 +70,7 @@ pub(super) async fn send_batch(
     only_missing: bool,
     timeout: Duration,
 ) -> Result<Loaded, ImportError> {
-    let query: &[u8] = if only_missing {
-        b"scope=local&if_absent=1"
-    } else {
-        b"scope=local"
-    };
-    send_doc(c, peer, batch, query, timeout).await
+    send_doc(c, peer, batch, local_query(only_missing), timeout).await
 }
 
 /// One import document of `batch` to `peer` with `query`, within `timeout`.
