@@ -1,10 +1,10 @@
 //! `parse_head` on arbitrary bytes: never panics; a complete head lies inside the input, its
 //! ranges are in bounds, it parses the same from exactly its own bytes, and a shorter prefix of
 //! it is never rejected (a request arriving in pieces must not be refused); every error maps to
-//! a status in 400..=505.
+//! a status in 400..=505. The common-head path gives the full parser's answer on every input.
 #![no_main]
 
-use dcache_http::{parse_head, Framing, Limits, Parsed};
+use dcache_http::{parse_head, parse_head_full, Framing, Limits, Parsed};
 use libfuzzer_sys::fuzz_target;
 use std::ops::Range;
 
@@ -14,6 +14,7 @@ fn in_bounds(r: &Range<usize>, len: usize) -> bool {
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
+    assert_eq!(parse_head(data, &limits), parse_head_full(data, &limits));
     match parse_head(data, &limits) {
         Ok(Parsed::Complete(h)) => {
             assert!(

@@ -116,108 +116,184 @@ pub(crate) struct Optional<'b> {
 }
 
 impl<'b> Optional<'b> {
-    /// Record `value` if `name` is one of the optional fields; `Ok(false)` when it is not.
+    /// Record `value` for the optional field `field`; a second line of it is a 400.
     #[inline]
-    fn add(&mut self, name: &[u8], value: &'b [u8]) -> Result<bool, ParseError> {
-        let (slot, dup) = if name.eq_ignore_ascii_case(b"content-type") {
-            (&mut self.content_type, "duplicate Content-Type header")
-        } else if name.eq_ignore_ascii_case(b"if-match") {
-            (
+    fn add(&mut self, field: Known, value: &'b [u8]) -> Result<(), ParseError> {
+        let (slot, dup) = match field {
+            Known::ContentType => (&mut self.content_type, "duplicate Content-Type header"),
+            Known::IfMatch => (
                 &mut self.if_match,
                 "duplicate If-Match header (send one list)",
-            )
-        } else if name.eq_ignore_ascii_case(b"if-none-match") {
-            (
+            ),
+            Known::IfNoneMatch => (
                 &mut self.if_none_match,
                 "duplicate If-None-Match header (send one list)",
-            )
-        } else if name.eq_ignore_ascii_case(b"x-cache-ttl") {
-            (&mut self.cache_ttl, "duplicate X-Cache-TTL header")
-        } else if name.eq_ignore_ascii_case(b"traceparent") {
-            (&mut self.traceparent, "duplicate traceparent header")
-        } else if name.eq_ignore_ascii_case(b"x-cache-client-request-id") {
-            (
+            ),
+            Known::CacheTtl => (&mut self.cache_ttl, "duplicate X-Cache-TTL header"),
+            Known::Traceparent => (&mut self.traceparent, "duplicate traceparent header"),
+            Known::ClientRequestId => (
                 &mut self.client_request_id,
                 "duplicate X-Cache-Client-Request-Id header",
-            )
-        } else {
-            return Ok(false);
+            ),
+            _ => return Ok(()),
         };
         if slot.is_some() {
             return Err(ParseError::BadRequest(dup));
         }
         *slot = Some(value);
-        Ok(true)
+        Ok(())
     }
+}
+
+/// The header fields whose meaning this crate or the node reads; every other field is carried
+/// past unread. One list for the full parser and for the common-head path
+/// (`request_common.rs`), so a field added here is one both see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Known {
+    ContentLength,
+    TransferEncoding,
+    Host,
+    Connection,
+    Expect,
+    /// `X-Cache-Forwarded`
+    Forwarded,
+    /// `X-Cache-Version`
+    CacheVersion,
+    Authorization,
+    /// `X-Request-Id`
+    RequestId,
+    ContentType,
+    IfMatch,
+    IfNoneMatch,
+    /// `X-Cache-TTL`
+    CacheTtl,
+    Traceparent,
+    /// `X-Cache-Client-Request-Id`
+    ClientRequestId,
+}
+
+/// Which known field `name` is (ASCII case-insensitive), `None` for any other. By length
+/// first: a field we do not read (`User-Agent`, `Accept`) costs one or two comparisons, not
+/// fifteen.
+#[inline]
+pub(crate) fn classify(name: &[u8]) -> Option<Known> {
+    let candidates: &[(&[u8], Known)] = match name.len() {
+        4 => &[(b"host", Known::Host)],
+        6 => &[(b"expect", Known::Expect)],
+        8 => &[(b"if-match", Known::IfMatch)],
+        10 => &[(b"connection", Known::Connection)],
+        11 => &[
+            (b"x-cache-ttl", Known::CacheTtl),
+            (b"traceparent", Known::Traceparent),
+        ],
+        12 => &[
+            (b"content-type", Known::ContentType),
+            (b"x-request-id", Known::RequestId),
+        ],
+        13 => &[
+            (b"authorization", Known::Authorization),
+            (b"if-none-match", Known::IfNoneMatch),
+        ],
+        14 => &[(b"content-length", Known::ContentLength)],
+        15 => &[(b"x-cache-version", Known::CacheVersion)],
+        17 => &[
+            (b"transfer-encoding", Known::TransferEncoding),
+            (b"x-cache-forwarded", Known::Forwarded),
+        ],
+        25 => &[(b"x-cache-client-request-id", Known::ClientRequestId)],
+        _ => return None,
+    };
+    candidates
+        .iter()
+        .find(|(known, _)| known.eq_ignore_ascii_case(name))
+        .map(|&(_, field)| field)
 }
 
 impl<'b> Seen<'b> {
     /// Record one field line (`value` already OWS-trimmed); rejects a value invalid on its own.
     #[inline]
     fn add(&mut self, name: &[u8], value: &'b [u8]) -> Result<(), ParseError> {
-        if name.eq_ignore_ascii_case(b"content-length") {
-            self.cl_lines += 1;
-            // `5, 5` is not 1*DIGIT: rejected here rather than folded (catalogue H03).
-            let n = parse_decimal(value)
-                .ok_or(ParseError::BadRequest("invalid Content-Length value"))?;
-            self.content_length = Some(n);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            self.te.add_line(value)?;
-        } else if name.eq_ignore_ascii_case(b"host") {
-            self.hosts += 1;
-            if !is_valid_host(value) {
-                return Err(ParseError::BadRequest("invalid Host value"));
+        let Some(field) = classify(name) else {
+            return Ok(());
+        };
+        match field {
+            Known::ContentLength => {
+                self.cl_lines += 1;
+                // `5, 5` is not 1*DIGIT: rejected here rather than folded (catalogue H03).
+                let n = parse_decimal(value)
+                    .ok_or(ParseError::BadRequest("invalid Content-Length value"))?;
+                self.content_length = Some(n);
             }
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in list_members(value) {
-                self.close |= token.eq_ignore_ascii_case(b"close");
-                self.keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
-            }
-        } else if name.eq_ignore_ascii_case(b"expect") {
-            let mut members = 0;
-            for m in list_members(value) {
-                members += 1;
-                if m.eq_ignore_ascii_case(b"100-continue") {
-                    self.expect_continue = true;
-                } else {
-                    self.expect_other = true;
+            Known::TransferEncoding => self.te.add_line(value)?,
+            Known::Host => {
+                self.hosts += 1;
+                if !is_valid_host(value) {
+                    return Err(ParseError::BadRequest("invalid Host value"));
                 }
             }
-            self.expect_other |= members == 0;
-        } else if name.eq_ignore_ascii_case(b"x-cache-forwarded") {
-            self.forwarded = true;
-        } else if name.eq_ignore_ascii_case(b"x-cache-version") {
-            // A replica write from a peer: the version it was given where it entered the cluster.
-            let hex =
-                !value.is_empty() && value.len() <= 16 && value.iter().all(u8::is_ascii_hexdigit);
-            if self.cache_version.is_some() || !hex {
-                return Err(ParseError::BadRequest(
-                    "invalid X-Cache-Version (1-16 hex digits, once)",
-                ));
+            Known::Connection => {
+                for token in list_members(value) {
+                    self.close |= token.eq_ignore_ascii_case(b"close");
+                    self.keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
             }
-            self.cache_version = Some(value);
-        } else if name.eq_ignore_ascii_case(b"authorization") {
-            // Two credentials would leave it open which one a check saw (the node compares the
-            // one value against its tokens); a value longer than any token is refused unread.
-            if self.authorization.is_some() {
-                return Err(ParseError::BadRequest("duplicate Authorization header"));
-            }
-            if value.len() > MAX_AUTHORIZATION_BYTES {
-                return Err(ParseError::BadRequest("Authorization value too long"));
-            }
-            self.authorization = Some(value);
-        } else if name.eq_ignore_ascii_case(b"x-request-id") {
-            if self.request_id.is_some() {
-                // Two ids would make response correlation ambiguous (catalogue H75).
-                return Err(ParseError::BadRequest("duplicate X-Request-Id"));
-            }
-            if !is_valid_request_id(value) {
-                return Err(ParseError::BadRequest("invalid X-Request-Id value"));
-            }
-            self.request_id = Some(value);
-        } else {
-            self.optional.add(name, value)?;
+            Known::Expect => self.add_expect(value),
+            Known::Forwarded => self.forwarded = true,
+            Known::CacheVersion => self.add_cache_version(value)?,
+            Known::Authorization => self.add_authorization(value)?,
+            Known::RequestId => self.add_request_id(value)?,
+            optional => self.optional.add(optional, value)?,
         }
+        Ok(())
+    }
+
+    fn add_expect(&mut self, value: &[u8]) {
+        let mut members = 0;
+        for m in list_members(value) {
+            members += 1;
+            if m.eq_ignore_ascii_case(b"100-continue") {
+                self.expect_continue = true;
+            } else {
+                self.expect_other = true;
+            }
+        }
+        self.expect_other |= members == 0;
+    }
+
+    /// A replica write from a peer: the version it was given where it entered the cluster.
+    fn add_cache_version(&mut self, value: &'b [u8]) -> Result<(), ParseError> {
+        let hex = !value.is_empty() && value.len() <= 16 && value.iter().all(u8::is_ascii_hexdigit);
+        if self.cache_version.is_some() || !hex {
+            return Err(ParseError::BadRequest(
+                "invalid X-Cache-Version (1-16 hex digits, once)",
+            ));
+        }
+        self.cache_version = Some(value);
+        Ok(())
+    }
+
+    /// Two credentials would leave it open which one a check saw (the node compares the one
+    /// value against its tokens); a value longer than any token is refused unread.
+    fn add_authorization(&mut self, value: &'b [u8]) -> Result<(), ParseError> {
+        if self.authorization.is_some() {
+            return Err(ParseError::BadRequest("duplicate Authorization header"));
+        }
+        if value.len() > MAX_AUTHORIZATION_BYTES {
+            return Err(ParseError::BadRequest("Authorization value too long"));
+        }
+        self.authorization = Some(value);
+        Ok(())
+    }
+
+    fn add_request_id(&mut self, value: &'b [u8]) -> Result<(), ParseError> {
+        if self.request_id.is_some() {
+            // Two ids would make response correlation ambiguous (catalogue H75).
+            return Err(ParseError::BadRequest("duplicate X-Request-Id"));
+        }
+        if !is_valid_request_id(value) {
+            return Err(ParseError::BadRequest("invalid X-Request-Id value"));
+        }
+        self.request_id = Some(value);
         Ok(())
     }
 
@@ -289,7 +365,7 @@ pub(crate) fn interpret<'b>(
 }
 
 /// RFC 9112 §3.2 + RFC 3986 §3.2.2: `uri-host [ ":" port ]`; empty is allowed.
-fn is_valid_host(v: &[u8]) -> bool {
+pub(crate) fn is_valid_host(v: &[u8]) -> bool {
     is_plain_host(v).unwrap_or_else(|| is_valid_host_checked(v))
 }
 
@@ -341,7 +417,7 @@ fn is_valid_host_checked(v: &[u8]) -> bool {
 }
 
 /// Echoed to peers and clients, so only visible ASCII and bounded length.
-fn is_valid_request_id(v: &[u8]) -> bool {
+pub(crate) fn is_valid_request_id(v: &[u8]) -> bool {
     (1..=MAX_REQUEST_ID_BYTES).contains(&v.len()) && v.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 

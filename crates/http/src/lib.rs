@@ -33,6 +33,7 @@ mod chunked;
 mod fields;
 mod key;
 mod request;
+mod request_common;
 pub mod response;
 mod response_head;
 
@@ -41,7 +42,7 @@ mod conformance;
 
 pub use chunked::{ChunkStatus, ChunkedDecoder};
 pub use key::decode_segment;
-pub use request::{parse_head, Framing, Head, Method, OptionalFields, Version};
+pub use request::{parse_head, parse_head_full, Framing, Head, Method, OptionalFields, Version};
 pub use response::civil_from_days;
 pub use response_head::{
     parse_response_head, BodyFraming, ProtoError, ResponseHead, MAX_RESPONSE_HEADERS,

@@ -10,6 +10,7 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::fields;
+use super::request_common::parse_common_head;
 use super::syntax::{class_run, is_pchar_literal, is_pct_encoded_with, PATH_LITERAL};
 use super::{Limits, ParseError, Parsed, MAX_HEADERS, MAX_LEADING_EMPTY_LINES};
 
@@ -90,7 +91,21 @@ pub struct OptionalFields {
 
 /// Parse one request head at the start of `buf`. Pure. `Partial` when more bytes are needed
 /// (and none of the limits is already exceeded). Never panics on any input.
+///
+/// A common head (`request_common.rs`) is read in one pass; every other input gets the full
+/// parser, [`parse_head_full`], whose answer is the same for every input.
+#[inline]
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, ParseError> {
+    match parse_common_head(buf, limits) {
+        Some(head) => Ok(Parsed::Complete(head)),
+        None => parse_head_full(buf, limits),
+    }
+}
+
+/// [`parse_head`] without the common-head path: httparse's syntax pass, then the fields and
+/// the target. Public for the differential fuzz target and tests only.
+#[doc(hidden)]
+pub fn parse_head_full(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, ParseError> {
     let Some(skipped) = skip_leading_empty_lines(buf)? else {
         return Ok(Parsed::Partial);
     };

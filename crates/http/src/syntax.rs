@@ -31,6 +31,12 @@ pub(crate) static PATH_LITERAL: [bool; 256] = table!(|b| b == b'/' || is_pchar_l
 /// Bytes a `reg-name` may hold without an escape: RFC 3986 unreserved and sub-delims.
 pub(crate) static REG_NAME_LITERAL: [bool; 256] = table!(|b| is_unreserved(b) || is_sub_delim(b));
 
+/// [`is_tchar`] as a table: field names.
+pub(crate) static TCHAR: [bool; 256] = table!(|b| is_tchar(b));
+/// Field-value bytes that need no second look: HTAB, SP and VCHAR. A subset of
+/// [`is_field_value_byte`] (obs-text is left to the full parser).
+pub(crate) static FIELD_VCHAR: [bool; 256] = table!(|b| matches!(b, b'\t' | 0x20..=0x7e));
+
 /// How many bytes at the start of `v` are in `class` (a table above): the usual path, Host and
 /// key are in it throughout. Eight lookups per step joined without a branch each (a branch per
 /// byte was most of the parser's own cost for a short GET), then byte by byte from the step
@@ -53,7 +59,7 @@ pub(crate) fn class_run(v: &[u8], class: &[bool; 256]) -> usize {
 }
 
 /// `tchar` (RFC 9110 §5.6.2): the bytes allowed in methods, field names and coding names.
-pub(crate) fn is_tchar(b: u8) -> bool {
+pub(crate) const fn is_tchar(b: u8) -> bool {
     matches!(b,
         b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9'
         | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'

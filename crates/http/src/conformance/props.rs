@@ -7,7 +7,10 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 
 use super::{read_pipeline, Msg};
-use crate::{parse_head, ChunkStatus, ChunkedDecoder, Framing, Limits, Method, Parsed, Version};
+use crate::{
+    parse_head, parse_head_full, ChunkStatus, ChunkedDecoder, Framing, Limits, Method, Parsed,
+    Version,
+};
 
 /// How a generated body is framed; chunked carries everything needed to encode it.
 #[derive(Clone, Debug)]
@@ -345,7 +348,8 @@ proptest! {
         }
     }
 
-    /// (3) Arbitrary (and mutated valid) bytes never panic; results respect every limit.
+    /// (3) Arbitrary (and mutated valid) bytes never panic; results respect every limit; the
+    /// common-head path answers as the full parser does.
     #[test]
     fn arbitrary_bytes_respect_limits(
         input in prop_oneof![
@@ -366,6 +370,7 @@ proptest! {
         } else {
             Limits::default()
         };
+        prop_assert_eq!(parse_head(&input, &limits), parse_head_full(&input, &limits));
         match parse_head(&input, &limits) {
             Ok(Parsed::Complete(h)) => {
                 prop_assert!(h.head_len <= input.len() && h.head_len <= limits.max_head_bytes);

@@ -1,0 +1,164 @@
+//! The common request head in one pass, before httparse: what a client sends for a cache call
+//! (`GET /api/v1/cache/k HTTP/1.1`, a `Host`, perhaps a `Content-Length`, a credential and
+//! fields we do not read, such as `User-Agent`), and what a peer sends when it forwards one
+//! (with `X-Cache-Forwarded` and `X-Request-Id`). For such a head the full parser's work
+//! (httparse's syntax pass, then a second pass over its field array, then the target's) is
+//! most of a pipelined GET hit's cost; this path reads each byte once, with a table lookup.
+//!
+//! It answers only when the answer is certain and leaves everything else to the full parser
+//! ([`super::request::parse_head_full`]): no leading empty lines, a method without
+//! surprises, a target of path literals (no escape, no query), `HTTP/1.1` with CRLF line
+//! ends, field names of token bytes right before their colon, field values of HTAB, SP and
+//! VCHAR only, exactly one valid `Host`, at most one each of a `Content-Length` within the
+//! body limit, a valid `X-Request-Id` and an `Authorization` within its bound, any number of
+//! `X-Cache-Forwarded`, and no other field that [`classify`] knows (chunked framing,
+//! `Connection`, `Expect`, conditionals, versions and traces go to the full parser). A
+//! complete head is the only `Some`: a partial one, any error and every limit case are the
+//! full parser's. Property tests and the `request_head` fuzz target hold the two to the same
+//! answer on every input.
+
+use std::ops::Range;
+
+use super::fields::{classify, is_valid_host, is_valid_request_id, Known};
+use super::request::{Framing, Head, Method, OptionalFields, Version};
+use super::syntax::{class_run, parse_decimal, trim_ows, FIELD_VCHAR, PATH_LITERAL, TCHAR};
+use super::{Limits, MAX_AUTHORIZATION_BYTES};
+
+/// Field lines this path reads before it leaves the head to the full parser: a usual client
+/// sends 1-6 (wrk 1, curl 3, a peer's forward 3-4), a browser about 12; longer heads are rare
+/// enough that the full parser's cost for them does not matter, and this bound keeps the
+/// path's own work small.
+const MAX_COMMON_FIELDS: usize = 16;
+
+/// The version and line end every head this path accepts has.
+const HTTP11_CRLF: &[u8] = b" HTTP/1.1\r\n";
+
+/// The head at the start of `buf` if it is a common one (see the module comment), else `None`.
+#[inline]
+pub(crate) fn parse_common_head(buf: &[u8], limits: &Limits) -> Option<Head> {
+    let (method, target_at) = common_method(buf)?;
+    let target = buf.get(target_at..)?;
+    if target.first() != Some(&b'/') {
+        return None;
+    }
+    let path_len = class_run(target, &PATH_LITERAL);
+    if path_len > limits.max_target_bytes {
+        return None;
+    }
+    let fields_at = target_at + path_len + HTTP11_CRLF.len();
+    if buf.get(target_at + path_len..fields_at)? != HTTP11_CRLF {
+        return None;
+    }
+    let f = common_fields(buf, fields_at, limits)?;
+    if f.head_len > limits.max_head_bytes {
+        return None;
+    }
+    Some(Head {
+        method,
+        version: Version::Http11,
+        path: target_at..target_at + path_len,
+        query: None,
+        framing: f.length.map_or(Framing::None, Framing::Length),
+        keep_alive: true,
+        expect_continue: false,
+        forwarded: f.forwarded,
+        request_id: f.request_id,
+        cache_version: None,
+        authorization: f.authorization,
+        optional: OptionalFields::default(),
+        head_len: f.head_len,
+    })
+}
+
+/// The method and where the target starts; the five methods of the cache API only.
+#[inline]
+fn common_method(buf: &[u8]) -> Option<(Method, usize)> {
+    match buf.get(..4)? {
+        b"GET " => Some((Method::Get, 4)),
+        b"PUT " => Some((Method::Put, 4)),
+        b"POST" if buf.get(4) == Some(&b' ') => Some((Method::Post, 5)),
+        b"HEAD" if buf.get(4) == Some(&b' ') => Some((Method::Head, 5)),
+        b"DELE" if buf.get(4..7) == Some(b"TE ") => Some((Method::Delete, 7)),
+        _ => None,
+    }
+}
+
+/// What the field lines of a common head say.
+#[derive(Default)]
+struct CommonFields {
+    host: bool,
+    length: Option<u64>,
+    forwarded: bool,
+    request_id: Option<Range<usize>>,
+    authorization: Option<Range<usize>>,
+    /// Up to and including the empty line.
+    head_len: usize,
+}
+
+/// The field lines from `at` to the empty line.
+#[inline]
+fn common_fields(buf: &[u8], mut at: usize, limits: &Limits) -> Option<CommonFields> {
+    let mut f = CommonFields::default();
+    for _ in 0..MAX_COMMON_FIELDS {
+        let line = buf.get(at..)?;
+        if line.starts_with(b"\r\n") {
+            f.head_len = at + 2;
+            return f.host.then_some(f);
+        }
+        let (name, value, line_len) = common_field(line)?;
+        let value_at = at + value.start;
+        let value = line.get(value)?;
+        let range = value_at..value_at + value.len();
+        match classify(name) {
+            None => {}
+            Some(Known::Host) if !f.host && is_valid_host(value) => f.host = true,
+            Some(Known::ContentLength) if f.length.is_none() => {
+                let n = parse_decimal(value).filter(|&n| n <= limits.max_body_bytes as u64)?;
+                f.length = Some(n);
+            }
+            Some(Known::Forwarded) => f.forwarded = true,
+            Some(Known::RequestId) if f.request_id.is_none() && is_valid_request_id(value) => {
+                f.request_id = Some(range);
+            }
+            Some(Known::Authorization)
+                if f.authorization.is_none() && value.len() <= MAX_AUTHORIZATION_BYTES =>
+            {
+                f.authorization = Some(range);
+            }
+            Some(_) => return None,
+        }
+        at += line_len;
+    }
+    None
+}
+
+/// One `name:value CRLF` line at the start of `line`: the name, where the OWS-trimmed value
+/// lies in `line`, and the line's length with its CRLF.
+#[inline]
+fn common_field(line: &[u8]) -> Option<(&[u8], Range<usize>, usize)> {
+    // Names are short (4-25 bytes): a plain loop, not `class_run`'s eight-byte steps.
+    let name_len = line.iter().position(|&b| !TCHAR[b as usize])?;
+    if name_len == 0 || line[name_len] != b':' {
+        return None;
+    }
+    let mut value_at = name_len + 1;
+    // The usual one space after the colon, then the value's own bytes.
+    while matches!(line.get(value_at), Some(b' ' | b'\t')) {
+        value_at += 1;
+    }
+    let end = value_at + class_run(line.get(value_at..)?, &FIELD_VCHAR);
+    if line.get(end..end + 2)? != b"\r\n" {
+        return None;
+    }
+    // Leading OWS is skipped above; what trimming leaves starts at `value_at`.
+    let value_len = trim_ows(line.get(value_at..end)?).len();
+    Some((
+        line.get(..name_len)?,
+        value_at..value_at + value_len,
+        end + 2,
+    ))
+}
+
+#[cfg(test)]
+#[path = "request_common_tests.rs"]
+mod tests;
