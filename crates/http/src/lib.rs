@@ -9,6 +9,12 @@
 //! used by the node's forwarder, prober and exporter, by `cache-client` and by the tests) and the
 //! response encoders ([`response`]).
 //!
+//! Both head parsers have two paths with one answer: the usual head (a cache call, a peer's
+//! forward, our own answer) is read in one pass by hand (`request_common.rs`,
+//! `response_common.rs`), everything else goes through httparse; property tests and the
+//! `request_head` / `response_head` fuzz targets compare the two on every input
+//! ([`parse_head_full`], [`parse_response_head_full`]).
+//!
 //! httparse checks syntax only; every framing rule is enforced here (see
 //! `docs/http-hardening.md`, rows H01-H57, except H36, H48 and H49, which the node answers in
 //! its router and accept loop). Policies chosen where the RFC leaves a choice:
@@ -35,6 +41,7 @@ mod key;
 mod request;
 mod request_common;
 pub mod response;
+mod response_common;
 mod response_head;
 
 #[cfg(test)]
@@ -45,8 +52,8 @@ pub use key::decode_segment;
 pub use request::{parse_head, parse_head_full, Framing, Head, Method, OptionalFields, Version};
 pub use response::civil_from_days;
 pub use response_head::{
-    parse_response_head, BodyFraming, ProtoError, ResponseHead, MAX_RESPONSE_HEADERS,
-    MAX_RESPONSE_HEAD_BYTES,
+    parse_response_head, parse_response_head_full, BodyFraming, ProtoError, ResponseHead,
+    MAX_RESPONSE_HEADERS, MAX_RESPONSE_HEAD_BYTES,
 };
 
 /// Hard cap on header lines per request: size of the stack array given to httparse.

@@ -133,9 +133,10 @@ fn common_fields(buf: &[u8], mut at: usize, limits: &Limits) -> Option<CommonFie
 }
 
 /// One `name:value CRLF` line at the start of `line`: the name, where the OWS-trimmed value
-/// lies in `line`, and the line's length with its CRLF.
+/// lies in `line`, and the line's length with its CRLF. Also the response path's
+/// (`response_common.rs`).
 #[inline]
-fn common_field(line: &[u8]) -> Option<(&[u8], Range<usize>, usize)> {
+pub(crate) fn common_field(line: &[u8]) -> Option<(&[u8], Range<usize>, usize)> {
     // Names are short (4-25 bytes): a plain loop, not `class_run`'s eight-byte steps.
     let name_len = line.iter().position(|&b| !TCHAR[b as usize])?;
     if name_len == 0 || line[name_len] != b':' {

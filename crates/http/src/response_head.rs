@@ -6,6 +6,8 @@
 //! (the export), close-delimited bodies (HTTP/1.0 answers), `1xx` interim responses and bodiless
 //! statuses (204, 304, answers to HEAD); callers read any other field through `on_header`.
 
+use super::response_common::parse_common_response;
+
 /// Header fields read per response; the node sends about six.
 pub const MAX_RESPONSE_HEADERS: usize = 64;
 /// Largest response head accepted before the answer is called malformed.
@@ -69,7 +71,26 @@ impl std::error::Error for ProtoError {}
 /// `to_head_request`: the request was HEAD, so the response has no body whatever it says.
 /// `on_header` sees every field (name, value) of a complete head; pass `|_, _| {}` when the
 /// caller needs none (the load generator), which compiles to nothing.
+///
+/// The usual answer (HTTP/1.1, plain fields, a `Content-Length`) is read in one pass
+/// (`response_common.rs`); every other input gets [`parse_response_head_full`], whose answer
+/// (and calls of `on_header`) is the same for every input.
+#[inline]
 pub fn parse_response_head(
+    buf: &[u8],
+    to_head_request: bool,
+    mut on_header: impl FnMut(&str, &[u8]),
+) -> Result<Option<ResponseHead>, ProtoError> {
+    match parse_common_response(buf, to_head_request, &mut on_header) {
+        Some(head) => Ok(Some(head)),
+        None => parse_response_head_full(buf, to_head_request, on_header),
+    }
+}
+
+/// [`parse_response_head`] without the common-answer path: httparse, then the fields. Public
+/// for the differential fuzz target and tests only.
+#[doc(hidden)]
+pub fn parse_response_head_full(
     buf: &[u8],
     to_head_request: bool,
     mut on_header: impl FnMut(&str, &[u8]),
@@ -111,6 +132,27 @@ pub fn parse_response_head(
             }
         }
     }
+    Ok(Some(assemble(
+        status,
+        head_len,
+        to_head_request,
+        chunked,
+        length,
+        close,
+    )))
+}
+
+/// The head from what its fields said: the body's framing (RFC 9112 §6.3) and whether the
+/// connection closes after it.
+#[inline]
+pub(crate) fn assemble(
+    status: u16,
+    head_len: usize,
+    to_head_request: bool,
+    chunked: bool,
+    length: Option<u64>,
+    mut close: bool,
+) -> ResponseHead {
     let framing =
         if to_head_request || (100..200).contains(&status) || status == 204 || status == 304 {
             BodyFraming::Empty
@@ -122,13 +164,13 @@ pub fn parse_response_head(
             close = true;
             BodyFraming::UntilClose
         };
-    Ok(Some(ResponseHead {
+    ResponseHead {
         status,
         head_len,
         framing,
         content_length: length,
         close,
-    }))
+    }
 }
 
 fn httparse_reason(e: httparse::Error) -> &'static str {
@@ -143,7 +185,7 @@ fn httparse_reason(e: httparse::Error) -> &'static str {
     }
 }
 
-fn parse_decimal(v: &[u8]) -> Option<u64> {
+pub(crate) fn parse_decimal(v: &[u8]) -> Option<u64> {
     let v = v.trim_ascii();
     if v.is_empty() || v.len() > 19 {
         return None;
