@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use crate::http::{decode_segment, Method};
+use crate::http::{decode_segment_borrowed, Method};
 use crate::metrics::{MethodLabel, RouteLabel};
 
 /// Largest TTL accepted: ten years. Beyond that a TTL is almost certainly a unit mistake (ms vs s),
@@ -301,23 +301,17 @@ fn bad(msg: &'static str) -> RequestError {
     RequestError::Bad(Cow::Borrowed(msg))
 }
 
-/// Decode and check the key of a cache path into `key_buf`.
+/// Decode and check the key of a cache path: the segment itself when it has no escape, else
+/// its decoding in `key_buf`.
 pub(super) fn parse_key<'k>(
-    seg: &[u8],
+    seg: &'k [u8],
     key_buf: &'k mut Vec<u8>,
     limits: KeyLimits,
 ) -> Result<&'k [u8], RequestError> {
-    if let Err(e) = decode_segment(seg, key_buf) {
-        // The decoder refuses a raw '/' (always) as just "a byte not allowed", which does not
-        // tell the user what to send instead.
-        if seg.contains(&b'/') {
-            return Err(bad(
-                "key must be one path segment: send a '/' in a key as %2F (e.g. /api/v1/cache/a%2Fb)",
-            ));
-        }
-        return Err(bad(e.message()));
-    }
-    let key: &[u8] = key_buf;
+    let key = match decode_segment_borrowed(seg, key_buf) {
+        Ok(key) => key,
+        Err(e) => return Err(key_error(seg, e)),
+    };
     if key.is_empty() {
         return Err(bad("empty key: use /api/v1/cache/{key}"));
     }
@@ -331,6 +325,17 @@ pub(super) fn parse_key<'k>(
         return Err(bad("key is not valid UTF-8 after percent-decoding"));
     }
     Ok(key)
+}
+
+/// Why a segment is no key, in words that tell the user what to send instead.
+fn key_error(seg: &[u8], e: crate::http::ParseError) -> RequestError {
+    // The decoder refuses a raw '/' (always) as just "a byte not allowed".
+    if seg.contains(&b'/') {
+        return bad(
+            "key must be one path segment: send a '/' in a key as %2F (e.g. /api/v1/cache/a%2Fb)",
+        );
+    }
+    bad(e.message())
 }
 
 /// What a valid cache request does to its key.

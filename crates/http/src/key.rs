@@ -41,6 +41,20 @@ pub fn decode_segment(seg: &[u8], out: &mut Vec<u8>) -> Result<(), ParseError> {
     Ok(())
 }
 
+/// [`decode_segment`] that borrows: the segment itself when it holds no escape (the usual
+/// key, which then costs no copy), else its decoding in `out`.
+#[inline]
+pub fn decode_segment_borrowed<'a>(
+    seg: &'a [u8],
+    out: &'a mut Vec<u8>,
+) -> Result<&'a [u8], ParseError> {
+    if class_run(seg, &PCHAR_LITERAL) == seg.len() {
+        return Ok(seg);
+    }
+    decode_segment(seg, out)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +62,20 @@ mod tests {
     fn dec(seg: &[u8]) -> Result<Vec<u8>, ParseError> {
         let mut out = b"stale".to_vec();
         decode_segment(seg, &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn a_plain_segment_is_borrowed_an_escaped_one_decoded() {
+        let mut out = b"stale".to_vec();
+        let plain = b"user:42";
+        let got = decode_segment_borrowed(plain, &mut out).expect("plain");
+        assert!(std::ptr::eq(got, &plain[..]), "borrowed, not copied");
+        let mut out = Vec::new();
+        assert_eq!(decode_segment_borrowed(b"a%2Fb", &mut out), Ok(&b"a/b"[..]));
+        let mut out = Vec::new();
+        assert!(decode_segment_borrowed(b"a%zz", &mut out).is_err());
+        let mut out = Vec::new();
+        assert!(decode_segment_borrowed(b"a b", &mut out).is_err());
     }
 
     #[test]

@@ -48,7 +48,7 @@ mod response_head;
 mod conformance;
 
 pub use chunked::{ChunkStatus, ChunkedDecoder};
-pub use key::decode_segment;
+pub use key::{decode_segment, decode_segment_borrowed};
 pub use request::{parse_head, parse_head_full, Framing, Head, Method, OptionalFields, Version};
 pub use response::civil_from_days;
 pub use response_head::{

@@ -49,8 +49,9 @@ pub(crate) fn parse_common_head(buf: &[u8], limits: &Limits) -> Option<Head> {
     if buf.get(target_at + path_len..fields_at)? != HTTP11_CRLF {
         return None;
     }
-    let f = common_fields(buf, fields_at, limits)?;
-    if f.head_len > limits.max_head_bytes {
+    let mut peer = PeerFields::default();
+    let (framing, head_len) = common_fields(buf, fields_at, limits, &mut peer)?;
+    if head_len > limits.max_head_bytes {
         return None;
     }
     Some(Head {
@@ -58,15 +59,15 @@ pub(crate) fn parse_common_head(buf: &[u8], limits: &Limits) -> Option<Head> {
         version: Version::Http11,
         path: target_at..target_at + path_len,
         query: None,
-        framing: f.length.map_or(Framing::None, Framing::Length),
+        framing,
         keep_alive: true,
         expect_continue: false,
-        forwarded: f.forwarded,
-        request_id: f.request_id,
+        forwarded: peer.forwarded,
+        request_id: peer.request_id,
         cache_version: None,
-        authorization: f.authorization,
+        authorization: peer.authorization,
         optional: OptionalFields::default(),
-        head_len: f.head_len,
+        head_len,
     })
 }
 
@@ -83,53 +84,69 @@ fn common_method(buf: &[u8]) -> Option<(Method, usize)> {
     }
 }
 
-/// What the field lines of a common head say.
-#[derive(Default)]
-struct CommonFields {
-    host: bool,
-    length: Option<u64>,
-    forwarded: bool,
-    request_id: Option<Range<usize>>,
-    authorization: Option<Range<usize>>,
-    /// Up to and including the empty line.
-    head_len: usize,
-}
-
-/// The field lines from `at` to the empty line.
+/// The field lines from `at` to the empty line: the body's framing and the head's length; a
+/// peer's fields go to `peer`.
 #[inline]
-fn common_fields(buf: &[u8], mut at: usize, limits: &Limits) -> Option<CommonFields> {
-    let mut f = CommonFields::default();
+fn common_fields(
+    buf: &[u8],
+    mut at: usize,
+    limits: &Limits,
+    peer: &mut PeerFields,
+) -> Option<(Framing, usize)> {
+    let mut host = false;
+    let mut length = None;
     for _ in 0..MAX_COMMON_FIELDS {
         let line = buf.get(at..)?;
         if line.starts_with(b"\r\n") {
-            f.head_len = at + 2;
-            return f.host.then_some(f);
+            let framing = length.map_or(Framing::None, Framing::Length);
+            return host.then_some((framing, at + 2));
         }
         let (name, value, line_len) = common_field(line)?;
-        let value_at = at + value.start;
-        let value = line.get(value)?;
-        let range = value_at..value_at + value.len();
+        let value_bytes = line.get(value.clone())?;
         match classify(name) {
             None => {}
-            Some(Known::Host) if !f.host && is_valid_host(value) => f.host = true,
-            Some(Known::ContentLength) if f.length.is_none() => {
-                let n = parse_decimal(value).filter(|&n| n <= limits.max_body_bytes as u64)?;
-                f.length = Some(n);
+            Some(Known::Host) if !host && is_valid_host(value_bytes) => host = true,
+            Some(Known::ContentLength) if length.is_none() => {
+                let n =
+                    parse_decimal(value_bytes).filter(|&n| n <= limits.max_body_bytes as u64)?;
+                length = Some(n);
             }
-            Some(Known::Forwarded) => f.forwarded = true,
-            Some(Known::RequestId) if f.request_id.is_none() && is_valid_request_id(value) => {
-                f.request_id = Some(range);
-            }
-            Some(Known::Authorization)
-                if f.authorization.is_none() && value.len() <= MAX_AUTHORIZATION_BYTES =>
-            {
-                f.authorization = Some(range);
-            }
-            Some(_) => return None,
+            Some(field) => peer.add(field, value_bytes, at + value.start)?,
         }
         at += line_len;
     }
     None
+}
+
+/// The fields of a peer's forward (and a client's credential) this path takes.
+#[derive(Default)]
+struct PeerFields {
+    forwarded: bool,
+    request_id: Option<Range<usize>>,
+    authorization: Option<Range<usize>>,
+}
+
+impl PeerFields {
+    /// Take `field`, whose value is `value` at `at` of the buffer; `None` for any field or
+    /// value the full parser is to judge. Out of line: a client's head rarely has these, and
+    /// the field loop stays small without them.
+    #[inline(never)]
+    fn add(&mut self, field: Known, value: &[u8], at: usize) -> Option<()> {
+        let range = Some(at..at + value.len());
+        match field {
+            Known::Forwarded => self.forwarded = true,
+            Known::RequestId if self.request_id.is_none() && is_valid_request_id(value) => {
+                self.request_id = range;
+            }
+            Known::Authorization
+                if self.authorization.is_none() && value.len() <= MAX_AUTHORIZATION_BYTES =>
+            {
+                self.authorization = range;
+            }
+            _ => return None,
+        }
+        Some(())
+    }
 }
 
 /// One `name:value CRLF` line at the start of `line`: the name, where the OWS-trimmed value

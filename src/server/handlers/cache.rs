@@ -179,7 +179,7 @@ impl NotHere {
 pub(super) fn key_or_answer<'k>(
     c: &Core,
     m: Meta,
-    seg: &[u8],
+    seg: &'k [u8],
     key_buf: &'k mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> Option<&'k [u8]> {
