@@ -100,6 +100,14 @@ pub(super) fn incr_segment(path: &[u8]) -> &[u8] {
 
 impl Route {
     pub(super) fn parse(path: &[u8]) -> Route {
+        // The key routes first: nearly every request is one, and no other route starts so.
+        if path.starts_with(CACHE_PREFIX) {
+            return if is_incr(path) {
+                Route::Incr
+            } else {
+                Route::Cache
+            };
+        }
         match path {
             b"/" => Route::Index,
             b"/api/v1/health" | b"/health" => Route::Health,
@@ -123,8 +131,6 @@ impl Route {
             b"/api/v1/cache" => Route::Cache,
             b"/api/v1/batch" => Route::Batch,
             b"/admin/cache" => Route::Flush,
-            p if p.starts_with(CACHE_PREFIX) && is_incr(p) => Route::Incr,
-            p if p.starts_with(CACHE_PREFIX) => Route::Cache,
             _ => Route::Unknown,
         }
     }

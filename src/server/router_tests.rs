@@ -35,6 +35,17 @@ fn routes() {
     assert!(!Route::Index.allows(Method::Put));
     assert_eq!(Route::parse(b"/admin/import"), Route::Import);
     assert_eq!(Route::parse(b"/api/v1/cachex"), Route::Unknown);
+    // The key routes are matched first; the exact routes beside them keep their own.
+    assert_eq!(Route::parse(b"/api/v1/cache"), Route::Cache);
+    assert_eq!(Route::parse(b"/api/v1/cache/"), Route::Cache);
+    assert_eq!(Route::parse(b"/api/v1/cache/k/incr"), Route::Incr);
+    assert_eq!(Route::parse(b"/api/v1/cache/a/b/incr"), Route::Cache);
+    assert_eq!(Route::parse(b"/api/v1/cache//incr"), Route::Cache);
+    assert_eq!(Route::parse(b"/api/v1/batch"), Route::Batch);
+    assert_eq!(
+        Route::parse(b"/admin/cluster/nodes/n1"),
+        Route::ClusterNodes
+    );
     assert!(Route::Cache.allows(Method::Put));
     assert!(!Route::Import.allows(Method::Get));
     assert!(Route::Metrics.allows(Method::Head));
