@@ -21,9 +21,7 @@ use std::ops::Range;
 
 use super::fields::{classify, is_valid_host, is_valid_request_id, Known};
 use super::request::{Framing, Head, Method, OptionalFields, Version};
-use super::syntax::{
-    class_run, parse_decimal, trim_ows, FIELD_VCHAR, PATH_LITERAL, REG_NAME_LITERAL, TCHAR,
-};
+use super::syntax::{class_run, parse_decimal, plain_field_line, PATH_LITERAL, REG_NAME_LITERAL};
 use super::{Limits, MAX_AUTHORIZATION_BYTES};
 
 /// Field lines this path reads before it leaves the head to the full parser: a usual client
@@ -111,7 +109,7 @@ fn common_fields(
             at += line_len;
             continue;
         }
-        let (name, value, line_len) = common_field(line)?;
+        let (name, value, line_len) = plain_field_line(line)?;
         let value_bytes = line.get(value.clone())?;
         match classify(name) {
             None => {}
@@ -184,34 +182,6 @@ impl PeerFields {
         }
         Some(())
     }
-}
-
-/// One `name:value CRLF` line at the start of `line`: the name, where the OWS-trimmed value
-/// lies in `line`, and the line's length with its CRLF. Also the response path's
-/// (`response_common.rs`).
-#[inline]
-pub(crate) fn common_field(line: &[u8]) -> Option<(&[u8], Range<usize>, usize)> {
-    // Names are short (4-25 bytes): a plain loop, not `class_run`'s eight-byte steps.
-    let name_len = line.iter().position(|&b| !TCHAR[b as usize])?;
-    if name_len == 0 || line[name_len] != b':' {
-        return None;
-    }
-    let mut value_at = name_len + 1;
-    // The usual one space after the colon, then the value's own bytes.
-    while matches!(line.get(value_at), Some(b' ' | b'\t')) {
-        value_at += 1;
-    }
-    let end = value_at + class_run(line.get(value_at..)?, &FIELD_VCHAR);
-    if line.get(end..end + 2)? != b"\r\n" {
-        return None;
-    }
-    // Leading OWS is skipped above; what trimming leaves starts at `value_at`.
-    let value_len = trim_ows(line.get(value_at..end)?).len();
-    Some((
-        line.get(..name_len)?,
-        value_at..value_at + value_len,
-        end + 2,
-    ))
 }
 
 #[cfg(test)]

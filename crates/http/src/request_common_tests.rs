@@ -294,15 +294,9 @@ proptest! {
 /// The generator above reaches the common path often enough for the property to say something.
 #[test]
 fn generated_heads_often_take_the_common_path() {
-    use proptest::strategy::ValueTree;
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let strategy = head();
-    let taken = (0..1000)
-        .filter(|_| {
-            let wire = strategy.new_tree(&mut runner).expect("a head").current();
-            parse_common_head(&wire, &lim()).is_some()
-        })
-        .count();
+    let taken = crate::conformance::share_of(head(), 1000, |wire| {
+        parse_common_head(wire, &lim()).is_some()
+    });
     assert!(
         taken >= 50,
         "{taken} of 1000 generated heads took the common path"

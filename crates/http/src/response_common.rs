@@ -14,9 +14,8 @@
 
 use std::ops::Range;
 
-use super::request_common::common_field;
 use super::response_head::{assemble, parse_decimal, ResponseHead};
-use super::syntax::{class_run, FIELD_VCHAR};
+use super::syntax::{class_run, plain_field_line, FIELD_VCHAR};
 
 /// Fields this path reads before it leaves the head to the full parser: our nodes send 5-9,
 /// and the ranges of this many fit in a small array on the stack.
@@ -42,7 +41,7 @@ pub(crate) fn parse_common_response(
         if line.starts_with(b"\r\n") {
             break at + 2;
         }
-        let (name, value, line_len) = common_field(line)?;
+        let (name, value, line_len) = plain_field_line(line)?;
         if value.end + 2 != line_len || n == MAX_COMMON_RESPONSE_FIELDS {
             return None; // trailing whitespace, or more fields than the array holds
         }

@@ -154,15 +154,9 @@ proptest! {
 /// The generator above reaches the common path often enough for the property to say something.
 #[test]
 fn generated_answers_often_take_the_common_path() {
-    use proptest::strategy::ValueTree;
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let strategy = answer();
-    let taken = (0..1000)
-        .filter(|_| {
-            let wire = strategy.new_tree(&mut runner).expect("an answer").current();
-            parse_common_response(&wire, false, &mut |_: &str, _: &[u8]| {}).is_some()
-        })
-        .count();
+    let taken = crate::conformance::share_of(answer(), 1000, |wire| {
+        parse_common_response(wire, false, &mut |_: &str, _: &[u8]| {}).is_some()
+    });
     assert!(
         taken >= 50,
         "{taken} of 1000 generated answers took the common path"

@@ -137,6 +137,35 @@ pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
     s
 }
 
+/// One `name:value CRLF` line at the start of `line`: the name, where the OWS-trimmed value
+/// lies in `line`, and the line's length with its CRLF; `None` for any other line (a
+/// bare LF, obs-text, a space before the colon). The field line of both one-pass head readers
+/// (`request_common.rs`, `response_common.rs`).
+#[inline]
+pub(crate) fn plain_field_line(line: &[u8]) -> Option<(&[u8], std::ops::Range<usize>, usize)> {
+    // Names are short (4-25 bytes): a plain loop, not `class_run`'s eight-byte steps.
+    let name_len = line.iter().position(|&b| !TCHAR[b as usize])?;
+    if name_len == 0 || line[name_len] != b':' {
+        return None;
+    }
+    let mut value_at = name_len + 1;
+    // The usual one space after the colon, then the value's own bytes.
+    while matches!(line.get(value_at), Some(b' ' | b'\t')) {
+        value_at += 1;
+    }
+    let end = value_at + class_run(line.get(value_at..)?, &FIELD_VCHAR);
+    if line.get(end..end + 2)? != b"\r\n" {
+        return None;
+    }
+    // Leading OWS is skipped above; what trimming leaves starts at `value_at`.
+    let value_len = trim_ows(line.get(value_at..end)?).len();
+    Some((
+        line.get(..name_len)?,
+        value_at..value_at + value_len,
+        end + 2,
+    ))
+}
+
 /// Members of a comma-separated list (RFC 9110 §5.6.1), OWS-trimmed, empty members skipped.
 pub(crate) fn list_members(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value

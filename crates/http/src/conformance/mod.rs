@@ -11,6 +11,21 @@ use bytes::BytesMut;
 
 use super::{parse_head, ChunkStatus, ChunkedDecoder, Framing, Head, Limits, ParseError, Parsed};
 
+/// How many of `n` values drawn from `strategy` (deterministically) `pred` holds for: the
+/// fast-path property tests check with it that their generators reach the fast path often
+/// enough for the property to say something.
+pub(crate) fn share_of<S: proptest::strategy::Strategy>(
+    strategy: S,
+    n: usize,
+    pred: impl Fn(&S::Value) -> bool,
+) -> usize {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    (0..n)
+        .filter(|_| pred(&strategy.new_tree(&mut runner).expect("a value").current()))
+        .count()
+}
+
 /// One whole request as the connection loop would see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Msg {
