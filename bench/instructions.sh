@@ -8,10 +8,10 @@
 #   bench/instructions.sh --bare BARE_BINARY       (bench/bare.rs; `cargo build --release --bench bare`)
 # Environment: DEPTH (default 16; 1 = one request per write), KEEP=DIR keeps callgrind.out there
 # for `callgrind_annotate --inclusive=yes DIR/callgrind.out`.
-# Needs valgrind and wrk; uses 127.0.0.1:18556; stops the process it started.
+# Needs valgrind and wrk; uses 127.0.0.1:$PORT (default 18556); stops the process it started.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-port=18556
+port="${PORT:-18556}"
 depth="${DEPTH:-16}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

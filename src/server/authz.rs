@@ -101,6 +101,33 @@ impl Authz {
         tls_peer: bool,
     ) -> Verdict {
         let shape = self.keys.shape();
+        if shape.configured.is_empty() {
+            // Nothing configured (the seed's deployment): every class is open and no
+            // credential is read, so the verdict is only who is a peer. What the general path
+            // below decides for this shape, without its work on every request
+            // (`an_open_node_decides_as_the_general_path` holds the two together).
+            let peer = tls_peer || (forwarded && !self.peer_certs);
+            return Verdict {
+                peer,
+                checked: Checked {
+                    refused: None,
+                    markers_ignored: markers && !peer,
+                },
+            };
+        }
+        self.check_configured(shape, need, authorization, forwarded, markers, tls_peer)
+    }
+
+    /// [`Self::check`] when some secret is configured (`shape`).
+    fn check_configured(
+        &self,
+        shape: crate::auth::Shape,
+        need: Need,
+        authorization: Option<&[u8]>,
+        forwarded: bool,
+        markers: bool,
+        tls_peer: bool,
+    ) -> Verdict {
         let configured = shape.configured;
         let cred = if configured.is_empty() {
             Credential::None // nothing to compare with: every class is open
@@ -228,6 +255,35 @@ mod tests {
         let secrets = crate::auth::Secrets::from_env(&lookup).expect("secrets");
         let ring = crate::auth::Keyring::fixed(secrets);
         Authz::new(LocalKeyring::new(ring), peer_certs)
+    }
+
+    /// The open node's shortcut in `check` decides what the general path decides, for every
+    /// class, credential and flag.
+    #[test]
+    fn an_open_node_decides_as_the_general_path() {
+        let needs = [
+            Need::Open,
+            Need::CacheRead,
+            Need::CacheWrite,
+            Need::Metrics,
+            Need::Admin,
+            Need::Internal,
+        ];
+        for peer_certs in [false, true] {
+            let a = authz(&[], peer_certs);
+            let shape = a.keys.shape();
+            assert!(shape.configured.is_empty());
+            for need in needs {
+                for auth in [None, Some(&b"Bearer nope"[..]), Some(&b"x"[..])] {
+                    for bits in 0..8u8 {
+                        let (fwd, markers, tls) = (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
+                        let fast = a.check(need, auth, fwd, markers, tls);
+                        let general = a.check_configured(shape, need, auth, fwd, markers, tls);
+                        assert_eq!(fast, general, "{need:?} {auth:?} {bits:03b} {peer_certs}");
+                    }
+                }
+            }
+        }
     }
 
     const SECRET: &str = "cluster-secret-0123456789";

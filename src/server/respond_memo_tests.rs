@@ -149,3 +149,24 @@ fn heads_ids_unversioned_values_and_large_answers_are_not_kept() {
     memo.keep(&ask, &d, &[b'a'; MAX_ANSWER + 1]);
     assert_eq!(memo.get(&ask, &d), None);
 }
+
+/// The inline comparison of keys agrees with `==` at every length and every differing byte.
+#[test]
+fn same_bytes_is_slice_equality() {
+    for len in 0..=40usize {
+        let a: Vec<u8> = (0..len as u8).map(|i| i.wrapping_mul(37)).collect();
+        assert!(super::same_bytes(&a, &a.clone()), "len {len}");
+        for at in 0..len {
+            let mut b = a.clone();
+            b[at] ^= 0x20;
+            assert!(!super::same_bytes(&a, &b), "len {len}, byte {at}");
+        }
+        let mut longer = a.clone();
+        longer.push(0);
+        assert!(
+            !super::same_bytes(&a, &longer),
+            "len {len} against {}",
+            len + 1
+        );
+    }
+}

@@ -309,6 +309,7 @@ fn bad(msg: &'static str) -> RequestError {
 
 /// Decode and check the key of a cache path: the segment itself when it has no escape, else
 /// its decoding in `key_buf`.
+#[inline(always)]
 pub(super) fn parse_key<'k>(
     seg: &'k [u8],
     key_buf: &'k mut Vec<u8>,

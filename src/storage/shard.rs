@@ -211,9 +211,7 @@ impl Shard {
                 Some((e.value(), e.remaining_ttl(now_ms), e.version()))
             }
             Some((idx, true, _)) => {
-                self.remove_slot(idx, hash);
-                self.counters.expirations += 1;
-                self.counters.misses += 1;
+                self.expire_read(idx, hash);
                 None
             }
             // Absent, or an unexpired tombstone.
@@ -222,6 +220,16 @@ impl Shard {
                 None
             }
         }
+    }
+
+    /// A read found its entry expired: drop it, counted as an expiration and a miss. Out of
+    /// line, so a hit's path stays small.
+    #[cold]
+    #[inline(never)]
+    fn expire_read(&mut self, idx: u32, hash: u64) {
+        self.remove_slot(idx, hash);
+        self.counters.expirations += 1;
+        self.counters.misses += 1;
     }
 
     /// Unconditional insert or replace at version 0 (no LWW check; for benches, tests and callers
@@ -316,6 +324,7 @@ impl Shard {
         Some((e.value(), e.remaining_ttl(now_ms), e.version(), e.is_tomb()))
     }
 
+    #[inline]
     fn find(&self, key: &[u8], hash: u64) -> Option<u32> {
         let lru = &self.lru;
         self.index

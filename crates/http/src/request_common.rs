@@ -21,7 +21,9 @@ use std::ops::Range;
 
 use super::fields::{classify, is_valid_host, is_valid_request_id, Known};
 use super::request::{Framing, Head, Method, OptionalFields, Version};
-use super::syntax::{class_run, parse_decimal, plain_field_line, PATH_LITERAL, REG_NAME_LITERAL};
+use super::syntax::{
+    class_run, parse_decimal, plain_field_line, DIGIT, PATH_LITERAL, REG_NAME_LITERAL,
+};
 use super::{Limits, MAX_AUTHORIZATION_BYTES};
 
 /// Field lines this path reads before it leaves the head to the full parser: a usual client
@@ -138,19 +140,20 @@ fn plain_host_line(line: &[u8]) -> Option<usize> {
     if folded != u32::from_le_bytes(*b"host") || name[4] != b':' {
         return None;
     }
-    let ows = |v: &[u8]| v.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
     let mut at = ows(rest);
     at += class_run(rest.get(at..)?, &REG_NAME_LITERAL);
     if rest.get(at) == Some(&b':') {
         at += 1;
-        at += rest
-            .get(at..)?
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
+        at += class_run(rest.get(at..)?, &DIGIT);
     }
     at += ows(rest.get(at..)?);
     (rest.get(at..at + 2)? == b"\r\n").then_some(5 + at + 2)
+}
+
+/// The length of the optional whitespace at the start of `v`.
+#[inline]
+fn ows(v: &[u8]) -> usize {
+    v.iter().take_while(|&&b| b == b' ' || b == b'\t').count()
 }
 
 /// The fields of a peer's forward (and a client's credential) this path takes.

@@ -31,6 +31,8 @@ pub(crate) static PATH_LITERAL: [bool; 256] = table!(|b| b == b'/' || is_pchar_l
 /// Bytes a `reg-name` may hold without an escape: RFC 3986 unreserved and sub-delims.
 pub(crate) static REG_NAME_LITERAL: [bool; 256] = table!(|b| is_unreserved(b) || is_sub_delim(b));
 
+/// Decimal digits: a port.
+pub(crate) static DIGIT: [bool; 256] = table!(|b| b.is_ascii_digit());
 /// [`is_tchar`] as a table: field names.
 pub(crate) static TCHAR: [bool; 256] = table!(|b| is_tchar(b));
 /// Field-value bytes that need no second look: HTAB, SP and VCHAR. A subset of
@@ -265,7 +267,7 @@ mod tests {
             for (i, b) in v.iter_mut().enumerate().take(lead) {
                 *b = b"abc/xyz-019"[i % 11];
             }
-            for class in [&PATH_LITERAL, &REG_NAME_LITERAL, &PCHAR_LITERAL] {
+            for class in [&PATH_LITERAL, &REG_NAME_LITERAL, &PCHAR_LITERAL, &DIGIT] {
                 let naive = v.iter().position(|&b| !class[b as usize]).unwrap_or(v.len());
                 proptest::prop_assert_eq!(class_run(&v, class), naive);
             }

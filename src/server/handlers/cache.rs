@@ -140,6 +140,7 @@ pub(super) fn condition(req: &Req<'_>) -> Result<Condition, BadCondition> {
 
 /// Where a key request is served: `Ok(prefs)` here, else what to do instead (forward, or an
 /// error answer already written).
+#[inline(always)]
 pub(super) fn placed(
     c: &Core,
     req: &Req<'_>,
@@ -176,6 +177,7 @@ impl NotHere {
 
 /// The request's decoded key, or `None` with its 400/414 answered in `out` (cache and incr
 /// requests check their key the same way).
+#[inline(always)]
 pub(super) fn key_or_answer<'k>(
     c: &Core,
     m: Meta,
@@ -204,12 +206,14 @@ pub(super) enum Elsewhere {
 }
 
 /// Decide where a key request is served; `Ok(prefs)` = here.
+#[inline(always)]
 pub(super) fn route(c: &Core, req: &Req<'_>, key: &[u8]) -> Result<Prefs, Elsewhere> {
     let read = matches!(req.method, Method::Get | Method::Head);
     route_op(c, req, key, read)
 }
 
 /// [`route`] for one operation of `req` (a batch holds several), `read` when it only reads.
+#[inline(always)]
 pub(super) fn route_op(
     c: &Core,
     req: &Req<'_>,
@@ -218,13 +222,7 @@ pub(super) fn route_op(
 ) -> Result<Prefs, Elsewhere> {
     let cl = &c.node.cluster;
     if req.version.is_none() && !cl.serves() {
-        let why = cl.not_serving().unwrap_or_default();
-        let msg = format!("node {} does not serve now: {why}", cl.self_id());
-        return Err(if req.forwarded {
-            Elsewhere::Misdirected(msg)
-        } else {
-            Elsewhere::Unavailable(msg)
-        });
+        return Err(not_serving(c, req.forwarded));
     }
     // One look at the topology answers every question below (this core's copy: no shared
     // counter is touched).
@@ -253,18 +251,47 @@ pub(super) fn route_op(
                 Some(h) if read && place.prefs.contains(cl.me) => Err(Elsewhere::Forward(h)),
                 _ => Ok(place.prefs),
             },
-            s => Err(Elsewhere::Misdirected(format!(
-                "node {} is {}; ask another replica of the key",
-                cl.self_id(),
-                s.as_str()
-            ))),
+            s => Err(not_coordinating(c, s)),
         },
         Some(n) => Err(Elsewhere::Forward(n)),
-        None => Err(Elsewhere::Unavailable(format!(
-            "no replica of the key is reachable from node {} (cluster degraded)",
-            cl.self_id()
-        ))),
+        None => Err(degraded(c)),
     }
+}
+
+// The refusals of `route_op`, out of line: formatting them made the usual path's frame (and
+// its prologue, paid by every key request) larger.
+
+#[cold]
+#[inline(never)]
+fn not_serving(c: &Core, forwarded: bool) -> Elsewhere {
+    let cl = &c.node.cluster;
+    let why = cl.not_serving().unwrap_or_default();
+    let msg = format!("node {} does not serve now: {why}", cl.self_id());
+    if forwarded {
+        Elsewhere::Misdirected(msg)
+    } else {
+        Elsewhere::Unavailable(msg)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn not_coordinating(c: &Core, s: MemberState) -> Elsewhere {
+    let cl = &c.node.cluster;
+    Elsewhere::Misdirected(format!(
+        "node {} is {}; ask another replica of the key",
+        cl.self_id(),
+        s.as_str()
+    ))
+}
+
+#[cold]
+#[inline(never)]
+fn degraded(c: &Core) -> Elsewhere {
+    Elsewhere::Unavailable(format!(
+        "no replica of the key is reachable from node {} (cluster degraded)",
+        c.node.cluster.self_id()
+    ))
 }
 
 /// Coordinate a key request on this node: read locally, or version a write, store it here and
@@ -332,6 +359,7 @@ pub(super) fn stand_in_read(c: &Core, m: Meta, key: &[u8], get: KeyOp) -> Routed
 }
 
 /// Execute on this node only (no other replica to copy to, or this is a copy), with `version`.
+#[inline]
 fn execute_here(
     c: &Core,
     m: Meta,
@@ -389,6 +417,7 @@ pub(super) fn deferred(m: Meta, key: &[u8], kind: KeyKind, version: u64) -> Defe
 
 /// This core owns the key and nothing earlier is pending: execute and encode now, copying
 /// nothing (a GET is encoded straight from shard memory).
+#[inline]
 fn answer_in_place(
     c: &Core,
     m: Meta,
