@@ -1,15 +1,14 @@
 //! `parse_head` on arbitrary bytes: never panics; a complete head lies inside the input, its
-//! ranges are in bounds, it parses the same from exactly its own bytes, and a shorter prefix of
+//! spans are in bounds, it parses the same from exactly its own bytes, and a shorter prefix of
 //! it is never rejected (a request arriving in pieces must not be refused); every error maps to
 //! a status in 400..=505. The common-head path gives the full parser's answer on every input.
 #![no_main]
 
-use dcache_http::{parse_head, parse_head_full, Framing, Limits, Parsed};
+use dcache_http::{parse_head, parse_head_full, Framing, Limits, Parsed, Span};
 use libfuzzer_sys::fuzz_target;
-use std::ops::Range;
 
-fn in_bounds(r: &Range<usize>, len: usize) -> bool {
-    r.start <= r.end && r.end <= len
+fn in_bounds(s: Span, len: usize) -> bool {
+    s.start() <= s.end() && s.end() <= len
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -23,17 +22,17 @@ fuzz_target!(|data: &[u8]| {
                 h.head_len
             );
             assert!(h.head_len <= limits.max_head_bytes);
-            assert!(in_bounds(&h.path, h.head_len), "path {:?}", h.path);
-            assert_eq!(data[h.path.start], b'/', "path is origin-form");
-            if let Some(q) = &h.query {
+            assert!(in_bounds(h.path, h.head_len), "path {:?}", h.path);
+            assert_eq!(data[h.path.start()], b'/', "path is origin-form");
+            if let Some(q) = h.query {
                 assert!(in_bounds(q, h.head_len), "query {q:?}");
                 assert!(
-                    q.start == h.path.end + 1,
+                    q.start() == h.path.end() + 1,
                     "query {q:?} after path {:?}",
                     h.path
                 );
             }
-            if let Some(id) = &h.request_id {
+            if let Some(id) = h.request_id {
                 assert!(in_bounds(id, h.head_len), "request id {id:?}");
                 assert!(id.len() <= dcache_http::MAX_REQUEST_ID_BYTES);
             }

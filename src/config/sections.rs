@@ -16,6 +16,9 @@ pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * KIB;
 /// Below 1 KiB ordinary browser/curl heads would be refused; above 1 MiB a few thousand slow
 /// connections could pin gigabytes of head buffers.
 pub const HEADER_BYTES_RANGE: (usize, usize) = (KIB, MIB);
+// The parser holds a head's offsets in `u32` spans and refuses longer heads whatever the limit:
+// the configured limit must stay below its ceiling to mean what it says.
+const _: () = assert!(HEADER_BYTES_RANGE.1 <= dcache_http::MAX_HEAD_BYTES_CEILING);
 /// Targets longer than this get 414. 8 KiB fits a percent-encoded maximum-length key with room to spare.
 pub const DEFAULT_MAX_TARGET_BYTES: usize = 8 * KIB;
 /// Smallest target limit: `/api/v1/cache/` plus a short key.

@@ -88,12 +88,14 @@ pub(super) fn query_pairs(q: Option<&[u8]>) -> impl Iterator<Item = (&[u8], &[u8
 }
 
 /// The raw key segment of a cache path (everything after `/api/v1/cache/`).
+#[inline]
 pub(super) fn key_segment(path: &[u8]) -> &[u8] {
     path.strip_prefix(CACHE_PREFIX).unwrap_or(b"")
 }
 
 /// The raw key segment of an incr path (`/api/v1/cache/{segment}/incr`); a key that ends in
 /// `/incr` itself is sent with its `/` as `%2F`, so the split is unambiguous.
+#[inline]
 pub(super) fn incr_segment(path: &[u8]) -> &[u8] {
     key_segment(path).strip_suffix(INCR_SUFFIX).unwrap_or(b"")
 }
@@ -102,7 +104,8 @@ impl Route {
     pub(super) fn parse(path: &[u8]) -> Route {
         // The key routes first: nearly every request is one, and no other route starts so.
         if path.starts_with(CACHE_PREFIX) {
-            return if is_incr(path) {
+            // The suffix first: a key request's path rarely ends so.
+            return if path.ends_with(INCR_SUFFIX) && is_incr(path) {
                 Route::Incr
             } else {
                 Route::Cache

@@ -43,6 +43,7 @@ mod request_common;
 pub mod response;
 mod response_common;
 mod response_head;
+mod span;
 
 #[cfg(test)]
 mod conformance;
@@ -55,6 +56,7 @@ pub use response_head::{
     parse_response_head, parse_response_head_full, BodyFraming, ProtoError, ResponseHead,
     MAX_RESPONSE_HEADERS, MAX_RESPONSE_HEAD_BYTES,
 };
+pub use span::Span;
 
 /// Hard cap on header lines per request: size of the stack array given to httparse.
 pub const MAX_HEADERS: usize = 64;
@@ -70,6 +72,11 @@ pub const MAX_REQUEST_ID_BYTES: usize = 256;
 /// whitespace a client may add. Longer cannot be a token of ours: 400 before any comparison.
 pub const MAX_AUTHORIZATION_BYTES: usize = 4096 + 64;
 
+/// The longest request head either parser accepts, whatever `Limits::max_head_bytes` says
+/// (longer gets 431): a [`Head`] stores its offsets as [`Span`]s of `u32` (8 bytes each instead
+/// of 16, issue 13), so every offset into the head must fit a `u32`. The node's config caps the
+/// limit far below this (`limits.max_header_bytes`, at most 1 MiB).
+pub const MAX_HEAD_BYTES_CEILING: usize = u32::MAX as usize;
 /// Default head limit: large enough for any browser/curl request, small enough that a
 /// per-connection read buffer of this size is cheap (RFC 6585 §5 answer: 431).
 pub const DEFAULT_MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -81,12 +88,22 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024 + 4 * 1024;
 /// Size limits enforced while parsing; each maps to one status when exceeded.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Whole head incl. request line and skipped leading empty lines -> 431 when exceeded.
+    /// Whole head incl. request line and skipped leading empty lines -> 431 when exceeded
+    /// (or when the head exceeds [`MAX_HEAD_BYTES_CEILING`]).
     pub max_head_bytes: usize,
     /// Request-target -> 414 when exceeded, also while the request line is incomplete.
     pub max_target_bytes: usize,
     /// Decoded body (declared `Content-Length` or sum of chunks) -> 413 when exceeded.
     pub max_body_bytes: usize,
+}
+
+impl Limits {
+    /// The head limit the request parsers enforce: `max_head_bytes`, at most
+    /// [`MAX_HEAD_BYTES_CEILING`] so that every [`Span`] of a head fits.
+    #[inline]
+    pub(crate) fn head_bytes(&self) -> usize {
+        self.max_head_bytes.min(MAX_HEAD_BYTES_CEILING)
+    }
 }
 
 impl Default for Limits {

@@ -12,7 +12,7 @@ use std::ops::Range;
 use super::fields;
 use super::request_common::parse_common_head;
 use super::syntax::{class_run, is_pchar_literal, is_pct_encoded_with, PATH_LITERAL};
-use super::{Limits, ParseError, Parsed, MAX_HEADERS, MAX_LEADING_EMPTY_LINES};
+use super::{Limits, ParseError, Parsed, Span, MAX_HEADERS, MAX_LEADING_EMPTY_LINES};
 
 /// Request methods we recognise (RFC 9110 §9); case-sensitive, anything else gets 501.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,14 +47,17 @@ pub enum Framing {
 }
 
 /// Everything the server needs from a request head, as offsets into the caller's buffer (no copies).
+/// Each offset is a [`Span`] (8 bytes, an `Option` too): a head is written for every request,
+/// so its size is CPU per request (120 bytes, 288 with `Range<usize>`: issue 13; a test in
+/// `span.rs` holds it to at most 128).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Head {
     pub method: Method,
     pub version: Version,
     /// Origin-form path without query, offsets into buf; `%XX` escapes are well-formed.
-    pub path: Range<usize>,
+    pub path: Span,
     /// After '?', without '?'.
-    pub query: Option<Range<usize>>,
+    pub query: Option<Span>,
     pub framing: Framing,
     /// HTTP/1.1: true unless a Connection token `close`; 1.0: only with `keep-alive` (and no `close`).
     pub keep_alive: bool,
@@ -63,12 +66,12 @@ pub struct Head {
     /// Header `X-Cache-Forwarded` present (hop marker of our cluster).
     pub forwarded: bool,
     /// Value of `X-Request-Id` (visible ASCII, at most `MAX_REQUEST_ID_BYTES`).
-    pub request_id: Option<Range<usize>>,
+    pub request_id: Option<Span>,
     /// Value of `X-Cache-Version` (1-16 hex digits): a versioned replica write from a peer.
-    pub cache_version: Option<Range<usize>>,
+    pub cache_version: Option<Span>,
     /// Value of `Authorization` (OWS-trimmed, at most `MAX_AUTHORIZATION_BYTES`, at most one
     /// such header): the credential the node checks.
-    pub authorization: Option<Range<usize>>,
+    pub authorization: Option<Span>,
     /// `Content-Type`, `If-Match`, `If-None-Match`, `X-Cache-TTL`, `traceparent`,
     /// `X-Cache-Client-Request-Id`, when sent.
     pub optional: OptionalFields,
@@ -79,14 +82,14 @@ pub struct Head {
 /// Offsets of the optional header fields the cache API reads (see `fields::Optional`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OptionalFields {
-    pub content_type: Option<Range<usize>>,
-    pub if_match: Option<Range<usize>>,
-    pub if_none_match: Option<Range<usize>>,
+    pub content_type: Option<Span>,
+    pub if_match: Option<Span>,
+    pub if_none_match: Option<Span>,
     /// `X-Cache-TTL`.
-    pub cache_ttl: Option<Range<usize>>,
-    pub traceparent: Option<Range<usize>>,
+    pub cache_ttl: Option<Span>,
+    pub traceparent: Option<Span>,
     /// `X-Cache-Client-Request-Id` (node to node).
-    pub client_request_id: Option<Range<usize>>,
+    pub client_request_id: Option<Span>,
 }
 
 /// Parse one request head at the start of `buf`. Pure. `Partial` when more bytes are needed
@@ -117,7 +120,7 @@ pub fn parse_head_full(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Pars
     let mut req = httparse::Request::new(&mut []);
     let len = match req.parse_with_uninit_headers(rest, &mut headers) {
         Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
+        Ok(httparse::Status::Partial) if buf.len() >= limits.head_bytes() => {
             // The head needs at least one byte more than we allow.
             return Err(ParseError::HeadersTooLarge);
         }
@@ -125,7 +128,7 @@ pub fn parse_head_full(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Pars
         Err(e) => return Err(map_httparse_error(e, rest)),
     };
     let head_len = skipped + len;
-    if head_len > limits.max_head_bytes {
+    if head_len > limits.head_bytes() {
         return Err(ParseError::HeadersTooLarge);
     }
 
@@ -139,9 +142,10 @@ pub fn parse_head_full(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Pars
     let target = req.path.map(str::as_bytes).unwrap_or_default();
     let target_at = offset_in(buf, target)?;
     let (path, query) = split_target(target, target_at)?;
+    let (path, query) = (span(path)?, query.map(span).transpose()?);
     let f = fields::interpret(req.headers, version, limits.max_body_bytes)?;
     let located = |v: Option<&[u8]>| match v {
-        Some(v) => offset_in(buf, v).map(|at| Some(at..at + v.len())),
+        Some(v) => offset_in(buf, v).and_then(|at| span(at..at + v.len()).map(Some)),
         None => Ok(None),
     };
     let request_id = located(f.request_id)?;
@@ -322,6 +326,12 @@ fn is_http2_or_later(rest: &[u8]) -> bool {
     !significant.is_empty() && significant != b"1"
 }
 
+/// The span of `range`, a part of a head no longer than `Limits::head_bytes`: it ends after
+/// the method and at most at `u32::MAX`, so [`Span::new`] always succeeds. Fail closed anyway.
+fn span(range: Range<usize>) -> Result<Span, ParseError> {
+    Span::new(range).ok_or(ParseError::BadRequest("internal: span outside the head"))
+}
+
 /// Offset of `sub` (a slice httparse returned) inside `buf`, by address arithmetic.
 fn offset_in(buf: &[u8], sub: &[u8]) -> Result<usize, ParseError> {
     let at = (sub.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
@@ -379,9 +389,9 @@ mod tests {
         let Ok(Parsed::Complete(h)) = parse_head(buf, &lim()) else {
             panic!("not complete")
         };
-        assert_eq!(&buf[h.path.clone()], b"/k/a");
-        assert_eq!(&buf[h.query.clone().unwrap()], b"x=1");
-        assert_eq!(&buf[h.request_id.clone().unwrap()], b"r1");
+        assert_eq!(&buf[h.path.range()], b"/k/a");
+        assert_eq!(&buf[h.query.unwrap().range()], b"x=1");
+        assert_eq!(&buf[h.request_id.unwrap().range()], b"r1");
         assert_eq!(h.head_len, buf.len() - 4);
         assert_eq!(
             (h.method, h.version, h.framing),
@@ -396,7 +406,7 @@ mod tests {
         let Ok(Parsed::Complete(h)) = parse_head(buf, &lim()) else {
             panic!("not complete")
         };
-        assert_eq!(&buf[h.authorization.clone().unwrap()], b"Bearer t0k");
+        assert_eq!(&buf[h.authorization.unwrap().range()], b"Bearer t0k");
         let none = parse_head(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", &lim());
         assert!(matches!(none, Ok(Parsed::Complete(h)) if h.authorization.is_none()));
         let at_limit = format!(

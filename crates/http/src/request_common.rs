@@ -17,14 +17,12 @@
 //! full parser's. Property tests and the `request_head` fuzz target hold the two to the same
 //! answer on every input.
 
-use std::ops::Range;
-
 use super::fields::{classify, is_valid_host, is_valid_request_id, Known};
 use super::request::{Framing, Head, Method, OptionalFields, Version};
 use super::syntax::{
     class_run, parse_decimal, plain_field_line, DIGIT, PATH_LITERAL, REG_NAME_LITERAL,
 };
-use super::{Limits, MAX_AUTHORIZATION_BYTES};
+use super::{Limits, Span, MAX_AUTHORIZATION_BYTES};
 
 /// Field lines this path reads before it leaves the head to the full parser: a usual client
 /// sends 1-6 (wrk 1, curl 3, a peer's forward 3-4), a browser about 12; longer heads are rare
@@ -53,13 +51,13 @@ pub(crate) fn parse_common_head(buf: &[u8], limits: &Limits) -> Option<Head> {
     }
     let mut peer = PeerFields::default();
     let (framing, head_len) = common_fields(buf, fields_at, limits, &mut peer)?;
-    if head_len > limits.max_head_bytes {
+    if head_len > limits.head_bytes() {
         return None;
     }
     Some(Head {
         method,
         version: Version::Http11,
-        path: target_at..target_at + path_len,
+        path: Span::new(target_at..target_at + path_len)?,
         query: None,
         framing,
         keep_alive: true,
@@ -160,8 +158,8 @@ fn ows(v: &[u8]) -> usize {
 #[derive(Default)]
 struct PeerFields {
     forwarded: bool,
-    request_id: Option<Range<usize>>,
-    authorization: Option<Range<usize>>,
+    request_id: Option<Span>,
+    authorization: Option<Span>,
 }
 
 impl PeerFields {
@@ -170,16 +168,18 @@ impl PeerFields {
     /// the field loop stays small without them.
     #[inline(never)]
     fn add(&mut self, field: Known, value: &[u8], at: usize) -> Option<()> {
-        let range = Some(at..at + value.len());
+        // `None` only for a value past `u32::MAX`, in a head longer than `Limits::head_bytes`:
+        // the full parser's 431.
+        let span = Some(Span::new(at..at + value.len())?);
         match field {
             Known::Forwarded => self.forwarded = true,
             Known::RequestId if self.request_id.is_none() && is_valid_request_id(value) => {
-                self.request_id = range;
+                self.request_id = span;
             }
             Known::Authorization
                 if self.authorization.is_none() && value.len() <= MAX_AUTHORIZATION_BYTES =>
             {
-                self.authorization = range;
+                self.authorization = span;
             }
             _ => return None,
         }

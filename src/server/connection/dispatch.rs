@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use super::{Chunked, Closing, Conn, Queued, Step};
 use crate::http::response::ConnHeader;
-use crate::http::{Framing, Head, Version};
+use crate::http::{Framing, Head, Span, Version};
 use crate::server::authz;
 use crate::server::core::Core;
 use crate::server::document::Scope;
@@ -107,9 +107,9 @@ impl Conn {
         route: Route,
     ) -> Option<Step> {
         let base = self.start;
-        let at = |r: &std::ops::Range<usize>| &self.rbuf[base + r.start..base + r.end];
+        let at = |s: Span| &self.rbuf[base + s.start()..base + s.end()];
         let need = authz::need(route, head.method);
-        let auth = head.authorization.as_ref().map(at);
+        let auth = head.authorization.map(at);
         let v = c
             .authz
             .check(need, auth, head.forwarded, false, self.tls_peer);
@@ -191,10 +191,10 @@ fn request<'a>(
     tls_peer: bool,
     held: &mut Vec<HeldId>,
 ) -> Req<'a> {
-    let at = |r: &std::ops::Range<usize>| &rbuf[base + r.start..base + r.end];
+    let at = |s: Span| &rbuf[base + s.start()..base + s.end()];
     let v = c.authz.check(
         authz::need(f.route, head.method),
-        head.authorization.as_ref().map(at),
+        head.authorization.map(at),
         head.forwarded,
         head.forwarded || head.cache_version.is_some(),
         tls_peer,
@@ -203,8 +203,8 @@ fn request<'a>(
     Req {
         method: head.method,
         route: f.route,
-        path: at(&head.path),
-        query: head.query.as_ref().map(at),
+        path: at(head.path),
+        query: head.query.map(at),
         body: match chunk {
             Some(c) => &c.body,
             None => &rbuf[f.body.clone()],
@@ -216,19 +216,18 @@ fn request<'a>(
         tls_peer,
         request_id: ids.id,
         fields: ReqFields {
-            content_type: head.optional.content_type.as_ref().map(at),
-            if_match: head.optional.if_match.as_ref().map(at),
-            if_none_match: head.optional.if_none_match.as_ref().map(at),
-            cache_ttl: head.optional.cache_ttl.as_ref().map(at),
+            content_type: head.optional.content_type.map(at),
+            if_match: head.optional.if_match.map(at),
+            if_none_match: head.optional.if_none_match.map(at),
+            cache_ttl: head.optional.cache_ttl.map(at),
             traceparent: ids.traceparent,
             request_id: ids.own,
             client_request_id: ids.passed_on,
         },
         version: head
             .cache_version
-            .as_ref()
             .filter(|_| v.peer)
-            .and_then(|r| crate::storage::version::parse_hex(at(r))),
+            .and_then(|s| crate::storage::version::parse_hex(at(s))),
         auth: v.checked,
         admin_elsewhere: f.admin_elsewhere,
     }
@@ -273,11 +272,11 @@ fn sent_ids<'a>(
     peer: bool,
     held: &mut Vec<HeldId>,
 ) -> Ids<'a> {
-    let at = |r: &std::ops::Range<usize>| &rbuf[base + r.start..base + r.end];
-    let traceparent = head.optional.traceparent.as_ref().map(at);
+    let at = |s: Span| &rbuf[base + s.start()..base + s.end()];
+    let traceparent = head.optional.traceparent.map(at);
     let trace = traceparent.and_then(parse_traceparent);
-    let own = head.request_id.as_ref().map(at);
-    let passed_on = head.optional.client_request_id.as_ref().map(at);
+    let own = head.request_id.map(at);
+    let passed_on = head.optional.client_request_id.map(at);
     let passed_on = passed_on.filter(|v| peer && is_request_id(v));
     let (id, hold) = c.resp.ids.register(IdFields {
         own,

@@ -266,7 +266,9 @@ impl Conn {
             if self.start == self.rbuf.len() {
                 break Step::Read(Wait::Idle);
             }
-            let head = match parse_head(&self.rbuf[self.start..], &self.limits) {
+            // Borrowed where it lies: the head is not moved out of the parser's answer.
+            let parsed = parse_head(&self.rbuf[self.start..], &self.limits);
+            let head = match &parsed {
                 Ok(Parsed::Complete(h)) => h,
                 Ok(Parsed::Partial) => {
                     self.head_started.get_or_insert_with(Instant::now);
@@ -278,46 +280,47 @@ impl Conn {
                     break Step::Close;
                 }
             };
-            let route = Route::parse(&self.rbuf[self.start + head.path.start..][..head.path.len()]);
-            if self.probation.is_some() && !self.end_probation(c, &head) {
+            let route =
+                Route::parse(&self.rbuf[self.start + head.path.start()..][..head.path.len()]);
+            if self.probation.is_some() && !self.end_probation(c, head) {
                 break Step::Close;
             }
             // One import at a time per node: refused before its body is read.
             if route == Route::Import {
                 use super::handlers::import;
                 let (buf, peer) = (&self.rbuf[self.start..], self.tls_peer);
-                if let Err(busy) = import::reserve_at_head(c, &head, buf, peer, &mut self.import) {
+                if let Err(busy) = import::reserve_at_head(c, head, buf, peer, &mut self.import) {
                     self.resolve(c).await;
-                    let id = self.head_request_id(c, &head);
+                    let id = self.head_request_id(c, head);
                     import::refuse_at_head(c, busy, id, &mut self.wbuf);
                     self.closing = Some(Closing::Linger);
                     break Step::Close;
                 }
             }
             let limit = route.body_limit(c.cfg().max_value_bytes, c.cfg().limits.max_import_bytes);
-            let (body, total) = match self.frame_body(&head, limit) {
+            let (body, total) = match self.frame_body(head, limit) {
                 Framed::Ready(body, total) => (body, total),
                 Framed::NeedMore => {
-                    let step = self.await_body(c, &head, route).await;
+                    let step = self.await_body(c, head, route).await;
                     break step.unwrap_or(Step::Read(Wait::Body));
                 }
                 Framed::Refuse(status, msg) => {
                     self.resolve(c).await;
-                    self.refuse_body(c, &head, status, msg);
+                    self.refuse_body(c, head, status, msg);
                     break Step::Close;
                 }
             };
             let frame = Frame {
                 route,
-                conn: self.conn_header(c, &head),
+                conn: self.conn_header(c, head),
                 body,
                 total,
                 admin_elsewhere: self.admin_elsewhere,
             };
-            if self.answer_pinned(c, &head, &frame, &mut batch_ms) == Dispatched::Admin {
+            if self.answer_pinned(c, head, &frame, &mut batch_ms) == Dispatched::Admin {
                 // Time passes in an admin request: the next request reads the clock again.
                 batch_ms = None;
-                if let Some(step) = self.admin(c, &head, &frame).await {
+                if let Some(step) = self.admin(c, head, &frame).await {
                     count += 1;
                     break step;
                 }

@@ -1,10 +1,8 @@
 //! The first request of a connection admitted on probation: beyond `max_connections` or the
 //! per-address limit, only another node is served (see `server::admission`).
 
-use std::ops::Range;
-
 use super::{Conn, R};
-use crate::http::Head;
+use crate::http::{Head, Span};
 use crate::metrics::Trust;
 use crate::server::admission::{self, Limit};
 use crate::server::authz;
@@ -56,10 +54,10 @@ impl Conn {
     /// path (the prober's `GET /internal/cluster/health` carries nothing else) is a peer's.
     fn first_request_is_a_peers(&self, c: &Core, head: &Head) -> bool {
         let base = self.start;
-        let at = |r: &Range<usize>| &self.rbuf[base + r.start..base + r.end];
-        let path = at(&head.path);
+        let at = |s: Span| &self.rbuf[base + s.start()..base + s.end()];
+        let path = at(head.path);
         let need = authz::need(Route::parse(path), head.method);
-        let auth = head.authorization.as_ref().map(at);
+        let auth = head.authorization.map(at);
         let v = c
             .authz
             .check(need, auth, head.forwarded, false, self.tls_peer);

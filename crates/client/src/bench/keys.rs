@@ -293,7 +293,7 @@ mod tests {
         let Ok(Parsed::Complete(h)) = parse_head(&out, &Limits::default()) else {
             panic!("PUT does not parse");
         };
-        assert_eq!(&out[h.path.clone()], b"/api/v1/cache/k003");
+        assert_eq!(&out[h.path.range()], b"/api/v1/cache/k003");
         let body_end = out.windows(2).position(|w| w == b"}G").unwrap() + 1;
         let body = &out[h.head_len..body_end];
         let v: serde_json::Value = serde_json::from_slice(body).unwrap();

@@ -287,9 +287,9 @@ fn check_head(req: &Req, wire: &[u8], head: &crate::Head) -> Result<(), TestCase
             Version::Http11
         }
     );
-    prop_assert_eq!(&wire[head.path.clone()], req.path.as_bytes());
+    prop_assert_eq!(&wire[head.path.range()], req.path.as_bytes());
     prop_assert_eq!(
-        head.query.clone().map(|q| wire[q].to_vec()),
+        head.query.map(|q| wire[q.range()].to_vec()),
         req.query.clone().map(String::into_bytes)
     );
     prop_assert_eq!(head.framing, req.framing());
@@ -374,11 +374,11 @@ proptest! {
         match parse_head(&input, &limits) {
             Ok(Parsed::Complete(h)) => {
                 prop_assert!(h.head_len <= input.len() && h.head_len <= limits.max_head_bytes);
-                prop_assert!(h.path.end <= h.head_len && h.path.len() <= limits.max_target_bytes);
-                prop_assert_eq!(input.get(h.path.start), Some(&b'/'));
-                if let Some(q) = &h.query { prop_assert!(q.start > h.path.end && q.end <= h.head_len); }
-                if let Some(r) = &h.request_id { prop_assert!(r.end <= h.head_len); }
-                if let Some(a) = &h.authorization { prop_assert!(a.end <= h.head_len && a.len() <= crate::MAX_AUTHORIZATION_BYTES); }
+                prop_assert!(h.path.end() <= h.head_len && h.path.len() <= limits.max_target_bytes);
+                prop_assert_eq!(input.get(h.path.start()), Some(&b'/'));
+                if let Some(q) = &h.query { prop_assert!(q.start() > h.path.end() && q.end() <= h.head_len); }
+                if let Some(r) = &h.request_id { prop_assert!(r.end() <= h.head_len); }
+                if let Some(a) = &h.authorization { prop_assert!(a.end() <= h.head_len && a.len() <= crate::MAX_AUTHORIZATION_BYTES); }
                 if let Framing::Length(n) = h.framing { prop_assert!(n <= limits.max_body_bytes as u64); }
             }
             Ok(Parsed::Partial) => prop_assert!(input.len() < limits.max_head_bytes),

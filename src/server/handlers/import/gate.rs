@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
-use crate::http::{Head, Method};
+use crate::http::{Head, Method, Span};
 use crate::metrics::Trust;
 use crate::server::authz;
 use crate::server::core::Core;
@@ -202,11 +202,11 @@ pub(crate) fn reserve_at_head(
     if head.method != Method::Post || held.is_some() {
         return Ok(());
     }
-    let at = |r: &std::ops::Range<usize>| &buf[r.clone()];
+    let at = |s: Span| &buf[s.range()];
     let need = authz::need(Route::Import, head.method);
-    let auth = head.authorization.as_ref().map(at);
+    let auth = head.authorization.map(at);
     let v = c.authz.check(need, auth, head.forwarded, false, tls_peer);
-    let local = Scope::from_query(head.query.as_ref().map(at)).is_local();
+    let local = Scope::from_query(head.query.map(at)).is_local();
     if v.checked.refused.is_some() || (v.peer && local) {
         return Ok(());
     }
