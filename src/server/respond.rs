@@ -290,6 +290,7 @@ impl Responder {
     /// ([`Self::with_caching`]). Written straight from `stored` (the slot bytes): no copy.
     /// A hot key's answer is copied from the last one while nothing in it changed
     /// (`respond_memo.rs`): the same bytes, counted the same way.
+    #[inline]
     pub(crate) fn value(
         &self,
         out: &mut Vec<u8>,
@@ -298,6 +299,33 @@ impl Responder {
         stored: &[u8],
         ttl_ms: Option<u64>,
         version: u64,
+    ) {
+        let ask = memo::Ask::new(r, key, stored, ttl_ms, version);
+        if let Some(ask) = &ask {
+            let mut date = self.date.borrow_mut();
+            let date = self.date_of(&mut date);
+            if let Some(answer) = self.memo.borrow().get(ask, date) {
+                self.count(r, 200);
+                out.extend_from_slice(answer);
+                return;
+            }
+        }
+        self.value_encoded(out, r, key, stored, ttl_ms, version, ask);
+    }
+
+    /// [`Self::value`] without a kept answer: encode it, and keep it when `ask` is worth it.
+    /// Out of line, so the kept answer's path (a hot key's usual one) stays small.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn value_encoded(
+        &self,
+        out: &mut Vec<u8>,
+        r: Meta,
+        key: &[u8],
+        stored: &[u8],
+        ttl_ms: Option<u64>,
+        version: u64,
+        ask: Option<memo::Ask<'_>>,
     ) {
         let encode = |out: &mut Vec<u8>| {
             self.with_caching(ttl_ms, version, |list, parts| {
@@ -308,21 +336,9 @@ impl Responder {
                 self.stored_form(out, r, key, stored, ttl_ms, headers)
             })
         };
-        let Some(ask) = memo::Ask::new(r, key, stored, ttl_ms, version) else {
+        let Some(ask) = ask.filter(|a| self.memo.borrow_mut().worth_keeping(a)) else {
             return encode(out);
         };
-        {
-            let mut date = self.date.borrow_mut();
-            let date = self.date_of(&mut date);
-            if let Some(answer) = self.memo.borrow().get(&ask, date) {
-                self.count(r, 200);
-                out.extend_from_slice(answer);
-                return;
-            }
-        }
-        if !self.memo.borrow_mut().worth_keeping(&ask) {
-            return encode(out);
-        }
         let start = out.len();
         encode(out);
         // The date the answer was encoded with (the one `date_of` returned to the encoder).

@@ -310,6 +310,24 @@ fn bad(msg: &'static str) -> RequestError {
     RequestError::Bad(Cow::Borrowed(msg))
 }
 
+/// [`parse_key`] for a segment of a path the head parser read: when the path has no escape
+/// (`escaped` false, `Head::path_escaped`), every byte of it is a path literal, so a non-empty
+/// segment without `/` within the length limit is its own key, with nothing to decode or check
+/// again (the segment's second scan was ~3 % of a pipelined GET hit). Everything else is
+/// [`parse_key`]'s, errors included; a test holds the two to one answer.
+#[inline(always)]
+pub(super) fn parse_key_in<'k>(
+    seg: &'k [u8],
+    escaped: bool,
+    key_buf: &'k mut Vec<u8>,
+    limits: KeyLimits,
+) -> Result<&'k [u8], RequestError> {
+    if !escaped && !seg.is_empty() && seg.len() <= limits.max_key_bytes && !seg.contains(&b'/') {
+        return Ok(seg);
+    }
+    parse_key(seg, key_buf, limits)
+}
+
 /// Decode and check the key of a cache path: the segment itself when it has no escape, else
 /// its decoding in `key_buf`.
 #[inline(always)]

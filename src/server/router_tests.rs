@@ -137,3 +137,24 @@ fn every_error_has_one_status_and_a_message() {
         assert!(!e.message().is_empty());
     }
 }
+
+proptest::proptest! {
+    /// A segment of an unescaped path (path-literal bytes, `/` among them) gets the same key or
+    /// the same error from `parse_key_in` as from `parse_key`; an escaped one always goes to
+    /// `parse_key`.
+    #[test]
+    fn a_plain_segment_is_its_own_key(
+        seg in proptest::collection::vec(
+            proptest::sample::select(b"ab:-._~!$&'()*+,;=@/%2F0".to_vec()),
+            0..12,
+        ),
+        escaped in proptest::bool::ANY,
+    ) {
+        // Without an escape a path has no `%` (`Head::path_escaped`): model that.
+        let escaped = escaped || seg.contains(&b'%');
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let fast = parse_key_in(&seg, escaped, &mut a, LIMITS).map(<[u8]>::to_vec);
+        let full = parse_key(&seg, &mut b, LIMITS).map(<[u8]>::to_vec);
+        proptest::prop_assert_eq!(fast, full);
+    }
+}

@@ -56,6 +56,10 @@ pub struct Head {
     pub version: Version,
     /// Origin-form path without query, offsets into buf; `%XX` escapes are well-formed.
     pub path: Span,
+    /// The path holds a `%XX` escape; when false every byte of it is a path literal (`/` or an
+    /// unescaped pchar), so a segment of it is its own decoding (the node's key, read without
+    /// decoding it again).
+    pub path_escaped: bool,
     /// After '?', without '?'.
     pub query: Option<Span>,
     pub framing: Framing,
@@ -160,10 +164,13 @@ pub fn parse_head_full(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Pars
         traceparent: located(o.traceparent)?,
         client_request_id: located(o.client_request_id)?,
     };
+    // Validated above: without a `%`, every byte of the path is a literal.
+    let path_escaped = buf.get(path.range()).is_some_and(|p| p.contains(&b'%'));
     Ok(Parsed::Complete(Head {
         method,
         version,
         path,
+        path_escaped,
         query,
         framing: f.framing,
         keep_alive: f.keep_alive,
@@ -381,6 +388,30 @@ mod tests {
 
     fn lim() -> Limits {
         Limits::default()
+    }
+
+    /// `path_escaped` says whether the path has an escape, whichever parser read it (the query
+    /// does not count).
+    #[test]
+    fn path_escaped_marks_an_escape_in_the_path() {
+        let cases: [(&[u8], bool); 5] = [
+            (b"GET /api/v1/cache/a%2Fb HTTP/1.1\r\nHost: h\r\n\r\n", true),
+            (b"GET /api/v1/cache/ab HTTP/1.1\r\nHost: h\r\n\r\n", false),
+            (
+                b"GET /api/v1/cache/ab?x=%41 HTTP/1.1\r\nHost: h\r\n\r\n",
+                false,
+            ),
+            (b"GET /api/v1/cache/ab HTTP/1.0\r\nHost: h\r\n\r\n", false),
+            (b"GET /a%41 HTTP/1.0\r\n\r\n", true),
+        ];
+        for (buf, want) in cases {
+            for parsed in [parse_head(buf, &lim()), parse_head_full(buf, &lim())] {
+                let Ok(Parsed::Complete(h)) = parsed else {
+                    panic!("not complete: {:?}", String::from_utf8_lossy(buf))
+                };
+                assert_eq!(h.path_escaped, want, "{:?}", String::from_utf8_lossy(buf));
+            }
+        }
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub(crate) fn parse_common_head(buf: &[u8], limits: &Limits) -> Option<Head> {
         method,
         version: Version::Http11,
         path: Span::new(target_at..target_at + path_len)?,
+        // The path is a run of path literals (`PATH_LITERAL` has no `%`).
+        path_escaped: false,
         query: None,
         framing,
         keep_alive: true,

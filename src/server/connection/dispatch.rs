@@ -204,6 +204,7 @@ fn request<'a>(
         method: head.method,
         route: f.route,
         path: at(head.path),
+        path_escaped: head.path_escaped,
         query: head.query.map(at),
         body: match chunk {
             Some(c) => &c.body,

@@ -30,7 +30,7 @@ use crate::server::conditions::{self, BadCondition};
 use crate::server::core::Core;
 use crate::server::hot::lease::{self, WriteFrom};
 use crate::server::respond::Meta;
-use crate::server::router::{parse_action, parse_key, KeyAction, KeyLimits, PutFields};
+use crate::server::router::{parse_action, parse_key_in, KeyAction, KeyLimits, PutFields};
 use crate::storage::cond::Condition;
 use crate::storage::{KeyOp, KeyReply};
 
@@ -41,17 +41,17 @@ pub(super) fn limits(c: &Core) -> KeyLimits {
     }
 }
 
-/// Handle one cache request (see [`super::dispatch`] for `direct`).
+/// Handle one cache request (see [`super::dispatch`] for `direct`); `m` is `req.meta()`.
 pub(crate) fn handle(
     c: &Core,
     req: &Req<'_>,
+    m: Meta,
     seg: &[u8],
     direct: bool,
     key_buf: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> Routed {
-    let m = req.meta();
-    let Some(key) = key_or_answer(c, m, seg, key_buf, out) else {
+    let Some(key) = key_or_answer(c, m, seg, req.path_escaped, key_buf, out) else {
         return Routed::Done;
     };
     // Every read is counted where it arrives (on non-owner nodes too): the one call site of the
@@ -147,20 +147,27 @@ pub(super) fn placed(
     key: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<Prefs, NotHere> {
-    let m = req.meta();
     match route(c, req, key) {
         Ok(p) => Ok(p),
         Err(Elsewhere::Forward(peer)) => Err(NotHere(Some(peer))),
-        Err(Elsewhere::Misdirected(msg)) => {
-            c.resp.error(out, m, 421, &msg, Some(key), &[]);
-            Err(NotHere(None))
-        }
-        Err(Elsewhere::Unavailable(msg)) => {
+        Err(refused) => Err(refuse(c, req, key, refused, out)),
+    }
+}
+
+/// Answer a request [`route`] refused (421 or 503); out of line, like the refusals themselves.
+#[cold]
+#[inline(never)]
+fn refuse(c: &Core, req: &Req<'_>, key: &[u8], why: Elsewhere, out: &mut Vec<u8>) -> NotHere {
+    let m = req.meta();
+    match why {
+        Elsewhere::Misdirected(msg) => c.resp.error(out, m, 421, &msg, Some(key), &[]),
+        Elsewhere::Unavailable(msg) => {
             let retry: &[(&str, &[u8])] = &[("Retry-After", b"1")];
             c.resp.error(out, m, 503, &msg, Some(key), retry);
-            Err(NotHere(None))
         }
+        Elsewhere::Forward(peer) => return NotHere(Some(peer)),
     }
+    NotHere(None)
 }
 
 /// A key request not served here: forward it to a node (`Some`), or it is answered already.
@@ -182,10 +189,11 @@ pub(super) fn key_or_answer<'k>(
     c: &Core,
     m: Meta,
     seg: &'k [u8],
+    escaped: bool,
     key_buf: &'k mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> Option<&'k [u8]> {
-    match parse_key(seg, key_buf, limits(c)) {
+    match parse_key_in(seg, escaped, key_buf, limits(c)) {
         Ok(k) => Some(k),
         Err(e) => {
             c.resp.error(out, m, e.status(), e.message(), None, &[]);

@@ -286,6 +286,8 @@ async fn serve_here(c: &Core, retry: &Retry, meta: Meta, out: &mut Vec<u8>) {
         method: retry.method,
         route,
         path: &retry.path,
+        // The path as it arrived (checked then): without a `%` every byte is a literal.
+        path_escaped: retry.path.contains(&b'%'),
         body: retry.body.as_deref().unwrap_or_default(),
         query: retry.query.as_deref(),
         has_body: retry.body.is_some(),
@@ -305,7 +307,7 @@ async fn serve_here(c: &Core, retry: &Retry, meta: Meta, out: &mut Vec<u8>) {
     let mut key_buf = Vec::new();
     let routed = match route {
         crate::server::router::Route::Incr => super::incr::handle(c, &req, seg, &mut key_buf, out),
-        _ => super::cache::handle(c, &req, seg, false, &mut key_buf, out),
+        _ => super::cache::handle(c, &req, req.meta(), seg, false, &mut key_buf, out),
     };
     match routed {
         Routed::Done => {}

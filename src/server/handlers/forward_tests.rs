@@ -13,6 +13,7 @@ fn req<'a>(peer: bool, fields: ReqFields<'a>) -> Req<'a> {
         method: Method::Put,
         route: Route::Cache,
         path: b"/api/v1/cache/k",
+        path_escaped: false,
         body: b"{\"value\":1}",
         query: None,
         has_body: true,

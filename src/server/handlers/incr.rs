@@ -85,7 +85,7 @@ pub(super) fn handle(
     out: &mut Vec<u8>,
 ) -> Routed {
     let m = req.meta();
-    let Some(key) = super::cache::key_or_answer(c, m, seg, key_buf, out) else {
+    let Some(key) = super::cache::key_or_answer(c, m, seg, req.path_escaped, key_buf, out) else {
         return Routed::Done;
     };
     if req.version.is_some() {

@@ -44,6 +44,9 @@ pub(super) struct Req<'a> {
     pub route: Route,
     /// The request path (origin-form, without the query).
     pub path: &'a [u8],
+    /// The path holds a `%XX` escape (`Head::path_escaped`): else a key segment of it needs no
+    /// decoding ([`super::router::parse_key_in`]).
+    pub path_escaped: bool,
     pub body: &'a [u8],
     pub query: Option<&'a [u8]>,
     /// The request carried a Content-Length or chunked body (even an empty one).
@@ -209,7 +212,7 @@ pub(super) fn dispatch(
         return Routed::Done;
     }
     match req.route {
-        Route::Cache => cache::handle(c, req, key_segment(req.path), direct, key_buf, out),
+        Route::Cache => cache::handle(c, req, m, key_segment(req.path), direct, key_buf, out),
         Route::Incr => incr::handle(c, req, incr_segment(req.path), key_buf, out),
         Route::Health => {
             admin::health(c, out, m);
