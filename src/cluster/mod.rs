@@ -27,6 +27,7 @@ mod peer;
 mod persist;
 mod pool;
 pub mod probe;
+mod report;
 pub mod ring;
 pub mod sim;
 mod wire;
@@ -36,6 +37,7 @@ pub(crate) use link::{connect as connect_peer, PeerStream};
 pub use membership::{ChangeError, DocError, MemberDoc, Membership, Status};
 pub use migration::MigrationStats;
 pub use peer::{Answered, InFlight, Outcome, PeerClient, PeerSettings};
+pub use report::{Claim, StateVersion};
 pub use wire::{Outgoing, Relayed, CLIENT_REQUEST_ID, RELAYED, RELAYED_LEASE, RELAYED_TO_CLIENT};
 
 use std::net::SocketAddr;
@@ -176,6 +178,9 @@ pub struct Member {
     pub migrated: AtomicU64,
     /// The last probe error, for `/admin/cluster`.
     pub last_error: Mutex<String>,
+    /// The newest version of the member's reports about itself applied so far; its lock makes
+    /// checking a report and applying it one step (see [`Cluster::with_report`]).
+    reported: Mutex<StateVersion>,
 }
 
 impl Member {
@@ -199,6 +204,7 @@ impl Member {
             doc_hash: AtomicU64::new(0),
             migrated: AtomicU64::new(0),
             last_error: Mutex::new(String::new()),
+            reported: Mutex::new(StateVersion::default()),
         }
     }
 }
@@ -269,6 +275,10 @@ pub struct Cluster {
     pub replicas_wanted: usize,
     /// This start of this node: a fresh id, so peers notice a restart of any speed.
     pub incarnation: u64,
+    /// How many times this node's own state changed in this incarnation: the version peers
+    /// order its reports by (bumped after the state is stored, so a reader that loads this
+    /// first sees that state or a later one).
+    own_seq: AtomicU64,
     /// The node's TLS (`tls:`): node-to-node links use its client side, the listener its server
     /// side. `None` = plain TCP. Set by the node after [`Cluster::new`].
     pub tls: Option<std::sync::Arc<crate::tls::Tls>>,
@@ -357,6 +367,7 @@ impl Cluster {
             keys_moved: AtomicU64::new(0),
             replicas_wanted,
             incarnation,
+            own_seq: AtomicU64::new(0),
             tls: None,
             doc_path,
             migrated: AtomicU64::new(0),
@@ -625,6 +636,9 @@ impl Cluster {
         let old = MemberState::from_u8(m.state.swap(s as u8, Ordering::AcqRel));
         // `alive` (reachable) follows the state: everything but down answers.
         m.alive.store(s != MemberState::Down, Ordering::SeqCst);
+        if idx == self.me && old != s {
+            self.own_seq.fetch_add(1, Ordering::AcqRel);
+        }
         old
     }
 
@@ -637,8 +651,40 @@ impl Cluster {
             .is_ok();
         if moved {
             m.alive.store(to != MemberState::Down, Ordering::SeqCst);
+            if idx == self.me && from != to {
+                self.own_seq.fetch_add(1, Ordering::AcqRel);
+            }
         }
         moved
+    }
+
+    /// The version of this node's own state, for the reports it sends about itself. Read it
+    /// before the state: the state read after is that version's or a later one's.
+    pub fn own_version(&self) -> StateVersion {
+        StateVersion {
+            incarnation: self.incarnation,
+            seq: self.own_seq.load(Ordering::Acquire),
+        }
+    }
+
+    /// Apply member `idx`'s report about itself at version `v`: run `apply` (which reads and
+    /// sets the member's state) unless a newer report was applied already (then `None`). The
+    /// check, the record of `v` and `apply` hold the member's report lock, so a report processed
+    /// late cannot overwrite a newer one whichever order they arrive in.
+    pub fn with_report<R>(
+        &self,
+        idx: usize,
+        v: StateVersion,
+        claim: Claim,
+        apply: impl FnOnce() -> R,
+    ) -> Option<R> {
+        let m = self.member(idx);
+        let mut known = m.reported.lock().unwrap_or_else(|p| p.into_inner());
+        if !known.admits(v, claim) {
+            return None;
+        }
+        *known = known.after(v);
+        Some(apply())
     }
 
     /// This node's own state.

@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::leave::authorization_line;
-use super::{unix_ms, Cluster, ConnectError, Member, MemberState};
+use super::{unix_ms, Claim, Cluster, ConnectError, Member, MemberState, StateVersion};
 use crate::auth::Keyring;
 use crate::config::ClusterConfig;
 use crate::http::parse_response_head;
@@ -48,6 +48,8 @@ struct Report {
     status: MemberState,
     /// Its incarnation (0 from a node that predates incarnations).
     incarnation: u64,
+    /// How many times its state had changed when it answered (0 from a node that predates it).
+    state_seq: u64,
     /// Its membership epoch and document hash (`u64::MAX`: a node that predates them), and
     /// the last epoch whose keys it finished moving.
     epoch: u64,
@@ -162,6 +164,7 @@ fn probe_addr(
         ring_version: hex_field("ring_version"),
         status: MemberState::from_status(status),
         incarnation: hex_field("incarnation"),
+        state_seq: num("state_seq"),
         epoch: v.get("epoch").and_then(|x| x.as_u64()).unwrap_or(u64::MAX),
         doc_hash: hex_field("doc_hash"),
         migrated: num("migrated"),
@@ -285,7 +288,16 @@ fn record(
                 // Back without a restart or a stall it noticed: it may have missed writes.
                 super::leave::ask_to_catch_up(cl, idx, cfg, authorization);
             }
-            flip(cl, idx, old, new) || restarted
+            let version = StateVersion {
+                incarnation: r.incarnation,
+                seq: r.state_seq,
+            };
+            // Not when a newer report was applied since the probe went out (the member's own
+            // "ready" push), nor over a state something else set while it was in flight.
+            let flipped = cl.with_report(idx, version, Claim::AtLeast, || {
+                cl.state(idx) == old && flip(cl, idx, old, new)
+            });
+            flipped == Some(true) || restarted
         }
         Err(e) => {
             m.oks.store(0, Ordering::Relaxed);

@@ -75,3 +75,117 @@ fn probe_errors_name_the_cause() {
         "127.0.0.1:9: health body: truncated JSON at line 1 column 5"
     );
 }
+
+fn two_nodes() -> (Cluster, ClusterConfig) {
+    let yaml = "node_id: a\naddress: \"127.0.0.1:1\"\ncache_size: 10\ncluster_nodes:\n  a: \"127.0.0.1:1\"\n  b: \"127.0.0.1:2\"\n";
+    let cfg = crate::config::Config::from_yaml_str(yaml, "<test>").expect("config");
+    let cl = Cluster::new(&cfg).expect("cluster");
+    (cl, cfg.cluster)
+}
+
+/// A health answer from node `b` (incarnation 7) saying `status` at version `seq`.
+fn answer(status: MemberState, seq: u64) -> Result<Report, ProbeError> {
+    Ok(Report {
+        entries: 0,
+        bytes: 0,
+        ring_version: 0,
+        status,
+        incarnation: 7,
+        state_seq: seq,
+        epoch: 0,
+        doc_hash: 0,
+        migrated: 0,
+    })
+}
+
+/// What `/internal/cluster/ready` does with a push at version `seq`.
+fn push_ready(cl: &Cluster, b: usize, seq: u64) -> Option<bool> {
+    let v = StateVersion {
+        incarnation: 7,
+        seq,
+    };
+    cl.with_report(b, v, Claim::Exactly, || {
+        cl.transition(b, MemberState::Syncing, MemberState::Up)
+    })
+}
+
+#[test]
+fn a_probe_answered_before_the_ready_push_does_not_undo_it() {
+    let (cl, cfg) = two_nodes();
+    let b = cl.peers()[0];
+    let ours = cl.topology().ring.version();
+    // b starts syncing (version 1) and a's prober hears it.
+    record(&cl, b, answer(MemberState::Syncing, 1), &cfg, ours, "");
+    assert_eq!(cl.state(b), MemberState::Syncing);
+    // b caught up (version 2): the push arrives, then a probe answered before it is processed.
+    assert_eq!(push_ready(&cl, b, 2), Some(true));
+    assert!(!record(
+        &cl,
+        b,
+        answer(MemberState::Syncing, 1),
+        &cfg,
+        ours,
+        ""
+    ));
+    assert_eq!(
+        cl.state(b),
+        MemberState::Up,
+        "a late answer overwrote the push"
+    );
+    // The answer of the push's version agrees; a later one saying syncing is a new catch-up.
+    record(&cl, b, answer(MemberState::Up, 2), &cfg, ours, "");
+    assert_eq!(cl.state(b), MemberState::Up);
+    record(&cl, b, answer(MemberState::Syncing, 3), &cfg, ours, "");
+    assert_eq!(cl.state(b), MemberState::Syncing);
+    // A push of a version already answered cannot move it back up.
+    assert_eq!(push_ready(&cl, b, 2), None);
+    assert_eq!(cl.state(b), MemberState::Syncing);
+}
+
+#[test]
+fn the_ready_push_before_the_probe_records_its_version_even_when_it_moves_nothing() {
+    let (cl, cfg) = two_nodes();
+    let b = cl.peers()[0];
+    let ours = cl.topology().ring.version();
+    // The push is processed while this node still holds b up (the syncing answer is in flight).
+    assert_eq!(push_ready(&cl, b, 2), Some(false));
+    assert!(!record(
+        &cl,
+        b,
+        answer(MemberState::Syncing, 1),
+        &cfg,
+        ours,
+        ""
+    ));
+    assert_eq!(cl.state(b), MemberState::Up);
+}
+
+#[test]
+fn a_node_that_predates_versions_is_taken_as_it_answers() {
+    let (cl, cfg) = two_nodes();
+    let b = cl.peers()[0];
+    let ours = cl.topology().ring.version();
+    assert_eq!(push_ready(&cl, b, 2), Some(false));
+    let mut old = answer(MemberState::Syncing, 0);
+    if let Ok(r) = old.as_mut() {
+        r.incarnation = 0;
+    }
+    assert!(record(&cl, b, old, &cfg, ours, ""));
+    assert_eq!(cl.state(b), MemberState::Syncing);
+}
+
+#[test]
+fn own_state_changes_are_counted() {
+    let (cl, _) = two_nodes();
+    let v0 = cl.own_version();
+    assert_eq!(v0.incarnation, cl.incarnation);
+    cl.set_state(cl.me, MemberState::Syncing);
+    assert!(cl.transition(cl.me, MemberState::Syncing, MemberState::Up));
+    // A set to the same state and a refused transition are no change.
+    cl.set_state(cl.me, MemberState::Up);
+    assert!(!cl.transition(cl.me, MemberState::Syncing, MemberState::Up));
+    assert_eq!(cl.own_version().seq, v0.seq + 2);
+    // A peer's state is not this node's.
+    cl.set_state(cl.peers()[0], MemberState::Down);
+    assert_eq!(cl.own_version().seq, v0.seq + 2);
+}

@@ -184,11 +184,20 @@ async fn run(c: Rc<Core>) {
 }
 
 /// Tell every peer this node serves again (best effort: their probes say it too, a round later).
+/// The push carries the version of the state it announces, so a peer that processes an older
+/// probe answer after it keeps the newer state (`cluster::report`).
 async fn announce_ready(c: &Rc<Core>) {
     let cl = &c.node.cluster;
+    // The version first, then the state: an `Up` read after it is that version's or newer.
+    let v = cl.own_version();
+    if cl.own_state() != MemberState::Up {
+        // Syncing again or draining already: that newer state is what peers must hear.
+        return;
+    }
+    let extra = format!("&incarnation={:016x}&seq={}", v.incarnation, v.seq);
     for peer in cl.peers().into_iter().filter(|&p| cl.takes_writes(p)) {
         // Errors are fine: the peer's prober reads the same fact from this node's health.
-        let _ = call(c, peer, b"/internal/cluster/ready", "", None).await;
+        let _ = call(c, peer, b"/internal/cluster/ready", &extra, None).await;
     }
 }
 

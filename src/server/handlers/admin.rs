@@ -150,8 +150,10 @@ pub(crate) async fn internal_health(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta) {
     let t = cl.topology();
     let ring = hex(t.ring.version());
     let inc = hex(cl.incarnation);
+    // Read before `send_health` reads the state: the status sent is this version's or newer.
+    let seq = cl.own_version().seq;
     let fields = format!(
-        "\"entries\":{entries},\"bytes\":{bytes},\"ring_version\":\"{ring}\",\"incarnation\":\"{inc}\",\"epoch\":{},\"doc_hash\":\"{}\",\"migrated\":{}",
+        "\"entries\":{entries},\"bytes\":{bytes},\"ring_version\":\"{ring}\",\"incarnation\":\"{inc}\",\"state_seq\":{seq},\"epoch\":{},\"doc_hash\":\"{}\",\"migrated\":{}",
         t.doc.epoch,
         hex(t.hash),
         cl.migrated_epoch()

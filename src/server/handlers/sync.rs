@@ -15,7 +15,7 @@
 use std::rc::Rc;
 
 use super::Req;
-use crate::cluster::MemberState;
+use crate::cluster::{Claim, MemberState, StateVersion};
 use crate::http::response::CONTENT_JSON;
 use crate::server::core::Core;
 use crate::server::document::{EXPORT_FORMAT, EXPORT_VERSION};
@@ -271,7 +271,11 @@ pub(crate) fn peer_ready(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>
         return;
     };
     let cl = &c.node.cluster;
-    if cl.transition(peer, MemberState::Syncing, MemberState::Up) {
+    let version = pushed_version(req.query.unwrap_or_default());
+    let moved = cl.with_report(peer, version, Claim::Exactly, || {
+        cl.transition(peer, MemberState::Syncing, MemberState::Up)
+    });
+    if moved == Some(true) {
         membership_changed(c);
         crate::info!(
             "cluster: node {} ({}) caught up; it serves its keys again",
@@ -280,6 +284,23 @@ pub(crate) fn peer_ready(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>
         );
     }
     c.resp.send(out, m, 204, CONTENT_JSON, b"", &[]);
+}
+
+/// The version a "ready" push names (`&incarnation=HEX&seq=N`); zeros, which order nothing,
+/// from a node that predates versioned reports or sends a malformed one.
+fn pushed_version(query: &[u8]) -> StateVersion {
+    let param = |name: &[u8]| {
+        query
+            .split(|&b| b == b'&')
+            .find_map(|p| p.strip_prefix(name))
+            .and_then(|v| std::str::from_utf8(v).ok())
+    };
+    let incarnation = param(b"incarnation=").and_then(|v| u64::from_str_radix(v, 16).ok());
+    let seq = param(b"seq=").and_then(|v| v.parse::<u64>().ok());
+    match (incarnation, seq) {
+        (Some(incarnation), Some(seq)) => StateVersion { incarnation, seq },
+        _ => StateVersion::default(),
+    }
 }
 
 /// `POST /internal/sync/request?node=ID`: the peer had this node down and sees it answer again
@@ -302,6 +323,27 @@ pub(crate) fn catch_up_requested(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_push_names_its_version_and_a_malformed_one_orders_nothing() {
+        let v = pushed_version(b"node=n1&incarnation=00000000000000ff&seq=12");
+        assert_eq!(
+            v,
+            StateVersion {
+                incarnation: 255,
+                seq: 12
+            }
+        );
+        assert_eq!(pushed_version(b"node=n1"), StateVersion::default());
+        assert_eq!(
+            pushed_version(b"node=n1&incarnation=zz&seq=1"),
+            StateVersion::default()
+        );
+        assert_eq!(
+            pushed_version(b"node=n1&incarnation=1&seq=-1"),
+            StateVersion::default()
+        );
+    }
 
     #[test]
     fn digests_round_trip_as_hex_and_wrong_sizes_are_refused() {
