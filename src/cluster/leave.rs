@@ -22,10 +22,18 @@ pub(super) fn authorization_line(value: Option<&[u8]>) -> String {
 
 /// POST `path?node=<this node>` to member `idx`, bounded by the connect and probe timeouts;
 /// true when it answered anything. `authorization`: see [`authorization_line`].
-fn tell(cl: &Cluster, idx: usize, path: &str, cfg: &ClusterConfig, authorization: &str) -> bool {
+/// `query_extra`: more of the query after `node=ID` (`&name=value...`), or empty.
+fn tell(
+    cl: &Cluster,
+    idx: usize,
+    path: &str,
+    query_extra: &str,
+    cfg: &ClusterConfig,
+    authorization: &str,
+) -> bool {
     let m = &cl.member(idx);
     let req = format!(
-        "POST {path}?node={} HTTP/1.1\r\nHost: {}\r\nX-Cache-Forwarded: {}\r\n{authorization}Content-Length: 0\r\nConnection: close\r\n\r\n",
+        "POST {path}?node={}{query_extra} HTTP/1.1\r\nHost: {}\r\nX-Cache-Forwarded: {}\r\n{authorization}Content-Length: 0\r\nConnection: close\r\n\r\n",
         cl.self_id(),
         m.addr,
         cl.self_id()
@@ -49,14 +57,25 @@ fn tell(cl: &Cluster, idx: usize, path: &str, cfg: &ClusterConfig, authorization
 /// route its keys to their other replicas now instead of after `fail_after` probes, and keep
 /// hints for it. Best effort: a peer that does not hear it notices through its probes.
 /// `authorization`: the cluster secret's header value (`Secrets::cluster_authorization`).
+/// The notice carries the version of the draining state (the caller set it; it is final), so a
+/// peer that processes an older probe answer after it keeps the node draining (`report`).
 pub fn notify_leaving(cl: &Cluster, cfg: &ClusterConfig, authorization: Option<&[u8]>) {
     let authorization = authorization_line(authorization);
+    let v = cl.own_version();
+    let version = format!("&incarnation={:016x}&seq={}", v.incarnation, v.seq);
     for idx in cl.peers() {
         let m = cl.member(idx);
         if cl.state(idx) == MemberState::Down {
             continue;
         }
-        if !tell(cl, idx, "/internal/cluster/leave", cfg, &authorization) {
+        if !tell(
+            cl,
+            idx,
+            "/internal/cluster/leave",
+            &version,
+            cfg,
+            &authorization,
+        ) {
             info!(peer = m.id; "drain: could not tell node {} ({}) that this node is leaving; it will notice by its probes", m.id, m.addr);
         }
     }
@@ -68,7 +87,7 @@ pub fn notify_leaving(cl: &Cluster, cfg: &ClusterConfig, authorization: Option<&
 /// its own anti-entropy repairs the rest within a minute.
 pub(super) fn ask_to_catch_up(cl: &Cluster, idx: usize, cfg: &ClusterConfig, authorization: &str) {
     let m = &cl.member(idx);
-    if !tell(cl, idx, "/internal/sync/request", cfg, authorization) {
+    if !tell(cl, idx, "/internal/sync/request", "", cfg, authorization) {
         info!(peer = m.id; "cluster: could not ask node {} ({}) to catch up after its outage; anti-entropy will repair it", m.id, m.addr);
     }
 }

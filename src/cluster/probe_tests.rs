@@ -189,3 +189,29 @@ fn own_state_changes_are_counted() {
     cl.set_state(cl.peers()[0], MemberState::Down);
     assert_eq!(cl.own_version().seq, v0.seq + 2);
 }
+
+#[test]
+fn a_probe_answered_before_the_drain_notice_does_not_bring_the_node_back() {
+    let (cl, cfg) = two_nodes();
+    let b = cl.peers()[0];
+    let ours = cl.topology().ring.version();
+    record(&cl, b, answer(MemberState::Up, 2), &cfg, ours, "");
+    // b drains (version 3) and says so; a healthy answer sent before that arrives after it.
+    let v = StateVersion {
+        incarnation: 7,
+        seq: 3,
+    };
+    let before = cl.with_report(b, v, Claim::Exactly, || {
+        cl.set_state(b, MemberState::Draining)
+    });
+    assert_eq!(before, Some(MemberState::Up));
+    assert!(!record(&cl, b, answer(MemberState::Up, 2), &cfg, ours, ""));
+    assert_eq!(cl.state(b), MemberState::Draining);
+    // Its restart (another incarnation) is news whatever its count.
+    let mut restarted = answer(MemberState::Syncing, 1);
+    if let Ok(r) = restarted.as_mut() {
+        r.incarnation = 8;
+    }
+    assert!(record(&cl, b, restarted, &cfg, ours, ""));
+    assert_eq!(cl.state(b), MemberState::Syncing);
+}

@@ -251,7 +251,11 @@ pub(crate) fn peer_leaving(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'
         return;
     };
     let cl = &c.node.cluster;
-    if cl.set_state(peer, MemberState::Draining) != MemberState::Draining {
+    let version = pushed_version(req.query.unwrap_or_default());
+    let before = cl.with_report(peer, version, Claim::Exactly, || {
+        cl.set_state(peer, MemberState::Draining)
+    });
+    if before.is_some_and(|s| s != MemberState::Draining) {
         membership_changed(c);
         crate::info!(
             "cluster: node {} ({}) is draining; its keys are served by their other replicas",
@@ -286,7 +290,7 @@ pub(crate) fn peer_ready(c: &Rc<Core>, out: &mut Vec<u8>, m: Meta, req: &Req<'_>
     c.resp.send(out, m, 204, CONTENT_JSON, b"", &[]);
 }
 
-/// The version a "ready" push names (`&incarnation=HEX&seq=N`); zeros, which order nothing,
+/// The version a "ready" push or a drain notice names (`&incarnation=HEX&seq=N`); zeros, which order nothing,
 /// from a node that predates versioned reports or sends a malformed one.
 fn pushed_version(query: &[u8]) -> StateVersion {
     let param = |name: &[u8]| {

@@ -26,6 +26,21 @@ pub fn state_seen(addr: SocketAddr, of: usize) -> String {
         .to_string()
 }
 
+/// Whether `/admin/cluster` document `info` shows member `of` up by a probe that answered: a
+/// peer starts up before its first probe, and a probe that failed while it was still starting
+/// counts toward `fail_after` until one succeeds, so a test that kills it meanwhile would see it
+/// marked down after fewer failures than it waits for.
+fn probed_up(info: &serde_json::Value, of: usize) -> bool {
+    info["nodes"].as_array().is_some_and(|nodes| {
+        nodes.iter().any(|n| {
+            n["id"] == IDS[of]
+                && n["state"] == "up"
+                && n.get("last_probe_ms_ago").is_some()
+                && n.get("last_error").is_none_or(|e| e.as_str() == Some(""))
+        })
+    })
+}
+
 /// Entries node `addr` holds locally (its own member row in `/admin/cluster`).
 pub fn local_entries(addr: SocketAddr) -> u64 {
     let info = cluster_info(addr);
@@ -46,11 +61,12 @@ pub fn local_entries(addr: SocketAddr) -> u64 {
 pub fn wait_all_up(addrs: &[SocketAddr], live: &[usize], limit: Duration) {
     let ok = crate::common::eventually(limit, || {
         live.iter().all(|&at| {
-            cluster_info(addrs[at])["status"] == "healthy"
+            let info = cluster_info(addrs[at]);
+            info["status"] == "healthy"
                 && live
                     .iter()
                     .filter(|&&of| of != at)
-                    .all(|&of| state_seen(addrs[at], of) == "up")
+                    .all(|&of| probed_up(&info, of))
         })
     });
     assert!(
