@@ -76,107 +76,118 @@ fn probe_errors_name_the_cause() {
     );
 }
 
-fn two_nodes() -> (Cluster, ClusterConfig) {
-    let yaml = "node_id: a\naddress: \"127.0.0.1:1\"\ncache_size: 10\ncluster_nodes:\n  a: \"127.0.0.1:1\"\n  b: \"127.0.0.1:2\"\n";
-    let cfg = crate::config::Config::from_yaml_str(yaml, "<test>").expect("config");
-    let cl = Cluster::new(&cfg).expect("cluster");
-    (cl, cfg.cluster)
+/// Node `a` of a two-node cluster, and what it hears from peer `b` (incarnation 7 unless a test
+/// says otherwise) through its prober and through `b`'s notices.
+struct Peer {
+    cl: Cluster,
+    cfg: ClusterConfig,
+    b: usize,
+    ours: u64,
 }
 
-/// A health answer from node `b` (incarnation 7) saying `status` at version `seq`.
-fn answer(status: MemberState, seq: u64) -> Result<Report, ProbeError> {
-    Ok(Report {
-        entries: 0,
-        bytes: 0,
-        ring_version: 0,
-        status,
-        incarnation: 7,
-        state_seq: seq,
-        epoch: 0,
-        doc_hash: 0,
-        migrated: 0,
-    })
+impl Peer {
+    fn new() -> Peer {
+        let yaml = "node_id: a\naddress: \"127.0.0.1:1\"\ncache_size: 10\ncluster_nodes:\n  a: \"127.0.0.1:1\"\n  b: \"127.0.0.1:2\"\n";
+        let cfg = crate::config::Config::from_yaml_str(yaml, "<test>").expect("config");
+        let cl = Cluster::new(&cfg).expect("cluster");
+        let (b, ours) = (cl.peers()[0], cl.topology().ring.version());
+        Peer {
+            cl,
+            cfg: cfg.cluster,
+            b,
+            ours,
+        }
+    }
+
+    /// `probe::record` of a health answer from `b` saying `status` at `incarnation`/`seq`.
+    fn answered(&self, status: MemberState, incarnation: u64, seq: u64) -> bool {
+        let r = Report {
+            entries: 0,
+            bytes: 0,
+            ring_version: 0,
+            status,
+            incarnation,
+            state_seq: seq,
+            epoch: 0,
+            doc_hash: 0,
+            migrated: 0,
+        };
+        record(&self.cl, self.b, Ok(r), &self.cfg, self.ours, "")
+    }
+
+    /// What `/internal/cluster/ready` does with a push at version `seq`.
+    fn push_ready(&self, seq: u64) -> Option<bool> {
+        self.cl
+            .with_report(self.b, version(seq), Claim::Exactly, || {
+                self.cl
+                    .transition(self.b, MemberState::Syncing, MemberState::Up)
+            })
+    }
+
+    /// What `/internal/cluster/leave` does with a notice at version `seq`.
+    fn notice_drain(&self, seq: u64) -> Option<MemberState> {
+        self.cl
+            .with_report(self.b, version(seq), Claim::Exactly, || {
+                self.cl.set_state(self.b, MemberState::Draining)
+            })
+    }
+
+    fn state(&self) -> MemberState {
+        self.cl.state(self.b)
+    }
 }
 
-/// What `/internal/cluster/ready` does with a push at version `seq`.
-fn push_ready(cl: &Cluster, b: usize, seq: u64) -> Option<bool> {
-    let v = StateVersion {
+fn version(seq: u64) -> StateVersion {
+    StateVersion {
         incarnation: 7,
         seq,
-    };
-    cl.with_report(b, v, Claim::Exactly, || {
-        cl.transition(b, MemberState::Syncing, MemberState::Up)
-    })
+    }
 }
 
 #[test]
 fn a_probe_answered_before_the_ready_push_does_not_undo_it() {
-    let (cl, cfg) = two_nodes();
-    let b = cl.peers()[0];
-    let ours = cl.topology().ring.version();
+    let p = Peer::new();
     // b starts syncing (version 1) and a's prober hears it.
-    record(&cl, b, answer(MemberState::Syncing, 1), &cfg, ours, "");
-    assert_eq!(cl.state(b), MemberState::Syncing);
+    p.answered(MemberState::Syncing, 7, 1);
+    assert_eq!(p.state(), MemberState::Syncing);
     // b caught up (version 2): the push arrives, then a probe answered before it is processed.
-    assert_eq!(push_ready(&cl, b, 2), Some(true));
-    assert!(!record(
-        &cl,
-        b,
-        answer(MemberState::Syncing, 1),
-        &cfg,
-        ours,
-        ""
-    ));
+    assert_eq!(p.push_ready(2), Some(true));
+    assert!(!p.answered(MemberState::Syncing, 7, 1));
     assert_eq!(
-        cl.state(b),
+        p.state(),
         MemberState::Up,
         "a late answer overwrote the push"
     );
     // The answer of the push's version agrees; a later one saying syncing is a new catch-up.
-    record(&cl, b, answer(MemberState::Up, 2), &cfg, ours, "");
-    assert_eq!(cl.state(b), MemberState::Up);
-    record(&cl, b, answer(MemberState::Syncing, 3), &cfg, ours, "");
-    assert_eq!(cl.state(b), MemberState::Syncing);
+    p.answered(MemberState::Up, 7, 2);
+    assert_eq!(p.state(), MemberState::Up);
+    p.answered(MemberState::Syncing, 7, 3);
+    assert_eq!(p.state(), MemberState::Syncing);
     // A push of a version already answered cannot move it back up.
-    assert_eq!(push_ready(&cl, b, 2), None);
-    assert_eq!(cl.state(b), MemberState::Syncing);
+    assert_eq!(p.push_ready(2), None);
+    assert_eq!(p.state(), MemberState::Syncing);
 }
 
 #[test]
 fn the_ready_push_before_the_probe_records_its_version_even_when_it_moves_nothing() {
-    let (cl, cfg) = two_nodes();
-    let b = cl.peers()[0];
-    let ours = cl.topology().ring.version();
+    let p = Peer::new();
     // The push is processed while this node still holds b up (the syncing answer is in flight).
-    assert_eq!(push_ready(&cl, b, 2), Some(false));
-    assert!(!record(
-        &cl,
-        b,
-        answer(MemberState::Syncing, 1),
-        &cfg,
-        ours,
-        ""
-    ));
-    assert_eq!(cl.state(b), MemberState::Up);
+    assert_eq!(p.push_ready(2), Some(false));
+    assert!(!p.answered(MemberState::Syncing, 7, 1));
+    assert_eq!(p.state(), MemberState::Up);
 }
 
 #[test]
 fn a_node_that_predates_versions_is_taken_as_it_answers() {
-    let (cl, cfg) = two_nodes();
-    let b = cl.peers()[0];
-    let ours = cl.topology().ring.version();
-    assert_eq!(push_ready(&cl, b, 2), Some(false));
-    let mut old = answer(MemberState::Syncing, 0);
-    if let Ok(r) = old.as_mut() {
-        r.incarnation = 0;
-    }
-    assert!(record(&cl, b, old, &cfg, ours, ""));
-    assert_eq!(cl.state(b), MemberState::Syncing);
+    let p = Peer::new();
+    assert_eq!(p.push_ready(2), Some(false));
+    assert!(p.answered(MemberState::Syncing, 0, 0));
+    assert_eq!(p.state(), MemberState::Syncing);
 }
 
 #[test]
 fn own_state_changes_are_counted() {
-    let (cl, _) = two_nodes();
+    let cl = Peer::new().cl;
     let v0 = cl.own_version();
     assert_eq!(v0.incarnation, cl.incarnation);
     cl.set_state(cl.me, MemberState::Syncing);
@@ -192,26 +203,13 @@ fn own_state_changes_are_counted() {
 
 #[test]
 fn a_probe_answered_before_the_drain_notice_does_not_bring_the_node_back() {
-    let (cl, cfg) = two_nodes();
-    let b = cl.peers()[0];
-    let ours = cl.topology().ring.version();
-    record(&cl, b, answer(MemberState::Up, 2), &cfg, ours, "");
+    let p = Peer::new();
+    p.answered(MemberState::Up, 7, 2);
     // b drains (version 3) and says so; a healthy answer sent before that arrives after it.
-    let v = StateVersion {
-        incarnation: 7,
-        seq: 3,
-    };
-    let before = cl.with_report(b, v, Claim::Exactly, || {
-        cl.set_state(b, MemberState::Draining)
-    });
-    assert_eq!(before, Some(MemberState::Up));
-    assert!(!record(&cl, b, answer(MemberState::Up, 2), &cfg, ours, ""));
-    assert_eq!(cl.state(b), MemberState::Draining);
+    assert_eq!(p.notice_drain(3), Some(MemberState::Up));
+    assert!(!p.answered(MemberState::Up, 7, 2));
+    assert_eq!(p.state(), MemberState::Draining);
     // Its restart (another incarnation) is news whatever its count.
-    let mut restarted = answer(MemberState::Syncing, 1);
-    if let Ok(r) = restarted.as_mut() {
-        r.incarnation = 8;
-    }
-    assert!(record(&cl, b, restarted, &cfg, ours, ""));
-    assert_eq!(cl.state(b), MemberState::Syncing);
+    assert!(p.answered(MemberState::Syncing, 8, 1));
+    assert_eq!(p.state(), MemberState::Syncing);
 }
