@@ -1,10 +1,11 @@
 //! `parse_head` on arbitrary bytes: never panics; a complete head lies inside the input, its
 //! spans are in bounds, it parses the same from exactly its own bytes, and a shorter prefix of
 //! it is never rejected (a request arriving in pieces must not be refused); every error maps to
-//! a status in 400..=505. The common-head path gives the full parser's answer on every input.
+//! a status in 400..=505. The common-head path gives the full parser's answer on every input,
+//! and so does a connection's `HeadMemo` (the same bytes again, then a prefix, then again).
 #![no_main]
 
-use dcache_http::{parse_head, parse_head_full, Framing, Limits, Parsed, Span};
+use dcache_http::{parse_head, parse_head_full, Framing, HeadMemo, Limits, Parsed, Span};
 use libfuzzer_sys::fuzz_target;
 
 fn in_bounds(s: Span, len: usize) -> bool {
@@ -14,6 +15,10 @@ fn in_bounds(s: Span, len: usize) -> bool {
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
     assert_eq!(parse_head(data, &limits), parse_head_full(data, &limits));
+    let mut memo = HeadMemo::new(limits);
+    for buf in [data, data, &data[..data.len() / 2], data] {
+        assert_eq!(memo.parse(buf), parse_head(buf, &limits));
+    }
     match parse_head(data, &limits) {
         Ok(Parsed::Complete(h)) => {
             assert!(
@@ -41,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
             }
             // The head alone parses to the same head (bytes after it never matter) ...
             let alone = parse_head(&data[..h.head_len], &limits);
-            assert_eq!(alone, Ok(Parsed::Complete(h.clone())));
+            assert_eq!(alone, Ok(Parsed::Complete(h)));
             // ... and a prefix of it only ever asks for more bytes.
             for cut in [h.head_len - 1, h.head_len / 2] {
                 let partial = parse_head(&data[..cut], &limits);

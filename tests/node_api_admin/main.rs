@@ -28,6 +28,11 @@ fn immediate_answers_keep_their_place_in_a_pipeline() {
 }
 
 #[test]
+fn repeated_heads_are_answered_as_sent() {
+    pipelining::repeated_heads_are_answered_as_sent();
+}
+
+#[test]
 fn metrics_exposition_format() {
     metrics::metrics_exposition_format();
 }

@@ -150,3 +150,65 @@ pub fn immediate_answers_keep_their_place_in_a_pipeline() {
     }
     assert!(node.stop());
 }
+
+/// The same head sent again is answered from the connection's kept head (`http::HeadMemo`):
+/// its answer must still be the one for that request now. Identical PUT heads with different
+/// bodies store each body, a GET head repeated after a DELETE answers 404, a repeated head
+/// split over two writes waits for its end, and a head that only starts like the kept one is
+/// read as itself.
+pub fn repeated_heads_are_answered_as_sent() {
+    let node = common::run_single(1, "");
+    let a = node.addr();
+    let (k, get, del) = (
+        "/api/v1/cache/same",
+        build("GET", "/api/v1/cache/same", None),
+        build("DELETE", "/api/v1/cache/same", None),
+    );
+    let mut wire = String::new();
+    let mut want: Vec<(u16, &str)> = Vec::new();
+    for (put, v) in [
+        (201, "{\"value\":1}"),
+        (200, "{\"value\":2}"),
+        (200, "{\"value\":3}"),
+    ] {
+        // One head for all three PUTs (same length of body), then a GET of what it stored.
+        wire.push_str(&build("PUT", k, Some(v)));
+        wire.push_str(&get);
+        wire.push_str(&get);
+        want.extend([(put, ""), (200, &v[9..10]), (200, &v[9..10])]);
+    }
+    wire.push_str(&del);
+    wire.push_str(&get);
+    wire.push_str(&get);
+    want.extend([(200, ""), (404, ""), (404, "")]);
+    let mut r = Reader::connect(a);
+    r.send(wire.as_bytes());
+    for (i, (status, value)) in want.iter().enumerate() {
+        let resp = r
+            .response(false)
+            .unwrap_or_else(|| panic!("response {i} missing"));
+        let text = resp.text();
+        assert_eq!(resp.status, *status, "response {i}: {text}");
+        if !value.is_empty() {
+            assert!(
+                text.contains(&format!("\"value\":{value}}}")),
+                "response {i}: {text}"
+            );
+        }
+    }
+    // The kept GET head again, in two writes: nothing is answered before its end.
+    let put = request(a, "PUT", k, Some("{\"value\":4}"));
+    assert_eq!(put.status, 201, "{}", put.text());
+    let (first, rest) = get.as_bytes().split_at(get.len() - 2);
+    r.send(first);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    r.send(rest);
+    let resp = r.response(false).expect("the split GET's answer");
+    assert!(resp.text().contains("\"value\":4"), "{}", resp.text());
+    // A head that starts like the kept one but goes on (a header more) is read as itself.
+    let longer = format!("GET {k} HTTP/1.1\r\nHost: t\r\nX-Request-Id: longer-head\r\n\r\n");
+    r.send(longer.as_bytes());
+    let resp = r.response(false).expect("the longer head's answer");
+    assert_eq!(resp.header("x-request-id"), Some("longer-head"));
+    assert!(node.stop());
+}

@@ -37,6 +37,7 @@
 mod syntax;
 mod chunked;
 mod fields;
+mod head_memo;
 mod key;
 mod request;
 mod request_common;
@@ -49,6 +50,7 @@ mod span;
 mod conformance;
 
 pub use chunked::{ChunkStatus, ChunkedDecoder};
+pub use head_memo::{HeadMemo, MAX_KEPT_HEAD};
 pub use key::{decode_segment, decode_segment_borrowed};
 pub use request::{parse_head, parse_head_full, Framing, Head, Method, OptionalFields, Version};
 pub use response::civil_from_days;

@@ -49,8 +49,9 @@ pub enum Framing {
 /// Everything the server needs from a request head, as offsets into the caller's buffer (no copies).
 /// Each offset is a [`Span`] (8 bytes, an `Option` too): a head is written for every request,
 /// so its size is CPU per request (120 bytes, 288 with `Range<usize>`: issue 13; a test in
-/// `span.rs` holds it to at most 128).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `span.rs` holds it to at most 128). `Copy`: a kept head (`head_memo.rs`) is given out as a
+/// copy of those bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Head {
     pub method: Method,
     pub version: Version,
@@ -84,7 +85,7 @@ pub struct Head {
 }
 
 /// Offsets of the optional header fields the cache API reads (see `fields::Optional`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OptionalFields {
     pub content_type: Option<Span>,
     pub if_match: Option<Span>,

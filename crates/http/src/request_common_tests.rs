@@ -21,10 +21,7 @@ fn taken(head: &[u8]) -> Head {
             String::from_utf8_lossy(head)
         );
     };
-    assert_eq!(
-        parse_head_full(head, &lim()),
-        Ok(Parsed::Complete(common.clone()))
-    );
+    assert_eq!(parse_head_full(head, &lim()), Ok(Parsed::Complete(common)));
     common
 }
 

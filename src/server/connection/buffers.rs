@@ -330,6 +330,7 @@ impl Conn {
         self.wbuf = Vec::new();
         self.start = 0;
         self.key_buf = Vec::new();
+        self.heads.forget();
         self.queue = Default::default();
         self.canceller = None;
         self.account(c);

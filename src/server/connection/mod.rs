@@ -41,7 +41,7 @@ use super::handlers::Deferred;
 use super::respond::Meta as R;
 use super::router::Route;
 use crate::http::response::ConnHeader;
-use crate::http::{parse_head, ChunkedDecoder, Head, Limits, Parsed, Version};
+use crate::http::{ChunkedDecoder, Head, HeadMemo, Parsed, Version};
 use crate::mesh::Ticket;
 use crate::metrics::inc;
 use crate::storage::KeyReply;
@@ -130,7 +130,9 @@ struct Conn {
     body_started: Option<Instant>,
     sent_continue: bool,
     closing: Option<Closing>,
-    limits: Limits,
+    /// The request parser under this connection's limits, with the last head it read: the same
+    /// head sent again is not parsed again (`http::HeadMemo`).
+    heads: HeadMemo,
     /// The client presented a certificate verified against `tls.ca_file` while
     /// `tls.peer_client_certs` is on: it is another node of the cluster (`Req::tls_peer`).
     tls_peer: bool,
@@ -267,7 +269,7 @@ impl Conn {
                 break Step::Read(Wait::Idle);
             }
             // Borrowed where it lies: the head is not moved out of the parser's answer.
-            let parsed = parse_head(&self.rbuf[self.start..], &self.limits);
+            let parsed = self.heads.parse(&self.rbuf[self.start..]);
             let head = match &parsed {
                 Ok(Parsed::Complete(h)) => h,
                 Ok(Parsed::Partial) => {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use monoio::io::AsyncWriteRentExt;
 
 use super::{Conn, ReadResult, Stream, R};
-use crate::http::Limits;
+use crate::http::{HeadMemo, Limits};
 use crate::metrics::inc;
 use crate::server::admission::{self, Admitted, Listener, Refused};
 use crate::server::core::Core;
@@ -135,14 +135,14 @@ impl Conn {
             body_started: None,
             sent_continue: false,
             closing: None,
-            limits: Limits {
+            heads: HeadMemo::new(Limits {
                 max_head_bytes: cfg.limits.max_header_bytes,
                 max_target_bytes: cfg.limits.max_target_bytes,
                 max_body_bytes: cfg
                     .limits
                     .max_import_bytes
                     .max(cfg.max_value_bytes + router::PUT_BODY_SLACK),
-            },
+            }),
             tls_peer,
             small: Vec::new(),
             small_cap: 0,

@@ -1,5 +1,5 @@
-//! Property tests: split invariance, pipelining, no panics on arbitrary bytes, and the
-//! chunked decoder against a simple reference decoder.
+//! Property tests: split invariance, pipelining, no panics on arbitrary bytes, the chunked
+//! decoder against a simple reference decoder, and the head memo against the parser.
 
 use bytes::BytesMut;
 use proptest::collection::vec;
@@ -8,8 +8,8 @@ use proptest::sample::Index;
 
 use super::{read_pipeline, Msg};
 use crate::{
-    parse_head, parse_head_full, ChunkStatus, ChunkedDecoder, Framing, Limits, Method, Parsed,
-    Version,
+    parse_head, parse_head_full, ChunkStatus, ChunkedDecoder, Framing, HeadMemo, Limits, Method,
+    Parsed, Version,
 };
 
 /// How a generated body is framed; chunked carries everything needed to encode it.
@@ -315,7 +315,7 @@ proptest! {
             prop_assert_eq!(parse_head(&wire[..k], &limits), Ok(Parsed::Partial), "prefix {}", k);
         }
         for k in head_len..=wire.len() {
-            prop_assert_eq!(parse_head(&wire[..k], &limits), Ok(Parsed::Complete(head.clone())));
+            prop_assert_eq!(parse_head(&wire[..k], &limits), Ok(Parsed::Complete(head)));
         }
         let rest = &wire[head_len..];
         match head.framing {
@@ -386,6 +386,59 @@ proptest! {
         }
         if let Ok((out, consumed, _)) = decode_in_pieces(&input, &[cut], limits.max_body_bytes) {
             prop_assert!(consumed <= input.len() && out.len() <= limits.max_body_bytes);
+        }
+    }
+
+    /// (5) A complete head is a function of its own bytes (what `HeadMemo` relies on): the
+    /// same head bytes followed by anything else parse to the same head.
+    #[test]
+    fn a_complete_head_ignores_what_follows(
+        input in prop_oneof![
+            request().prop_map(|r| r.encode().wire),
+            (request(), vec((any::<Index>(), any::<u8>()), 1..4)).prop_map(|(r, muts)| {
+                let mut w = r.encode().wire;
+                for (i, b) in muts { let i = i.index(w.len()); w[i] = b; }
+                w
+            }),
+        ],
+        suffix in vec(any::<u8>(), 0..64),
+        small in any::<bool>(),
+    ) {
+        let limits = if small {
+            Limits { max_head_bytes: 160, max_target_bytes: 40, max_body_bytes: 16 }
+        } else {
+            Limits::default()
+        };
+        if let Ok(Parsed::Complete(h)) = parse_head(&input, &limits) {
+            let other = [&input[..h.head_len], &suffix[..]].concat();
+            prop_assert_eq!(parse_head(&other, &limits), Ok(Parsed::Complete(h)));
+        }
+    }
+
+    /// (6) One connection's memo answers every buffer as `parse_head` does, whatever came
+    /// before: heads repeated (the memo's hits), changed by a byte, cut short, followed by
+    /// other bytes, and long runs of different heads (the memo's rest).
+    #[test]
+    fn the_memo_answers_as_the_parser(
+        pool in vec(request().prop_map(|r| r.encode().wire), 1..4),
+        stream in vec((any::<Index>(), 0u8..4, any::<Index>(), any::<u8>()), 1..40),
+        small in any::<bool>(),
+    ) {
+        let limits = if small {
+            Limits { max_head_bytes: 160, max_target_bytes: 40, max_body_bytes: 16 }
+        } else {
+            Limits::default()
+        };
+        let mut memo = HeadMemo::new(limits);
+        for (pick, how, at, byte) in stream {
+            let mut buf = pool[pick.index(pool.len())].clone();
+            match how {
+                0 => {}
+                1 => { let i = at.index(buf.len()); buf[i] = byte; }
+                2 => buf.truncate(at.index(buf.len())),
+                _ => buf.extend_from_slice(&pool[at.index(pool.len())]),
+            }
+            prop_assert_eq!(memo.parse(&buf), parse_head(&buf, &limits));
         }
     }
 
