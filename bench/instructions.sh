@@ -16,6 +16,7 @@ depth="${DEPTH:-16}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 out="${KEEP:-$tmp}/callgrind.out"
+mkdir -p "$(dirname "$out")"
 cg=(valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$out")
 if [[ "${1:-}" == "--bare" ]]; then
   bin="${2:?usage: $0 --bare BARE_BINARY}"
