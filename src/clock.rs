@@ -48,6 +48,15 @@ impl Clock {
         }
     }
 
+    /// [`Clock::now_ms`] for a caller that has just read the monotonic clock (`at`), so it need
+    /// not be read again. A manual clock ignores `at`: its time is the test's.
+    pub fn ms_at(&self, at: Instant) -> u64 {
+        match &self.0 {
+            Source::Monotonic(epoch) => at.saturating_duration_since(*epoch).as_millis() as u64,
+            Source::Manual(ms) => ms.load(Ordering::Relaxed),
+        }
+    }
+
     /// Move a manual clock forward (every core sees it on its next read). A monotonic clock
     /// cannot be moved: calling this on one is a test bug, reported by a panic.
     pub fn advance(&self, by: Duration) {
@@ -72,6 +81,26 @@ mod tests {
         assert_eq!(core_copy.now_ms(), t0);
         c.advance(Duration::from_millis(1500));
         assert_eq!(core_copy.now_ms(), t0 + 1500);
+    }
+
+    #[test]
+    fn a_reading_taken_by_the_caller_is_the_clock_at_that_reading() {
+        let c = Clock::monotonic();
+        let Source::Monotonic(epoch) = &c.0 else {
+            unreachable!()
+        };
+        assert_eq!(c.ms_at(*epoch + Duration::from_millis(2_345)), 2_345);
+        // A reading from before the clock started is its start, not a wrap-around.
+        if let Some(earlier) = epoch.checked_sub(Duration::from_millis(1)) {
+            assert_eq!(c.ms_at(earlier), 0);
+        }
+        // An older reading is never ahead of the clock.
+        let at = Instant::now();
+        assert!(c.ms_at(at) <= c.now_ms());
+        // A manual clock is the test's time, whatever the reading.
+        let m = Clock::manual();
+        m.advance(Duration::from_millis(7));
+        assert_eq!(m.ms_at(at + Duration::from_secs(60)), m.now_ms());
     }
 
     #[test]

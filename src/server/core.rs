@@ -89,6 +89,12 @@ impl ShardExec {
         self.node.placement.core_of(key)
     }
 
+    /// The node's TTL clock at `at`, a monotonic reading just taken (see `Clock::ms_at`).
+    #[inline]
+    pub(crate) fn ms_at(&self, at: std::time::Instant) -> u64 {
+        self.node.clock.ms_at(at)
+    }
+
     /// Now on the node's TTL clock, in milliseconds.
     #[inline]
     pub(crate) fn now_ms(&self) -> u64 {

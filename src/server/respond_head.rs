@@ -4,6 +4,7 @@
 
 use super::caching::CachingParts;
 use crate::http::response::{encode_fields, ConnHeader, DateCache};
+use std::time::Instant;
 
 /// `HTTP/1.1 200 OK` and the `Date` name, before the date.
 const LEAD: &[u8] = b"HTTP/1.1 200 OK\r\nDate: ";
@@ -108,13 +109,14 @@ impl JsonOkHead {
 }
 
 impl super::Responder {
-    /// Refresh the `Date` now and let the responses encoded until [`Self::unpin_date`] use it
-    /// as is: one clock read per batch of pipelined answers, not one per answer. Set only around
-    /// synchronous work (never across an await).
+    /// Bring the `Date` up to `refresh_at` (a monotonic reading the caller just took; `None`:
+    /// leave it as it is) and let the responses encoded until [`Self::unpin_date`] use it as
+    /// is: no clock read per answer, and the wall clock read only when its second has ended
+    /// (`DateCache::get_at`). Set only around synchronous work (never across an await).
     #[inline]
-    pub(crate) fn pin_date(&self, refresh: bool) {
-        if refresh {
-            let _ = self.date.borrow_mut().get();
+    pub(crate) fn pin_date(&self, refresh_at: Option<Instant>) {
+        if let Some(now) = refresh_at {
+            let _ = self.date.borrow_mut().get_at(now);
         }
         self.date_pinned.set(true);
     }

@@ -22,7 +22,7 @@ struct Read {
 /// What `r` answers to `read`, with the `Date` pinned to `secs`.
 fn answer(r: &Responder, read: &Read, secs: u64) -> Vec<u8> {
     *r.date.borrow_mut() = DateCache::at(secs);
-    r.pin_date(false);
+    r.pin_date(None);
     let mut out = b"earlier".to_vec();
     let (k, s) = (&read.key[..], &read.stored[..]);
     r.value(&mut out, read.m, k, s, read.ttl_ms, read.version);

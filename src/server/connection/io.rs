@@ -23,11 +23,20 @@ impl Conn {
         if self.wbuf.is_empty() {
             return true;
         }
+        self.flush_by(stream, Instant::now() + write_timeout).await
+    }
+
+    /// [`Conn::flush`] for a caller that has just read the clock: the write must be done by
+    /// `deadline`.
+    pub(super) async fn flush_by<S: Stream>(&mut self, stream: &mut S, deadline: Instant) -> bool {
+        if self.wbuf.is_empty() {
+            return true;
+        }
         let buf = std::mem::take(&mut self.wbuf);
         // Both futures pinned where they are made: `timeout(.., write_all(..))` moved the write
         // future into the timeout and that into this frame, two copies of it per flush.
         let write = pin!(stream.write_all(buf));
-        let timer = pin!(monoio::time::sleep(write_timeout));
+        let timer = pin!(monoio::time::sleep_until(deadline.into()));
         match race(write, timer).await {
             Either::Left((Ok(_), mut buf)) => {
                 buf.clear();

@@ -165,6 +165,25 @@ struct Conn {
     ids: Vec<super::request_id::HeldId>,
 }
 
+/// The clock of one batch's answers (`Conn::answer_pinned`). A batch starts with a reading
+/// already taken (`process` needs one anyway); the first answer turns it into the TTL clock's
+/// milliseconds and the `Date`, and the rest of the batch uses those. After an admin request
+/// (time passes in one) the next answer takes a new reading.
+#[derive(Default)]
+struct BatchClock {
+    at: Option<Instant>,
+    ms: Option<u64>,
+}
+
+impl BatchClock {
+    fn at(reading: Instant) -> BatchClock {
+        BatchClock {
+            at: Some(reading),
+            ms: None,
+        }
+    }
+}
+
 impl Conn {
     /// Serve requests until the connection closes (`None`), or until it has been idle long enough
     /// to be parked (`Some(deadline of its keep-alive wait)`, see `session`).
@@ -176,11 +195,11 @@ impl Conn {
     ) -> Option<Instant> {
         let timeouts = c.cfg().timeouts.clone();
         loop {
-            let step = self.process(c, stream).await;
+            let (step, done_at) = self.process(c, stream).await;
             if matches!(step, Step::Gone) {
                 return None;
             }
-            if !self.flush(stream, timeouts.write).await {
+            if !self.flush_by(stream, done_at + timeouts.write).await {
                 return None;
             }
             match step {
@@ -251,16 +270,16 @@ impl Conn {
         None
     }
 
-    /// Parse and answer every complete request in the buffer (up to `max_pipeline`).
-    async fn process<S: Stream>(&mut self, c: &Rc<Core>, stream: &mut S) -> Step {
+    /// Parse and answer every complete request in the buffer (up to `max_pipeline`); also the
+    /// clock when it finished (the answers' write is timed from it).
+    async fn process<S: Stream>(&mut self, c: &Rc<Core>, stream: &mut S) -> (Step, Instant) {
         // Every answer of the previous batch is written: release its request ids.
         self.ids.clear();
         let t0 = Instant::now();
         // Before answering anything: a process that stood still may have missed writes.
         crate::server::sync::check_stall(c, t0);
         let mut count: u64 = 0;
-        // The TTL clock's reading for this batch, taken at its first request (`answer_pinned`).
-        let mut batch_ms: Option<u64> = None;
+        let mut clock = BatchClock::at(t0);
         let step = loop {
             if count as usize >= c.cfg().limits.max_pipeline {
                 break Step::More;
@@ -319,9 +338,9 @@ impl Conn {
                 total,
                 admin_elsewhere: self.admin_elsewhere,
             };
-            if self.answer_pinned(c, head, &frame, &mut batch_ms) == Dispatched::Admin {
+            if self.answer_pinned(c, head, &frame, &mut clock) == Dispatched::Admin {
                 // Time passes in an admin request: the next request reads the clock again.
-                batch_ms = None;
+                clock = BatchClock::default();
                 if let Some(step) = self.admin(c, head, &frame).await {
                     count += 1;
                     break step;
@@ -338,7 +357,7 @@ impl Conn {
         };
         let step = match self.resolve_watching(c, stream).await {
             watch::Watched::Answered => step,
-            watch::Watched::Gone => return Step::Gone,
+            watch::Watched::Gone => return (Step::Gone, t0),
             // Parse what arrived before reading again (a read while idle starts afresh).
             watch::Watched::MoreInput if matches!(step, Step::Read(_)) => Step::More,
             watch::Watched::MoreInput => step,
@@ -347,30 +366,44 @@ impl Conn {
             // Every answer is written (an export's head is still to come, with its id).
             self.ids.clear();
         }
-        if count > 0 {
-            c.resp
-                .metrics
-                .latency(t0.elapsed().as_micros() as u64, count);
+        if count == 0 && self.wbuf.is_empty() {
+            // Nothing arrived, or only part of a head: nothing to time, nothing to write.
+            return (step, t0);
         }
-        step
+        let done_at = Instant::now();
+        if count > 0 {
+            let took = done_at.saturating_duration_since(t0);
+            c.resp.metrics.latency(took.as_micros() as u64, count);
+        }
+        (step, done_at)
     }
 
-    /// [`Conn::answer`] with the clock read once per batch: the requests of a pipeline arrived
-    /// together, so the first one's reading of the TTL clock and of the `Date` serves the rest
-    /// (a read per request was ~5% of a pipelined GET hit). Pinned only for this synchronous
-    /// call, so no other task sees the reading.
+    /// [`Conn::answer`] with the clock of its batch (`BatchClock`): the requests of a pipeline
+    /// arrived together, so the batch's one reading serves the TTL clock and the `Date` of all
+    /// its answers (a read per request was ~5% of a pipelined GET hit). Pinned only for this
+    /// synchronous call, so no other task sees the reading.
     #[inline]
     fn answer_pinned(
         &mut self,
         c: &Rc<Core>,
         head: &Head,
         frame: &Frame,
-        batch_ms: &mut Option<u64>,
+        clock: &mut BatchClock,
     ) -> Dispatched {
-        let first = batch_ms.is_none();
-        let ms = *batch_ms.get_or_insert_with(|| c.exec.now_ms());
-        c.exec.pin_now(ms);
-        c.resp.pin_date(first);
+        match clock.ms {
+            Some(ms) => {
+                c.exec.pin_now(ms);
+                c.resp.pin_date(None);
+            }
+            None => {
+                // The batch's first answer: the clocks are brought up to its reading.
+                let at = *clock.at.get_or_insert_with(Instant::now);
+                let ms = c.exec.ms_at(at);
+                clock.ms = Some(ms);
+                c.exec.pin_now(ms);
+                c.resp.pin_date(Some(at));
+            }
+        }
         let done = self.answer(c, head, frame);
         c.exec.unpin_now();
         c.resp.unpin_date();
