@@ -322,10 +322,32 @@ pub(super) fn parse_key_in<'k>(
     key_buf: &'k mut Vec<u8>,
     limits: KeyLimits,
 ) -> Result<&'k [u8], RequestError> {
-    if !escaped && !seg.is_empty() && seg.len() <= limits.max_key_bytes && !seg.contains(&b'/') {
+    if !escaped && !seg.is_empty() && seg.len() <= limits.max_key_bytes && !has_slash(seg) {
         return Ok(seg);
     }
     parse_key(seg, key_buf, limits)
+}
+
+/// Whether `s` holds a `/`, eight bytes at a time. `contains` looks at a slice shorter than 16
+/// bytes (most keys) one byte at a time: ~50 instructions for a 9-byte key, on every key
+/// request. Here a key of 8 to 16 bytes takes two overlapping 8-byte words.
+#[inline]
+pub(super) fn has_slash(s: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const SLASHES: u64 = u64::from_ne_bytes([b'/'; 8]);
+    // Some byte of `w` is `/` iff some byte of `w ^ SLASHES` is zero; `(x - ONES) & !x` has
+    // the high bit of a byte set for a zero byte (borrows may mark a later byte too, but only
+    // after a zero one), never without one.
+    let any = |w: &[u8]| {
+        let x = u64::from_ne_bytes(w.try_into().unwrap_or([0; 8])) ^ SLASHES;
+        x.wrapping_sub(ONES) & !x & (ONES << 7) != 0
+    };
+    if s.len() < 8 {
+        return s.contains(&b'/');
+    }
+    let mut words = s.chunks_exact(8);
+    // The last (partial) chunk is covered by the last 8 bytes, read again.
+    words.any(any) || any(&s[s.len() - 8..])
 }
 
 /// Decode and check the key of a cache path: the segment itself when it has no escape, else

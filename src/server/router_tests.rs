@@ -138,7 +138,39 @@ fn every_error_has_one_status_and_a_message() {
     }
 }
 
+#[test]
+fn a_slash_is_found_wherever_it_is() {
+    for len in 0..40 {
+        let plain = vec![b'a'; len];
+        assert!(!has_slash(&plain), "{len} bytes without a slash");
+        for at in 0..len {
+            let mut with = plain.clone();
+            with[at] = b'/';
+            assert!(has_slash(&with), "{len} bytes, slash at {at}");
+        }
+    }
+    // Bytes next to '/' (0x2f) in value, and bytes whose XOR with it borrows.
+    assert!(!has_slash(b".0.0.0.0.0.0.0.0.0"));
+    assert!(!has_slash(&[
+        0x2e,
+        0x30,
+        0xaf,
+        0x2f ^ 0x01,
+        0x00,
+        0xff,
+        0x2e,
+        0x30,
+        0x6f
+    ]));
+}
+
 proptest::proptest! {
+    /// `has_slash` is `contains(&b'/')`, for any bytes.
+    #[test]
+    fn has_slash_is_contains(s in proptest::collection::vec(proptest::num::u8::ANY, 0..48)) {
+        proptest::prop_assert_eq!(has_slash(&s), s.contains(&b'/'));
+    }
+
     /// A segment of an unescaped path (path-literal bytes, `/` among them) gets the same key or
     /// the same error from `parse_key_in` as from `parse_key`; an escaped one always goes to
     /// `parse_key`.
