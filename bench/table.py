@@ -116,7 +116,11 @@ def n0(v):
 
 
 def n1(v):
-    return "—" if v is None else f"{v:.1f}" if v < 100 else f"{v:,.0f}"
+    # Below 1 (server µs per pipelined request) one decimal hid the differences the rows
+    # compare: 0.50 and 0.37 both printed as 0.5 and 0.4.
+    if v is None:
+        return "—"
+    return f"{v:.2f}" if v < 1 else f"{v:.1f}" if v < 100 else f"{v:,.0f}"
 
 
 def table(run):
