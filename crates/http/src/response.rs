@@ -342,12 +342,18 @@ mod tests {
         let mut d = DateCache::at(0);
         let now = Instant::now();
         // Never read through `get_at`: the wall clock is read at once.
-        let before = wall_secs();
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
         let shown = d.get_at(now).to_vec();
         let after = wall_secs();
-        assert!((before..=after).any(|s| shown == format_http_date(s)));
+        assert!((wall.as_secs()..=after).any(|s| shown == format_http_date(s)));
         let end = d.shown_until.expect("the end of the second shown");
         assert!(end > now && end <= now + Duration::from_secs(1));
+        if shown == format_http_date(wall.as_secs()) {
+            // Read in `wall`'s second, no earlier in it than `wall`: the end estimated from
+            // `now` (taken before both) is no later than that second's end, seen from `now`.
+            let left = Duration::from_secs(1) - Duration::from_nanos(wall.subsec_nanos().into());
+            assert!(end <= now + left, "{:?} > {left:?}", end - now);
+        }
         // Until that end, the date shown is kept without a look at the wall clock: a stale
         // date planted in it stays.
         (d.secs, d.text) = (0, format_http_date(0));
