@@ -328,8 +328,8 @@ mod tests {
         );
     }
 
-    /// The wall clock's second now, read around `f` (which reads it too): `f`'s reading is
-    /// one of the seconds between the two.
+    /// The wall clock's second now: read before and after a `get_at`, it bounds the second
+    /// that call read.
     fn wall_secs() -> u64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -20,6 +20,7 @@ impl Conn {
         stream: &mut S,
         write_timeout: Duration,
     ) -> bool {
+        // Checked here too: nothing to write needs no clock reading.
         if self.wbuf.is_empty() {
             return true;
         }
