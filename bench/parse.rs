@@ -20,6 +20,12 @@ const GET_CURL: &[u8] = b"GET /api/v1/cache/user%2F42 HTTP/1.1\r\nHost: localhos
 const PUT: &[u8] = b"PUT /api/v1/cache/key%3A000000000042 HTTP/1.1\r\nHost: 127.0.0.1:18080\r\nContent-Type: application/json\r\nContent-Length: 42\r\n\r\n{\"value\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}";
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nDate: Wed, 25 Nov 2026 18:07:48 GMT\r\nContent-Type: application/json\r\nContent-Length: 52\r\nX-Cache-Node: node1\r\n\r\n{\"key\":\"bench:hit\",\"value\":\"xxxxxxxxxxxxxxxxxxxxxx\"}";
 
+/// What a node answers a forwarded GET (the forwarder reads one per forward).
+const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\nDate: Sat, 05 Dec 2026 16:09:23 GMT\r\nContent-Type: application/json\r\nContent-Length: 68\r\nX-Cache-Node: node2\r\nX-Request-Id: 72057594037930113\r\nETag: \"01a246f7a0a30000\"\r\nCache-Control: no-cache\r\nLast-Modified: Sat, 05 Dec 2026 16:09:23 GMT\r\n\r\n{\"key\":\"key:0000000000042\",\"value\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}";
+/// What a node sends a peer for a client's GET (the owner parses one per forward; its
+/// `X-Request-Id` differs every time, so no head is kept for it).
+const FORWARD: &[u8] = b"GET /api/v1/cache/key:0000000000042 HTTP/1.1\r\nHost: 127.0.0.1:8002\r\nX-Cache-Forwarded: node1\r\nX-Request-Id: 72057594037930113\r\n\r\n";
+
 fn head_len(buf: &[u8], limits: &Limits) -> usize {
     match parse_head(buf, limits) {
         Ok(Parsed::Complete(h)) => h.head_len,
@@ -77,4 +83,29 @@ fn main() {
     h.run("client parse_response_head (200, 5 headers)", 1, || {
         parse_response_head(RESPONSE, false, |_, _| {}).map(|h| h.map(|h| h.head_len))
     });
+
+    h.run("parse_head forwarded GET (peer, 3 headers)", 1, || {
+        head_len(FORWARD, &limits)
+    });
+    // The forwarder's reading: every field shown to a callback that picks the few it wants.
+    let wanted = [
+        "content-type",
+        "x-cache-node",
+        "x-request-id",
+        "etag",
+        "cache-control",
+    ];
+    h.run(
+        "parse_response_head forwarded answer (9 fields, 5 picked)",
+        1,
+        || {
+            let mut picked = 0;
+            let head = parse_response_head(ANSWER, false, |n, v| {
+                if wanted.iter().any(|w| n.eq_ignore_ascii_case(w)) {
+                    picked += v.len();
+                }
+            });
+            head.map(|h| h.map(|h| h.head_len + picked))
+        },
+    );
 }

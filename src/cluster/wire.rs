@@ -16,7 +16,7 @@ use monoio::io::AsyncReadRent;
 
 use super::error::Broken;
 use super::pool::Pooled;
-use crate::http::{parse_response_head, BodyFraming, Method};
+use crate::http::{name_is, parse_response_head, BodyFraming, Method};
 
 /// The client's own `X-Request-Id`, as sent, on a request a node sends a peer on its behalf (a
 /// forward, a replica copy): the `X-Request-Id` of that request is the sender's number, echoed
@@ -35,6 +35,15 @@ pub const RELAYED: [&str; 6] = [
     "Age",
     "Retry-After",
     "X-Cache-Lease",
+];
+/// [`RELAYED`] in lowercase, as answers are matched against them.
+const RELAYED_LOWER: [&str; RELAYED.len()] = [
+    "etag",
+    "cache-control",
+    "last-modified",
+    "age",
+    "retry-after",
+    "x-cache-lease",
 ];
 /// How many of [`RELAYED`] reach the client.
 pub const RELAYED_TO_CLIENT: usize = 5;
@@ -197,6 +206,47 @@ pub(super) async fn read_answer(
     }
 }
 
+/// An answer header [`parse_answer`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AnswerField {
+    ContentType,
+    Node,
+    /// [`RELAYED`]`[i]`.
+    Relayed(usize),
+    RequestId,
+}
+
+impl AnswerField {
+    /// Which one `name` is (any case). Most of an answer's fields are one of these, and
+    /// `Date`, `Content-Length` and most others differ in length from all but a few: the
+    /// length picks the few names compared.
+    #[inline]
+    fn of(name: &str) -> Option<AnswerField> {
+        let is = |lower: &str| name_is(name, lower);
+        match name.len() {
+            12 if is("content-type") => Some(AnswerField::ContentType),
+            12 if is("x-cache-node") => Some(AnswerField::Node),
+            12 if is("x-request-id") => Some(AnswerField::RequestId),
+            n => RELAYED_LOWER
+                .iter()
+                .position(|r| r.len() == n && is(r))
+                .map(AnswerField::Relayed),
+        }
+    }
+}
+
+/// An echoed `X-Request-Id`: the decimal number this core sent (anything else is no number,
+/// which [`parse_answer`] reports as a desync).
+fn parse_id(value: &[u8]) -> Option<u64> {
+    if value.is_empty() {
+        return None;
+    }
+    value.iter().try_fold(0u64, |n, &d| {
+        let digit = d.checked_sub(b'0').filter(|&d| d <= 9)?;
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
+}
+
 /// Frame one answer at `buf[start..]`. `Ok(None)`: more bytes are needed.
 pub(super) fn parse_answer(
     buf: &[u8],
@@ -211,19 +261,17 @@ pub(super) fn parse_answer(
     };
     let (mut ct, mut node, mut echoed) = (0..0, 0..0, None);
     let mut relayed = Relayed::default();
-    let head = parse_response_head(&buf[start..], head_request, |name, value| {
-        if name.eq_ignore_ascii_case("content-type") {
-            ct = range(value);
-        } else if name.eq_ignore_ascii_case("x-cache-node") {
-            node = range(value);
-        } else if let Some(i) = RELAYED.iter().position(|r| name.eq_ignore_ascii_case(r)) {
-            relayed[i] = range(value);
-        } else if name.eq_ignore_ascii_case("x-request-id") {
-            echoed = std::str::from_utf8(value)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok());
-        }
-    })
+    let head = parse_response_head(
+        &buf[start..],
+        head_request,
+        |name, value| match AnswerField::of(name) {
+            Some(AnswerField::ContentType) => ct = range(value),
+            Some(AnswerField::Node) => node = range(value),
+            Some(AnswerField::Relayed(i)) => relayed[i] = range(value),
+            Some(AnswerField::RequestId) => echoed = parse_id(value),
+            None => {}
+        },
+    )
     .map_err(Broken::Malformed)?;
     let Some(head) = head else {
         return Ok(None);
@@ -294,6 +342,70 @@ mod tests {
             out,
             b"DELETE /api/v1/cache/k HTTP/1.1\r\nHost: h:1\r\nX-Cache-Forwarded: node1\r\nX-Request-Id: 8\r\nAuthorization: Bearer s3cret\r\nX-Cache-Version: 00000000000000ab\r\n\r\n".to_vec()
         );
+    }
+
+    #[test]
+    fn relayed_lower_is_relayed_in_lowercase() {
+        for (name, lower) in RELAYED.iter().zip(RELAYED_LOWER) {
+            assert_eq!(name.to_ascii_lowercase(), lower);
+        }
+    }
+
+    /// Every header the answer reading looks for is found in any case, and no other name
+    /// (a name of the same length, or one a byte away) is taken for one.
+    #[test]
+    fn answer_fields_are_told_apart() {
+        let mut known = vec![
+            ("Content-Type", AnswerField::ContentType),
+            ("X-Cache-Node", AnswerField::Node),
+            ("X-Request-Id", AnswerField::RequestId),
+        ];
+        known.extend(
+            RELAYED
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (*r, AnswerField::Relayed(i))),
+        );
+        for (name, want) in &known {
+            assert_eq!(AnswerField::of(name), Some(*want), "{name}");
+            assert_eq!(AnswerField::of(&name.to_ascii_uppercase()), Some(*want));
+            assert_eq!(AnswerField::of(&name.to_ascii_lowercase()), Some(*want));
+            let mut off = name.as_bytes().to_vec();
+            off[name.len() - 1] ^= 0x01;
+            let off = String::from_utf8(off).expect("ascii");
+            assert_eq!(AnswerField::of(&off), None, "{off}");
+            assert_eq!(AnswerField::of(&format!("{name}s")), None);
+        }
+        for other in [
+            "Date",
+            "Content-Length",
+            "X-Cache-Nodes",
+            "Server",
+            "X-Request-ID2",
+            "",
+        ] {
+            assert_eq!(AnswerField::of(other), None, "{other}");
+        }
+    }
+
+    /// An echoed id is a plain decimal u64: no sign, no space, no overflow.
+    #[test]
+    fn echoed_ids_are_plain_decimals() {
+        assert_eq!(parse_id(b"0"), Some(0));
+        assert_eq!(parse_id(b"42"), Some(42));
+        assert_eq!(parse_id(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            &b""[..],
+            b"18446744073709551616",
+            b"+1",
+            b"-1",
+            b" 1",
+            b"1 ",
+            b"0x1",
+            b"1a",
+        ] {
+            assert_eq!(parse_id(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

@@ -39,6 +39,7 @@ mod chunked;
 mod fields;
 mod head_memo;
 mod key;
+mod names;
 mod request;
 mod request_common;
 pub mod response;
@@ -52,6 +53,7 @@ mod conformance;
 pub use chunked::{ChunkStatus, ChunkedDecoder};
 pub use head_memo::{HeadMemo, MAX_KEPT_HEAD};
 pub use key::{decode_segment, decode_segment_borrowed};
+pub use names::name_is;
 pub use request::{parse_head, parse_head_full, Framing, Head, Method, OptionalFields, Version};
 pub use response::civil_from_days;
 pub use response_head::{
