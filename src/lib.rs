@@ -37,7 +37,7 @@
 //! to it), and `.ci/check_layers.sh` greps the others. `cache-client` (`crates/client`) is a
 //! separate crate on top of the protocol crate only (and `dcache-units`, the duration and size
 //! grammar it shares with [`config`]). Support modules used by several layers:
-//! [`config`], [`log`], [`clock`], [`tls`] (imports only `config`), [`auth`] (tokens and the
+//! [`config`], [`log`], [`clock`], `deadline` (coarse per-core deadlines), [`tls`] (imports only `config`), [`auth`] (tokens and the
 //! cluster secret; imports only `config` and `log`), `metrics`, `json`, `util`.
 
 // Items are `pub` only where a binary, test, bench or the fuzz targets reach them; the rest is
@@ -49,6 +49,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 mod cpus;
+mod deadline;
 mod json;
 mod listen;
 pub mod log;

@@ -33,6 +33,7 @@ use std::cell::Cell;
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
+use std::time::Instant;
 
 use monoio::io::AsyncWriteRentExt;
 
@@ -41,8 +42,10 @@ use super::error::{Broken, FwdError};
 mod join;
 use super::peer::{Answered, Outcome, PeerClient};
 use super::wire::{read_answer, serialize, Outgoing};
+use crate::deadline::Deadline;
 use crate::http::Method;
 use crate::mesh::Ticket;
+use crate::util::{race, Either};
 
 /// Most requests one batch carries: bounds the buffers and the head-of-line wait of one batch.
 pub(super) const MAX_BATCH: usize = 64;
@@ -262,12 +265,14 @@ async fn dispatch(p: Rc<PeerClient>, peer: usize) {
         }
         let timeout = p.settings.request_timeout;
         let done = Cell::new(0usize);
-        let result =
-            monoio::time::timeout(timeout, exchange(&p, peer, &mut buf, &jobs, &done)).await;
+        // The coarse clock's deadline (`crate::deadline`): no wheel entry per batch, and the
+        // exchange is not moved into a timeout future.
+        let expiry = Deadline::at(Instant::now() + timeout);
+        let result = race(exchange(&p, peer, &mut buf, &jobs, &done), expiry).await;
         let err = match result {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e),
-            Err(_) => Some(FwdError::Timeout {
+            Either::Left(Ok(())) => None,
+            Either::Left(Err(e)) => Some(e),
+            Either::Right(()) => Some(FwdError::Timeout {
                 ms: timeout.as_millis() as u64,
             }),
         };

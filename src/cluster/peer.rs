@@ -21,7 +21,9 @@ use super::pool::{CheckoutError, PeerPool, Pooled};
 use super::wire::{read_answer, serialize, Answer, Outgoing};
 use super::Cluster;
 use crate::auth::LocalKeyring;
+use crate::deadline::Deadline;
 use crate::mesh::{Pending, Ticket};
+use crate::util::{race, Either};
 
 /// Answer bytes accepted per request beyond the largest value (JSON wrapping, headers).
 const RESPONSE_SLACK: usize = 64 * 1024;
@@ -121,12 +123,13 @@ impl InFlight {
         self.joined
     }
 
-    /// The owner's answer, or why there is none (at most `request_timeout` after the start).
+    /// The owner's answer, or why there is none (at most `request_timeout` after the start, a
+    /// tick of the coarse clock late at most: `crate::deadline`).
     pub async fn wait(self) -> Outcome {
         let mut ticket = self.ticket?;
-        match monoio::time::timeout_at(self.deadline.into(), ticket.wait()).await {
-            Ok(r) => r,
-            Err(_) => Err(FwdError::Timeout {
+        match race(ticket.wait(), Deadline::at(self.deadline)).await {
+            Either::Left(r) => r,
+            Either::Right(()) => Err(FwdError::Timeout {
                 ms: self.timeout_ms,
             }),
         }

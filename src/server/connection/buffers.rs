@@ -33,9 +33,9 @@ use monoio::io::{AsyncReadRent, CancelableAsyncReadRent, Canceller};
 use monoio::net::TcpStream;
 use monoio::BufResult;
 
-use super::idle_clock::Deadline;
 use super::{Conn, ReadResult, Stream, BUF_INITIAL, BUF_KEEP, BUF_RELEASE_AFTER, IDLE_READ_BUF};
 use crate::config::IoDriver;
+use crate::deadline::Deadline;
 use crate::server::core::Core;
 
 /// Plain-TCP connections per core whose idle read on io_uring skips the cancellation (monoio
@@ -173,8 +173,8 @@ impl Conn {
         // Pinned where they are made (no copy of the read future into a timeout and a race).
         let read = pin!(tcp.read(buf.slice_mut(0..cap)));
         let shutdown = pin!(c.shutdown.wait(slot));
-        let timer = pin!(monoio::time::sleep_until(deadline.into()));
-        match first(read, shutdown, timer).await {
+        let mut timer = Deadline::at(deadline);
+        match first(read, shutdown, Pin::new(&mut timer)).await {
             Woke::Read((Ok(0), _)) | Woke::Read((Err(_), _)) => ReadResult::Closed,
             Woke::Read((Ok(_), slice)) => {
                 self.rbuf = slice.into_inner();
@@ -201,7 +201,8 @@ impl Conn {
         }
         let buf = std::mem::take(&mut self.rbuf);
         let cap = buf.capacity();
-        let timer = pin!(monoio::time::sleep_until(until.into()));
+        let mut timer = Deadline::at(until);
+        let timer = Pin::new(&mut timer);
         let shutdown = pin!(c.shutdown.wait(slot));
         let (res, slice) = if c.node.io_driver == IoDriver::Epoll {
             let read = pin!(tcp.read(buf.slice_mut(0..cap)));

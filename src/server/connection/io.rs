@@ -12,6 +12,7 @@ use super::{
     Closing, Conn, ReadResult, Stream, BUF_INITIAL, BUF_KEEP, LINGER_BYTES, LINGER_TIME,
     READ_MIN_SPARE,
 };
+use crate::deadline::Deadline;
 
 impl Conn {
     /// Write the whole write buffer; false when the connection is dead or too slow.
@@ -34,11 +35,12 @@ impl Conn {
             return true;
         }
         let buf = std::mem::take(&mut self.wbuf);
-        // Both futures pinned where they are made: `timeout(.., write_all(..))` moved the write
-        // future into the timeout and that into this frame, two copies of it per flush.
+        // The write pinned where it is made: `timeout(.., write_all(..))` moved the write
+        // future into the timeout and that into this frame, two copies of it per flush. The
+        // write timeout is seconds: a slot of the core's coarse clock, not a timer of the
+        // runtime's wheel per flush (see `crate::deadline`).
         let write = pin!(stream.write_all(buf));
-        let timer = pin!(monoio::time::sleep_until(deadline.into()));
-        match race(write, timer).await {
+        match race(write, Deadline::at(deadline)).await {
             Either::Left((Ok(_), mut buf)) => {
                 buf.clear();
                 if buf.capacity() > BUF_KEEP {

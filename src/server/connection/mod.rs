@@ -14,7 +14,6 @@ mod buffers;
 mod dispatch;
 mod export;
 mod framing;
-mod idle_clock;
 mod probation;
 mod session;
 mod watch;

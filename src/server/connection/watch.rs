@@ -39,8 +39,8 @@ use std::rc::Rc;
 use monoio::net::TcpStream;
 
 use super::dispatch::finish_one;
-use super::idle_clock::{Deadline, TICK};
 use super::{Conn, Queued, Stream};
+use crate::deadline::{Deadline, TICK};
 use crate::metrics::Trust;
 use crate::server::core::Core;
 use crate::util::{race, Either};

@@ -1,10 +1,14 @@
-//! Deadlines of waiting connections without a timer each.
+//! Deadlines without a timer each: a per-core coarse clock.
 //!
-//! monoio's timer (`Sleep`) takes 640 bytes of the future that waits on it, more than anything else
-//! a parked connection holds. A parked connection's deadlines (the keep-alive timeout, the end of
-//! a probation, the buffer release of an idle TLS connection) need no precision, so they are slots
-//! in one per-core list instead, which a single task checks every [`TICK`]: a [`Deadline`] is an
-//! index, fires at most a tick late and never early.
+//! monoio's timer (`Sleep`) takes 640 bytes of the future that waits on it, and a wheel entry
+//! made and removed each time: a few hundred instructions, and the future that holds it copied
+//! wherever it moves. A connection pays that twice per round of answers (the wait for the next
+//! request, the write), a forward once more (the wait for its answer). Those deadlines (the
+//! keep-alive timeout, the buffer release, the end of a probation, the write timeout, a
+//! forward's `request_timeout`) are a quarter of a second or more and need no precision, so they
+//! are slots in one per-core list instead, which a single task checks every [`TICK`]: a
+//! [`Deadline`] is an index, fires at most a tick late and never early. (A request's own read
+//! deadline, in the middle of a head or body, keeps the runtime's timer: that path is rare.)
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -14,7 +18,7 @@ use std::time::{Duration, Instant};
 
 /// How often the per-core task looks for deadlines that passed: idle timeouts are seconds, the
 /// probation a second, so 50 ms late is nothing; a scan of 20,000 slots costs ~50 µs.
-pub(super) const TICK: Duration = Duration::from_millis(50);
+pub(crate) const TICK: Duration = Duration::from_millis(50);
 
 struct Slot {
     at: Instant,
@@ -36,12 +40,12 @@ thread_local! {
 }
 
 /// Resolves once `at` has passed (checked every [`TICK`]); frees its slot when dropped.
-pub(super) struct Deadline {
+pub(crate) struct Deadline {
     slot: usize,
 }
 
 impl Deadline {
-    pub(super) fn at(at: Instant) -> Deadline {
+    pub(crate) fn at(at: Instant) -> Deadline {
         let slot = CLOCK.with(|k| {
             let entry = Some(Slot {
                 at,
