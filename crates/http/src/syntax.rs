@@ -62,31 +62,20 @@ pub(crate) fn class_run(v: &[u8], class: &[bool; 256]) -> usize {
 
 /// `class_run(v, &FIELD_VCHAR)`, eight bytes per step without a table: a field value is the
 /// longest run of a head's line (a date, an ETag, a content type) and every forwarded answer
-/// and request head goes through a handful of them. The run ends at the first byte below SP or
-/// above `~`, unless it is an HTAB (rare in values), which the table takes from there.
+/// and request head goes through a handful of them. A step is eight bytes read as one word and
+/// checked for a byte below SP or above `~` (the first such byte is where the run ends, unless
+/// it is an HTAB, rare in values, which the table loop takes from there).
 #[inline]
 pub(crate) fn vchar_run(v: &[u8]) -> usize {
-    word_run(v, out_of_vchar_lanes, &FIELD_VCHAR)
-}
-
-/// How many bytes at the start of `v` are tchars (`class_run(v, &TCHAR)`), eight per step while
-/// they are letters, digits and `-` (every field name a client or node usually sends), the
-/// table from the first other byte on (usually the name's colon).
-#[inline]
-pub(crate) fn name_run(v: &[u8]) -> usize {
-    word_run(v, |w| !usual_name_lanes(w) & lanes(0x80), &TCHAR)
-}
-
-/// How many bytes at the start of `v` are in `class` ([`class_run`] with a word test instead of
-/// eight lookups per step; `class_run` itself keeps its lookups, measured faster for the path and
-/// host than a closure through this): eight bytes per step while `marks` (0x80
-/// in each lane of a word that may be outside the class, and always in the lowest lane that
-/// is) marks none, then the table from the lowest marked byte on.
-#[inline(always)]
-fn word_run(v: &[u8], marks: impl Fn(u64) -> u64, class: &[bool; 256]) -> usize {
     let mut n = 0;
     while let Some(step) = v.get(n..).and_then(|r| r.first_chunk::<8>()) {
-        let marked = marks(u64::from_le_bytes(*step));
+        let w = u64::from_le_bytes(*step);
+        // A lane below 0x20 (its high bit set after the subtraction while not set in `w`), a
+        // lane at 0x7f (0x80 after adding one) or above (high bit already set). A borrow or a
+        // carry only ever marks lanes above a truly marked one, so the lowest mark is exact.
+        let low = w.wrapping_sub(lanes(0x20)) & !w;
+        let high = w.wrapping_add(lanes(0x01)) | w;
+        let marked = (low | high) & lanes(0x80);
         if marked != 0 {
             n += (marked.trailing_zeros() / 8) as usize;
             break;
@@ -96,18 +85,29 @@ fn word_run(v: &[u8], marks: impl Fn(u64) -> u64, class: &[bool; 256]) -> usize 
     let rest = v.get(n..).unwrap_or_default();
     n + rest
         .iter()
-        .position(|&b| !class[b as usize])
+        .position(|&b| !FIELD_VCHAR[b as usize])
         .unwrap_or(rest.len())
 }
 
-/// 0x80 in each lane of `w` below 0x20 (its high bit set after the subtraction while not set in
-/// `w`), at 0x7f (0x80 after adding one) or above (high bit already set). A borrow or a carry
-/// only ever marks lanes above a truly marked one, so the lowest mark is exact.
+/// How many bytes at the start of `v` are tchars (`class_run(v, &TCHAR)`), eight per step while
+/// they are letters, digits and `-` (every field name a client or node usually sends), the
+/// table from the first other byte on (usually the name's colon).
 #[inline]
-fn out_of_vchar_lanes(w: u64) -> u64 {
-    let low = w.wrapping_sub(lanes(0x20)) & !w;
-    let high = w.wrapping_add(lanes(0x01)) | w;
-    (low | high) & lanes(0x80)
+pub(crate) fn name_run(v: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some(step) = v.get(n..).and_then(|r| r.first_chunk::<8>()) {
+        let other = !usual_name_lanes(u64::from_le_bytes(*step)) & lanes(0x80);
+        if other != 0 {
+            n += (other.trailing_zeros() / 8) as usize;
+            break;
+        }
+        n += 8;
+    }
+    let rest = v.get(n..).unwrap_or_default();
+    n + rest
+        .iter()
+        .position(|&b| !TCHAR[b as usize])
+        .unwrap_or(rest.len())
 }
 
 /// The byte `b` in every lane of a word.
