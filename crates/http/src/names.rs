@@ -3,10 +3,7 @@
 //! `str::eq_ignore_ascii_case` lowers and compares one byte at a time (~6 instructions a byte,
 //! most of a forwarded answer's field matching).
 
-/// The byte `b` in every lane of a word.
-const fn lanes(b: u8) -> u64 {
-    u64::from_ne_bytes([b; 8])
-}
+use super::syntax::lanes;
 
 /// `w` with ASCII `A`-`Z` lowered in every lane, every other byte as it is: what
 /// `u8::to_ascii_lowercase` does to each of its eight bytes.

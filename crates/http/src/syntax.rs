@@ -110,8 +110,8 @@ pub(crate) fn name_run(v: &[u8]) -> usize {
         .unwrap_or(rest.len())
 }
 
-/// The byte `b` in every lane of a word.
-const fn lanes(b: u8) -> u64 {
+/// The byte `b` in every lane of a word (the word tests here and in `names.rs`).
+pub(crate) const fn lanes(b: u8) -> u64 {
     u64::from_ne_bytes([b; 8])
 }
 
