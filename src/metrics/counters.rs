@@ -9,6 +9,7 @@ use std::cell::{Cell, RefCell};
 use hdrhistogram::Histogram;
 
 use super::labels::{request_index, status_slot, MethodLabel, RouteLabel, CELLS};
+use super::latency::Latency;
 use super::render::{Family, Kind, Samples};
 use super::snapshot::{CoreSnapshot, HintCounts};
 use crate::storage::ShardStats;
@@ -28,7 +29,7 @@ pub(crate) struct CoreMetrics {
     /// Responses per (route, method, status slot); see `labels::request_index`.
     requests: Box<[Cell<u64>]>,
     /// Request latency in µs.
-    latency: RefCell<Histogram<u64>>,
+    latency: Latency,
     /// Open client connections on this core (gauge).
     pub connections_active: Cell<u64>,
     /// Bytes of read and write buffers this core's connections hold (gauge; an idle connection
@@ -363,7 +364,7 @@ impl CoreMetrics {
         let zeros = |n: usize| (0..n).map(|_| Cell::new(0)).collect();
         CoreMetrics {
             requests: zeros(CELLS),
-            latency: RefCell::new(new_histogram()),
+            latency: Latency::new(new_histogram()),
             connections_active: Cell::new(0),
             connection_buffer_bytes: Cell::new(0),
             connections_accepted: Cell::new(0),
@@ -417,10 +418,7 @@ impl CoreMetrics {
     /// Record `n` requests that took `us` microseconds each (a pipelined batch shares one timing).
     #[inline]
     pub(crate) fn latency(&self, us: u64, n: u64) {
-        let _ = self
-            .latency
-            .borrow_mut()
-            .record_n(us.clamp(1, LATENCY_MAX_US), n);
+        self.latency.record_n(us, n);
     }
 
     /// An owned copy of these counters plus the shard's and the hints', labelled with `core`, to
@@ -434,7 +432,7 @@ impl CoreMetrics {
         CoreSnapshot {
             core,
             requests: self.requests.iter().map(Cell::get).collect(),
-            latency: self.latency.borrow().clone(),
+            latency: self.latency.read(),
             connections_active: self.connections_active.get(),
             connection_buffer_bytes: self.connection_buffer_bytes.get(),
             connections_accepted: self.connections_accepted.get(),

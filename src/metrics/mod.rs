@@ -14,6 +14,7 @@
 mod counters;
 mod hot;
 mod labels;
+mod latency;
 mod process;
 mod render;
 mod replication;

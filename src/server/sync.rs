@@ -63,9 +63,17 @@ pub(crate) fn stall_threshold(cfg: &crate::config::Config) -> Duration {
 /// Note that core `c` runs at `now`; a long gap since the last note starts a catch-up.
 #[inline]
 pub(crate) fn check_stall(c: &Rc<Core>, now: Instant) {
-    let gap = now.saturating_duration_since(c.last_beat.replace(now));
-    // The floor first: the threshold is never below it, and a busy core's gaps (every round
-    // of answers checks) are microseconds, so the threshold's arithmetic is rarely needed.
+    let last = c.last_beat.replace(now);
+    // The floor first, as a comparison of instants (a subtraction's carries cost twice as
+    // much): the threshold is never below it, and a busy core's gaps (every round of answers
+    // checks) are microseconds, so the rest is rarely needed.
+    if last
+        .checked_add(STALL_FLOOR)
+        .is_some_and(|floor| now <= floor)
+    {
+        return;
+    }
+    let gap = now.saturating_duration_since(last);
     if gap > STALL_FLOOR && gap > stall_threshold(c.cfg()) && !c.node.cluster.is_standalone() {
         c.node.sync.stalls.fetch_add(1, Ordering::Relaxed);
         crate::warn!(

@@ -173,7 +173,7 @@ impl Conn {
         // Pinned where they are made (no copy of the read future into a timeout and a race).
         let read = pin!(tcp.read(buf.slice_mut(0..cap)));
         let shutdown = pin!(c.shutdown.wait(slot));
-        let mut timer = Deadline::at(deadline);
+        let mut timer = self.deadline.arm(deadline);
         match first(read, shutdown, Pin::new(&mut timer)).await {
             Woke::Read((Ok(0), _)) | Woke::Read((Err(_), _)) => ReadResult::Closed,
             Woke::Read((Ok(_), slice)) => {
@@ -201,7 +201,7 @@ impl Conn {
         }
         let buf = std::mem::take(&mut self.rbuf);
         let cap = buf.capacity();
-        let mut timer = Deadline::at(until);
+        let mut timer = self.deadline.arm(until);
         let timer = Pin::new(&mut timer);
         let shutdown = pin!(c.shutdown.wait(slot));
         let (res, slice) = if c.node.io_driver == IoDriver::Epoll {
@@ -255,8 +255,11 @@ impl Conn {
         };
         let ready = pin!(tcp.readable(false));
         let shutdown = pin!(c.shutdown.wait(slot));
-        let mut timer = Deadline::at(deadline);
-        match first(ready, shutdown, Pin::new(&mut timer)).await {
+        let woke = {
+            let mut timer = self.deadline.arm(deadline);
+            first(ready, shutdown, Pin::new(&mut timer)).await
+        };
+        match woke {
             Woke::Read(Ok(())) => {
                 // The active task reads them (into the full buffers, allocated again here).
                 self.restore(c);

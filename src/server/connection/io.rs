@@ -12,7 +12,6 @@ use super::{
     Closing, Conn, ReadResult, Stream, BUF_INITIAL, BUF_KEEP, LINGER_BYTES, LINGER_TIME,
     READ_MIN_SPARE,
 };
-use crate::deadline::Deadline;
 
 impl Conn {
     /// Write the whole write buffer; false when the connection is dead or too slow.
@@ -38,9 +37,9 @@ impl Conn {
         // The write pinned where it is made: `timeout(.., write_all(..))` moved the write
         // future into the timeout and that into this frame, two copies of it per flush. The
         // write timeout is seconds: a slot of the core's coarse clock, not a timer of the
-        // runtime's wheel per flush (see `crate::deadline`).
+        // runtime's wheel per flush, and the connection's own slot of it (see `crate::deadline`).
         let write = pin!(stream.write_all(buf));
-        match race(write, Deadline::at(deadline)).await {
+        match race(write, self.deadline.arm(deadline)).await {
             Either::Left((Ok(_), mut buf)) => {
                 buf.clear();
                 if buf.capacity() > BUF_KEEP {

@@ -39,6 +39,7 @@ use super::handlers::forward::Forwarded;
 use super::handlers::Deferred;
 use super::respond::Meta as R;
 use super::router::Route;
+use crate::deadline::DeadlineSlot;
 use crate::http::response::ConnHeader;
 use crate::http::{ChunkedDecoder, Head, HeadMemo, Parsed, Version};
 use crate::mesh::Ticket;
@@ -146,6 +147,9 @@ struct Conn {
     last_release: Option<Instant>,
     /// Readable after parking: the next read gets bytes already there (`buffers`).
     woke: bool,
+    /// The deadline of the connection's waits for a request and for a write, armed for each
+    /// (`crate::deadline`).
+    deadline: DeadlineSlot,
     /// Buffer bytes this connection counts in `cache_connection_buffer_bytes`.
     accounted: usize,
     /// Accepted on `address` while `admin_address` is set: `/admin/*` is served there instead.
@@ -354,7 +358,13 @@ impl Conn {
                 break Step::Close;
             }
         };
-        let step = match self.resolve_watching(c, stream).await {
+        // Nothing pending (every answer of a GET hit is written already): no wait to set up.
+        let watched = if self.queue.is_empty() {
+            watch::Watched::Answered
+        } else {
+            self.resolve_watching(c, stream).await
+        };
+        let step = match watched {
             watch::Watched::Answered => step,
             watch::Watched::Gone => return (Step::Gone, t0),
             // Parse what arrived before reading again (a read while idle starts afresh).

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use monoio::io::AsyncWriteRentExt;
 
 use super::{Conn, ReadResult, Stream, R};
+use crate::deadline::DeadlineSlot;
 use crate::http::{HeadMemo, Limits};
 use crate::metrics::inc;
 use crate::server::admission::{self, Admitted, Listener, Refused};
@@ -149,6 +150,7 @@ impl Conn {
             canceller: None,
             last_release: None,
             woke: false,
+            deadline: DeadlineSlot::new(),
             accounted: 0,
             admin_elsewhere: admitted.listener == Listener::Main && c.node.admin_addr.is_some(),
             probation: admitted.probation,

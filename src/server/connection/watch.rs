@@ -25,8 +25,8 @@
 //! (`perf`, kernel side alone). Noticing a departure that late changes
 //! nothing that matters: what the watch is for is a peer that does not answer for seconds.
 //!
-//! Cost: a batch without a forward (every GET hit, cross-core calls included) pays one scan of
-//! its queue; a batch with forwards pays one idle-clock slot, and, once that has fired, one
+//! Cost: a batch with nothing pending (every GET hit of a key on its own core) pays nothing, one
+//! without a forward (cross-core calls) one scan of its queue; a batch with forwards pays one idle-clock slot, and, once that has fired, one
 //! readiness wait per forward still pending when it is reached. Plain TCP only: a TLS session
 //! reads ahead into buffers of its own, so bytes taken from under it would be lost; a TLS
 //! client that leaves is noticed when its forward ends.
