@@ -8,8 +8,10 @@
 #              (bench/bare.rs same-head, default ring): ours ÷ it is our user-space work alone.
 #              All servers 1 worker on SERVER_CPU, rows interleaved round by round.
 #   colocated  the shipped 3-node local cluster (config/node1..3.yaml, only the ports moved) as a
-#              user starts it: threads: 0 and pinning, each node taking its share of the CPUs
-#              (src/cpus.rs); and the same with threads: 1 on each. 1000 uniform keys via node 1.
+#              user starts it: threads: 0 and pin_threads: auto, each node taking its share of the
+#              CPUs (src/cpus.rs; unpinned where the nodes outnumber the CPUs); the same with
+#              pin_threads: true (each pinned to CPU i mod CPUs, the default before 2026-12-05
+#              evening); and with threads: 1 on each. 1000 uniform keys via node 1.
 #              First, the same-run "before": version 1 (V1_COMMIT, the release the issue measured,
 #              built from this repository's history into TARGET/v1 by build_v1) with its own
 #              shipped configs; skipped with a note when the history is not there.
@@ -169,7 +171,7 @@ build_v1() {
 }
 
 scenario_colocated() {
-  local name base n pids all_cpus="0-$(($(nproc) - 1))" v=0 names="shipped threads1" bin
+  local name base n pids all_cpus="0-$(($(nproc) - 1))" v=0 names="shipped pinned threads1" bin
   if [ -x "${V1_BIN:-}" ]; then
     names="v1 $names"
   else
@@ -182,6 +184,7 @@ scenario_colocated() {
     case "$name" in
       v1) shipped_configs colo-v1 "$base" "" "$V1_SRC/config" && bin="$V1_BIN" ;;
       shipped) shipped_configs colo-shipped "$base" ;;
+      pinned) shipped_configs colo-pinned "$base" "pin_threads: true" ;;
       *) shipped_configs colo-threads1 "$base" "threads: 1" ;;
     esac
     pids=()
@@ -197,8 +200,11 @@ scenario_colocated() {
     case "$name" in
       v1) label="3 nodes, version 1 ($V1_COMMIT) with its shipped configs: GET, $COLO_KEYS keys uniform via node 1" ;;
       shipped)
-        label="3 nodes, shipped configs (threads: 0, pinned): GET, $COLO_KEYS keys uniform via node 1"
+        label="3 nodes, shipped configs (threads: 0, pin_threads: auto): GET, $COLO_KEYS keys uniform via node 1"
         [ -z "${V1_BIN:-}" ] || cmp=colo_v1 ;;
+      pinned)
+        label="3 nodes, shipped configs + pin_threads: true: GET, $COLO_KEYS keys uniform via node 1"
+        cmp=colo_shipped ;;
       *)
         label="3 nodes, shipped configs + threads: 1: GET, $COLO_KEYS keys uniform via node 1"
         cmp=colo_shipped ;;

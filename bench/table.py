@@ -287,6 +287,10 @@ def perf_targets(run, by_id):
             r1 = c["rps"] / v1["rps"]
             lines.append(f"  same run, ≥ 2× version 1 with its shipped configs ({v1['rps']:,.0f} req/s): "
                          f"×{r1:.2f} {'✓' if r1 >= 2 else '✗'}")
+        pinned = s("colo_pinned")
+        if pinned:
+            lines.append(f"  (with pin_threads: true, the default before this evening: {pinned['rps']:,.0f} req/s, "
+                         f"shipped ÷ it ×{c['rps'] / pinned['rps']:.2f})")
     # "Idle" = the other core is parked when the message arrives: bench/hop.rs's "after ... idle"
     # cases when it has them, else every lone round trip.
     lone = [(n, v) for n, v in hop_lines(run) if " 1 in flight" in n and "round trip" in n]

@@ -10,6 +10,15 @@
 //! set explicitly (which still wins for the count). A member is on this host when its address is
 //! a loopback address or `localhost`, or has the same host part as this node's own `address`.
 //! Names that are neither (DNS names of other machines or containers) count as elsewhere.
+//!
+//! Pinning is the default only where it gives each node CPUs of its own ([`pins_by_default`]):
+//! where co-located members outnumber the CPUs (the guide's three nodes on a 2-CPU machine),
+//! two of them would be pinned to one CPU and wait for each other at every forward while the
+//! other CPU may idle; unpinned, the scheduler runs a woken node wherever a CPU is free. Measured
+//! on the shipped local cluster (2 vCPUs, wrk on CPU 1, 6 interleaved rounds): 101-116k req/s
+//! unpinned against 85-98k pinned, with less CPU per request and lower latency at every fixed
+//! rate (docs/benchmarks.md, 2026-12-05 evening). `pin_threads: true` written in the config
+//! still pins them (to CPU `i mod cpus`).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -95,6 +104,22 @@ pub(crate) fn allowed() -> Vec<usize> {
     }
 }
 
+/// Whether node `me` pins its workers when `pin_threads` is not set: unless its co-located
+/// members outnumber the CPUs it may run on (then none has a CPU of its own; see the module).
+pub(crate) fn pins_by_default(
+    me: &str,
+    my_address: &str,
+    nodes: &BTreeMap<String, String>,
+) -> bool {
+    owns_cpus(allowed().len(), co_location(me, my_address, nodes))
+}
+
+/// Whether each of `co.count` co-located members gets at least one of `cpus` CPUs to itself
+/// (an unknown CPU count, 0, counts as enough: nothing is pinned then anyway).
+fn owns_cpus(cpus: usize, co: CoLocation) -> bool {
+    cpus == 0 || co.count <= cpus
+}
+
 /// The CPUs node `me` (own address `my_address`) pins its workers to.
 pub(crate) fn plan(me: &str, my_address: &str, nodes: &BTreeMap<String, String>) -> Vec<usize> {
     share(&allowed(), co_location(me, my_address, nodes))
@@ -151,6 +176,12 @@ mod tests {
         // Eight CPUs: two each, disjoint.
         let eight: Vec<usize> = (0..8).collect();
         assert_eq!(share(&eight, co[1]), vec![2, 3]);
+        // Pinned by default only where each gets a CPU of its own.
+        assert!(!owns_cpus(2, co[0]));
+        assert!(owns_cpus(3, co[0]));
+        assert!(owns_cpus(8, co[2]));
+        assert!(owns_cpus(1, CoLocation { index: 0, count: 1 }));
+        assert!(owns_cpus(0, co[1]));
     }
 
     #[test]

@@ -80,9 +80,12 @@ impl Node {
         let co = crate::cpus::co_location(&cfg.node_id, &cfg.address, &cfg.cluster_nodes);
         let batch = cfg.worker_scheduling == WorkerScheduling::Batch;
         if co.count > 1 {
+            let cpus = crate::cpus::allowed().len();
             let pinning = if cfg.pin_threads {
                 let plan = crate::cpus::plan(&cfg.node_id, &cfg.address, &cfg.cluster_nodes);
                 format!("pinned to CPUs {plan:?}")
+            } else if co.count > cpus && cpus > 0 {
+                format!("not pinned: {} members share {cpus} CPUs, so none has a CPU of its own and the scheduler places them (pin_threads: true pins them anyway)", co.count)
             } else {
                 "not pinned (pin_threads: false)".to_string()
             };

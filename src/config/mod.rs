@@ -13,6 +13,7 @@ mod discovery;
 mod env;
 mod error;
 mod hot;
+mod pinning;
 mod sections;
 mod security;
 mod units;
@@ -200,7 +201,8 @@ pub struct Config {
     pub virtual_nodes: u32,
     /// Worker threads, resolved (>= 1).
     pub threads: usize,
-    /// Pin worker thread i to the i-th allowed CPU (thread-per-core).
+    /// Pin worker thread i to the i-th CPU of this node's share, resolved: as written, else
+    /// [`crate::cpus::pins_by_default`].
     pub pin_threads: bool,
     pub io_driver: IoDriver,
     pub idle_poll: IdlePoll,
@@ -255,8 +257,8 @@ struct FileConfig {
     virtual_nodes: u32,
     #[serde(default = "default_threads")]
     threads: usize,
-    #[serde(default = "default_pin_threads")]
-    pin_threads: bool,
+    #[serde(default)]
+    pin_threads: pinning::PinThreads,
     #[serde(default = "default_io_driver")]
     io_driver: IoDriver,
     #[serde(default = "default_idle_poll")]
@@ -306,11 +308,6 @@ fn default_virtual_nodes() -> u32 {
 }
 fn default_threads() -> usize {
     DEFAULT_THREADS
-}
-/// Pinning keeps each shard's data in one core's caches; turn it off when several nodes share
-/// a small machine (tests, laptops).
-fn default_pin_threads() -> bool {
-    true
 }
 fn default_io_driver() -> IoDriver {
     DEFAULT_IO_DRIVER
@@ -430,7 +427,7 @@ impl Config {
             cache_size: self.cache_size,
             virtual_nodes: self.virtual_nodes,
             threads: self.threads,
-            pin_threads: self.pin_threads,
+            pin_threads: pinning::PinThreads::Written(self.pin_threads),
             io_driver: self.io_driver,
             idle_poll: self.idle_poll,
             worker_scheduling: self.worker_scheduling,

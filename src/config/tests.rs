@@ -42,6 +42,25 @@ fn minimal_file_takes_every_default() {
 }
 
 #[test]
+fn pin_threads_as_written_else_pinned_where_each_node_has_a_cpu_of_its_own() {
+    // A node alone on its host pins by default.
+    let alone = Config::from_yaml_str("node_id: a\naddress: \":0\"\ncache_size: 1\n", FILE);
+    assert!(alone.expect("valid").pin_threads);
+    // The guide's three local nodes: pinned only on a host with a CPU for each of them.
+    let seed = Config::from_yaml_str(SEED, FILE).expect("valid");
+    let cpus = crate::cpus::allowed().len();
+    assert_eq!(seed.pin_threads, cpus == 0 || cpus >= 3, "{cpus} CPUs");
+    // Written, it wins either way, and `to_yaml` keeps the resolved value.
+    for written in [true, false] {
+        let text = format!("{SEED}pin_threads: {written}\n");
+        let c = Config::from_yaml_str(&text, FILE).expect("valid");
+        assert_eq!(c.pin_threads, written);
+        let again = Config::from_yaml_str(&c.to_yaml(), FILE).expect("to_yaml loads back");
+        assert_eq!(again.pin_threads, written);
+    }
+}
+
+#[test]
 fn every_value_can_be_set() {
     let text = format!(
         "{SEED}threads: 3\nio_driver: epoll\nidle_poll: always\nmax_memory: 512MiB\nmax_key_bytes: 100\n\
@@ -121,8 +140,10 @@ fn example_file_documents_every_key_with_default_values() {
     assert_eq!(
         Config {
             cluster_nodes: defaults.cluster_nodes.clone(),
-            // `threads: 0` depends on how many cluster_nodes share this host (see `cpus`).
+            // `threads: 0` depends on how many cluster_nodes share this host (see `cpus`), and
+            // so does `pin_threads: auto`.
             threads: defaults.threads,
+            pin_threads: defaults.pin_threads,
             // 0 (automatic) means 2 on the example's three nodes, 1 on the standalone default.
             replicas: defaults.replicas,
             ..c.clone()

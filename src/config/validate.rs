@@ -54,6 +54,11 @@ pub(super) fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid
             .clamp(1, MAX_THREADS),
         n => n,
     };
+    // Pinning keeps each shard's data in one core's caches, where the node has cores of its own
+    // (see `cpus`).
+    let pin_threads = file.pin_threads.resolve(|| {
+        crate::cpus::pins_by_default(&file.node_id, &file.address, &file.cluster_nodes)
+    });
     let replicas = resolve_replicas(file.replicas, file.cluster_nodes.len());
     Ok(Config {
         node_id: file.node_id,
@@ -63,7 +68,7 @@ pub(super) fn validate(file: FileConfig, source: &str) -> Result<Config, Invalid
         cache_size: file.cache_size,
         virtual_nodes: file.virtual_nodes,
         threads,
-        pin_threads: file.pin_threads,
+        pin_threads,
         io_driver: file.io_driver,
         idle_poll: file.idle_poll,
         worker_scheduling: file.worker_scheduling,
