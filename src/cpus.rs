@@ -17,7 +17,7 @@
 //! other CPU may idle; unpinned, the scheduler runs a woken node wherever a CPU is free. Measured
 //! on the shipped local cluster (2 vCPUs, wrk on CPU 1, 6 interleaved rounds): 101-116k req/s
 //! unpinned against 85-98k pinned, with less CPU per request and lower latency at every fixed
-//! rate (docs/benchmarks.md, 2026-12-05 evening). `pin_threads: true` written in the config
+//! rate (docs/benchmarks.md, "Co-located nodes unpinned"). `pin_threads: true` written in the config
 //! still pins them (to CPU `i mod cpus`).
 
 use std::collections::BTreeMap;
