@@ -7,12 +7,21 @@
 #   bench/instructions.sh [NODE_BINARY]            (default target/release/cache-node)
 #   bench/instructions.sh --bare BARE_BINARY       (bench/bare.rs; `cargo build --release --bench bare`)
 # Environment: DEPTH (default 16; 1 = one request per write), KEEP=DIR keeps callgrind.out there
-# for `callgrind_annotate --inclusive=yes DIR/callgrind.out`.
+# for `callgrind_annotate --inclusive=yes DIR/callgrind.out`, CONNS (wrk's connections, default
+# 10). The node only:
+#   THREADS=N  workers (default 1); with 2 and KEYS, half the keys live on the other core, so the
+#              difference from THREADS=1 is what the cross-core hops cost (docs/benchmarks.md)
+#   KEYS=N     GETs over N keys (uniform, preloaded with cache-client, one request per write:
+#              DEPTH does not apply) instead of the one key; only the GETs are counted
+#              (callgrind_control zeroes the counts before wrk and dumps them to callgrind.out.1)
 # Needs valgrind and wrk; uses 127.0.0.1:$PORT (default 18556); stops the process it started.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 port="${PORT:-18556}"
 depth="${DEPTH:-16}"
+conns="${CONNS:-10}"
+threads="${THREADS:-1}"
+keys="${KEYS:-0}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 out="${KEEP:-$tmp}/callgrind.out"
@@ -20,20 +29,36 @@ mkdir -p "$(dirname "$out")"
 cg=(valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$out")
 if [[ "${1:-}" == "--bare" ]]; then
   bin="${2:?usage: $0 --bare BARE_BINARY}"
+  [[ "$keys" == 0 && "$threads" == 1 ]] || { echo "KEYS and THREADS are for the node, not --bare" >&2; exit 2; }
   "${cg[@]}" "$bin" serve "127.0.0.1:$port" epoll 2>"$tmp/node.log" &
   pid=$!
   for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
 else
   bin="${1:-target/release/cache-node}"
-  printf 'node_id: "cg"\naddress: "127.0.0.1:%s"\ncache_size: 1000\nthreads: 1\nio_driver: epoll\n' "$port" >"$tmp/node.yaml"
+  printf 'node_id: "cg"\naddress: "127.0.0.1:%s"\ncache_size: %s\nthreads: %s\npin_threads: false\nio_driver: epoll\n' \
+    "$port" "$((2 * keys + 1000))" "$threads" >"$tmp/node.yaml"
   "${cg[@]}" "$bin" -config="$tmp/node.yaml" 2>"$tmp/node.log" &
   pid=$!
   for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/api/v1/health" && break; sleep 0.2; done
   curl -sf -o /dev/null -X PUT -d '{"value":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}' "http://127.0.0.1:$port/api/v1/cache/bench:hit"
 fi
-reqs=$(wrk -t1 -c10 -d5s -s bench/wrk/pipeline.lua "http://127.0.0.1:$port/api/v1/cache/bench:hit" -- "$depth" |
-  awk '/requests in/ {print $1}')
+if [[ "$keys" -gt 0 ]]; then
+  client="$(dirname "$bin")/cache-client"
+  [[ -x "$client" ]] || client=target/release/cache-client
+  "$client" --nodes "127.0.0.1:$port" bench --preload-only --keys "$keys" --key-size 16 --value-size 32 -c 8 -q
+  callgrind_control -z "$pid" >/dev/null
+  reqs=$(wrk -t1 -c"$conns" -d5s -s bench/wrk/get_keys.lua "http://127.0.0.1:$port" -- "$keys" uniform |
+    awk '/requests in/ {print $1}')
+  callgrind_control -d "$pid" >/dev/null
+  what="GET over $keys keys, threads: $threads"
+  counted="$out.1"
+else
+  reqs=$(wrk -t1 -c"$conns" -d5s -s bench/wrk/pipeline.lua "http://127.0.0.1:$port/api/v1/cache/bench:hit" -- "$depth" |
+    awk '/requests in/ {print $1}')
+  what="x$depth"
+  counted="$out"
+fi
 kill -TERM "$pid"
 wait "$pid" || true
-ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$out")
-echo "$bin (x$depth): $reqs requests, $ir instructions, $((ir / reqs)) instructions per request"
+ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$counted")
+echo "$bin ($what): $reqs requests, $ir instructions, $((ir / reqs)) instructions per request"
