@@ -33,6 +33,11 @@ fn repeated_heads_are_answered_as_sent() {
 }
 
 #[test]
+fn repeated_heads_keep_their_route() {
+    pipelining::repeated_heads_keep_their_route();
+}
+
+#[test]
 fn metrics_exposition_format() {
     metrics::metrics_exposition_format();
 }

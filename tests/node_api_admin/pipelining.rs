@@ -212,3 +212,77 @@ pub fn repeated_heads_are_answered_as_sent() {
     assert_eq!(resp.header("x-request-id"), Some("longer-head"));
     assert!(node.stop());
 }
+
+/// A connection keeps its last head's route with the head: every way a head can arrive (the
+/// kept one again, a new one kept in its place, one too long to keep, one read while the memo
+/// rests after a run of different heads) is routed as itself.
+pub fn repeated_heads_keep_their_route() {
+    let node = common::run_single(1, "");
+    let a = node.addr();
+    let put = request(a, "PUT", "/api/v1/cache/r", Some("{\"value\":7}"));
+    assert_eq!(put.status, 201, "{}", put.text());
+    #[derive(Clone, Copy)]
+    enum Want {
+        Value,
+        Health,
+        Miss(usize),
+    }
+    let value = build("GET", "/api/v1/cache/r", None);
+    let health = build("GET", "/api/v1/health", None);
+    // Longer than the memo keeps (256 bytes): parsed, routed, not kept.
+    let long_health = format!(
+        "GET /api/v1/health HTTP/1.1\r\nHost: t\r\nX-Pad: {}\r\n\r\n",
+        "p".repeat(300)
+    );
+    let mut wire = String::new();
+    let mut want = Vec::new();
+    let mut add = |w: &mut String, head: &str, what: Want| {
+        w.push_str(head);
+        want.push(what);
+    };
+    add(&mut wire, &value, Want::Value);
+    add(&mut wire, &value, Want::Value);
+    add(&mut wire, &long_health, Want::Health);
+    add(&mut wire, &value, Want::Value);
+    add(&mut wire, &health, Want::Health);
+    add(&mut wire, &health, Want::Health);
+    add(&mut wire, &value, Want::Value);
+    // Different heads in a row: the memo rests, then looks again, while routes alternate.
+    for i in 0..40 {
+        let miss = build("GET", &format!("/api/v1/cache/m{i}"), None);
+        add(&mut wire, &miss, Want::Miss(i));
+        let (head, what) = if i % 3 == 0 {
+            (&health, Want::Health)
+        } else {
+            (&value, Want::Value)
+        };
+        add(&mut wire, head, what);
+        add(&mut wire, head, what);
+    }
+    let mut r = Reader::connect(a);
+    r.send(wire.as_bytes());
+    for (i, what) in want.iter().enumerate() {
+        let resp = r
+            .response(false)
+            .unwrap_or_else(|| panic!("response {i} missing"));
+        let text = resp.text();
+        match what {
+            Want::Value => {
+                assert_eq!(resp.status, 200, "response {i}: {text}");
+                assert_eq!(text, "{\"key\":\"r\",\"value\":7}", "response {i}");
+            }
+            Want::Health => {
+                assert_eq!(resp.status, 200, "response {i}: {text}");
+                assert!(text.contains("\"uptime_seconds\""), "response {i}: {text}");
+            }
+            Want::Miss(m) => {
+                assert_eq!(resp.status, 404, "response {i}: {text}");
+                assert!(
+                    text.contains(&format!("\"key\":\"m{m}\"")),
+                    "response {i}: {text}"
+                );
+            }
+        }
+    }
+    assert!(node.stop());
+}

@@ -24,6 +24,18 @@ const MISSES_BEFORE_REST: u32 = 8;
 /// many requests.
 const REST_PERIOD: u32 = 16;
 
+/// How [`HeadMemo::parse`] answered its last call: what a caller that keeps something it
+/// derives from the kept head (the node keeps the head's route) needs to keep it in step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answered {
+    /// The kept head: the bytes started with its bytes.
+    Kept,
+    /// Parsed, and kept from now on in place of the last kept head.
+    Stored,
+    /// Parsed (complete, partial or an error); the kept head, if any, is unchanged.
+    Parsed,
+}
+
 /// One connection's parser with its last complete head (see the module comment).
 #[derive(Debug)]
 pub struct HeadMemo {
@@ -33,6 +45,7 @@ pub struct HeadMemo {
     head: Option<Head>,
     /// Heads parsed since the kept one last matched (wraps: after 2^32 the memo looks again).
     misses: u32,
+    last: Answered,
 }
 
 impl HeadMemo {
@@ -44,7 +57,14 @@ impl HeadMemo {
             bytes: Vec::new(),
             head: None,
             misses: 0,
+            last: Answered::Parsed,
         }
+    }
+
+    /// How the last [`Self::parse`] answered (`Parsed` before the first).
+    #[inline]
+    pub fn answered(&self) -> Answered {
+        self.last
     }
 
     /// [`parse_head`] of `buf` under the memo's limits.
@@ -54,37 +74,42 @@ impl HeadMemo {
         if let Some(head) = self.head.filter(|_| looking) {
             if buf.get(..self.bytes.len()) == Some(&self.bytes[..]) {
                 self.misses = 0;
+                self.last = Answered::Kept;
                 return Ok(Parsed::Complete(head));
             }
         }
         self.misses = self.misses.wrapping_add(1);
+        self.last = Answered::Parsed;
         let parsed = parse_head(buf, &self.limits);
         if let Ok(Parsed::Complete(head)) = parsed {
-            if looking {
-                self.keep(buf, head);
+            if looking && self.keep(buf, head) {
+                self.last = Answered::Stored;
             }
         }
         parsed
     }
 
-    /// Keep `head`, parsed from the start of `buf`, in place of the last one. A head over
-    /// [`MAX_KEPT_HEAD`] is not kept (the last one stays: it is still a true answer for its
-    /// bytes).
-    fn keep(&mut self, buf: &[u8], head: Head) {
-        if let Some(bytes) = buf
+    /// Keep `head`, parsed from the start of `buf`, in place of the last one; false when not
+    /// kept. A head over [`MAX_KEPT_HEAD`] is not kept (the last one stays: it is still a true
+    /// answer for its bytes).
+    fn keep(&mut self, buf: &[u8], head: Head) -> bool {
+        let Some(bytes) = buf
             .get(..head.head_len)
             .filter(|b| b.len() <= MAX_KEPT_HEAD)
-        {
-            self.bytes.clear();
-            self.bytes.extend_from_slice(bytes);
-            self.head = Some(head);
-        }
+        else {
+            return false;
+        };
+        self.bytes.clear();
+        self.bytes.extend_from_slice(bytes);
+        self.head = Some(head);
+        true
     }
 
     /// Forget the kept head and give its memory back (an idle connection holds none).
     pub fn forget(&mut self) {
         self.bytes = Vec::new();
         self.head = None;
+        self.last = Answered::Parsed;
     }
 }
 

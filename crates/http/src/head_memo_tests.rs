@@ -119,3 +119,48 @@ fn after_a_run_of_different_heads_the_memo_rests_then_looks_again() {
     }
     assert_eq!(m.bytes, same);
 }
+
+/// `answered` tells what the last parse did to the kept head: the node keeps the kept head's
+/// route beside it and must never pair one head's route with another head.
+#[test]
+fn answered_follows_the_kept_head() {
+    let mut m = memo();
+    assert_eq!(m.answered(), Answered::Parsed, "before any parse");
+    m.parse(GET).unwrap();
+    assert_eq!(m.answered(), Answered::Stored);
+    m.parse(GET).unwrap();
+    assert_eq!(m.answered(), Answered::Kept);
+    m.parse(PUT).unwrap();
+    assert_eq!(
+        m.answered(),
+        Answered::Stored,
+        "another head takes the place"
+    );
+    // Partial, an error, a head too long to keep: parsed, the kept head unchanged.
+    assert_eq!(m.parse(&PUT[..12]), Ok(Parsed::Partial));
+    assert_eq!(m.answered(), Answered::Parsed);
+    assert!(m.parse(b"GET /\x01 HTTP/1.1\r\n\r\n").is_err());
+    assert_eq!(m.answered(), Answered::Parsed);
+    let long = format!(
+        "GET /x HTTP/1.1\r\nHost: a\r\nX-Pad: {}\r\n\r\n",
+        "p".repeat(MAX_KEPT_HEAD)
+    );
+    m.parse(long.as_bytes()).unwrap();
+    assert_eq!(m.answered(), Answered::Parsed, "too long to keep");
+    m.parse(PUT).unwrap();
+    assert_eq!(
+        m.answered(),
+        Answered::Kept,
+        "the last kept head is still kept"
+    );
+    // Resting after a run of different heads: complete heads parsed, not kept.
+    for i in 0..MISSES_BEFORE_REST as usize + 1 {
+        m.parse(&get_of(i)).unwrap();
+    }
+    let other = get_of(1000);
+    m.parse(&other).unwrap();
+    assert_eq!(m.answered(), Answered::Parsed, "resting: not kept");
+    m.forget();
+    m.parse(GET).unwrap();
+    assert_ne!(m.answered(), Answered::Kept, "nothing is kept after forget");
+}

@@ -51,7 +51,7 @@ mod span;
 mod conformance;
 
 pub use chunked::{ChunkStatus, ChunkedDecoder};
-pub use head_memo::{HeadMemo, MAX_KEPT_HEAD};
+pub use head_memo::{Answered, HeadMemo, MAX_KEPT_HEAD};
 pub use key::{decode_segment, decode_segment_borrowed};
 pub use names::name_is;
 pub use request::{parse_head, parse_head_full, Framing, Head, Method, OptionalFields, Version};

@@ -335,6 +335,7 @@ impl Conn {
         self.start = 0;
         self.key_buf = Vec::new();
         self.heads.forget();
+        self.route_kept = None;
         self.queue = Default::default();
         self.canceller = None;
         self.account(c);

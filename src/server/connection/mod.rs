@@ -41,7 +41,7 @@ use super::respond::Meta as R;
 use super::router::Route;
 use crate::deadline::DeadlineSlot;
 use crate::http::response::ConnHeader;
-use crate::http::{ChunkedDecoder, Head, HeadMemo, Parsed, Version};
+use crate::http::{Answered, ChunkedDecoder, Head, HeadMemo, Parsed, Version};
 use crate::mesh::Ticket;
 use crate::metrics::inc;
 use crate::storage::KeyReply;
@@ -133,6 +133,9 @@ struct Conn {
     /// The request parser under this connection's limits, with the last head it read: the same
     /// head sent again is not parsed again (`http::HeadMemo`).
     heads: HeadMemo,
+    /// The route of the head `heads` keeps, set when it keeps one: a head answered from the
+    /// memo has the same path, so the same route (`Route::parse` is a function of the path).
+    route_kept: Option<Route>,
     /// The client presented a certificate verified against `tls.ca_file` while
     /// `tls.peer_client_certs` is on: it is another node of the cluster (`Req::tls_peer`).
     tls_peer: bool,
@@ -304,8 +307,17 @@ impl Conn {
                     break Step::Close;
                 }
             };
-            let route =
-                Route::parse(&self.rbuf[self.start + head.path.start()..][..head.path.len()]);
+            let route = match (self.heads.answered(), self.route_kept) {
+                (Answered::Kept, Some(route)) => route,
+                (answered, _) => {
+                    let path = &self.rbuf[self.start + head.path.start()..][..head.path.len()];
+                    let route = Route::parse(path);
+                    if answered == Answered::Stored {
+                        self.route_kept = Some(route);
+                    }
+                    route
+                }
+            };
             if self.probation.is_some() && !self.end_probation(c, head) {
                 break Step::Close;
             }

@@ -144,6 +144,7 @@ impl Conn {
                     .max_import_bytes
                     .max(cfg.max_value_bytes + router::PUT_BODY_SLACK),
             }),
+            route_kept: None,
             tls_peer,
             small: Vec::new(),
             small_cap: 0,

@@ -31,7 +31,7 @@ use super::authz::{self, Checked};
 use super::core::Core;
 use super::request_id::RequestId;
 use super::respond::Meta;
-use super::router::{incr_segment, key_segment, method_label, Route};
+use super::router::{cache_segment, incr_segment, method_label, Route};
 use crate::http::response::{ConnHeader, CONTENT_JSON};
 use crate::http::Method;
 use crate::mesh::Ticket;
@@ -186,20 +186,15 @@ pub(super) fn dispatch(
         resp.error(out, m, 404, msg, None, &[]);
         return Routed::Done;
     }
-    let allow: &[(&str, &[u8])] = &[("Allow", req.route.allow().as_bytes())];
+    // Built only for the answers that carry it (not on every request's path).
+    let allow = |route: Route| [("Allow", route.allow().as_bytes())];
     if !req.route.allows(req.method) {
-        resp.error(
-            out,
-            m,
-            405,
-            "method not allowed on this resource",
-            None,
-            allow,
-        );
+        let msg = "method not allowed on this resource";
+        resp.error(out, m, 405, msg, None, &allow(req.route));
         return Routed::Done;
     }
     if req.method == Method::Options {
-        resp.send(out, m, 204, CONTENT_JSON, b"", allow);
+        resp.send(out, m, 204, CONTENT_JSON, b"", &allow(req.route));
         return Routed::Done;
     }
     // A verified peer certificate authenticates as the cluster secret does.
@@ -212,7 +207,7 @@ pub(super) fn dispatch(
         return Routed::Done;
     }
     match req.route {
-        Route::Cache => cache::handle(c, req, m, key_segment(req.path), direct, key_buf, out),
+        Route::Cache => cache::handle(c, req, m, cache_segment(req.path), direct, key_buf, out),
         Route::Incr => incr::handle(c, req, incr_segment(req.path), key_buf, out),
         Route::Health => {
             admin::health(c, out, m);
