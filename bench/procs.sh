@@ -44,3 +44,20 @@ cpu_ticks() {
   done
   echo "$total"
 }
+
+# switches PID...: the times the threads of the pids (and of their child processes) gave up
+# their CPU, waiting for work (voluntary context switches: a worker that parks). What a second
+# worker sharing the CPUs with the load generator costs beyond its instructions (see the hop
+# rows in docs/benchmarks.md).
+switches() {
+  local total=0 pid child f
+  for pid in "$@"; do
+    for child in $pid $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+      for f in /proc/"$child"/task/*/status; do
+        [ -r "$f" ] || continue
+        total=$((total + $(awk '/^voluntary_ctxt_switches/ {print $2}' "$f")))
+      done
+    done
+  done
+  echo "$total"
+}

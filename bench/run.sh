@@ -159,21 +159,22 @@ forwarded() { # PORT: forwarded requests so far
 
 # measure ID RUN PIDS CMD: one recorded run of a row (server CPU around it, forwarded requests).
 measure() {
-  local id="$1" r="$2" pids="$3" t0 t1 f0=0 f1=0
+  local id="$1" r="$2" pids="$3" t0 t1 f0=0 f1=0 w0 w1
   shift 3
   # D is the run length that the command strings read (through eval).
   # shellcheck disable=SC2034
   D="$DURATION"
   [ -z "${FWD_PORT:-}" ] || f0="$(forwarded "$FWD_PORT")"
   # shellcheck disable=SC2086 # pids is a list
-  t0="$(cpu_ticks $pids)"
+  t0="$(cpu_ticks $pids)" w0="$(switches $pids)"
   eval "$*" >"$OUT/raw/$id.r$r.out" 2>&1 || log "  run $r exited non-zero (see raw/$id.r$r.out)"
   # shellcheck disable=SC2086
-  t1="$(cpu_ticks $pids)"
+  t1="$(cpu_ticks $pids)" w1="$(switches $pids)"
   [ -z "${FWD_PORT:-}" ] || f1="$(forwarded "$FWD_PORT")"
   {
     echo "cpu_ticks=$((t1 - t0))"
     echo "clk_tck=$CLK_TCK"
+    echo "switches=$((w1 - w0))"
     echo "load=$(cut -d' ' -f1 /proc/loadavg)"
     [ -z "${REQUESTS:-}" ] || echo "requests=$REQUESTS"
     [ -z "${FWD_PORT:-}" ] || echo "fwd=$((f1 - f0))"

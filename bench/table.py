@@ -7,7 +7,8 @@ Inputs written by run.sh:
   rows.tsv          id, group, label, kind (wrk|redis|cc), compare (row id or -), pipelined (0/1)
   raw/ID.rN.out     the load generator's output of run N
   raw/ID.rN.meta    key=value: cpu_ticks (server CPU over the run), clk_tck, requests (redis -n),
-                    fwd (forwarded requests counted by the node the load went to)
+                    fwd (forwarded requests counted by the node the load went to), switches
+                    (voluntary context switches of the server's threads: parks)
   memory.tsv        target, entries, rss_before_kb, rss_after_kb
   manifest.txt      hardware and software, printed as is
   flags.tsv         the flags group's set-ups (one tag a line; flags.meta: default=TAG)
@@ -88,8 +89,9 @@ def load_rows(run):
             us = ticks / clk * 1e6 / requests if requests else float("nan")
             fwd = float(meta["fwd"]) / requests if "fwd" in meta and requests else None
             load = float(meta["load"]) if "load" in meta else None
+            parks = float(meta["switches"]) / requests if "switches" in meta and requests else None
             runs.append({"requests": requests, "rps": rps, "p50": p50, "p99": p99,
-                         "errors": errors, "us": us, "fwd": fwd, "load": load})
+                         "errors": errors, "us": us, "fwd": fwd, "load": load, "parks": parks})
         rows.append({"id": rid, "group": group, "label": label, "kind": kind,
                      "compare": compare, "pipelined": pipelined == "1", "runs": runs})
     return rows
@@ -108,6 +110,7 @@ def summarize(row):
     return {"rps": med(rps), "min": min(rps), "max": max(rps), "p50": med([x["p50"] for x in r]),
             "p99": med([x["p99"] for x in r]), "us": med([x["us"] for x in r]),
             "errors": sum(x["errors"] for x in r), "fwd": med([x["fwd"] for x in r]), "n": len(r),
+            "parks": med([x.get("parks") for x in r]),
             "load": [x["load"] for x in r if x.get("load") is not None]}
 
 
@@ -305,6 +308,11 @@ def perf_targets(run, by_id):
         r = t2["us"] / t1["us"]
         lines.append(f"- threads: 2 uniform-GET CPU/req ≤ 1.15× threads: 1: {t2['us']:.1f} vs {t1['us']:.1f} µs "
                      f"= ×{r:.2f} {'✓' if r <= 1.15 else '✗'} (issue: ×{ISSUE13_BEFORE['threads2_cpu']:.1f})")
+        if t1.get("parks") is not None and t2.get("parks") is not None:
+            # A worker that runs out of work parks and is woken again: on two CPUs shared with
+            # the load generator that is the larger part of what the second worker costs.
+            lines.append(f"  (the workers parked {100 * t2['parks']:.1f} vs {100 * t1['parks']:.1f} "
+                         f"times per 100 requests)")
     zon, zoff = s("zipf_on"), s("zipf_off")
     if zon and zoff:
         lines.append(f"- Zipf cluster, hot-key copies on ÷ off: req/s ×{zon['rps'] / zoff['rps']:.2f} "

@@ -61,7 +61,7 @@ impl Conn {
             Routed::Forward(peer) => {
                 // Queued, not awaited: forwards of one pipeline leave in one batch.
                 let f = forward::start(c, peer, &req);
-                self.queue.push_back(Queued::Forward(f));
+                self.queue.push_back(Queued::Forward(Box::new(f)));
             }
             Routed::Admin => return Dispatched::Admin,
         }
@@ -162,7 +162,7 @@ pub(super) async fn finish_one(c: &Core, q: Queued, wbuf: &mut Vec<u8>) {
         }
         Queued::Ready(reply, d) => cache::finish(c, wbuf, d, reply),
         Queued::Written(bytes) => wbuf.extend_from_slice(&bytes),
-        Queued::Forward(f) => forward::finish(c, f, wbuf).await,
+        Queued::Forward(f) => forward::finish(c, *f, wbuf).await,
         Queued::Replicate(r) => r.finish(c, wbuf).await,
     }
 }
