@@ -1,12 +1,14 @@
 //! Cross-core messaging: one inbound mailbox per core, wired once at start-up.
 //!
-//! Only the core that owns a shard touches it, so work for another core travels as an owned message
-//! (`Bytes` key and value, an op code, and a reply slot number). A mailbox is a lock-free MPSC queue
-//! plus an `asleep` flag: a sender wakes the receiving core only when that core has gone to sleep
-//! after draining its queue, so a busy core is never woken and a burst of messages costs one wake-up
-//! (pelikan's `needs_wake`, glommio's "create channels early"). Replies come back the same way, as
-//! messages to the caller's mailbox, and land in that core's [`Pending`] table, which wakes the
-//! waiting connection task locally. No `Arc` or allocation per call beyond the queue's own blocks.
+//! Only the core that owns a shard touches it, so work for another core travels as an owned
+//! message: the key (inline when short, [`CallKey`]), an op code with any `Bytes` value, and a
+//! reply slot number. A mailbox is a lock-free MPSC queue plus an `asleep` flag: a sender wakes
+//! the receiving core only when that core has gone to sleep after draining its queue, so a busy
+//! core is never woken and a burst of messages costs one wake-up (pelikan's `needs_wake`,
+//! glommio's "create channels early"). Replies come back the same way, as messages to the
+//! caller's mailbox, and land in that core's [`Pending`] table, which wakes the waiting
+//! connection task locally. A call with a short key allocates nothing beyond the queue's own
+//! blocks.
 //!
 //! Bounded for requests only: a core may have at most its share of `limits.max_queued_per_core`
 //! key calls outstanding at each other core ([`Calls`], core-local credits; a full destination
@@ -19,15 +21,16 @@
 //!
 //! Layout: [`mailbox`] holds the queue and the sleep/wake handshake (model-checked with loom),
 //! `pending` the reply-slot table, `calls` the per-destination credits, `msg` what travels,
-//! [`oneshot`] the cold-path answers, `relay` the yield a spinning receiver uses (behind the
-//! core's other ready tasks), [`watch`] the stamps of the `idle_poll: always` pollers that wake
-//! a parked core from its own CPU.
+//! `key` a call's key, [`oneshot`] the cold-path answers, `relay` the yield a spinning receiver
+//! uses (behind the core's other ready tasks), [`watch`] the stamps of the `idle_poll: always`
+//! pollers that wake a parked core from its own CPU.
 
 use std::cell::Cell;
 use std::future::poll_fn;
 use std::time::{Duration, Instant};
 
 mod calls;
+mod key;
 mod mailbox;
 mod msg;
 pub mod oneshot;
@@ -36,6 +39,7 @@ mod relay;
 pub mod watch;
 
 pub use calls::{Calls, Full};
+pub use key::{CallKey, INLINE_KEY_MAX};
 use mailbox::Mailbox;
 pub use msg::{Msg, Task};
 pub use pending::{Pending, Ticket};
@@ -200,7 +204,7 @@ mod tests {
         dst: usize,
     ) -> Result<Ticket<KeyReply>, Full> {
         let t = calls.reserve(dst)?;
-        let key = bytes::Bytes::from_static(b"k");
+        let key = CallKey::new(b"k");
         let (from, slot, op) = (0, t.id(), KeyOp::Get);
         mesh.send(
             dst,

@@ -7,8 +7,7 @@
 //! core's context `C` and hands back a typed value through a [`oneshot`](super::oneshot)
 //! (Dragonfly's `EngineShardSet::Await(sid, f)`).
 
-use bytes::Bytes;
-
+use super::CallKey;
 use crate::storage::{KeyOp, KeyReply};
 
 /// A closure run on the receiving core with that core's context.
@@ -21,7 +20,7 @@ pub enum Msg<C> {
         from: u16,
         slot: u32,
         op: KeyOp,
-        key: Bytes,
+        key: CallKey,
     },
     /// The answer to a [`Msg::Key`] this core sent, from core `from` (which returns the call's
     /// credit toward `from`, see [`super::Calls`]).

@@ -18,8 +18,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use super::respond::Responder;
 use super::shared::NodeShared;
 use super::shutdown::ShutdownSignal;
@@ -126,13 +124,13 @@ impl ShardExec {
     /// its whole share of `limits.max_queued_per_core` outstanding at `dst` already (`dst` is
     /// stalled or overloaded): nothing is sent then.
     #[inline]
-    pub(crate) fn call(&self, dst: usize, op: KeyOp, key: Bytes) -> Result<Ticket<KeyReply>, Full> {
+    pub(crate) fn call(&self, dst: usize, op: KeyOp, key: &[u8]) -> Result<Ticket<KeyReply>, Full> {
         let ticket = self.calls.reserve(dst)?;
         let msg = Msg::Key {
             from: self.core as u16,
             slot: ticket.id(),
             op,
-            key,
+            key: crate::mesh::CallKey::new(key),
         };
         self.node.mesh.send(dst, msg);
         if let Some(window) = self.spin_after_call {

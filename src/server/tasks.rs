@@ -39,7 +39,7 @@ fn handle(c: &Rc<Core>, msg: Msg) {
             op,
             key,
         } => {
-            let reply = c.exec.execute(op, &key);
+            let reply = c.exec.execute(op, key.as_slice());
             c.node.mesh.send(
                 from as usize,
                 Msg::KeyDone {

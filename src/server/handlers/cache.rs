@@ -344,7 +344,7 @@ pub(super) fn coordinate(
         replicate::Local::Done(c.exec.execute(op, key))
     } else {
         crate::metrics::inc(&c.resp.metrics.cross_core_calls);
-        match c.exec.call(core, op, d.key.clone()) {
+        match c.exec.call(core, op, &d.key) {
             Ok(t) => replicate::Local::Remote(t),
             // Stored nowhere, copied nowhere: the client retries the whole write.
             Err(full) => return busy(c, d, full),
@@ -399,7 +399,7 @@ fn execute_here(
 #[inline]
 pub(super) fn remote(c: &Core, core: usize, op: KeyOp, d: Deferred) -> Routed {
     crate::metrics::inc(&c.resp.metrics.cross_core_calls);
-    match c.exec.call(core, op, d.key.clone()) {
+    match c.exec.call(core, op, &d.key) {
         Ok(t) => Routed::Remote(t, d),
         Err(full) => busy(c, d, full),
     }
@@ -417,7 +417,7 @@ pub(super) fn busy(c: &Core, mut d: Deferred, full: Full) -> Routed {
 pub(super) fn deferred(m: Meta, key: &[u8], kind: KeyKind, version: u64) -> Deferred {
     Deferred {
         meta: m,
-        key: Bytes::copy_from_slice(key),
+        key: crate::mesh::CallKey::new(key),
         kind,
         version,
     }

@@ -45,7 +45,7 @@ pub(super) fn read(
                     Some((reply, key)) => {
                         let d = Deferred {
                             meta: m,
-                            key,
+                            key: crate::mesh::CallKey::Shared(key),
                             kind: KeyKind::Get,
                             version: 0,
                         };
@@ -79,9 +79,14 @@ pub(super) fn filled(c: &Core, d: &Deferred, reply: &KeyReply) {
     else {
         return;
     };
-    if c.copies
-        .fill(&c.node.stripes, f, &d.key, value, *ttl_ms, *version)
-    {
+    if c.copies.fill(
+        &c.node.stripes,
+        f,
+        &d.key.to_bytes(),
+        value,
+        *ttl_ms,
+        *version,
+    ) {
         inc(&c.resp.metrics.hot_copy_fills_core);
     }
 }

@@ -77,7 +77,7 @@ pub(super) fn local_first(
         Local::Done(c.exec.execute(op, key))
     } else {
         crate::metrics::inc(&c.resp.metrics.cross_core_calls);
-        match c.exec.call(core, op, d.key.clone()) {
+        match c.exec.call(core, op, &d.key) {
             Ok(t) => Local::Remote(t),
             // Executed nowhere, copied nowhere: the client retries.
             Err(full) => return busy(c, d, full),

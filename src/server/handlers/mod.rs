@@ -25,8 +25,6 @@ pub(super) mod sync;
 
 use std::rc::Rc;
 
-use bytes::Bytes;
-
 use super::authz::{self, Checked};
 use super::core::Core;
 use super::request_id::RequestId;
@@ -119,7 +117,7 @@ impl Req<'_> {
 /// What to remember about a key request whose answer comes later.
 pub(super) struct Deferred {
     pub meta: Meta,
-    pub key: Bytes,
+    pub key: crate::mesh::CallKey,
     pub kind: KeyKind,
     /// The write's version (0 for a read: the value's own version is in the reply).
     pub version: u64,

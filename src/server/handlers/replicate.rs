@@ -207,7 +207,7 @@ impl Replicating {
         let (mut copy, mut flights, mut later) = (no_copy(), Vec::new(), None);
         match &local {
             Local::Done(reply) => {
-                if let Some((cp, fl)) = copies_of(c, &d.key, reply, &source, &others) {
+                if let Some((cp, fl)) = copies_of(c, &d.key.to_bytes(), reply, &source, &others) {
                     (copy, flights) = (cp, fl);
                 }
             }
@@ -239,7 +239,7 @@ impl Replicating {
         };
         if let Some(later) = later {
             let (source, others) = *later;
-            if let Some((cp, fl)) = copies_of(c, &d.key, &reply, &source, &others) {
+            if let Some((cp, fl)) = copies_of(c, &d.key.to_bytes(), &reply, &source, &others) {
                 (copy, flights) = (cp, fl);
             }
         }
@@ -271,7 +271,7 @@ pub(super) fn alone(c: &Core, op: KeyOp, d: Deferred, from: WriteFrom) -> super:
         Local::Done(reply)
     } else {
         crate::metrics::inc(&c.resp.metrics.cross_core_calls);
-        match c.exec.call(core, op, d.key.clone()) {
+        match c.exec.call(core, op, &d.key) {
             Ok(t) => Local::Remote(t),
             Err(full) => return super::cache::busy(c, d, full),
         }
