@@ -12,7 +12,7 @@ use bytes::Bytes;
 /// Longest key carried inline: with its length byte it stays within the 24 bytes in front of
 /// `Bytes`'s vtable pointer, so the enum keeps `Bytes`'s 32-byte size (the pointer's niche tells
 /// the two apart) and the message does not grow.
-pub const INLINE_KEY_MAX: usize = 22;
+pub(super) const INLINE_KEY_MAX: usize = 22;
 
 /// The key of a [`super::Msg::Key`].
 #[derive(Clone, Debug)]
@@ -28,13 +28,15 @@ impl CallKey {
     /// `key` inline when it fits, else in a `Bytes` copy.
     #[inline]
     pub fn new(key: &[u8]) -> CallKey {
-        match u8::try_from(key.len()) {
-            Ok(len) if key.len() <= INLINE_KEY_MAX => {
-                let mut bytes = [0u8; INLINE_KEY_MAX];
-                bytes[..key.len()].copy_from_slice(key);
+        let mut bytes = [0u8; INLINE_KEY_MAX];
+        match bytes.get_mut(..key.len()) {
+            Some(head) => {
+                head.copy_from_slice(key);
+                // At most INLINE_KEY_MAX (22): fits a u8.
+                let len = key.len() as u8;
                 CallKey::Inline { len, bytes }
             }
-            _ => CallKey::Shared(Bytes::copy_from_slice(key)),
+            None => CallKey::Shared(Bytes::copy_from_slice(key)),
         }
     }
 

@@ -39,7 +39,7 @@ mod relay;
 pub mod watch;
 
 pub use calls::{Calls, Full};
-pub use key::{CallKey, INLINE_KEY_MAX};
+pub use key::CallKey;
 use mailbox::Mailbox;
 pub use msg::{Msg, Task};
 pub use pending::{Pending, Ticket};

@@ -207,7 +207,7 @@ impl Replicating {
         let (mut copy, mut flights, mut later) = (no_copy(), Vec::new(), None);
         match &local {
             Local::Done(reply) => {
-                if let Some((cp, fl)) = copies_of(c, &d.key.to_bytes(), reply, &source, &others) {
+                if let Some((cp, fl)) = copies_of(c, &d.key, reply, &source, &others) {
                     (copy, flights) = (cp, fl);
                 }
             }
@@ -239,7 +239,7 @@ impl Replicating {
         };
         if let Some(later) = later {
             let (source, others) = *later;
-            if let Some((cp, fl)) = copies_of(c, &d.key.to_bytes(), &reply, &source, &others) {
+            if let Some((cp, fl)) = copies_of(c, &d.key, &reply, &source, &others) {
                 (copy, flights) = (cp, fl);
             }
         }
@@ -290,7 +290,7 @@ pub(super) fn alone(c: &Core, op: KeyOp, d: Deferred, from: WriteFrom) -> super:
 /// and the copies in flight; `None` when it did not apply (nothing is copied).
 fn copies_of(
     c: &Core,
-    key: &Bytes,
+    key: &crate::mesh::CallKey,
     reply: &KeyReply,
     source: &CopySource,
     others: &Prefs,
@@ -316,7 +316,7 @@ fn copies_of(
             let text = itoa::Buffer::new().format(value).as_bytes().to_vec();
             let body = counter_copy_body(&text, ttl_ms);
             let hint = Entry {
-                key: key.clone(),
+                key: key.to_bytes(),
                 value: Bytes::from(text),
                 ttl_ms,
                 version,
