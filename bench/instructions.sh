@@ -35,6 +35,7 @@ if [[ "${1:-}" == "--bare" ]]; then
   bin="${2:?usage: $0 --bare BARE_BINARY}"
   [[ "$keys" == 0 && "$threads" == 1 && "$forward" == 0 ]] ||
     { echo "KEYS, THREADS and FORWARD are for the node, not --bare" >&2; exit 2; }
+  hit="bare" # any path: the bare responder answers every GET alike
   "${cg[@]}" "$bin" serve "127.0.0.1:$port" epoll 2>"$tmp/node.log" &
   pid=$!
   for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
