@@ -7,7 +7,9 @@
 mod cluster_common;
 mod common;
 
-use cluster_common::{key_path, metric_sum, metrics, put, raw, replicas_of, Conn, InProc, STEADY};
+use cluster_common::{
+    get, key_path, metric_sum, metrics, put, raw, replicas_of, Conn, InProc, STEADY,
+};
 
 /// GETs pipelined in one write: one round of the entry node's connection loop.
 const BURST: usize = 48;
@@ -73,9 +75,31 @@ fn nothing_is_coalesced_with_hot_keys_off() {
     let key = key_away_from_node0(&c);
     let owner = cluster_common::IDS[c.owner(&key)];
     assert_eq!(put(c.addr(0), &key, r#"{"value":1}"#).status, 201);
+    let before = forwards_and_batches(&c);
     let mut conn = Conn::open(c.addr(0));
     for body in burst(&mut conn, &key, 0, owner) {
         assert_eq!(body, format!(r#"{{"key":"{key}","value":1}}"#));
     }
     assert_eq!(coalesced(&c), 0.0);
+    // Each GET was forwarded on its own, yet they left together: fewer batches than forwards.
+    let after = forwards_and_batches(&c);
+    assert_eq!(after.0 - before.0, BURST as f64, "every GET forwarded");
+    let batches = after.1 - before.1;
+    assert!(
+        (1.0..BURST as f64 / 2.0).contains(&batches),
+        "{BURST} pipelined forwards left in {batches} batches"
+    );
+    // A GET alone is a batch of its own.
+    assert_eq!(get(c.addr(0), &key).status, 200);
+    let alone = forwards_and_batches(&c);
+    assert_eq!((alone.0 - after.0, alone.1 - after.1), (1.0, 1.0));
+}
+
+/// Node 0's forwards and the batches they left in (`cache_forward_batches_total`).
+fn forwards_and_batches(c: &InProc) -> (f64, f64) {
+    let text = metrics(c.addr(0));
+    (
+        metric_sum(&text, "cache_forwarded_requests_total"),
+        metric_sum(&text, "cache_forward_batches_total"),
+    )
 }

@@ -263,6 +263,7 @@ async fn dispatch(p: Rc<PeerClient>, peer: usize) {
                 continue;
             }
         }
+        p.batches.set(p.batches.get() + 1);
         let timeout = p.settings.request_timeout;
         let done = Cell::new(0usize);
         // The coarse clock's deadline (`crate::deadline`): no wheel entry per batch, and the

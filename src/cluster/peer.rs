@@ -103,6 +103,9 @@ pub struct PeerClient {
     next_id: Cell<u64>,
     /// Queued forwards dropped unsent because their waiter had gone (cumulative).
     pub(crate) abandoned: Cell<u64>,
+    /// Batches of forwards written to peers (cumulative; a batch retried on a new connection
+    /// counts once).
+    pub(crate) batches: Cell<u64>,
 }
 
 /// A forward on its way: queued on the peer's batcher, answer not yet read.
@@ -154,6 +157,7 @@ impl PeerClient {
             core,
             next_id: Cell::new(0),
             abandoned: Cell::new(0),
+            batches: Cell::new(0),
         })
     }
 
@@ -172,6 +176,12 @@ impl PeerClient {
     /// reports it as `cache_forwards_abandoned_total`).
     pub fn abandoned(&self) -> u64 {
         self.abandoned.get()
+    }
+
+    /// Batches of forwards sent so far (`cache_forward_batches_total`): with the forwards, how
+    /// many share one write to a peer.
+    pub fn batches(&self) -> u64 {
+        self.batches.get()
     }
 
     /// Queue `req` for `peer` now (so pipelined forwards share a batch); await [`InFlight::wait`],

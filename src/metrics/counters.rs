@@ -263,6 +263,12 @@ pub(super) static FAMILIES: &[Family] = &[
         samples: Samples::Histogram(|c| &c.forward_latency),
     },
     Family {
+        name: "cache_forward_batches_total",
+        kind: Kind::Counter,
+        help: "Batches the forwarded requests left in (one write to a peer each): forwards per batch = cache_forwarded_requests_total / this.",
+        samples: Samples::Sum(|c| c.forward_batches),
+    },
+    Family {
         name: "cache_replica_writes_total",
         kind: Kind::Counter,
         help: "Copies of writes this node coordinated sent to the key's other replicas.",
@@ -447,6 +453,7 @@ impl CoreMetrics {
             errors_server: self.errors_server.get(),
             forwards: self.forwards.iter().map(Cell::get).collect(),
             forward_latency: self.forward_latency.borrow().clone(),
+            forward_batches: 0,
             shard,
             hints,
             trust: self.trust.snapshot(),
