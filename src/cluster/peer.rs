@@ -103,8 +103,8 @@ pub struct PeerClient {
     next_id: Cell<u64>,
     /// Queued forwards dropped unsent because their waiter had gone (cumulative).
     pub(crate) abandoned: Cell<u64>,
-    /// Batches of forwards written to peers (cumulative; a batch retried on a new connection
-    /// counts once).
+    /// Batches written to peers (cumulative; a batch retried on a new connection counts once):
+    /// forwards, and the replica copies and invalidations that use the batchers too.
     pub(crate) batches: Cell<u64>,
 }
 
@@ -178,8 +178,8 @@ impl PeerClient {
         self.abandoned.get()
     }
 
-    /// Batches of forwards sent so far (`cache_forward_batches_total`): with the forwards, how
-    /// many share one write to a peer.
+    /// Batches sent to peers so far (`cache_forward_batches_total`): with the forwards and
+    /// replica copies, how many share one write to a peer.
     pub fn batches(&self) -> u64 {
         self.batches.get()
     }

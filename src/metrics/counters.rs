@@ -265,7 +265,7 @@ pub(super) static FAMILIES: &[Family] = &[
     Family {
         name: "cache_forward_batches_total",
         kind: Kind::Counter,
-        help: "Batches the forwarded requests left in (one write to a peer each): forwards per batch = cache_forwarded_requests_total / this.",
+        help: "Batches of requests sent to peers, one write each (forwards, replica copies, invalidations): under reads only, forwards per batch = cache_forwarded_requests_total / this.",
         samples: Samples::Sum(|c| c.forward_batches),
     },
     Family {

@@ -43,7 +43,8 @@ pub(crate) struct CoreSnapshot {
     pub forwards: Vec<u64>,
     /// Forward round-trip time in µs.
     pub forward_latency: Histogram<u64>,
-    /// Batches of forwards written to peers (set from the core's peer client at scrape time:
+    /// Batches of requests written to peers: forwards, replica copies, invalidations (set from
+    /// the core's peer client at scrape time:
     /// the cluster layer knows no metrics).
     pub forward_batches: u64,
     /// The core shard's storage counters and gauges.
