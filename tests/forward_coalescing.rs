@@ -95,11 +95,11 @@ fn nothing_is_coalesced_with_hot_keys_off() {
     assert_eq!((alone.0 - after.0, alone.1 - after.1), (1.0, 1.0));
 }
 
-/// Node 0's forwards and the batches they left in (`cache_forward_batches_total`).
+/// Node 0's forwards and the batches they left in (`cache_peer_batches_total`).
 fn forwards_and_batches(c: &InProc) -> (f64, f64) {
     let text = metrics(c.addr(0));
     (
         metric_sum(&text, "cache_forwarded_requests_total"),
-        metric_sum(&text, "cache_forward_batches_total"),
+        metric_sum(&text, "cache_peer_batches_total"),
     )
 }

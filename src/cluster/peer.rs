@@ -178,7 +178,7 @@ impl PeerClient {
         self.abandoned.get()
     }
 
-    /// Batches sent to peers so far (`cache_forward_batches_total`): with the forwards and
+    /// Batches sent to peers so far (`cache_peer_batches_total`): with the forwards and
     /// replica copies, how many share one write to a peer.
     pub fn batches(&self) -> u64 {
         self.batches.get()

@@ -263,10 +263,10 @@ pub(super) static FAMILIES: &[Family] = &[
         samples: Samples::Histogram(|c| &c.forward_latency),
     },
     Family {
-        name: "cache_forward_batches_total",
+        name: "cache_peer_batches_total",
         kind: Kind::Counter,
         help: "Batches of requests sent to peers, one write each (forwards, replica copies, invalidations): under reads only, forwards per batch = cache_forwarded_requests_total / this.",
-        samples: Samples::Sum(|c| c.forward_batches),
+        samples: Samples::Sum(|c| c.peer_batches),
     },
     Family {
         name: "cache_replica_writes_total",
@@ -453,7 +453,7 @@ impl CoreMetrics {
             errors_server: self.errors_server.get(),
             forwards: self.forwards.iter().map(Cell::get).collect(),
             forward_latency: self.forward_latency.borrow().clone(),
-            forward_batches: 0,
+            peer_batches: 0,
             shard,
             hints,
             trust: self.trust.snapshot(),

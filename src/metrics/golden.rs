@@ -49,7 +49,7 @@ fn snapshot(core: usize, k: u64, requests: usize, forwards: usize, pending: usiz
             .map(|i| if i == 4 { 0 } else { 100 * k + i })
             .collect(),
         forward_latency: hist(&[(400 * k, 3), (1_500, k), (30_000_000, 1)]),
-        forward_batches: 210 + k,
+        peer_batches: 210 + k,
         shard: ShardStats {
             hits: 1_000 + k,
             misses: 2_000 + k,

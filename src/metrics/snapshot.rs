@@ -43,10 +43,9 @@ pub(crate) struct CoreSnapshot {
     pub forwards: Vec<u64>,
     /// Forward round-trip time in µs.
     pub forward_latency: Histogram<u64>,
-    /// Batches of requests written to peers: forwards, replica copies, invalidations (set from
-    /// the core's peer client at scrape time:
-    /// the cluster layer knows no metrics).
-    pub forward_batches: u64,
+    /// Batches of requests written to peers: forwards, replica copies, invalidations. Set from
+    /// the core's peer client at scrape time (the cluster layer knows no metrics).
+    pub peer_batches: u64,
     /// The core shard's storage counters and gauges.
     pub shard: ShardStats,
     /// The core's hints (writes kept for replicas that could not take them).

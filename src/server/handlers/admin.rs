@@ -54,7 +54,7 @@ async fn snapshots(c: &Rc<Core>) -> Result<Vec<CoreSnapshot>, Canceled> {
         let mut snap = c.resp.metrics.snapshot(c.exec.core, stats, hints);
         // Counted by the peer client: the cluster layer knows no metrics.
         snap.trust[metrics::Trust::ForwardsAbandoned as usize] += c.peers.abandoned();
-        snap.forward_batches = c.peers.batches();
+        snap.peer_batches = c.peers.batches();
         snap.hot.keys = c.hot.hot_count(c.exec.now_ms());
         snap
     })
