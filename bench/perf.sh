@@ -16,9 +16,10 @@
 #              built from this repository's history into TARGET/v1 by build_v1) with its own
 #              shipped configs; skipped with a note when the history is not there.
 #   hop        bench/hop.rs (the mesh round trip between two pinned cores), bench/idle_hop.rs (what
-#              a hop adds to a GET on a quiet node, idle_poll brief and always), then one node with
-#              threads: 2 (both CPUs) against one with threads: 1 (SERVER_CPU): uniform GET, server
-#              CPU per request.
+#              a hop adds to a GET on a quiet node, idle_poll brief and always), bench/wake.rs (a
+#              sleeping thread woken by a futex, an eventfd or a message through io_uring), then
+#              one node with threads: 2 (both CPUs) against one with threads: 1 (SERVER_CPU):
+#              uniform GET, server CPU per request.
 #   zipf       two 3-node clusters (1 worker each, all on SERVER_CPU, as the cluster scenario),
 #              hot_keys.enabled true and false: Zipf(ZIPF_S) GETs over KEYS keys sent to all three
 #              nodes by cache-client bench.
@@ -228,6 +229,10 @@ scenario_hop() {
   if [ -x "${IDLE_HOP_BIN:-}" ]; then
     log "hop: bench/idle_hop.rs (a GET's hop on a quiet node, idle_poll brief and always)"
     "$IDLE_HOP_BIN" --bench >"$OUT/idle_hop.txt" 2>&1 || log "  idle_hop bench failed (see idle_hop.txt)"
+  fi
+  if [ -x "${WAKE_BIN:-}" ]; then
+    log "hop: bench/wake.rs (waking a sleeping thread: futex, eventfd, a message through io_uring)"
+    "$WAKE_BIN" --bench >"$OUT/wake.txt" 2>&1 || log "  wake bench failed (see wake.txt)"
   fi
   local one two cfg
   cfg="$(node_config hop-t1 "$P_HOP" 1 auto)"

@@ -567,6 +567,7 @@ main() {
     if has hop; then
       HOP_BIN="$(build_bench hop)" || die "building bench/hop.rs failed"
       IDLE_HOP_BIN="$(build_bench idle_hop)" || die "building bench/idle_hop.rs failed"
+      WAKE_BIN="$(build_bench wake)" || die "building bench/wake.rs failed"
     fi
     if has colocated; then
       log "colocated: building version 1 ($V1_COMMIT) from the history into $TARGET/v1"
@@ -577,6 +578,7 @@ main() {
     BARE_BIN="$(newest_bench bare)"
     HOP_BIN="$(newest_bench hop)"
     IDLE_HOP_BIN="$(newest_bench idle_hop)"
+    WAKE_BIN="$(newest_bench wake)"
   fi
   if [ ! -x "$NODE_BIN" ] || [ ! -x "$CLIENT_BIN" ] || [ ! -x "${BARE_BIN:-}" ]; then
     die "no release binaries (cache-node, cache-client, bench bare) in $TARGET/release"

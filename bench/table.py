@@ -13,6 +13,7 @@ Inputs written by run.sh:
   manifest.txt      hardware and software, printed as is
   flags.tsv         the flags group's set-ups (one tag a line; flags.meta: default=TAG)
   hop.txt           bench/hop.rs's output (hop group)
+  wake.txt          bench/wake.rs's output (hop group)
 """
 
 import json
@@ -228,9 +229,9 @@ def flags_table(run, by_id):
     return out
 
 
-def hop_lines(run):
-    """(case, ns/op) from bench/hop.rs's output."""
-    f = run / "hop.txt"
+def hop_lines(run, name="hop.txt"):
+    """(case, ns/op) from bench/hop.rs's (or bench/wake.rs's) output."""
+    f = run / name
     if not f.exists():
         return []
     cases = []
@@ -249,6 +250,11 @@ def hop_table(run):
     out = ["", "Cross-core hop (bench/hop.rs, median ns per message):", "",
            "| case | ns/op |", "|---|---|"]
     out.extend(f"| {c} | {v:,.0f} |" for c, v in cases)
+    wake = hop_lines(run, "wake.txt")
+    if wake:
+        out += ["", "Waking a sleeping thread on the other CPU (bench/wake.rs, median ns per round trip; "
+                "'CPU of both threads': CPU time per round trip):", "", "| case | ns |", "|---|---|"]
+        out.extend(f"| {c} | {v:,.0f} |" for c, v in wake)
     return out
 
 
