@@ -11,7 +11,7 @@ fn defaults_and_every_key() {
     let c = load("  enabled: true\n").expect("valid");
     assert_eq!(c.hot_keys, super::HotKeysConfig::default());
     assert_eq!(c.hot_keys.min_reads_per_sec, 1_000);
-    assert_eq!(c.hot_keys.top_k, 64);
+    assert_eq!(c.hot_keys.top_k, 1024);
     assert_eq!(c.hot_keys.copy_ttl, std::time::Duration::from_millis(50));
     let c = load("  enabled: false\n  min_reads_per_sec: 50\n  top_k: 4096\n  copy_ttl: \"1s\"\n")
         .expect("valid");

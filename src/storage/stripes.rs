@@ -48,10 +48,11 @@
 use sync::{AtomicBool, AtomicU64, Ordering};
 
 /// Words in a node's stripe array: 32 KiB, shared by every core. With the hot keys of every
-/// core (at most `hot_keys.top_k`, 64 by default, per core) watched, a write of a cold key lands
-/// in a watched stripe rarely (64 / 4096 = 1.6 % with one core's hot keys) and costs one
-/// atomic add when it does; more stripes would only cost memory and cache. (Eight under the loom
-/// model, which tracks every atomic it creates.)
+/// core watched (a core's reads per second ÷ `hot_keys.min_reads_per_sec` at most: ~64 at 64k
+/// reads/s and the default 1000/s), a write of a cold key lands in a watched stripe rarely
+/// (64 / 4096 = 1.6 % with one such core's hot keys) and costs one atomic add when it does;
+/// more stripes would only cost memory and cache. (Eight under the loom model, which tracks
+/// every atomic it creates.)
 pub const STRIPES: usize = if cfg!(loom) { 8 } else { 4096 };
 
 /// The low bit of a word: a copy tagged with this word may exist.
