@@ -16,7 +16,7 @@ pub const DEFAULT_HOT_MIN_READS_PER_SEC: u32 = 1_000;
 /// Keys each core tracks (Space-Saving counters). A key is found for sure only once it takes more
 /// than 1/top_k of its core's reads, and its estimate may lose up to that share, so
 /// `reads per second on a core / top_k` must stay below `min_reads_per_sec`. 1024 keeps that true
-/// at the default threshold up to ~1M reads/s per core (one core answers ~200k small GETs a
+/// at the default threshold up to ~1M reads/s per core (one core answers 100-200k small GETs a
 /// second); 64, the default until 2026-12-06, estimated a key read at twice the threshold on a
 /// core serving 200k reads/s at a tenth of its rate and never made it hot (test
 /// `the_default_finds_a_key_over_the_threshold_on_a_busy_core`). It costs ~300 KB per core (the

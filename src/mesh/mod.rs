@@ -51,8 +51,9 @@ pub use relay::Relay;
 /// the idle vCPU, not to the mechanism: a `Mesh` round trip between two parked cores costs
 /// 46 µs, as does a plain futex ping-pong between two threads (`bench/hop.rs`), and a futex, an
 /// eventfd and a message through io_uring (`IORING_OP_MSG_RING`) wake a sleeping thread in the
-/// same time and CPU (`bench/wake.rs`: 49-57 µs a round trip back to back, 72-73 µs after 1 ms
-/// idle, 33-38 µs of CPU each). Only not parking helps: a core that
+/// same time and CPU to within the runs' spread (`bench/wake.rs`, four runs: 41-65 µs a round
+/// trip back to back, 66-160 µs after 1 ms idle, 29-42 µs of CPU each; the message was never
+/// the cheaper one). Only not parking helps: a core that
 /// keeps polling for a few µs after handling messages takes the next message (or the reply to
 /// its own call) without a wake-up, and its sender skips the wake-up too; a busy round trip
 /// drops to about 1 µs. Spinning yields to every other task and to the I/O driver on each

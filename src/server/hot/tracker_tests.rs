@@ -23,8 +23,9 @@ fn cold_keys(n: usize) -> Vec<Vec<u8>> {
     (0..n).map(|i| format!("user:{i}").into_bytes()).collect()
 }
 
-/// `keys` in turn, with `b"hot"` as every `every`th read.
+/// `keys` in turn, with `b"hot"` as every `every`th read (`every` ≥ 2).
 fn with_hot(keys: &[Vec<u8>], every: usize) -> Vec<&[u8]> {
+    assert!(every >= 2, "every {every}th read hot: at least every 2nd");
     let mut stream: Vec<&[u8]> = Vec::with_capacity(keys.len() + keys.len() / (every - 1) + 1);
     for (i, k) in keys.iter().enumerate() {
         if i % (every - 1) == 0 {
