@@ -79,7 +79,7 @@ def load_rows(run):
             continue
         rid, group, label, kind, compare, pipelined = line.split("\t")[:6]
         runs = []
-        for out in sorted((run / "raw").glob(f"{rid}.r*.out")):
+        for out in sorted((run / "raw").glob(f"{rid}.r*.out"), key=round_of):
             meta = read_meta(out.with_suffix(".meta"))
             parsed = parse_out(kind, out.read_text(errors="replace"), meta)
             if not parsed:
@@ -91,11 +91,33 @@ def load_rows(run):
             fwd = float(meta["fwd"]) / requests if "fwd" in meta and requests else None
             load = float(meta["load"]) if "load" in meta else None
             parks = float(meta["switches"]) / requests if "switches" in meta and requests else None
-            runs.append({"requests": requests, "rps": rps, "p50": p50, "p99": p99,
+            runs.append({"round": round_of(out), "requests": requests, "rps": rps, "p50": p50, "p99": p99,
                          "errors": errors, "us": us, "fwd": fwd, "load": load, "parks": parks})
         rows.append({"id": rid, "group": group, "label": label, "kind": kind,
                      "compare": compare, "pipelined": pipelined == "1", "runs": runs})
     return rows
+
+
+def round_of(out):
+    """The round of a raw output file, `ID.rN.out` -> N (sorted by number: r10 after r9)."""
+    m = re.search(r"\.r(\d+)\.out$", out.name)
+    return int(m.group(1)) if m else 0
+
+
+def by_round(a, b, key):
+    """" (round by round ×lo..×hi, median ×m)": row a's figure over row b's, each round's pair
+    measured back to back (run_queued interleaves the rows of a group), so a load that drifts
+    across the run moves both figures of a pair alike; beside the ratio of the two medians,
+    which the verdicts use."""
+    if not a or not b:
+        return ""
+    theirs = {x["round"]: x[key] for x in b["runs"]}
+    ratios = [x[key] / theirs[x["round"]] for x in a["runs"]
+              if theirs.get(x["round"]) and x[key] == x[key]]
+    if len(ratios) < 2:
+        return ""
+    return (f" (round by round ×{min(ratios):.2f}..×{max(ratios):.2f}, "
+            f"median ×{statistics.median(ratios):.2f})")
 
 
 def med(values):
@@ -264,6 +286,9 @@ def perf_targets(run, by_id):
         row = by_id.get(rid)
         return row["s"] if row and row.get("s") else None
 
+    def rr(a, b, key="rps"):
+        return by_round(by_id.get(a), by_id.get(b), key)
+
     lines = []
     default = read_meta(run / "flags.meta").get("default", "coop")
     d_hit, e_hit, n_hit = s(f"flags_{default}_hit_ours"), s("flags_epoll_hit_ours"), s("flags_nginx_hit")
@@ -271,15 +296,18 @@ def perf_targets(run, by_id):
     if d_hit and e_hit and d_p16 and e_p16:
         ok = d_hit["rps"] >= e_hit["rps"] and d_p16["rps"] >= e_p16["rps"]
         lines.append(f"- default driver (io_uring, {default}) ≥ epoll: GET hit {d_hit['rps']:,.0f} vs "
-                     f"{e_hit['rps']:,.0f}, pipelined {d_p16['rps']:,.0f} vs {e_p16['rps']:,.0f} "
-                     f"{'✓' if ok else '✗'}")
+                     f"{e_hit['rps']:,.0f}{rr(f'flags_{default}_hit_ours', 'flags_epoll_hit_ours')}, "
+                     f"pipelined {d_p16['rps']:,.0f} vs {e_p16['rps']:,.0f}"
+                     f"{rr(f'flags_{default}_p16_ours', 'flags_epoll_p16_ours')} {'✓' if ok else '✗'}")
     if d_hit and n_hit:
         r = d_hit["rps"] / n_hit["rps"]
-        lines.append(f"- GET hit ≥ 1.1× nginx: ×{r:.2f} {'✓' if r >= 1.1 else '✗'}")
+        lines.append(f"- GET hit ≥ 1.1× nginx: ×{r:.2f} {'✓' if r >= 1.1 else '✗'}"
+                     f"{rr(f'flags_{default}_hit_ours', 'flags_nginx_hit')}")
     if d_p16 and b_p16:
         r = d_p16["us"] / b_p16["us"]
         lines.append(f"- pipelined CPU/req ≤ 1.3× the bare responder ({default} ring both): "
-                     f"{d_p16['us']:.2f} vs {b_p16['us']:.2f} µs = ×{r:.2f} {'✓' if r <= 1.3 else '✗'}")
+                     f"{d_p16['us']:.2f} vs {b_p16['us']:.2f} µs = ×{r:.2f} {'✓' if r <= 1.3 else '✗'}"
+                     f"{rr(f'flags_{default}_p16_ours', f'flags_{default}_p16_bare', 'us')}")
         same = s("flags_same_head_p16")
         if same:
             lines.append(f"  (the bare responder sending our head's bytes: {same['us']:.2f} µs, ours ÷ it "
@@ -295,7 +323,7 @@ def perf_targets(run, by_id):
             # The same-run before: version 1 built from the history, on this machine, this run.
             r1 = c["rps"] / v1["rps"]
             lines.append(f"  same run, ≥ 2× version 1 with its shipped configs ({v1['rps']:,.0f} req/s): "
-                         f"×{r1:.2f} {'✓' if r1 >= 2 else '✗'}")
+                         f"×{r1:.2f} {'✓' if r1 >= 2 else '✗'}{rr('colo_shipped', 'colo_v1')}")
         pinned = s("colo_pinned")
         if pinned:
             lines.append(f"  (with pin_threads: true, the default before this evening: {pinned['rps']:,.0f} req/s, "
@@ -313,7 +341,8 @@ def perf_targets(run, by_id):
     if t1 and t2:
         r = t2["us"] / t1["us"]
         lines.append(f"- threads: 2 uniform-GET CPU/req ≤ 1.15× threads: 1: {t2['us']:.1f} vs {t1['us']:.1f} µs "
-                     f"= ×{r:.2f} {'✓' if r <= 1.15 else '✗'} (issue: ×{ISSUE13_BEFORE['threads2_cpu']:.1f})")
+                     f"= ×{r:.2f} {'✓' if r <= 1.15 else '✗'}{rr('hop_t2', 'hop_t1', 'us')} "
+                     f"(issue: ×{ISSUE13_BEFORE['threads2_cpu']:.1f})")
         if t1.get("parks") is not None and t2.get("parks") is not None:
             # A worker that runs out of work parks and is woken again: on two CPUs shared with
             # the load generator that is the larger part of what the second worker costs.
