@@ -45,6 +45,14 @@ cpu_ticks() {
   echo "$total"
 }
 
+# reaped_ticks SHELL_PID: CPU (utime+stime, clock ticks) of the children that shell has waited
+# for so far (cutime + cstime of its /proc stat). Read before and after a command the shell runs
+# in the foreground, the difference is that command's CPU: the load generator's. Pass $BASHPID of
+# the shell that runs the command (a $(...) runs in a subshell of its own).
+reaped_ticks() {
+  sed 's/^.*) //' "/proc/$1/stat" | awk '{print $14 + $15}'
+}
+
 # switches PID...: the times the threads of the pids (and of their child processes) gave up
 # their CPU, waiting for work (voluntary context switches: a worker that parks). What a second
 # worker sharing the CPUs with the load generator costs beyond its instructions (see the hop

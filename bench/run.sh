@@ -159,15 +159,16 @@ forwarded() { # PORT: forwarded requests so far
 
 # measure ID RUN PIDS CMD: one recorded run of a row (server CPU around it, forwarded requests).
 measure() {
-  local id="$1" r="$2" pids="$3" t0 t1 f0=0 f1=0 w0 w1
+  local id="$1" r="$2" pids="$3" t0 t1 f0=0 f1=0 w0 w1 c0 c1 me="$BASHPID"
   shift 3
   # D is the run length that the command strings read (through eval).
   # shellcheck disable=SC2034
   D="$DURATION"
   [ -z "${FWD_PORT:-}" ] || f0="$(forwarded "$FWD_PORT")"
   # shellcheck disable=SC2086 # pids is a list
-  t0="$(cpu_ticks $pids)" w0="$(switches $pids)"
+  t0="$(cpu_ticks $pids)" w0="$(switches $pids)" c0="$(reaped_ticks "$me")"
   eval "$*" >"$OUT/raw/$id.r$r.out" 2>&1 || log "  run $r exited non-zero (see raw/$id.r$r.out)"
+  c1="$(reaped_ticks "$me")"
   # shellcheck disable=SC2086
   t1="$(cpu_ticks $pids)" w1="$(switches $pids)"
   [ -z "${FWD_PORT:-}" ] || f1="$(forwarded "$FWD_PORT")"
@@ -175,6 +176,8 @@ measure() {
     echo "cpu_ticks=$((t1 - t0))"
     echo "clk_tck=$CLK_TCK"
     echo "switches=$((w1 - w0))"
+    # The load generator's CPU (with the few ms of the helpers run between the two readings).
+    echo "client_ticks=$((c1 - c0))"
     echo "load=$(cut -d' ' -f1 /proc/loadavg)"
     [ -z "${REQUESTS:-}" ] || echo "requests=$REQUESTS"
     [ -z "${FWD_PORT:-}" ] || echo "fwd=$((f1 - f0))"

@@ -8,7 +8,8 @@ Inputs written by run.sh:
   raw/ID.rN.out     the load generator's output of run N
   raw/ID.rN.meta    key=value: cpu_ticks (server CPU over the run), clk_tck, requests (redis -n),
                     fwd (forwarded requests counted by the node the load went to), switches
-                    (voluntary context switches of the server's threads: parks)
+                    (voluntary context switches of the server's threads: parks), client_ticks
+                    (the load generator's CPU over the run)
   memory.tsv        target, entries, rss_before_kb, rss_after_kb
   manifest.txt      hardware and software, printed as is
   flags.tsv         the flags group's set-ups (one tag a line; flags.meta: default=TAG)
@@ -91,11 +92,19 @@ def load_rows(run):
             fwd = float(meta["fwd"]) / requests if "fwd" in meta and requests else None
             load = float(meta["load"]) if "load" in meta else None
             parks = float(meta["switches"]) / requests if "switches" in meta and requests else None
+            client = (float(meta["client_ticks"]) / clk * 1e6 / requests
+                      if "client_ticks" in meta and requests else None)
             runs.append({"round": round_of(out), "requests": requests, "rps": rps, "p50": p50, "p99": p99,
-                         "errors": errors, "us": us, "fwd": fwd, "load": load, "parks": parks})
+                         "errors": errors, "us": us, "fwd": fwd, "load": load, "parks": parks,
+                         "client_us": client})
         rows.append({"id": rid, "group": group, "label": label, "kind": kind,
                      "compare": compare, "pipelined": pipelined == "1", "runs": runs})
     return rows
+
+
+# A single-threaded load generator busy this share of its CPU is at its ceiling (what is left is
+# its waits in epoll between replies).
+CLIENT_CEILING = 0.95
 
 
 def round_of(out):
@@ -120,6 +129,17 @@ def by_round(a, b, key):
             f"median ×{statistics.median(ratios):.2f})")
 
 
+def client_note(ours, peer, peer_name):
+    """"; load generator busy 99 % (ours) and 98 % (nginx)": how much of its CPU the load
+    generator used in the two rows. Near 100 % in both, req/s is the generator's ceiling, not
+    the servers' (a closed loop waits on its slowest part); compare the servers' CPU then."""
+    if not ours or not peer or ours.get("client_busy") is None or peer.get("client_busy") is None:
+        return ""
+    a, b = ours["client_busy"], peer["client_busy"]
+    verdict = ": the load generator is the limit" if min(a, b) >= CLIENT_CEILING else ""
+    return f"; load generator busy {a:.0%} (ours) and {b:.0%} ({peer_name}){verdict}"
+
+
 def med(values):
     values = [v for v in values if v is not None and v == v]
     return statistics.median(values) if values else None
@@ -134,6 +154,10 @@ def summarize(row):
             "p99": med([x["p99"] for x in r]), "us": med([x["us"] for x in r]),
             "errors": sum(x["errors"] for x in r), "fwd": med([x["fwd"] for x in r]), "n": len(r),
             "parks": med([x.get("parks") for x in r]),
+            "client_us": med([x.get("client_us") for x in r]),
+            # The load generator's share of its CPU: its CPU per request times the requests a
+            # second (1.0 = one thread that never waited: wrk -t1 at its ceiling).
+            "client_busy": med([x["client_us"] * x["rps"] / 1e6 for x in r if x.get("client_us")]),
             "load": [x["load"] for x in r if x.get("load") is not None]}
 
 
@@ -302,7 +326,8 @@ def perf_targets(run, by_id):
     if d_hit and n_hit:
         r = d_hit["rps"] / n_hit["rps"]
         lines.append(f"- GET hit ≥ 1.1× nginx: ×{r:.2f} {'✓' if r >= 1.1 else '✗'}"
-                     f"{rr(f'flags_{default}_hit_ours', 'flags_nginx_hit')}")
+                     f"{rr(f'flags_{default}_hit_ours', 'flags_nginx_hit')}; CPU per request "
+                     f"{d_hit['us']:.1f} vs {n_hit['us']:.1f} µs{client_note(d_hit, n_hit, 'nginx')}")
     if d_p16 and b_p16:
         r = d_p16["us"] / b_p16["us"]
         lines.append(f"- pipelined CPU/req ≤ 1.3× the bare responder ({default} ring both): "
@@ -375,6 +400,7 @@ def targets(rows, by_id, mem_rows):
                      f"{'✓' if o['us'] <= floor else '✗'}; req/s {o['rps']:,.0f} vs nginx "
                      f"{nginx['rps']:,.0f} {'✓' if nginx and o['rps'] >= nginx['rps'] else '✗'}; "
                      f"p99 {o['p99']:.0f} µs {'✓' if o['p99'] <= 1000 else '✗'}"
+                     f"{client_note(o, nginx, 'nginx')}"
                      if nginx else f"- GET hit, {drv}: {o['us']:.1f} µs/req (no nginx figure)")
     redis16 = s("redis_p16")
     for rid, drv in (("ours_uring_p16", "io_uring"), ("ours_epoll_p16", "epoll")):
