@@ -129,7 +129,7 @@ def by_round(a, b, key):
             f"median ×{statistics.median(ratios):.2f})")
 
 
-def client_note(ours, peer, peer_name):
+def client_note(ours, peer, peer_name, what=""):
     """"; load generator busy 99 % (ours) and 98 % (nginx)": how much of its CPU the load
     generator used in the two rows. Near 100 % in both, req/s is the generator's ceiling, not
     the servers' (a closed loop waits on its slowest part); compare the servers' CPU then."""
@@ -137,7 +137,7 @@ def client_note(ours, peer, peer_name):
         return ""
     a, b = ours["client_busy"], peer["client_busy"]
     verdict = ": the load generator is the limit" if min(a, b) >= CLIENT_CEILING else ""
-    return f"; load generator busy {a:.0%} (ours) and {b:.0%} ({peer_name}){verdict}"
+    return f"; load generator busy{what} {a:.0%} (ours) and {b:.0%} ({peer_name}){verdict}"
 
 
 def med(values):
@@ -323,6 +323,10 @@ def perf_targets(run, by_id):
                      f"{e_hit['rps']:,.0f}{rr(f'flags_{default}_hit_ours', 'flags_epoll_hit_ours')}, "
                      f"pipelined {d_p16['rps']:,.0f} vs {e_p16['rps']:,.0f}"
                      f"{rr(f'flags_{default}_p16_ours', 'flags_epoll_p16_ours')} {'✓' if ok else '✗'}")
+        lines.append(f"  (CPU per request: GET hit {d_hit['us']:.1f} vs {e_hit['us']:.1f} µs, pipelined "
+                     f"{d_p16['us']:.2f} vs {e_p16['us']:.2f} µs"
+                     f"{client_note(d_hit, e_hit, 'epoll', ', GET hit')}"
+                     f"{client_note(d_p16, e_p16, 'epoll', ', pipelined')})")
     if d_hit and n_hit:
         r = d_hit["rps"] / n_hit["rps"]
         lines.append(f"- GET hit ≥ 1.1× nginx: ×{r:.2f} {'✓' if r >= 1.1 else '✗'}"
