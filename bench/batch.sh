@@ -19,7 +19,8 @@
 # the three nodes over the run ÷ keys answered) and the load average at the start.
 #
 # Knobs (environment): DURATION=10 RUNS=3 WARMUP=2 CONNS=16 KEYS=100 SERVER_CPU=0
-#   CLIENT_CPU=1 PORT=18700 OUT=bench/results/batch-<utc time> SKIP_BUILD=1 (use the existing
+#   CLIENT_CPU=1 (a list, e.g. 2-3, runs wrk with a thread per CPU; CLIENT_THREADS overrides)
+#   PORT=18700 OUT=bench/results/batch-<utc time> SKIP_BUILD=1 (use the existing
 #   release binary) CARGO_TARGET_DIR (where it is built).
 # Everything started is stopped by PID on exit, including on Ctrl-C.
 set -euo pipefail
@@ -124,7 +125,8 @@ done
 
 # ---- measurement -----------------------------------------------------------------------------
 
-WRK=(taskset -c "$CLIENT_CPU" wrk -t1 "-c$CONNS" --timeout 5s)
+CLIENT_THREADS="${CLIENT_THREADS:-$(cpu_count "$CLIENT_CPU")}"
+WRK=(taskset -c "$CLIENT_CPU" wrk "-t$CLIENT_THREADS" "-c$CONNS" --timeout 5s)
 
 # measure NAME KEYS_PER_REQUEST D SCRIPT [SCRIPT_ARGS...]: one wrk run of D s against node 1
 # (SCRIPT uses common.lua's done()); sets KPS (keys/s), P50 (µs per request) and CPU (server
@@ -168,7 +170,7 @@ ms="$(median "${singles[@]}")"
 mb="$(median "${batches[@]}")"
 {
   echo
-  echo "3 nodes (1 thread each, all on CPU $SERVER_CPU), wrk -t1 -c$CONNS on CPU $CLIENT_CPU, $KEYS keys, via node 1"
+  echo "3 nodes (1 thread each, all on CPU $SERVER_CPU), wrk -t$CLIENT_THREADS -c$CONNS on CPU $CLIENT_CPU, $KEYS keys, via node 1"
   echo "load average at start: $LOAD"
   echo "single GET:          $ms keys/s (median of $RUNS)"
   echo "batch of $KEYS gets:   $mb keys/s (median of $RUNS)"

@@ -18,8 +18,8 @@
 #   hop        bench/hop.rs (the mesh round trip between two pinned cores), bench/idle_hop.rs (what
 #              a hop adds to a GET on a quiet node, idle_poll brief and always), bench/wake.rs (a
 #              sleeping thread woken by a futex, an eventfd or a message through io_uring), then
-#              one node with threads: 2 (both CPUs) against one with threads: 1 (SERVER_CPU):
-#              uniform GET, server CPU per request.
+#              one node with threads: 2 (HOP_CPUS, default SERVER_CPU and CLIENT_CPU) against one
+#              with threads: 1 (SERVER_CPU): uniform GET, server CPU per request.
 #   zipf       two 3-node clusters (1 worker each, all on SERVER_CPU, as the cluster scenario),
 #              hot_keys.enabled true and false: Zipf(ZIPF_S) GETs over KEYS keys sent to all three
 #              nodes by cache-client bench.
@@ -239,7 +239,7 @@ scenario_hop() {
   start_node hop-t1 "$SERVER_CPU" "$cfg"
   one=$LAST_PID
   cfg="$(node_config hop-t2 "$((P_HOP + 1))" 2 auto)"
-  start_node hop-t2 "$BOTH_CPUS" "$cfg"
+  start_node hop-t2 "$HOP_CPUS" "$cfg"
   two=$LAST_PID
   wait_http "http://127.0.0.1:$P_HOP/api/v1/health"
   wait_http "http://127.0.0.1:$((P_HOP + 1))/api/v1/health"
@@ -247,7 +247,7 @@ scenario_hop() {
   preload "127.0.0.1:$((P_HOP + 1))" "$KEYS"
   qrow hop_t1 hop "ours, threads: 1 (CPU $SERVER_CPU): GET, $KEYS keys uniform" wrk - 0 "$one" -- \
     "$WRK -d\${D}s -s $LUA/get_keys.lua http://127.0.0.1:$P_HOP -- $KEYS uniform"
-  qrow hop_t2 hop "ours, threads: 2 (CPUs $BOTH_CPUS, half the keys hop): GET, $KEYS keys uniform" wrk hop_t1 0 "$two" -- \
+  qrow hop_t2 hop "ours, threads: 2 (CPUs $HOP_CPUS, half the keys hop): GET, $KEYS keys uniform" wrk hop_t1 0 "$two" -- \
     "$WRK -d\${D}s -s $LUA/get_keys.lua http://127.0.0.1:$((P_HOP + 1)) -- $KEYS uniform"
   run_queued
   stop_all
@@ -279,7 +279,7 @@ cluster_nodes:
     [ "$on" = false ] || { cmp=zipf_off; label="hot_keys on"; }
     qrow "zipf_${label##* }" zipf "3 nodes on one CPU, $label: GET, $KEYS keys Zipf $ZIPF_S via all 3 (cache-client bench)" \
       cc "$cmp" 0 "${pids[*]}" -- \
-      "taskset -c $CLIENT_CPU $CLIENT_BIN --nodes $nodes bench -c $CONNS --keys $KEYS --dist zipf --zipf-s $ZIPF_S --json -q -d \${D}s"
+      "taskset -c $CLIENT_CPU $CLIENT_BIN --nodes $nodes bench -c $CONNS -t $CLIENT_THREADS --keys $KEYS --dist zipf --zipf-s $ZIPF_S --json -q -d \${D}s"
     v=$((v + 1))
   done
   run_queued

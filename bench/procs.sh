@@ -53,6 +53,18 @@ reaped_ticks() {
   sed 's/^.*) //' "/proc/$1/stat" | awk '{print $14 + $15}'
 }
 
+# cpu_count LIST: how many CPUs a taskset CPU list names ("1" -> 1, "1-3,6" -> 4).
+cpu_count() {
+  local n=0 part
+  for part in ${1//,/ }; do
+    case "$part" in
+    *-*) n=$((n + ${part#*-} - ${part%-*} + 1)) ;;
+    *) n=$((n + 1)) ;;
+    esac
+  done
+  echo "$n"
+}
+
 # switches PID...: the times the threads of the pids (and of their child processes) gave up
 # their CPU, waiting for work (voluntary context switches: a worker that parks). What a second
 # worker sharing the CPUs with the load generator costs beyond its instructions (see the hop

@@ -37,6 +37,10 @@
 #
 # Knobs (environment): DURATION=10 RUNS=3 WARMUP=1 CONNS=50 DEPTH=16 KEYS=100000 MEM_KEYS=1000000
 #   RATE=20000 SERVER_CPU=0 CLIENT_CPU=1 PORT=18080 (uses PORT..PORT+75) SCENARIOS=...
+#   CLIENT_CPU may list several CPUs (2-3): the load generators then run one thread per CPU
+#   (CLIENT_THREADS, default: how many CLIENT_CPU names), so that on a host with CPUs to spare
+#   the generator is not the ceiling of the rows it drives (docs/benchmarks.md, "Reproducing").
+#   HOP_CPUS (the hop group's threads: 2 node; default SERVER_CPU,CLIENT_CPU)
 #   FLAG_SETUPS="plain coop single_defer" (ring set-ups of the flags group, SETUP[:ENTRIES])
 #   COLO_KEYS=1000 ZIPF_S=0.99 HOT_MIN_READS= (hot_keys.min_reads_per_sec of the zipf group)
 #   V1_COMMIT=4393800 (version 1, built from the history as the colocated group's same-run before)
@@ -62,6 +66,7 @@ RATE="${RATE:-20000}"
 SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 BOTH_CPUS="${SERVER_CPU},${CLIENT_CPU}"
+HOP_CPUS="${HOP_CPUS:-$BOTH_CPUS}"
 PORT="${PORT:-18080}"
 SCENARIOS="${SCENARIOS:-pinned,keys,twocore,cluster,replicas,memory,tls}"
 ALL_SCENARIOS="pinned keys twocore cluster replicas memory tls flags colocated hop zipf"
@@ -81,6 +86,11 @@ P_MEM=$((PORT + 20)) P_MEM_REDIS=$((PORT + 21)) P_R=$((PORT + 22)) P_PLAIN=$((PO
 
 # shellcheck source=bench/procs.sh
 . "$ROOT/bench/procs.sh"
+
+# One load-generator thread per client CPU: a single wrk thread is the ceiling of the GET-hit and
+# pipelined rows on a 2-CPU host (its CPU 96-100 % busy, docs/benchmarks.md stop 40); given more
+# CPUs, more threads lift that ceiling.
+CLIENT_THREADS="${CLIENT_THREADS:-$(cpu_count "$CLIENT_CPU")}"
 has() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
 
 # start NAME CPUS CMD...: start in the background pinned to CPUS; the pid lands in LAST_PID.
@@ -178,6 +188,7 @@ measure() {
     echo "switches=$((w1 - w0))"
     # The load generator's CPU (with the few ms of the helpers run between the two readings).
     echo "client_ticks=$((c1 - c0))"
+    echo "client_cpus=$CLIENT_THREADS"
     echo "load=$(cut -d' ' -f1 /proc/loadavg)"
     [ -z "${REQUESTS:-}" ] || echo "requests=$REQUESTS"
     [ -z "${FWD_PORT:-}" ] || echo "fwd=$((f1 - f0))"
@@ -225,7 +236,7 @@ run_queued() {
   Q_IDS=() Q_PIDS=() Q_CMDS=()
 }
 
-WRK="taskset -c $CLIENT_CPU wrk -t1 -c$CONNS --timeout 5s"
+WRK="taskset -c $CLIENT_CPU wrk -t$CLIENT_THREADS -c$CONNS --timeout 5s"
 WRK2="taskset -c $BOTH_CPUS wrk -t2 -c$CONNS --timeout 5s"
 LUA="$ROOT/bench/wrk"
 
@@ -268,6 +279,7 @@ scenario_pinned() {
   redis-cli -p "$P_REDIS" set "key:__rand_int__" "$(printf 'x%.0s' $(seq 32))" >/dev/null
 
   local RB=(taskset -c "$CLIENT_CPU" redis-benchmark -p "$P_REDIS" -c "$CONNS" -t get --csv)
+  [ "$CLIENT_THREADS" = 1 ] || RB+=(--threads "$CLIENT_THREADS")
   row ours_uring_hit pinned "ours, io_uring: GET hit" wrk - 0 "$uring" -- \
     "$WRK -d\${D}s -s $LUA/get_hit.lua http://127.0.0.1:$P_URING$HIT_PATH"
   row ours_epoll_hit pinned "ours, epoll: GET hit" wrk - 0 "$epoll" -- \
@@ -308,7 +320,7 @@ scenario_keys() {
   pid=$LAST_PID
   wait_http "$url/api/v1/health"
   preload "127.0.0.1:$P_URING" "$KEYS"
-  local CC="taskset -c $CLIENT_CPU $CLIENT_BIN --nodes 127.0.0.1:$P_URING bench -c $CONNS --keys $KEYS --json -q"
+  local CC="taskset -c $CLIENT_CPU $CLIENT_BIN --nodes 127.0.0.1:$P_URING bench -c $CONNS -t $CLIENT_THREADS --keys $KEYS --json -q"
   row ours_uniform keys "ours: GET, $KEYS keys uniform" wrk - 0 "$pid" -- \
     "$WRK -d\${D}s -s $LUA/get_keys.lua $url -- $KEYS uniform"
   row ours_zipf keys "ours: GET, $KEYS keys Zipf 0.99" wrk - 0 "$pid" -- \
@@ -537,7 +549,7 @@ manifest() {
     echo "- load average at start: $LOAD_START; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- tools: $(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}'), $(nginx -v 2>&1 | sed 's/.*: //')," \
       "Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2), $(rustc --version 2>/dev/null || echo rustc ?)"
-    echo "- method: server on CPU $SERVER_CPU (1 worker), load generator on CPU $CLIENT_CPU; $CONNS connections;" \
+    echo "- method: server on CPU $SERVER_CPU (1 worker), load generator on CPU $CLIENT_CPU ($CLIENT_THREADS thread(s)); $CONNS connections;" \
       "$RUNS runs of ${DURATION} s after a ${WARMUP} s warm-up; median (min..max); server µs/req from /proc/PID/stat"
     echo "- workloads: GET hit = one key with a 32-byte JSON value (nginx returns the same body; Redis a" \
       "32-byte value); key space $KEYS keys key:000000000000.. preloaded; memory: $MEM_KEYS entries, 16-byte keys, 32-byte values"

@@ -94,16 +94,17 @@ def load_rows(run):
             parks = float(meta["switches"]) / requests if "switches" in meta and requests else None
             client = (float(meta["client_ticks"]) / clk * 1e6 / requests
                       if "client_ticks" in meta and requests else None)
+            client_cpus = int(meta.get("client_cpus", "1"))
             runs.append({"round": round_of(out), "requests": requests, "rps": rps, "p50": p50, "p99": p99,
                          "errors": errors, "us": us, "fwd": fwd, "load": load, "parks": parks,
-                         "client_us": client})
+                         "client_us": client, "client_cpus": client_cpus})
         rows.append({"id": rid, "group": group, "label": label, "kind": kind,
                      "compare": compare, "pipelined": pipelined == "1", "runs": runs})
     return rows
 
 
-# A single-threaded load generator busy this share of its CPU is at its ceiling (what is left is
-# its waits in epoll between replies).
+# A load generator busy this share of its CPUs is at its ceiling (what is left is its waits in
+# epoll between replies).
 CLIENT_CEILING = 0.95
 
 
@@ -155,9 +156,10 @@ def summarize(row):
             "errors": sum(x["errors"] for x in r), "fwd": med([x["fwd"] for x in r]), "n": len(r),
             "parks": med([x.get("parks") for x in r]),
             "client_us": med([x.get("client_us") for x in r]),
-            # The load generator's share of its CPU: its CPU per request times the requests a
-            # second (1.0 = one thread that never waited: wrk -t1 at its ceiling).
-            "client_busy": med([x["client_us"] * x["rps"] / 1e6 for x in r if x.get("client_us")]),
+            # The load generator's share of its CPUs: its CPU per request times the requests a
+            # second, over its threads (1.0 = every thread busy all the time: at its ceiling).
+            "client_busy": med([x["client_us"] * x["rps"] / 1e6 / x.get("client_cpus", 1)
+                                for x in r if x.get("client_us")]),
             "load": [x["load"] for x in r if x.get("load") is not None]}
 
 
