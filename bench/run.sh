@@ -188,7 +188,7 @@ measure() {
     echo "switches=$((w1 - w0))"
     # The load generator's CPU (with the few ms of the helpers run between the two readings).
     echo "client_ticks=$((c1 - c0))"
-    echo "client_cpus=$CLIENT_THREADS"
+    echo "client_cpus=${ROW_CLIENT_THREADS:-$CLIENT_THREADS}"
     echo "load=$(cut -d' ' -f1 /proc/loadavg)"
     [ -z "${REQUESTS:-}" ] || echo "requests=$REQUESTS"
     [ -z "${FWD_PORT:-}" ] || echo "fwd=$((f1 - f0))"
@@ -237,7 +237,7 @@ run_queued() {
 }
 
 WRK="taskset -c $CLIENT_CPU wrk -t$CLIENT_THREADS -c$CONNS --timeout 5s"
-WRK2="taskset -c $BOTH_CPUS wrk -t2 -c$CONNS --timeout 5s"
+WRK2="taskset -c $BOTH_CPUS wrk -t2 -c$CONNS --timeout 5s" # twocore: server and wrk share both CPUs
 LUA="$ROOT/bench/wrk"
 
 # redis-benchmark runs a request count, not a duration: size -n from the warm-up's rate.
@@ -354,6 +354,8 @@ plot_latency() {
 
 scenario_twocore() {
   local pid cfg url="http://127.0.0.1:$P_TWO"
+  # WRK2's two threads, for the load generator's busy share (read by measure).
+  local ROW_CLIENT_THREADS=2
   cfg="$(node_config ours-two "$P_TWO" 2 auto)"
   start_node ours-two "$BOTH_CPUS" "$cfg"
   pid=$LAST_PID
