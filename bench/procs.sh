@@ -66,9 +66,9 @@ cpu_count() {
 }
 
 # switches PID...: the times the threads of the pids (and of their child processes) gave up
-# their CPU, waiting for work (voluntary context switches: a worker that parks). What a second
-# worker sharing the CPUs with the load generator costs beyond its instructions (see the hop
-# rows in docs/benchmarks.md).
+# their CPU, waiting for work (voluntary context switches: a worker that parks). Most of what a
+# second worker costs beyond its instructions: each hop to a parked worker is a switch between
+# threads (see the hop rows in docs/benchmarks.md).
 switches() {
   local total=0 pid child f
   for pid in "$@"; do

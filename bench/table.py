@@ -9,7 +9,7 @@ Inputs written by run.sh:
   raw/ID.rN.meta    key=value: cpu_ticks (server CPU over the run), clk_tck, requests (redis -n),
                     fwd (forwarded requests counted by the node the load went to), switches
                     (voluntary context switches of the server's threads: parks), client_ticks
-                    (the load generator's CPU over the run)
+                    (the load generator's CPU over the run), client_cpus (its threads)
   memory.tsv        target, entries, rss_before_kb, rss_after_kb
   manifest.txt      hardware and software, printed as is
   flags.tsv         the flags group's set-ups (one tag a line; flags.meta: default=TAG)
@@ -357,7 +357,7 @@ def perf_targets(run, by_id):
                          f"×{r1:.2f} {'✓' if r1 >= 2 else '✗'}{rr('colo_shipped', 'colo_v1')}")
         pinned = s("colo_pinned")
         if pinned:
-            lines.append(f"  (with pin_threads: true, the default before this evening: {pinned['rps']:,.0f} req/s, "
+            lines.append(f"  (with pin_threads: true, the default before stop 34: {pinned['rps']:,.0f} req/s, "
                          f"shipped ÷ it ×{c['rps'] / pinned['rps']:.2f})")
     # "Idle" = the other core is parked when the message arrives: bench/hop.rs's "after ... idle"
     # cases when it has them, else every lone round trip.
@@ -375,8 +375,9 @@ def perf_targets(run, by_id):
                      f"= ×{r:.2f} {'✓' if r <= 1.15 else '✗'}{rr('hop_t2', 'hop_t1', 'us')} "
                      f"(issue: ×{ISSUE13_BEFORE['threads2_cpu']:.1f})")
         if t1.get("parks") is not None and t2.get("parks") is not None:
-            # A worker that runs out of work parks and is woken again: on two CPUs shared with
-            # the load generator that is the larger part of what the second worker costs.
+            # A worker that runs out of work parks and is woken again: each hop to a parked worker
+            # costs a switch between threads, the larger part of what the second worker costs
+            # (docs/benchmarks.md, stop 41), whether or not it shares a CPU with the generator.
             lines.append(f"  (the workers parked {100 * t2['parks']:.1f} vs {100 * t1['parks']:.1f} "
                          f"times per 100 requests)")
     zon, zoff = s("zipf_on"), s("zipf_off")
