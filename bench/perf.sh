@@ -6,6 +6,8 @@
 #              responder with the same set-ups, and nginx: GET hit, then GET hit pipelined x DEPTH;
 #              the pipelined round also has the bare responder sending our head's bytes
 #              (bench/bare.rs same-head, default ring): ours ÷ it is our user-space work alone.
+#              The default ring, epoll and nginx again under cache-client bench (its epoll and
+#              its io_uring driver), a generator that costs less per answer than wrk.
 #              All servers 1 worker on SERVER_CPU, rows interleaved round by round.
 #   colocated  the shipped 3-node local cluster (config/node1..3.yaml, only the ports moved) as a
 #              user starts it: threads: 0 and pin_threads: auto, each node taking its share of the
@@ -19,7 +21,9 @@
 #              a hop adds to a GET on a quiet node, idle_poll brief and always), bench/wake.rs (a
 #              sleeping thread woken by a futex, an eventfd or a message through io_uring), then
 #              one node with threads: 2 (HOP_CPUS, default SERVER_CPU and CLIENT_CPU) against one
-#              with threads: 1 (SERVER_CPU): uniform GET, server CPU per request.
+#              with threads: 1 (SERVER_CPU): uniform GET, server CPU per request; and the
+#              split without the hop (two threads: 1 nodes placed as the threads: 2 node's
+#              workers, cache-client bench dealing the connections between them).
 #   zipf       two 3-node clusters (1 worker each, all on SERVER_CPU, as the cluster scenario),
 #              hot_keys.enabled true and false: Zipf(ZIPF_S) GETs over KEYS keys sent to all three
 #              nodes by cache-client bench.
@@ -117,10 +121,37 @@ scenario_flags() {
       qrow flags_same_head_p16 flags "bare responder, $RING_DEFAULT, our head's bytes: $name" wrk \
         "flags_${RING_DEFAULT//:/_}_p16_ours" 1 "$same" -- "$WRK -d\${D}s -s $LUA/$script http://127.0.0.1:$p_same/$tail"
     fi
+    flags_other_generator "$kind" "$name" "$p_nginx" "$nginx" "${ids[*]}" "${ours[*]}"
     log "flags: $name, ${#ids[@]} set-ups + nginx"
     run_queued
   done
   stop_all
+}
+
+# flags_other_generator KIND NAME NGINX_PORT NGINX_PID "IDS" "OUR_PIDS": queue the default ring,
+# epoll and nginx once more under cache-client bench, with its epoll and its io_uring driver. wrk
+# is busy 96-100 % in the flags rows on a 2-CPU host, so their req/s is its ceiling as much as the
+# servers'; this generator costs less per answer, and its two drivers shape the load two ways: with
+# epoll the requests arrive spread out as wrk's do, with io_uring each round's requests leave in one
+# submission and arrive together, so a server's batches grow. Shown beside the verdicts (which stay
+# on wrk, the issue's generator), not instead of them.
+flags_other_generator() {
+  local kind="$1" name="$2" p_nginx="$3" nginx="$4" i gen port pipelined=0 depth=1
+  local -a ids ours
+  read -r -a ids <<<"$5"
+  read -r -a ours <<<"$6"
+  [ "$kind" = hit ] || { pipelined=1 depth="$DEPTH"; }
+  local args="bench -c $CONNS -t $CLIENT_THREADS -P $depth --key ${HIT_PATH##*/} --json -q -d \${D}s"
+  for gen in epoll uring; do
+    qrow "flags_nginx_${kind}_cc_$gen" flags "nginx return 200: $name (cache-client bench, $gen)" cc - \
+      "$pipelined" "$nginx" -- "taskset -c $CLIENT_CPU $CLIENT_BIN --nodes 127.0.0.1:$p_nginx $args --driver $gen"
+    for i in "${!ids[@]}"; do
+      [ "${ids[$i]}" = "${RING_DEFAULT//:/_}" ] || [ "${ids[$i]}" = epoll ] || continue
+      port=$((P_FLAGS + 2 * i))
+      qrow "flags_${ids[$i]}_${kind}_cc_$gen" flags "ours, ${ids[$i]}: $name (cache-client bench, $gen)" cc - \
+        "$pipelined" "${ours[$i]}" -- "taskset -c $CLIENT_CPU $CLIENT_BIN --nodes 127.0.0.1:$port $args --driver $gen"
+    done
+  done
 }
 
 # The shipped configs with only their ports moved to BASE..BASE+2 (node n: 800n -> BASE+n-1), plus
@@ -241,14 +272,39 @@ scenario_hop() {
   cfg="$(node_config hop-t2 "$((P_HOP + 1))" 2 auto)"
   start_node hop-t2 "$HOP_CPUS" "$cfg"
   two=$LAST_PID
-  wait_http "http://127.0.0.1:$P_HOP/api/v1/health"
-  wait_http "http://127.0.0.1:$((P_HOP + 1))/api/v1/health"
-  preload "127.0.0.1:$P_HOP" "$KEYS"
-  preload "127.0.0.1:$((P_HOP + 1))" "$KEYS"
+  # The split without the hop: two threads: 1 nodes, each on the CPU of one of the threads: 2
+  # node's workers (HOP_CPUS' first two; its only one twice), each holding every key, the
+  # connections dealt between them by cache-client bench. Against it, threads: 2 costs only
+  # its hops; against threads: 1 it costs its load split over two CPUs (one shared with the
+  # generator when HOP_CPUS includes CLIENT_CPU): smaller batches per wake-up, more parks.
+  local cpus split=() nodes="" i
+  mapfile -t cpus < <(cpu_list "$HOP_CPUS")
+  for i in 0 1; do
+    cfg="$(node_config "hop-split$i" "$((P_HOP + 2 + i))" 1 auto)"
+    start_node "hop-split$i" "${cpus[$((i < ${#cpus[@]} ? i : 0))]}" "$cfg"
+    split+=("$LAST_PID")
+    nodes="$nodes${nodes:+,}127.0.0.1:$((P_HOP + 2 + i))"
+  done
+  for i in 0 1 2 3; do
+    wait_http "http://127.0.0.1:$((P_HOP + i))/api/v1/health"
+    preload "127.0.0.1:$((P_HOP + i))" "$KEYS"
+  done
   qrow hop_t1 hop "ours, threads: 1 (CPU $SERVER_CPU): GET, $KEYS keys uniform" wrk - 0 "$one" -- \
     "$WRK -d\${D}s -s $LUA/get_keys.lua http://127.0.0.1:$P_HOP -- $KEYS uniform"
   qrow hop_t2 hop "ours, threads: 2 (CPUs $HOP_CPUS, half the keys hop): GET, $KEYS keys uniform" wrk hop_t1 0 "$two" -- \
     "$WRK -d\${D}s -s $LUA/get_keys.lua http://127.0.0.1:$((P_HOP + 1)) -- $KEYS uniform"
+  # wrk talks to one address, so the split is measured with cache-client bench, and threads: 1
+  # and 2 again with it: the three ratios then share one generator. Its epoll driver, so the
+  # requests arrive spread out as wrk's do (its io_uring driver sends each round's requests in
+  # one submission, and the servers' batches grow with it).
+  local cc="taskset -c $CLIENT_CPU $CLIENT_BIN"
+  local args="bench -c $CONNS -t $CLIENT_THREADS --keys $KEYS --driver epoll --json -q -d \${D}s"
+  qrow hop_t1_cc hop "ours, threads: 1 (CPU $SERVER_CPU): the same, cache-client bench" cc - 0 "$one" -- \
+    "$cc --nodes 127.0.0.1:$P_HOP $args"
+  qrow hop_t2_cc hop "ours, threads: 2 (CPUs $HOP_CPUS): the same, cache-client bench" cc hop_t1_cc 0 "$two" -- \
+    "$cc --nodes 127.0.0.1:$((P_HOP + 1)) $args"
+  qrow hop_split_cc hop "two threads: 1 nodes placed as its workers, the connections dealt between them, no hop" \
+    cc hop_t1_cc 0 "${split[*]}" -- "$cc --nodes $nodes $args"
   run_queued
   stop_all
 }

@@ -65,6 +65,17 @@ cpu_count() {
   echo "$n"
 }
 
+# cpu_list LIST: the CPUs a taskset CPU list names, one per line ("0-1,4" -> 0, 1, 4).
+cpu_list() {
+  local part
+  for part in ${1//,/ }; do
+    case "$part" in
+    *-*) seq "${part%-*}" "${part#*-}" ;;
+    *) echo "$part" ;;
+    esac
+  done
+}
+
 # switches PID...: the times the threads of the pids (and of their child processes) gave up
 # their CPU, waiting for work (voluntary context switches: a worker that parks). Most of what a
 # second worker costs beyond its instructions: each hop to a parked worker is a switch between

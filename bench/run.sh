@@ -5,7 +5,7 @@
 #   QUICK=1 bench/run.sh                 # 3 s runs, 1 repetition (~3 min): a smoke test
 #   SCENARIOS=pinned,memory bench/run.sh # a subset: pinned keys twocore cluster replicas memory tls
 #   SCENARIOS=flags,colocated,hop,zipf bench/run.sh   # issue 13's rows (opt-in, bench/perf.sh;
-#                                        # ~15 min with the defaults); SCENARIOS=all runs everything
+#                                        # ~25 min with the defaults); SCENARIOS=all runs everything
 #
 # Builds the release binaries, installs what is missing (wrk, nginx, redis, python3 via apt; the
 # packages' own services are kept from starting), then runs back to back, on 127.0.0.1 only:
@@ -25,9 +25,10 @@
 #             openssl in OUT/tls) and one without, 1 thread each on SERVER_CPU; GET hit, GET hit
 #             pipelined x16, and GET hit on a new connection per request (a handshake each);
 #             wrk over https:// (Debian's wrk links OpenSSL; it does not verify the certificate).
-#   flags, colocated, hop, zipf: io_uring ring set-ups against epoll and nginx, the shipped 3-node
-#             local cluster, the cross-core hop and threads: 2 cost, Zipf with and without hot-key
-#             copies; described in bench/perf.sh. Their rows run interleaved (round r of every row
+#   flags, colocated, hop, zipf: io_uring ring set-ups against epoll and nginx (with wrk, then
+#             with cache-client bench), the shipped 3-node local cluster, the cross-core hop and
+#             threads: 2 cost (then the load split and the hops apart), Zipf with and without
+#             hot-key copies; described in bench/perf.sh. Their rows run interleaved (round r of every row
 #             of a group, then round r + 1) so the rows they compare share the machine's state.
 # Each row: WARMUP s unrecorded, then RUNS runs of DURATION s; req/s median (min..max), p50/p99
 # (not for pipelined rows: wrk times one request per batch), and server CPU µs per request from

@@ -306,6 +306,25 @@ def hop_table(run):
     return out
 
 
+def other_generator(by_id, default, s, rr):
+    """The flags group's rows under cache-client bench (bench/perf.sh flags_other_generator):
+    default ÷ epoll and ÷ nginx req/s per generator driver, beside the verdicts, not one."""
+    lines = []
+    for gen in ("epoll", "uring"):
+        parts = []
+        for kind, name in (("hit", "GET hit"), ("p16", "pipelined")):
+            d = f"flags_{default}_{kind}_cc_{gen}"
+            # nginx answers a pipelined batch one request per round of its event loop (164k
+            # req/s under wrk too): no peer for pipelining, as in the verdicts.
+            for peer in ("epoll", "nginx") if kind == "hit" else ("epoll",):
+                p = f"flags_{peer}_{kind}_cc_{gen}"
+                if s(d) and s(p):
+                    parts.append(f"{name} ÷ {peer} ×{s(d)['rps'] / s(p)['rps']:.2f}{rr(d, p)}")
+        if parts:
+            lines.append(f"  under cache-client bench ({gen} driver; not a verdict): " + "; ".join(parts))
+    return lines
+
+
 def perf_targets(run, by_id):
     """Issue 13's targets, checked against this run's flags/colocated/hop/zipf rows."""
     def s(rid):
@@ -329,6 +348,7 @@ def perf_targets(run, by_id):
                      f"{d_p16['us']:.2f} vs {e_p16['us']:.2f} µs"
                      f"{client_note(d_hit, e_hit, 'epoll', ', GET hit')}"
                      f"{client_note(d_p16, e_p16, 'epoll', ', pipelined')})")
+    lines.extend(other_generator(by_id, default, s, rr))
     if d_hit and n_hit:
         r = d_hit["rps"] / n_hit["rps"]
         lines.append(f"- GET hit ≥ 1.1× nginx: ×{r:.2f} {'✓' if r >= 1.1 else '✗'}"
@@ -380,6 +400,15 @@ def perf_targets(run, by_id):
             # (docs/benchmarks.md, stop 41), whether or not it shares a CPU with the generator.
             lines.append(f"  (the workers parked {100 * t2['parks']:.1f} vs {100 * t1['parks']:.1f} "
                          f"times per 100 requests)")
+    c1, c2, split = s("hop_t1_cc"), s("hop_t2_cc"), s("hop_split_cc")
+    if c1 and c2 and split:
+        # One generator for the three (cache-client bench deals the connections between the two
+        # nodes of the split): threads: 2 ÷ threads: 1 = the split's share × the hops' share.
+        lines.append(f"  one generator for all three (cache-client bench): threads: 2 ÷ threads: 1 "
+                     f"×{c2['us'] / c1['us']:.2f}{rr('hop_t2_cc', 'hop_t1_cc', 'us')} = the load "
+                     f"split over its two workers' CPUs, no hop (two threads: 1 nodes placed as they are) "
+                     f"×{split['us'] / c1['us']:.2f}{rr('hop_split_cc', 'hop_t1_cc', 'us')}, times "
+                     f"the hops ×{c2['us'] / split['us']:.2f}{rr('hop_t2_cc', 'hop_split_cc', 'us')}")
     zon, zoff = s("zipf_on"), s("zipf_off")
     if zon and zoff:
         lines.append(f"- Zipf cluster, hot-key copies on ÷ off: req/s ×{zon['rps'] / zoff['rps']:.2f} "
