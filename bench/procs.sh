@@ -77,9 +77,10 @@ cpu_list() {
 }
 
 # switches PID...: the times the threads of the pids (and of their child processes) gave up
-# their CPU, waiting for work (voluntary context switches: a worker that parks). Most of what a
-# second worker costs beyond its instructions: each hop to a parked worker is a switch between
-# threads (see the hop rows in docs/benchmarks.md).
+# their CPU, waiting for work (voluntary context switches: a worker that parks). Each park is a
+# switch between threads and a wake-up to pay. In the hop group a second worker parks mostly
+# because its share of the load is small and its CPU is the generator's, less because of its
+# hops (the split control there, docs/benchmarks.md stop 42).
 switches() {
   local total=0 pid child f
   for pid in "$@"; do

@@ -395,9 +395,10 @@ def perf_targets(run, by_id):
                      f"= ×{r:.2f} {'✓' if r <= 1.15 else '✗'}{rr('hop_t2', 'hop_t1', 'us')} "
                      f"(issue: ×{ISSUE13_BEFORE['threads2_cpu']:.1f})")
         if t1.get("parks") is not None and t2.get("parks") is not None:
-            # A worker that runs out of work parks and is woken again: each hop to a parked worker
-            # costs a switch between threads, the larger part of what the second worker costs
-            # (docs/benchmarks.md, stop 41), whether or not it shares a CPU with the generator.
+            # A worker that runs out of work parks and is woken again, a switch between threads
+            # each time. With both workers on one CPU every hop is such a switch (stop 41); on
+            # two CPUs, one the generator's, most of the parks come with the load's split, not
+            # the hops (the split control below, stop 42).
             lines.append(f"  (the workers parked {100 * t2['parks']:.1f} vs {100 * t1['parks']:.1f} "
                          f"times per 100 requests)")
     c1, c2, split = s("hop_t1_cc"), s("hop_t2_cc"), s("hop_split_cc")
