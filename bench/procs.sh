@@ -53,18 +53,6 @@ reaped_ticks() {
   sed 's/^.*) //' "/proc/$1/stat" | awk '{print $14 + $15}'
 }
 
-# cpu_count LIST: how many CPUs a taskset CPU list names ("1" -> 1, "1-3,6" -> 4).
-cpu_count() {
-  local n=0 part
-  for part in ${1//,/ }; do
-    case "$part" in
-    *-*) n=$((n + ${part#*-} - ${part%-*} + 1)) ;;
-    *) n=$((n + 1)) ;;
-    esac
-  done
-  echo "$n"
-}
-
 # cpu_list LIST: the CPUs a taskset CPU list names, one per line ("0-1,4" -> 0, 1, 4).
 cpu_list() {
   local part
@@ -74,6 +62,11 @@ cpu_list() {
     *) echo "$part" ;;
     esac
   done
+}
+
+# cpu_count LIST: how many CPUs a taskset CPU list names ("1" -> 1, "1-3,6" -> 4).
+cpu_count() {
+  cpu_list "$1" | wc -l
 }
 
 # switches PID...: the times the threads of the pids (and of their child processes) gave up

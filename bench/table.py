@@ -306,7 +306,7 @@ def hop_table(run):
     return out
 
 
-def other_generator(by_id, default, s, rr):
+def other_generator(default, s, rr):
     """The flags group's rows under cache-client bench (bench/perf.sh flags_other_generator):
     default ÷ epoll and ÷ nginx req/s per generator driver, beside the verdicts, not one."""
     lines = []
@@ -348,7 +348,7 @@ def perf_targets(run, by_id):
                      f"{d_p16['us']:.2f} vs {e_p16['us']:.2f} µs"
                      f"{client_note(d_hit, e_hit, 'epoll', ', GET hit')}"
                      f"{client_note(d_p16, e_p16, 'epoll', ', pipelined')})")
-    lines.extend(other_generator(by_id, default, s, rr))
+    lines.extend(other_generator(default, s, rr))
     if d_hit and n_hit:
         r = d_hit["rps"] / n_hit["rps"]
         lines.append(f"- GET hit ≥ 1.1× nginx: ×{r:.2f} {'✓' if r >= 1.1 else '✗'}"
