@@ -26,7 +26,8 @@
 #              workers, cache-client bench dealing the connections between them).
 #   zipf       two 3-node clusters (1 worker each, all on SERVER_CPU, as the cluster scenario),
 #              hot_keys.enabled true and false: Zipf(ZIPF_S) GETs over KEYS keys sent to all three
-#              nodes by cache-client bench.
+#              nodes by cache-client bench; then GETs of one key (HOT_KEY) all sent to a node
+#              that does not own it, the case read copies are for.
 # shellcheck shell=bash
 # shellcheck disable=SC2153 # PORT, RUNS and the other knobs are set by run.sh
 
@@ -309,6 +310,24 @@ scenario_hop() {
   stop_all
 }
 
+# The one key of the zipf group's hot-key rows: every request of those rows reads it.
+HOT_KEY="bench:hot"
+
+# not_owner BASE ID_PREFIX KEY -> the port of a node of the 3-node cluster on BASE..BASE+2
+# (node ids ID_PREFIX1..3) that does not own KEY, after writing KEY through BASE: the node the
+# hot-key rows read it through, so that without copies every read is a forward.
+not_owner() {
+  local base="$1" prefix="$2" key="$3" owner
+  curl -sf -X PUT "http://127.0.0.1:$base/api/v1/cache/$key" -d "{\"value\":$HIT_VALUE}" >/dev/null ||
+    die "writing $key through 127.0.0.1:$base failed"
+  owner="$(curl -sfi "http://127.0.0.1:$base/api/v1/cache/$key" | tr -d '\r' |
+    awk -F': ' 'tolower($1) == "x-cache-node" {print $2}')"
+  case "$owner" in
+    "${prefix}1" | "${prefix}2" | "${prefix}3") echo $((base + ${owner#"$prefix"} % 3)) ;;
+    *) die "GET $key through 127.0.0.1:$base named no node of ${prefix}1..3 (X-Cache-Node: '$owner')" ;;
+  esac
+}
+
 scenario_zipf() {
   local on i port base pids nodes cfg members v=0
   for on in false true; do
@@ -331,11 +350,15 @@ cluster_nodes:
     for i in 0 1 2; do wait_http "http://127.0.0.1:$((base + i))/api/v1/health"; done
     wait_cluster "$base"
     preload "127.0.0.1:$base" "$KEYS"
-    local cmp=- label="hot_keys off"
-    [ "$on" = false ] || { cmp=zipf_off; label="hot_keys on"; }
+    local cmp=- label="hot_keys off" hot_cmp=- via
+    [ "$on" = false ] || { cmp=zipf_off; label="hot_keys on"; hot_cmp=zipf_hot_off; }
     qrow "zipf_${label##* }" zipf "3 nodes on one CPU, $label: GET, $KEYS keys Zipf $ZIPF_S via all 3 (cache-client bench)" \
       cc "$cmp" 0 "${pids[*]}" -- \
       "taskset -c $CLIENT_CPU $CLIENT_BIN --nodes $nodes bench -c $CONNS -t $CLIENT_THREADS --keys $KEYS --dist zipf --zipf-s $ZIPF_S --json -q -d \${D}s"
+    via="$(not_owner "$base" "z${v}n" "$HOT_KEY")"
+    qrow "zipf_hot_${label##* }" zipf "3 nodes on one CPU, $label: GET of one key through a node that does not own it (cache-client bench)" \
+      cc "$hot_cmp" 0 "${pids[*]}" -- \
+      "taskset -c $CLIENT_CPU $CLIENT_BIN --nodes 127.0.0.1:$via bench -c $CONNS -t $CLIENT_THREADS --key $HOT_KEY --json -q -d \${D}s"
     v=$((v + 1))
   done
   run_queued

@@ -27,8 +27,8 @@
 #             wrk over https:// (Debian's wrk links OpenSSL; it does not verify the certificate).
 #   flags, colocated, hop, zipf: io_uring ring set-ups against epoll and nginx (with wrk, then
 #             with cache-client bench), the shipped 3-node local cluster, the cross-core hop and
-#             threads: 2 cost (then the load split and the hops apart), Zipf with and without
-#             hot-key copies; described in bench/perf.sh. Their rows run interleaved (round r of every row
+#             threads: 2 cost (then the load split and the hops apart), Zipf and one key read
+#             through a non-owner, with and without hot-key copies; described in bench/perf.sh. Their rows run interleaved (round r of every row
 #             of a group, then round r + 1) so the rows they compare share the machine's state.
 # Each row: WARMUP s unrecorded, then RUNS runs of DURATION s; req/s median (min..max), p50/p99
 # (not for pipelined rows: wrk times one request per batch), and server CPU µs per request from

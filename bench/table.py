@@ -414,6 +414,11 @@ def perf_targets(run, by_id):
     if zon and zoff:
         lines.append(f"- Zipf cluster, hot-key copies on ÷ off: req/s ×{zon['rps'] / zoff['rps']:.2f} "
                      f"({zon['rps']:,.0f} vs {zoff['rps']:,.0f}), CPU/req ×{zon['us'] / zoff['us']:.2f}")
+    hon, hoff = s("zipf_hot_on"), s("zipf_hot_off")
+    if hon and hoff:
+        lines.append(f"- one key read through a node that does not own it, hot-key copies on ÷ off: req/s "
+                     f"×{hon['rps'] / hoff['rps']:.2f}{rr('zipf_hot_on', 'zipf_hot_off')} "
+                     f"({hon['rps']:,.0f} vs {hoff['rps']:,.0f}), CPU/req ×{hon['us'] / hoff['us']:.2f}")
     return lines
 
 
