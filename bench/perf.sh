@@ -318,8 +318,7 @@ HOT_KEY="bench:hot"
 # hot-key rows read it through, so that without copies every read is a forward.
 not_owner() {
   local base="$1" prefix="$2" key="$3" owner
-  curl -sf -X PUT "http://127.0.0.1:$base/api/v1/cache/$key" -d "{\"value\":$HIT_VALUE}" >/dev/null ||
-    die "writing $key through 127.0.0.1:$base failed"
+  put_hit_key "$base" "/api/v1/cache/$key"
   owner="$(curl -sfi "http://127.0.0.1:$base/api/v1/cache/$key" | tr -d '\r' |
     awk -F': ' 'tolower($1) == "x-cache-node" {print $2}')"
   case "$owner" in

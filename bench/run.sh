@@ -28,8 +28,9 @@
 #   flags, colocated, hop, zipf: io_uring ring set-ups against epoll and nginx (with wrk, then
 #             with cache-client bench), the shipped 3-node local cluster, the cross-core hop and
 #             threads: 2 cost (then the load split and the hops apart), Zipf and one key read
-#             through a non-owner, with and without hot-key copies; described in bench/perf.sh. Their rows run interleaved (round r of every row
-#             of a group, then round r + 1) so the rows they compare share the machine's state.
+#             through a non-owner, with and without hot-key copies; described in bench/perf.sh.
+#             Their rows run interleaved (round r of every row of a group, then round r + 1) so
+#             the rows they compare share the machine's state.
 # Each row: WARMUP s unrecorded, then RUNS runs of DURATION s; req/s median (min..max), p50/p99
 # (not for pipelined rows: wrk times one request per batch), and server CPU µs per request from
 # /proc/PID/stat (utime+stime of the server processes over the run ÷ requests answered).
@@ -148,9 +149,10 @@ start_node() { # NAME CPUS CONFIG -> LAST_PID
   start "$1" "$2" "$NODE_BIN" --config "$3"
 }
 
-put_hit_key() { # PORT
-  curl -sf -o /dev/null -X PUT "http://127.0.0.1:$1$HIT_PATH" -d "{\"value\":$HIT_VALUE}" ||
-    die "cannot store the GET-hit key on port $1"
+put_hit_key() { # PORT [PATH]: the GET-hit value at HIT_PATH (or PATH)
+  local path="${2:-$HIT_PATH}"
+  curl -sf -o /dev/null -X PUT "http://127.0.0.1:$1$path" -d "{\"value\":$HIT_VALUE}" ||
+    die "cannot store the GET-hit value at $path on port $1"
 }
 
 preload() { # NODES(comma separated) KEYS [extra cache-client args]
