@@ -13,7 +13,8 @@
 #              user starts it: threads: 0 and pin_threads: auto, each node taking its share of the
 #              CPUs (src/cpus.rs; unpinned where the nodes outnumber the CPUs); the same with
 #              pin_threads: true (each pinned to CPU i mod CPUs, the default before 2026-12-05
-#              evening); and with threads: 1 on each. 1000 uniform keys via node 1.
+#              evening); with threads: 1 on each; and with worker_scheduling: batch (opt-in:
+#              woken workers do not preempt, see config/example.yaml). 1000 uniform keys via node 1.
 #              First, the same-run "before": version 1 (V1_COMMIT, the release the issue measured,
 #              built from this repository's history into TARGET/v1 by build_v1) with its own
 #              shipped configs; skipped with a note when the history is not there.
@@ -204,20 +205,21 @@ build_v1() {
 }
 
 scenario_colocated() {
-  local name base n pids all_cpus="0-$(($(nproc) - 1))" v=0 names="shipped pinned threads1" bin
+  local name base n pids all_cpus="0-$(($(nproc) - 1))" v=0 names="shipped pinned threads1 batch" bin
   if [ -x "${V1_BIN:-}" ]; then
     names="v1 $names"
   else
     log "colocated: no version 1 build ($V1_COMMIT not in this clone's history?): no same-run before row"
   fi
-  # Version 1 as shipped then, shipped as is, then threads: 1 on each: all clusters up at once,
-  # rows interleaved.
+  # Version 1 as shipped then, shipped as is, then with one setting changed on each node: all
+  # clusters up at once, rows interleaved.
   for name in $names; do
     base=$((P_COLO + v * 3)) bin="$NODE_BIN"
     case "$name" in
       v1) shipped_configs colo-v1 "$base" "" "$V1_SRC/config" && bin="$V1_BIN" ;;
       shipped) shipped_configs colo-shipped "$base" ;;
       pinned) shipped_configs colo-pinned "$base" "pin_threads: true" ;;
+      batch) shipped_configs colo-batch "$base" "worker_scheduling: batch" ;;
       *) shipped_configs colo-threads1 "$base" "threads: 1" ;;
     esac
     pids=()
@@ -237,6 +239,9 @@ scenario_colocated() {
         [ -z "${V1_BIN:-}" ] || cmp=colo_v1 ;;
       pinned)
         label="3 nodes, shipped configs + pin_threads: true: GET, $COLO_KEYS keys uniform via node 1"
+        cmp=colo_shipped ;;
+      batch)
+        label="3 nodes, shipped configs + worker_scheduling: batch (opt-in): GET, $COLO_KEYS keys uniform via node 1"
         cmp=colo_shipped ;;
       *)
         label="3 nodes, shipped configs + threads: 1: GET, $COLO_KEYS keys uniform via node 1"

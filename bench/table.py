@@ -379,6 +379,13 @@ def perf_targets(run, by_id):
         if pinned:
             lines.append(f"  (with pin_threads: true, the default before stop 34: {pinned['rps']:,.0f} req/s, "
                          f"shipped ÷ it ×{c['rps'] / pinned['rps']:.2f})")
+        batch = s("colo_batch")
+        if batch:
+            # Opt-in: it gains under a closed loop; next to a busy thread it costs the tail
+            # (docs/benchmarks.md, "Co-located nodes and SCHED_BATCH").
+            vs_v1 = f", ÷ version 1 ×{batch['rps'] / v1['rps']:.2f}" if v1 else ""
+            lines.append(f"  (with worker_scheduling: batch, opt-in: {batch['rps']:,.0f} req/s, ÷ shipped "
+                         f"×{batch['rps'] / c['rps']:.2f}{rr('colo_batch', 'colo_shipped')}{vs_v1})")
     # "Idle" = the other core is parked when the message arrives: bench/hop.rs's "after ... idle"
     # cases when it has them, else every lone round trip.
     lone = [(n, v) for n, v in hop_lines(run) if " 1 in flight" in n and "round trip" in n]
