@@ -114,7 +114,7 @@ pub enum IdlePoll {
 /// (a request arrived, a neighbour sent it work) does not preempt the thread running on its CPU
 /// but waits until that one sleeps or the scheduler tick ends its slice. Where co-located nodes
 /// share a CPU and a closed-loop load keeps them busy, that stops them preempting each other at
-/// every forward (the local 3-node cluster: +25-30 % req/s under wrk); next to any thread that
+/// every forward (the local 3-node cluster: +10-30 % req/s under wrk); next to any thread that
 /// keeps a CPU busy (a spinning load generator, a build) it delays every wake-up by up to a
 /// tick (p50 of 10-14 ms instead of 0.5 ms at 40k req/s open loop), so it is opt-in, never
 /// picked by itself (`docs/benchmarks.md`, "Co-located nodes").
